@@ -1,0 +1,24 @@
+"""snncc's graph IR: typed op dataclasses, the graph, verification, text form, on-disk format, interpreter."""
+
+from snncc.ir.types import TensorType, DTYPES, dtype_name
+from snncc.ir.node import ConstRef, Node, OP_REGISTRY, register_op, op_class
+from snncc.ir.ops_ann import (Input, Dense, Conv, AvgPool, MaxPool, GlobalAvgPool, Add, Mul, Concat, Flatten,
+                              Reshape, Affine, BatchNorm, Relu, BoundedRelu, Clip, LeakyRelu, Sigmoid, HardSigmoid,
+                              Tanh, SiLU, HardSwish, Gelu, QCFS)
+from snncc.ir.ops_snn import IFNeuron
+from snncc.ir.graph import Graph, topological_order
+from snncc.ir.names import NameTable, sanitize
+from snncc.ir.verify import VerifyError, verify
+from snncc.ir.interpret import InterpretError, run
+from snncc.ir.text import to_text, tensor_digest
+from snncc.ir.serialize import FormatError, from_bytes, load, save, to_bytes
+from snncc.ir.atomic_write import atomic_write
+
+__all__ = [
+    "TensorType", "DTYPES", "dtype_name", "ConstRef", "Node", "OP_REGISTRY", "register_op", "op_class",
+    "Input", "Dense", "Conv", "AvgPool", "MaxPool", "GlobalAvgPool", "Add", "Mul", "Concat", "Flatten", "Reshape",
+    "Affine", "BatchNorm", "Relu", "BoundedRelu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "Tanh", "SiLU",
+    "HardSwish", "Gelu", "QCFS", "IFNeuron", "Graph", "topological_order", "NameTable", "sanitize", "VerifyError",
+    "verify", "InterpretError", "run", "to_text", "tensor_digest", "FormatError", "from_bytes", "load", "save",
+    "to_bytes", "atomic_write",
+]

@@ -1,0 +1,36 @@
+"""Stable, human-meaningful value names: sanitised ONNX names, clashes resolved with _1, _2, ..."""
+
+from __future__ import annotations
+
+import re
+
+_BAD = re.compile(r"[^A-Za-z0-9_.]+")
+
+
+def sanitize(name: str, fallback: str = "v") -> str:
+    """`/layer1/conv/Conv_output_0` -> `layer1.conv.Conv_output_0`: letters, digits, `_` and `.` only."""
+    cleaned = _BAD.sub("_", name.strip("/").replace("/", ".")).strip("._")
+    if not cleaned:
+        cleaned = fallback
+    if cleaned[0].isdigit():
+        cleaned = f"{fallback}{cleaned}"
+    return cleaned
+
+
+class NameTable:
+    """Hands out unique names: the first request for `x` gets `x`, later ones `x_1`, `x_2`, ..."""
+
+    def __init__(self, taken: set[str] | frozenset[str] = frozenset()) -> None:
+        self._taken = set(taken)
+
+    def fresh(self, wanted: str) -> str:
+        base = sanitize(wanted)
+        name, n = base, 0
+        while name in self._taken:
+            n += 1
+            name = f"{base}_{n}"
+        self._taken.add(name)
+        return name
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._taken

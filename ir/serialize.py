@@ -1,0 +1,153 @@
+"""The versioned on-disk format (.snnir): the protobuf schema in `snnir.proto`, written deterministically.
+
+Round trip is exact: nodes, attributes, header and every constant bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+from google.protobuf.message import DecodeError
+
+from snncc.ir import snnir_pb2 as pb
+from snncc.ir.atomic_write import atomic_write
+from snncc.ir.graph import Graph
+from snncc.ir.node import ConstRef, Node, OP_REGISTRY
+from snncc.ir.types import DTYPES, TensorType, dtype_name
+
+FORMAT_MAJOR = 1
+FORMAT_MINOR = 0
+PRODUCER = "snncc"
+
+
+class FormatError(ValueError):
+    """The file is not a readable .snnir of this format version."""
+
+
+def _attribute(name: str, value) -> pb.Attribute:
+    a = pb.Attribute(name=name)
+    if isinstance(value, ConstRef):
+        a.const_ref = str(value)
+    elif value is None:
+        a.none = True
+    elif isinstance(value, bool):
+        a.bool_value = value
+    elif isinstance(value, int):
+        a.int_value = value
+    elif isinstance(value, float):
+        a.float_value = value
+    elif isinstance(value, str):
+        a.string_value = value
+    elif isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        a.ints.SetInParent()
+        a.ints.values.extend(value)
+    elif isinstance(value, tuple) and all(isinstance(v, (int, float)) for v in value):
+        a.floats.SetInParent()
+        a.floats.values.extend(float(v) for v in value)
+    else:
+        raise TypeError(f"attribute {name}={value!r} cannot be serialized")
+    return a
+
+
+def _attribute_value(a: pb.Attribute):
+    kind = a.WhichOneof("value")
+    if kind is None:
+        raise FormatError(f"attribute {a.name} has no value")
+    if kind == "const_ref":
+        return ConstRef(a.const_ref)
+    if kind == "none":
+        return None
+    if kind == "ints":
+        return tuple(int(v) for v in a.ints.values)
+    if kind == "floats":
+        return tuple(float(v) for v in a.floats.values)
+    return getattr(a, kind)
+
+
+def to_proto(graph: Graph) -> pb.Graph:
+    g = pb.Graph(format_major=FORMAT_MAJOR, format_minor=FORMAT_MINOR, producer=PRODUCER)
+    for key, value in graph.header():
+        g.meta.add(key=key, value=value)
+    for node in graph.nodes:
+        n = g.nodes.add(op=node.op, name=node.name)
+        n.inputs.extend(node.inputs)
+        n.type.shape.extend(node.type.shape)
+        n.type.dtype = node.type.dtype
+        n.attributes.extend(_attribute(k, v) for k, v in node.attributes())
+    g.outputs.extend(graph.outputs)
+    for name in sorted(graph.constants):
+        array = graph.constants[name]
+        t = g.constants.add(name=name, dtype=dtype_name(array.dtype))
+        t.shape.extend(array.shape)
+        t.data = np.asarray(array, order="C").astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+    return g
+
+
+def to_bytes(graph: Graph) -> bytes:
+    """Serialize deterministically (same graph, same bytes)."""
+    return to_proto(graph).SerializeToString(deterministic=True)
+
+
+def _node_from_proto(n: pb.Node) -> Node:
+    cls = OP_REGISTRY.get(n.op)
+    if cls is None:
+        raise FormatError(f"node %{n.name} has op {n.op!r}, which this snncc does not know (newer file?)")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for a in n.attributes:
+        if a.name not in fields or a.name in ("name", "inputs", "type"):
+            raise FormatError(f"node %{n.name} ({n.op}) has unknown attribute {a.name!r}")
+        kwargs[a.name] = _attribute_value(a)
+    if n.type.dtype not in DTYPES:
+        raise FormatError(f"node %{n.name} has unknown dtype {n.type.dtype!r}")
+    try:
+        return cls(name=n.name, inputs=tuple(n.inputs), type=TensorType(tuple(int(d) for d in n.type.shape),
+                                                                        n.type.dtype), **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise FormatError(f"node %{n.name} ({n.op}) is malformed: {exc}") from None
+
+
+def _tensor_from_proto(t: pb.Tensor) -> np.ndarray:
+    if t.dtype not in DTYPES:
+        raise FormatError(f"constant @{t.name} has unknown dtype {t.dtype!r}")
+    dtype = DTYPES[t.dtype].newbyteorder("<")
+    shape = tuple(int(d) for d in t.shape)
+    if any(d < 0 for d in shape):
+        raise FormatError(f"constant @{t.name} has a negative dimension {list(shape)}")
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if count * dtype.itemsize != len(t.data):
+        raise FormatError(f"constant @{t.name}: {len(t.data)} bytes do not hold {t.dtype}{list(shape)}")
+    return np.frombuffer(t.data, dtype=dtype).astype(DTYPES[t.dtype]).reshape(shape)
+
+
+def from_bytes(data: bytes) -> Graph:
+    """Parse a .snnir payload; FormatError when it is corrupt, truncated or of a newer major version."""
+    g = pb.Graph()
+    try:
+        g.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise FormatError(f"not a readable .snnir file (corrupted or truncated): {exc}") from None
+    if g.format_major == 0:
+        raise FormatError("not a .snnir file (no format version)")
+    if g.format_major > FORMAT_MAJOR:
+        raise FormatError(f"this file has format version {g.format_major}.{g.format_minor}, newer than this "
+                          f"snncc reads ({FORMAT_MAJOR}.x); upgrade snncc")
+    nodes = [_node_from_proto(n) for n in g.nodes]
+    constants = {t.name: _tensor_from_proto(t) for t in g.constants}
+    try:
+        return Graph.build(nodes, tuple(g.outputs), constants, {m.key: m.value for m in g.meta})
+    except ValueError as exc:
+        raise FormatError(f"the graph in this file is malformed: {exc}") from None
+
+
+def save(graph: Graph, path: str | os.PathLike) -> None:
+    """Write `graph` to `path` atomically."""
+    atomic_write(path, to_bytes(graph))
+
+
+def load(path: str | os.PathLike) -> Graph:
+    """Read a .snnir file."""
+    with open(path, "rb") as f:
+        return from_bytes(f.read())

@@ -1,0 +1,13 @@
+"""ONNX frontend: safe loading and conversion to the IR; `converter` registers converters for more ONNX ops."""
+
+from snncc.frontend.convert import onnx_to_ir, unsupported_nodes
+from snncc.frontend.converters import CONVERTERS, converter
+from snncc.frontend.load import load_onnx, prepare
+
+
+def import_onnx(path) -> "Graph":  # noqa: F821 - documented return type
+    """Load, check and convert an ONNX file to an IR graph."""
+    return onnx_to_ir(load_onnx(path))
+
+
+__all__ = ["CONVERTERS", "converter", "import_onnx", "load_onnx", "onnx_to_ir", "prepare", "unsupported_nodes"]

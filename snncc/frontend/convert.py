@@ -1,0 +1,89 @@
+"""ONNX model -> IR graph."""
+
+from __future__ import annotations
+
+import onnx
+
+from snncc.errors import UnsupportedModelError
+from snncc.frontend.context import ConversionContext
+from snncc.frontend.converters import CONVERTERS
+from snncc.ir import Graph, Input, TensorType, VerifyError, verify
+
+# ONNX element types accepted for the model input (everything is computed in float32).
+_FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
+
+
+def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
+    """One line per node whose op has no converter: name, op type, domain and opset."""
+    opsets = {i.domain or "ai.onnx": i.version for i in model.opset_import}
+    lines = []
+    for node in model.graph.node:
+        domain = node.domain or "ai.onnx"
+        if domain != "ai.onnx" or node.op_type not in CONVERTERS:
+            lines.append(f"  node {node.name!r}: op {domain}::{node.op_type} (opset {opsets.get(domain, '?')})")
+    return lines
+
+
+def _input_type(vi: onnx.ValueInfoProto) -> TensorType:
+    t = vi.type.tensor_type
+    if t.elem_type not in _FLOAT_TYPES:
+        raise UnsupportedModelError(f"input {vi.name!r} has element type "
+                                    f"{onnx.TensorProto.DataType.Name(t.elem_type)}; a float tensor is expected")
+    dims = list(t.shape.dim)
+    if not dims:
+        raise UnsupportedModelError(f"input {vi.name!r} needs a batch axis and a static shape")
+    shape = []
+    for i, d in enumerate(dims[1:], start=1):
+        if not d.HasField("dim_value") or d.dim_value <= 0:
+            label = d.dim_param or "?"
+            raise UnsupportedModelError(
+                f"input {vi.name!r}: axis {i} is dynamic ({label}); only the batch axis (0) may be dynamic. "
+                "Re-export with a fixed input size")
+        shape.append(int(d.dim_value))
+    return TensorType(tuple(shape))
+
+
+def _drop_dead_nodes(nodes, outputs):
+    live = set(outputs)
+    kept = []
+    for node in reversed(nodes):
+        if node.name in live or node.op == "input":
+            kept.append(node)
+            live.update(node.inputs)
+    return list(reversed(kept))
+
+
+def onnx_to_ir(model: onnx.ModelProto) -> Graph:
+    """Convert a checked, shape-inferred ONNX model; UnsupportedModelError lists every node it cannot convert."""
+    missing = unsupported_nodes(model)
+    if missing:
+        raise UnsupportedModelError(
+            f"{len(missing)} node(s) use ops snncc does not support:\n" + "\n".join(missing) +
+            "\nReplace them in the model (see README: Supported ONNX ops) or register a converter with "
+            "snncc.frontend.converter(op_type).")
+    ctx = ConversionContext(model)
+    init_names = {i.name for i in model.graph.initializer}
+    for vi in model.graph.input:
+        if vi.name in init_names:
+            continue
+        name = ctx.names.fresh(vi.name)
+        t = _input_type(vi)
+        ctx.nodes.append(Input(name=name, type=t))
+        ctx.types[name] = t
+        ctx.values[vi.name] = name
+    if not ctx.nodes:
+        raise UnsupportedModelError("the model has no input")
+    for node in model.graph.node:
+        CONVERTERS[node.op_type](ctx, node)
+    outputs = []
+    for out in model.graph.output:
+        if out.name not in ctx.values:
+            raise UnsupportedModelError(f"output {out.name!r} is a constant or is not computed from the input")
+        outputs.append(ctx.values[out.name])
+    nodes = _drop_dead_nodes(ctx.nodes, outputs)
+    graph = Graph.build(nodes, outputs, ctx.constants, {})
+    try:
+        verify(graph)
+    except VerifyError as exc:
+        raise UnsupportedModelError(f"conversion produced an invalid graph: {exc}") from None
+    return graph

@@ -1,0 +1,24 @@
+"""Passes over the IR, the pass registry and the pass manager.
+
+A pass is `fn(graph, ctx, **options) -> PassResult`, registered by kebab-case name with `register_pass`.
+"""
+
+from snncc.passes.registry import (PASS_REGISTRY, PassContext, PassResult, format_pipeline, get_pass, parse_pipeline,
+                                   register_pass)
+from snncc.passes.manager import PassManager, RewriteError
+from snncc.passes.rewrite import GraphEdit, channel_axis, channel_view
+from snncc.passes.fold_bn import fold_bn
+from snncc.passes.fold_affine import fold_affine
+from snncc.passes.fold_input_norm import fold_input_norm
+from snncc.passes.calibrate import ActivationStats, calibrate, collect_stats
+from snncc.passes.balance_thresholds import balance_thresholds
+from snncc.passes.maxpool_to_relu_tree import maxpool_to_relu_tree
+from snncc.passes.lower_rate import lower_rate
+from snncc.passes.fold_out_scale import fold_out_scale
+
+__all__ = [
+    "PASS_REGISTRY", "PassContext", "PassResult", "PassManager", "RewriteError", "GraphEdit", "format_pipeline",
+    "get_pass", "parse_pipeline", "register_pass", "channel_axis", "channel_view", "fold_bn", "fold_affine",
+    "fold_input_norm", "calibrate", "collect_stats", "ActivationStats", "balance_thresholds", "maxpool_to_relu_tree",
+    "lower_rate", "fold_out_scale",
+]

@@ -1,0 +1,78 @@
+"""The pass manager: runs passes in order, verifies between them, times them and names the failing pass."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from snncc.errors import PassError, SnnccError
+from snncc.ir import Graph, VerifyError, to_text, verify
+from snncc.passes.registry import PassContext, format_pipeline, get_pass, parse_pipeline
+
+
+class RewriteError(Exception):
+    """Raised by a pass about one node; the manager turns it into a PassError naming the pass."""
+
+    def __init__(self, node: str | None, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+        self.message = message
+
+
+@dataclass
+class PassTiming:
+    name: str
+    seconds: float
+    modified: bool
+
+
+@dataclass
+class PassManager:
+    """Runs a pipeline (a string or a list of (name, options)).
+
+    `print_after`: a pass name or "all"; the IR text after it goes to `printer` (stderr by default).
+    """
+
+    pipeline: str | list[tuple[str, dict[str, Any]]]
+    verify_each: bool = True
+    print_after: str | None = None
+    printer: Callable[[str], None] = field(default=lambda text: sys.stderr.write(text))
+    timings: list[PassTiming] = field(default_factory=list)
+
+    def items(self) -> list[tuple[str, dict[str, Any]]]:
+        return parse_pipeline(self.pipeline) if isinstance(self.pipeline, str) else list(self.pipeline)
+
+    def pipeline_string(self) -> str:
+        return format_pipeline(self.items())
+
+    def run(self, graph: Graph, ctx: PassContext | None = None) -> Graph:
+        ctx = ctx or PassContext()
+        done: list[str] = []
+        for name, options in self.items():
+            registered = get_pass(name)
+            start = time.perf_counter()
+            after = f" (after: {', '.join(done)})" if done else " (first pass)"
+            try:
+                result = registered.fn(graph, ctx, **options)
+            except RewriteError as exc:
+                where = f" on node %{exc.node}" if exc.node else ""
+                raise PassError(f"pass '{name}' failed{where}{after}: {exc.message}") from exc
+            except TypeError as exc:
+                if "unexpected keyword" in str(exc):
+                    raise PassError(f"pass '{name}': {exc}") from None
+                raise
+            except SnnccError:
+                raise
+            if self.verify_each:
+                try:
+                    verify(result.graph)
+                except VerifyError as exc:
+                    raise PassError(f"pass '{name}' produced an invalid graph{after}: {exc}") from None
+            self.timings.append(PassTiming(name, time.perf_counter() - start, result.modified))
+            graph = result.graph
+            done.append(name)
+            if self.print_after in ("all", name):
+                self.printer(f"// ----- IR after {name} -----\n{to_text(graph)}")
+        return graph
