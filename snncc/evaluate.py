@@ -1,0 +1,97 @@
+"""`snncc eval`: simulate a compiled SNN on a data set next to the ANN it came from."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from snncc.compiler import file_sha256
+from snncc.data import Dataset
+from snncc.ir import Graph
+
+
+@dataclass
+class EvalReport:
+    """Everything `snncc eval` prints. Accuracies are fractions in [0, 1]; None where labels or the ANN are absent."""
+
+    timesteps: list[int]
+    samples: int
+    ann_accuracy: float | None
+    snn_accuracy: dict[int, float | None]
+    agreement: dict[int, float | None]
+    spikes_per_sample: float
+    synops_per_sample: float
+    energy_ratio: float
+    spikes_per_layer: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        single = len(self.timesteps) == 1
+        pick = (lambda d: d[self.timesteps[0]]) if single else (lambda d: {str(k): v for k, v in d.items()})
+        return {"timesteps": self.timesteps[0] if single else self.timesteps, "samples": self.samples,
+                "ann_accuracy": self.ann_accuracy, "snn_accuracy": pick(self.snn_accuracy),
+                "agreement": pick(self.agreement), "spikes_per_sample": self.spikes_per_sample,
+                "synops_per_sample": self.synops_per_sample, "energy_ratio": self.energy_ratio,
+                "spikes_per_layer": self.spikes_per_layer, "notes": self.notes}
+
+
+def _accuracy(pred: np.ndarray, data: Dataset) -> float | None:
+    if data.y is None:
+        return None
+    hits = pred == data.y
+    if data.mask is not None:
+        hits = hits[..., data.mask] if hits.ndim > 1 else hits[data.mask]
+    return float(np.mean(hits))
+
+
+def ann_reference(graph: Graph, x: np.ndarray, notes: list[str]) -> np.ndarray | None:
+    """ANN logits from onnxruntime on the source model recorded in the header (if present and unchanged)."""
+    source = graph.meta.get("source")
+    if not source or not Path(source).is_file():
+        notes.append(f"source model {source!r} not found: no ANN reference")
+        return None
+    if graph.meta.get("source_sha256") and file_sha256(source) != graph.meta["source_sha256"]:
+        notes.append(f"source model {source} changed since compilation (SHA-256 differs): no ANN reference")
+        return None
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(os.fspath(source), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: x[i:i + 512]})[0] for i in range(0, len(x), 512)])
+
+
+def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding: str = "analog", seed: int = 0,
+             batch_size: int = 256, progress: bool = False) -> EvalReport:
+    from snncc.backends.simulator import simulate
+
+    notes: list[str] = []
+    ann_logits = ann_reference(graph, data.x, notes)
+    ann_pred = None if ann_logits is None else ann_logits.argmax(-1)
+    result = simulate(graph, data.x, timesteps, input_coding=input_coding, seed=seed, batch_size=batch_size,
+                      progress=progress)
+    snn_acc, agree = {}, {}
+    for t in timesteps:
+        pred = result.predictions[t]
+        snn_acc[t] = _accuracy(pred, data)
+        agree[t] = None if ann_pred is None else float(np.mean(pred == ann_pred))
+    return EvalReport(timesteps=list(timesteps), samples=len(data.x),
+                      ann_accuracy=None if ann_pred is None else _accuracy(ann_pred, data),
+                      snn_accuracy=snn_acc, agreement=agree, spikes_per_sample=float(result.spikes_per_sample),
+                      synops_per_sample=float(result.synops_per_sample), energy_ratio=float(result.energy_ratio),
+                      spikes_per_layer={k: float(v) for k, v in result.spikes_per_layer.items()}, notes=notes)
+
+
+def format_report(report: EvalReport) -> str:
+    """A fixed-width table: one row per T."""
+    pct = lambda v: "   -  " if v is None else f"{100 * v:6.2f}"  # noqa: E731
+    lines = [f"samples: {report.samples}   ANN accuracy: {pct(report.ann_accuracy).strip()}%",
+             f"{'T':>6} {'SNN acc %':>10} {'agree %':>8}"]
+    for t in report.timesteps:
+        lines.append(f"{t:>6} {pct(report.snn_accuracy[t]):>10} {pct(report.agreement[t]):>8}")
+    lines.append(f"spikes/sample {report.spikes_per_sample:.1f}   synops/sample {report.synops_per_sample:.1f}   "
+                 f"energy ANN/SNN {report.energy_ratio:.2f}x (at T={max(report.timesteps)})")
+    lines += [f"note: {n}" for n in report.notes]
+    return "\n".join(lines)

@@ -1,0 +1,32 @@
+"""Codings as named default pipelines: `--coding rate` means the pipeline string `CODINGS["rate"](options)`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from snncc.errors import OptionError
+
+CANONICALIZE = "fold-bn,fold-affine,fold-input-norm"
+
+
+def rate_pipeline(balance: str = "channel", stat: str = "percentile", percentile: float = 99.99,
+                  v0: str = "half", **_: object) -> str:
+    """Soft-reset IF rate coding (algorithms.md §1.2-1.4)."""
+    return (f"{CANONICALIZE},calibrate,balance-thresholds{{mode={balance},q={percentile},stat={stat}}},"
+            f"maxpool-to-relu-tree,lower-rate{{v0={v0}}},fold-out-scale")
+
+
+CODINGS: dict[str, Callable[..., str]] = {"rate": rate_pipeline}
+
+
+def register_coding(name: str, build: Callable[..., str]) -> None:
+    """Add a `--coding NAME`: `build(**options)` returns its pipeline string."""
+    CODINGS[name] = build
+
+
+def pipeline_for(coding: str, **options: object) -> str:
+    try:
+        build = CODINGS[coding]
+    except KeyError:
+        raise OptionError(f"unknown coding {coding!r}; available: {', '.join(sorted(CODINGS))}") from None
+    return build(**options)
