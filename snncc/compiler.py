@@ -57,7 +57,7 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
         graph = onnx_to_ir(load_onnx(source))
         meta["source"] = source
         meta["source_sha256"] = file_sha256(source)
-    text = pipeline or pipeline_for(coding, **coding_options)
+    text = pipeline or pipeline_for(coding, timesteps=int(timesteps), **coding_options)
     manager = PassManager(text, print_after=print_after)
     ctx = PassContext(calibration=calibration, source_model=source, timesteps=int(timesteps), progress=progress,
                       profile=profile)
