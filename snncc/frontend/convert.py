@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
+from onnx import numpy_helper
 
 from snncc.errors import UnsupportedModelError
 from snncc.frontend.context import ConversionContext
@@ -13,12 +15,56 @@ from snncc.ir import Graph, Input, TensorType, VerifyError, verify
 _FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
 
 
+def constant_nodes(model: onnx.ModelProto) -> set[int]:
+    """Indices of nodes computable at compile time: all inputs constant, or a Shape (the per-sample dims are static;
+    the batch dim becomes the marker -1, which is what a following Reshape needs)."""
+    known = {i.name for i in model.graph.initializer}
+    found = set()
+    for index, node in enumerate(model.graph.node):
+        inputs = [i for i in node.input if i]
+        if node.op_type == "Constant" or node.op_type == "Shape" or (inputs and all(i in known for i in inputs)):
+            found.add(index)
+            known.update(node.output)
+    return found
+
+
+def _fold(ctx: ConversionContext, node: onnx.NodeProto) -> None:
+    if node.op_type == "Shape":
+        src = node.input[0]
+        if ctx.is_const(src):
+            shape = np.array(ctx.const(src).shape, np.int64)
+        else:
+            shape = np.array([-1, *ctx.type_of(ctx.value(src, node)).shape], np.int64)
+        a = {attr.name: attr.i for attr in node.attribute}
+        ctx.const_values[node.output[0]] = shape[a.get("start", 0):a.get("end", len(shape)) or None]
+        return
+    if node.op_type == "Constant":
+        CONVERTERS["Constant"](ctx, node)
+        return
+    from onnx.reference import ReferenceEvaluator
+
+    probe = onnx.helper.make_graph(
+        [node], "fold", [], [onnx.helper.make_empty_tensor_value_info(o) for o in node.output if o],
+        initializer=[numpy_helper.from_array(np.asarray(ctx.const(i)), name=i) for i in node.input if i])
+    model = onnx.helper.make_model(probe, opset_imports=ctx.model.opset_import)
+    try:
+        results = ReferenceEvaluator(model).run(None, {})
+    except Exception as exc:  # noqa: BLE001
+        raise UnsupportedModelError(f"node {node.name!r} ({node.op_type}): cannot fold its constant inputs "
+                                    f"({exc})") from None
+    for name, value in zip([o for o in node.output if o], results):
+        ctx.const_values[name] = np.asarray(value)
+
+
 def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
-    """One line per node whose op has no converter: name, op type, domain and opset."""
+    """One line per node whose op has no converter (and is not computable at compile time): name, op, opset."""
     opsets = {i.domain or "ai.onnx": i.version for i in model.opset_import}
+    foldable = constant_nodes(model)
     lines = []
-    for node in model.graph.node:
+    for index, node in enumerate(model.graph.node):
         domain = node.domain or "ai.onnx"
+        if index in foldable and domain == "ai.onnx":
+            continue
         if domain != "ai.onnx" or node.op_type not in CONVERTERS:
             lines.append(f"  node {node.name!r}: op {domain}::{node.op_type} (opset {opsets.get(domain, '?')})")
     return lines
@@ -73,8 +119,12 @@ def onnx_to_ir(model: onnx.ModelProto) -> Graph:
         ctx.values[vi.name] = name
     if not ctx.nodes:
         raise UnsupportedModelError("the model has no input")
-    for node in model.graph.node:
-        CONVERTERS[node.op_type](ctx, node)
+    foldable = constant_nodes(model)
+    for index, node in enumerate(model.graph.node):
+        if index in foldable:
+            _fold(ctx, node)
+        else:
+            CONVERTERS[node.op_type](ctx, node)
     outputs = []
     for out in model.graph.output:
         if out.name not in ctx.values:

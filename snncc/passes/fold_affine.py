@@ -28,10 +28,49 @@ def _per_output_channel(value: np.ndarray | None, producer) -> np.ndarray | None
     return "the affine does not act per output feature"
 
 
+def _merge_affines(graph) -> GraphEdit:
+    """affine(affine(x; s1, t1); s2, t2) = affine(x; s1 s2, t1 s2 + t2) when the inner one has no other reader."""
+    edit = GraphEdit(graph)
+    consumers = graph.consumers()
+    nodes = graph.node_map()
+    merged: set[str] = set()
+    for node in graph.nodes:
+        inner = nodes.get(node.inputs[0]) if node.inputs else None
+        if not isinstance(node, Affine) or not isinstance(inner, Affine) or inner.name in merged \
+                or len(consumers[inner.name]) != 1 or inner.name in graph.outputs:
+            continue
+        one = np.float32(1)
+        s1 = graph.constants[inner.scale] if inner.scale else one
+        t1 = graph.constants[inner.shift] if inner.shift else np.float32(0)
+        s2 = graph.constants[node.scale] if node.scale else one
+        t2 = graph.constants[node.shift] if node.shift else np.float32(0)
+        edit.replace(Affine(name=node.name, inputs=inner.inputs, type=node.type,
+                            scale=edit.constant(f"{node.name}.scale", np.asarray(s1 * s2, np.float32)),
+                            shift=edit.constant(f"{node.name}.shift", np.asarray(t1 * s2 + t2, np.float32))))
+        edit.remove(inner.name, inner.inputs[0])
+        merged.add(node.name)
+    return edit
+
+
 @register_pass("fold-affine")
 def fold_affine(graph, ctx) -> PassResult:
-    """y = (W x + b) * s + t with per-output-channel s, t:  W' = s W,  b' = s b + t. Fires only when the conv/dense
-    output is read by the affine alone; otherwise the affine stays (it is a linear op the simulator runs)."""
+    """Chains of affines merge into one; then y = (W x + b) * s + t with per-output-channel s, t folds as
+    W' = s W,  b' = s b + t. Fires only when the conv/dense output is read by the affine alone; otherwise the affine
+    stays (a linear op the simulator runs). Repeats until nothing changes."""
+    modified = False
+    for _ in range(1000):
+        step = _merge_affines(graph)
+        if step.modified:
+            graph, modified = step.apply(), True
+            continue
+        step = _fold_into_producers(graph)
+        if not step.modified:
+            break
+        graph, modified = step.apply(), True
+    return PassResult(graph, modified)
+
+
+def _fold_into_producers(graph) -> GraphEdit:
     edit = GraphEdit(graph)
     consumers = graph.consumers()
     nodes = graph.node_map()
@@ -59,4 +98,4 @@ def fold_affine(graph, ctx) -> PassResult:
             weight=edit.constant(f"{producer.name}.weight", w, replacing=producer.weight),
             bias=edit.constant(f"{producer.name}.bias", b, replacing=producer.bias)))
         edit.remove(node.name, producer.name)
-    return PassResult(edit.apply(), edit.modified)
+    return edit
