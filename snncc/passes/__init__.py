@@ -15,10 +15,15 @@ from snncc.passes.balance_thresholds import balance_thresholds
 from snncc.passes.maxpool_to_relu_tree import maxpool_to_relu_tree
 from snncc.passes.lower_rate import lower_rate
 from snncc.passes.fold_out_scale import fold_out_scale
+from snncc.passes.canonicalize_gcn import canonicalize_gcn
+from snncc.passes.lower_phase import lower_phase, phase_pipeline
+from snncc.passes.search_phase_base import search_phase_base
+from snncc.passes.insert_delays import insert_delays
 
 __all__ = [
     "PASS_REGISTRY", "PassContext", "PassResult", "PassManager", "RewriteError", "GraphEdit", "format_pipeline",
     "get_pass", "parse_pipeline", "register_pass", "channel_axis", "channel_view", "fold_bn", "fold_affine",
     "fold_input_norm", "calibrate", "collect_stats", "ActivationStats", "balance_thresholds", "maxpool_to_relu_tree",
-    "lower_rate", "fold_out_scale",
+    "lower_rate", "fold_out_scale", "canonicalize_gcn", "lower_phase", "phase_pipeline", "search_phase_base",
+    "insert_delays",
 ]

@@ -1,0 +1,110 @@
+"""lower-phase: ReLU populations with known thresholds become single-spike phase neurons (algorithms.md §4)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snncc.errors import OptionError
+from snncc.ir import PhaseNeuron
+from snncc.passes.manager import RewriteError
+from snncc.passes.registry import PassResult, register_pass
+from snncc.passes.rewrite import GraphEdit
+
+# Gates that a phase-coded ReLU population cannot express, with what to do instead.
+NON_RELU_GATES = {"sigmoid", "hard_sigmoid", "tanh", "silu", "hard_swish", "gelu", "leaky_relu", "mul"}
+DEFAULT_PHASES = 8
+
+
+def check_phase_options(phases, base, multi_spike: bool = False) -> tuple[int, float | None]:
+    """Validate K and B as a user gives them: K an integer >= 1, B in (1, 2] (multi-spike: B = 2)."""
+    try:
+        k = int(phases)
+    except (TypeError, ValueError):
+        raise OptionError(f"phases (-K) must be an integer >= 1, got {phases!r}") from None
+    if k != phases or k < 1:
+        raise OptionError(f"phases (-K) must be an integer >= 1, got {phases!r}")
+    if base is None:
+        return k, None
+    try:
+        b = float(base)
+    except (TypeError, ValueError):
+        raise OptionError(f"--base must be a number in (1, 2], got {base!r}") from None
+    if not 1.0 < b <= 2.0:
+        raise OptionError(f"--base {base} is out of range: the phase base B must satisfy 1 < B <= 2 (B <= 1 gives no "
+                          "decaying levels; B > 2 leaves gaps no single spike can round to). Omit --base to search "
+                          "it per layer")
+    if multi_spike and b != 2.0:
+        raise OptionError(f"--multi-spike is classic phase coding with base 2; drop --base {base} or --multi-spike")
+    return k, b
+
+
+def flag(value, name: str) -> bool:
+    """A boolean pass option given as a bool or as the text `true`/`false` (any case)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise OptionError(f"option {name}={value!r} must be true or false")
+    return text == "true"
+
+
+@register_pass("lower-phase")
+def lower_phase(graph, ctx, phases: int = DEFAULT_PHASES, base: float = 2.0, shift: bool = True,
+                multi_spike: bool = False) -> PassResult:
+    """bounded_relu{theta} (and qcfs{theta}) -> phase_neuron{theta, base, phases, shift, multi_spike}: once per
+    window of K phases the population emits q_{B,K,theta}(V) as at most one spike (phase k weighs theta B^-k).
+
+    multi_spike: classic phase coding, B = 2, the K-bit floor expansion; its phase-0 weight is theta/2, so the K
+    bits cover [0, theta) in steps of theta 2^-K. Sets the graph header `schedule = windowed` and `phases = K`."""
+    multi_spike = flag(multi_spike, "multi_spike")
+    phases, base = check_phase_options(phases, base, multi_spike)
+    shift = flag(shift, "shift") and not multi_spike
+    edit = GraphEdit(graph)
+    for node in graph.nodes:
+        if node.op in ("bounded_relu", "qcfs"):
+            theta = node.theta
+            if multi_spike:
+                theta = edit.constant(f"{node.name}.theta", np.asarray(graph.constants[theta]) / 2, replacing=theta)
+            edit.replace(PhaseNeuron(name=node.name, inputs=node.inputs, type=node.type, theta=theta,
+                                     base=float(base), phases=phases, shift=shift, multi_spike=bool(multi_spike)))
+        elif node.op in ("relu", "clip"):
+            raise RewriteError(node.name, f"{node.op} has no threshold yet; run balance-thresholds before lower-phase")
+        elif node.op in NON_RELU_GATES:
+            raise RewriteError(node.name, f"phase coding cannot express a {node.op} gate (only ReLU/Clip); compile "
+                                          "with --coding amos, which lowers any gate to a spiking circuit")
+        elif node.op == "max_pool":
+            raise RewriteError(node.name, "run maxpool-to-relu-tree before lower-phase")
+        elif node.spiking and node.op != "phase_neuron":
+            raise RewriteError(node.name, f"{node.op} is already lowered to another coding")
+    meta = dict(graph.meta)
+    meta.update({"schedule": "windowed", "phases": str(phases)})
+    new = edit.apply()
+    return PassResult(new.with_(meta=meta), edit.modified)
+
+
+def phase_pipeline(phases: int | None = None, base: float | None = None, threshold_shift: bool = True,
+                   multi_spike: bool = False, balance: str = "channel", stat: str = "percentile",
+                   percentile: float = 99.99, **_: object) -> str:
+    """`--coding phase`: single-spike phase coding on the layer-windowed schedule (algorithms.md §4).
+
+    K = `phases` (default 8); `base` None searches B per layer (`search-phase-base`), a number fixes it;
+    `threshold_shift` rounds to the nearest level; `multi_spike` is classic phase coding (B = 2, K-bit floor)."""
+    from snncc.pipeline import CANONICALIZE
+
+    k, b = check_phase_options(DEFAULT_PHASES if phases is None else phases, base, multi_spike)
+    search = b is None and not multi_spike
+    lower = {"phases": k, "base": 2.0 if b is None else b, "shift": "true" if threshold_shift else "false",
+             "multi_spike": "true" if multi_spike else "false"}
+    options = ",".join(f"{key}={value}" for key, value in sorted(lower.items()))
+    return (f"{CANONICALIZE},canonicalize-gcn,calibrate,balance-thresholds{{mode={balance},q={percentile},"
+            f"stat={stat}}},maxpool-to-relu-tree,lower-phase{{{options}}}"
+            + (",search-phase-base" if search else "") + ",insert-delays")
+
+
+def _register() -> None:
+    from snncc.pipeline import register_coding
+
+    register_coding("phase", phase_pipeline)
+
+
+_register()
