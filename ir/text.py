@@ -8,7 +8,8 @@
     @conv1.theta = f32[] [1.25]
 
 Tensors of at most INLINE_LIMIT elements are printed in full; larger ones by shape, a content hash and their range.
-Floats print in shortest round-trip form, so the same graph always gives the same bytes.
+Floats print in shortest round-trip form, so the same graph always gives the same bytes. `to_text(graph, full=True)`
+prints every tensor in full, so the text parses back (`snncc.ir.parse`) to the same graph bit for bit.
 """
 
 from __future__ import annotations
@@ -96,13 +97,14 @@ def summarize(array: np.ndarray) -> TensorSummary:
     return TensorSummary(dtype_name(array.dtype), tuple(array.shape), tensor_digest(array), fmt(lo), fmt(hi))
 
 
-def format_constant(name: str, array) -> str:
-    """`@name = f32[2] [0.5,1.0]` (inline) or `@name = f32[8,3] sha256:... min=... max=...`."""
+def format_constant(name: str, array, full: bool = False) -> str:
+    """`@name = f32[2] [0.5,1.0]` (inline) or `@name = f32[8,3] sha256:... min=... max=...`; `full` prints every
+    tensor inline."""
     if isinstance(array, TensorSummary):
         return f"@{name} = {array}"
     dtype = dtype_name(array.dtype)
     shape = ",".join(map(str, array.shape))
-    if array.size <= INLINE_LIMIT:
+    if full or array.size <= INLINE_LIMIT:
         flat = ",".join(_format_element(v, array.dtype) for v in array.reshape(-1))
         return f"@{name} = {dtype}[{shape}] [{flat}]"
     return f"@{name} = {summarize(array)}"
@@ -120,13 +122,13 @@ def format_node(node: Node) -> str:
     return "".join(parts)
 
 
-def to_text(graph: Graph) -> str:
-    """The whole graph as text (ends with a newline)."""
+def to_text(graph: Graph, full: bool = False) -> str:
+    """The whole graph as text (ends with a newline); `full` prints every tensor element (exact round trip)."""
     lines = [f"snnir {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}"]
     lines += [f"{key} {json.dumps(value)}" for key, value in graph.header()]
     lines.append("")
     lines += [format_node(n) for n in graph.nodes]
     lines.append("return " + ", ".join(f"%{o}" for o in graph.outputs))
     lines.append("")
-    lines += [format_constant(name, graph.constants[name]) for name in sorted(graph.constants)]
+    lines += [format_constant(name, graph.constants[name], full) for name in sorted(graph.constants)]
     return "\n".join(lines) + "\n"

@@ -172,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
+from snncc.commands.diff import diff_cmd  # noqa: E402
+cli.add_command(diff_cmd)
+from snncc.commands.export import export_cmd  # noqa: E402
+cli.add_command(export_cmd)
+
 if __name__ == "__main__":
     sys.exit(main())
 

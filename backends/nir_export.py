@@ -1,0 +1,293 @@
+"""Export a rate-coded graph to NIR (the Neuromorphic Intermediate Representation, `nir` package, HDF5).
+
+NIR's primitives are continuous-time equations; a discrete-time reader integrates them with Euler steps of dt = 1
+and, within one step, evaluates nodes in edge order, summing every edge into a node (nirtorch, Spyx and the reference
+simulator in tests/nir do this). An edge that closes a cycle carries the value of the previous step (zero at the
+first step). Under those conventions the export is exact:
+
+| snncc op (after the rate pipeline) | NIR nodes |
+|---|---|
+| input | Input |
+| dense (axis -1, vector input) | Affine(W, b) (Linear(W) without bias) |
+| conv (symmetric pads) | Conv2d(W, b, stride, padding, dilation, groups) |
+| avg_pool, global_avg_pool | depthwise Conv2d with weights 1/(kh kw) (portable: nirtorch has no AvgPool bias issue) |
+| flatten, reshape to a vector | Flatten(start_dim=0) (NIR shapes exclude the batch axis) |
+| affine{scale} | Scale |
+| add{coeffs} | Scale(coeff) per input where coeff != 1, summed into a Scale(1) junction |
+| if_neuron{theta, v0, out_scale} | I(r=1) -> Threshold(theta (1 - v0), strict) -> Scale(-theta) -> back into I; Scale(out_scale) |
+| graph output | Output |
+
+Soft reset (reset by subtraction). snncc's IF neuron is
+    v(t) = v(t-1) + I(t);  s(t) = [v(t) >= theta];  v(t) <- v(t) - theta s(t);  v(0) = v0 theta.
+NIR's IF resets *to* v_reset, which is not this (it costs ~8 points of accuracy on a digits CNN). Written with the
+pre-reset potential u(t) = v(t-1) + I(t), soft reset is u(t) = u(t-1) + I(t) - theta s(t-1): an integrator
+(NIR `I`, dv/dt = R I with R = 1) whose input is the synaptic current plus the previous step's spikes weighted
+-theta, which is exactly the recurrent edge Threshold -> Scale(-theta) -> I. NIR has no initial state; starting the
+integrator at 0 instead of v0 theta shifts the comparison: u >= theta  <=>  u - v0 theta >= theta (1 - v0), so the
+Threshold node holds theta (1 - v0). NIR's Threshold is strict (z = 1 where v > threshold) while snncc fires at
+v >= theta, so the stored threshold is the next float32 below theta (1 - v0): for float32 v, v > nextbelow(c) <=> v >= c.
+
+What NIR cannot express (the export fails and says so): phase coding (time-varying thresholds/weights, a phase
+clock), AMOS/few-spike windows (per-step threshold, spike height and reset), signed or graded spikes (Threshold is
+Heaviside {0, 1}), membrane initial states beyond the threshold shift above, MaxPool (lower it first: the rate
+pipeline's maxpool-to-relu-tree does), BatchNorm (fold it), concat, mul and dense layers over a non-vector axis
+(graph layers).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snncc.errors import UnsupportedModelError
+from snncc.ir import Graph
+from snncc.ir.atomic_write import atomic_write
+
+FORMAT_NOTE = "snncc rate export: Euler dt=1; an edge closing a cycle carries the previous step's value"
+
+# Why NIR cannot carry each non-rate coding (what is missing), for the error message.
+CODING_GAPS = {
+    "phase": "phase coding needs a threshold and weights that change with the phase of a K-step clock; NIR nodes have "
+             "constant parameters and no clock",
+    "amos": "AMOS / few-spike neurons need a per-step threshold T(t), spike height h(t) and reset d(t) over a window "
+            "of K steps with graded outputs; NIR's Threshold is a fixed Heaviside step",
+    "bits": "bit (binary-weighted) coding needs spikes whose weight doubles or halves every step (a time-varying "
+            "weight or a step-indexed payload); NIR synapses are constant and spikes carry no payload",
+    "signed": "signed spikes need a negative threshold and -1 spikes (and an initial membrane state); NIR's Threshold "
+              "emits only {0, 1} and no node has an initial-state field",
+}
+
+# ANN ops that a coding's pipeline removes: what to do about them.
+NOT_LOWERED = {
+    "relu": "a ReLU that was not lowered to IF neurons; compile with --coding rate",
+    "bounded_relu": "a ReLU that was not lowered to IF neurons; compile with --coding rate",
+    "clip": "a Clip that was not lowered to IF neurons; compile with --coding rate",
+    "qcfs": "a QCFS activation that was not lowered to IF neurons; compile with --coding rate",
+    "max_pool": "NIR has no MaxPool; the rate pipeline's maxpool-to-relu-tree pass lowers it to IF neurons",
+    "batch_norm": "NIR has no BatchNorm; the rate pipeline's fold-bn pass folds it into the convolution",
+    "concat": "NIR has no Concat node",
+    "mul": "NIR has no product of two signals",
+}
+
+
+class NirExportError(UnsupportedModelError):
+    """The graph uses something NIR cannot express; the message lists every offending node and what is missing."""
+
+
+@dataclass
+class _Builder:
+    nodes: dict = field(default_factory=dict)
+    edges: list = field(default_factory=list)
+    source: dict = field(default_factory=dict)   # IR value name -> NIR node whose output is that value
+
+    def add(self, name: str, node) -> str:
+        if name in self.nodes:
+            raise NirExportError(f"two NIR nodes would be named {name!r}; rename the IR node")
+        self.nodes[name] = node
+        return name
+
+    def edge(self, src: str, dst: str) -> None:
+        self.edges.append((src, dst))
+
+
+def _full(array, shape) -> np.ndarray:
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(array, np.float32), shape), dtype=np.float32)
+
+
+def _strict_threshold(theta: np.ndarray, v0: float, shape) -> np.ndarray:
+    """The next float32 below theta (1 - v0): `v > result` is `v >= theta (1 - v0)` for float32 v."""
+    start = (_full(theta, shape) * np.float32(1.0 - v0)).astype(np.float32)
+    return np.nextafter(start, np.float32(-np.inf)).astype(np.float32)
+
+
+def _conv_padding(node) -> tuple[int, int]:
+    top, left, bottom, right = node.pads
+    if top != bottom or left != right:
+        raise NirExportError(f"node %{node.name} ({node.op}) has asymmetric padding {list(node.pads)}; NIR's "
+                             "Conv2d pads symmetrically")
+    return int(top), int(left)
+
+
+def check_exportable(graph: Graph) -> None:
+    """Raise NirExportError naming every node (and the coding) NIR cannot express."""
+    import nir  # noqa: F401  (a missing optional dependency is reported before any work)
+
+    coding = graph.meta.get("coding", "rate")
+    if coding in CODING_GAPS:
+        raise NirExportError(f"NIR cannot express the {coding} coding: {CODING_GAPS[coding]}. NIR export covers the "
+                             "rate coding (compile with --coding rate)")
+    if coding != "rate":
+        raise NirExportError(f"NIR export covers the rate coding only; this graph was compiled with --coding {coding}")
+    problems = []
+    for node in graph.nodes:
+        reason = None
+        if node.op in NOT_LOWERED:
+            reason = NOT_LOWERED[node.op]
+        elif node.spiking and node.op != "if_neuron":
+            reason = f"NIR has no primitive for the {node.op} neuron"
+        elif node.op not in _EXPORTERS:
+            reason = f"NIR has no primitive for {node.op}"
+        elif node.op == "dense" and (len(graph.node_map()[node.inputs[0]].type.shape) != 1):
+            reason = (f"NIR's Affine maps vectors; this dense acts on axis {node.axis} of "
+                      f"{graph.node_map()[node.inputs[0]].type} (a graph layer)")
+        if reason:
+            problems.append(f"%{node.name} ({node.op}): {reason}")
+    if problems:
+        raise NirExportError("cannot export to NIR:\n  " + "\n  ".join(problems))
+
+
+def to_nir(graph: Graph):
+    """The NIR graph (`nir.NIRGraph`) of a rate-coded snncc graph; NirExportError when NIR cannot express it."""
+    import nir
+
+    check_exportable(graph)
+    b = _Builder()
+    types = {n.name: n.type for n in graph.nodes}
+    for node in graph.nodes:
+        _EXPORTERS[node.op](nir, b, node, graph, types)
+    out_names = ["output"] if len(graph.outputs) == 1 and "output" not in b.nodes else \
+        [f"output.{o}" for o in graph.outputs]
+    for name, value in zip(out_names, graph.outputs):
+        b.add(name, nir.Output(output_type={"output": np.array(types[value].shape)}))
+        b.edge(b.source[value], name)
+    metadata = {"producer": "snncc", "coding": "rate", "dt": 1.0, "reset": "subtract (recurrent Scale(-theta))",
+                "conventions": FORMAT_NOTE}
+    for key in ("pipeline", "timesteps", "source_sha256"):
+        if key in graph.meta:
+            metadata[key] = graph.meta[key]
+    return nir.NIRGraph(nodes=b.nodes, edges=b.edges, metadata=metadata, type_check=False)
+
+
+def export_nir(graph: Graph, path: str | os.PathLike) -> None:
+    """Write `graph` as a NIR HDF5 file at `path` (atomically)."""
+    import nir
+
+    nir_graph = to_nir(graph)
+    buffer = io.BytesIO()
+    nir.write(buffer, nir_graph)
+    atomic_write(path, buffer.getvalue())
+
+
+# -- one exporter per IR op: (nir module, builder, node, graph, types) -> registers NIR nodes and b.source[name] --
+
+def _input(nir, b, node, graph, types):
+    b.source[node.name] = b.add(node.name, nir.Input(input_type={"input": np.array(node.type.shape)}))
+
+
+def _dense(nir, b, node, graph, types):
+    w = np.asarray(graph.constants[node.weight], np.float32)
+    if node.bias is None:
+        nir_node = nir.Linear(weight=w.copy())
+    else:
+        nir_node = nir.Affine(weight=w.copy(), bias=_full(graph.constants[node.bias], node.type.shape))
+    b.source[node.name] = b.add(node.name, nir_node)
+    b.edge(b.source[node.inputs[0]], node.name)
+
+
+def _conv2d(nir, b, node, weight, bias, input_shape, stride, padding, dilation, groups):
+    nir_node = nir.Conv2d(input_shape=tuple(int(d) for d in input_shape[1:]), weight=weight,
+                          stride=tuple(int(s) for s in stride), padding=padding,
+                          dilation=tuple(int(d) for d in dilation), groups=int(groups), bias=bias)
+    b.source[node.name] = b.add(node.name, nir_node)
+    b.edge(b.source[node.inputs[0]], node.name)
+
+
+def _conv(nir, b, node, graph, types):
+    w = np.asarray(graph.constants[node.weight], np.float32).copy()
+    # conv bias is one value per output channel (C,), like ONNX's
+    bias = (np.zeros(w.shape[0], np.float32) if node.bias is None
+            else np.asarray(graph.constants[node.bias], np.float32).reshape(-1).copy())
+    _conv2d(nir, b, node, w, bias, types[node.inputs[0]].shape, node.strides, _conv_padding(node), node.dilations,
+            node.groups)
+
+
+def _pool_as_conv(nir, b, node, types, kernel, strides, padding):
+    c = types[node.inputs[0]].shape[0]
+    kh, kw = kernel
+    w = np.full((c, 1, kh, kw), 1.0 / (kh * kw), np.float32)
+    _conv2d(nir, b, node, w, np.zeros(c, np.float32), types[node.inputs[0]].shape, strides, padding, (1, 1), c)
+
+
+def _avg_pool(nir, b, node, graph, types):
+    padding = _conv_padding(node)
+    if any(padding) and not node.count_include_pad:
+        raise NirExportError(f"node %{node.name} (avg_pool) pads without counting the padding; NIR pooling and "
+                             "convolution divide by the full window")
+    _pool_as_conv(nir, b, node, types, node.kernel, node.strides, padding)
+
+
+def _global_avg_pool(nir, b, node, graph, types):
+    _, h, w = types[node.inputs[0]].shape
+    _pool_as_conv(nir, b, node, types, (h, w), (1, 1), (0, 0))
+
+
+def _flatten(nir, b, node, graph, types):
+    in_shape = types[node.inputs[0]].shape
+    if len(node.type.shape) != 1:
+        if node.type.shape == in_shape:  # a no-op reshape
+            b.source[node.name] = b.source[node.inputs[0]]
+            return
+        raise NirExportError(f"node %{node.name} (reshape) reshapes {types[node.inputs[0]]} to {node.type}; NIR "
+                             "has Flatten only")
+    if len(in_shape) == 1:
+        b.source[node.name] = b.source[node.inputs[0]]
+        return
+    b.source[node.name] = b.add(node.name, nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0,
+                                                       end_dim=-1))
+    b.edge(b.source[node.inputs[0]], node.name)
+
+
+def _affine(nir, b, node, graph, types):
+    if node.shift is not None:
+        raise NirExportError(f"node %{node.name} (affine) adds a shift; NIR's Scale has none (fold it into the next "
+                             "layer's bias: the rate pipeline's fold-affine does)")
+    scale = _full(1.0 if node.scale is None else graph.constants[node.scale], node.type.shape)
+    b.source[node.name] = b.add(node.name, nir.Scale(scale=scale))
+    b.edge(b.source[node.inputs[0]], node.name)
+
+
+def _add(nir, b, node, graph, types):
+    junction = b.add(node.name, nir.Scale(scale=np.ones(node.type.shape, np.float32)))
+    seen = set()
+    for k, (value, coeff) in enumerate(zip(node.inputs, node.coeffs)):
+        src = b.source[value]
+        if coeff != 1.0 or src in seen:  # NIR readers merge duplicate edges: route a repeated input through a node
+            src = b.add(f"{node.name}.in{k}", nir.Scale(scale=np.full(node.type.shape, coeff, np.float32)))
+            b.edge(b.source[value], src)
+        seen.add(src)
+        b.edge(src, junction)
+    b.source[node.name] = junction
+
+
+def _if_neuron(nir, b, node, graph, types):
+    shape = node.type.shape
+    theta = graph.constants[node.theta]
+    integrator = b.add(f"{node.name}.v", nir.I(r=np.ones(shape, np.float32)))
+    spikes = b.add(node.name, nir.Threshold(threshold=_strict_threshold(theta, node.v0, shape)))
+    reset = b.add(f"{node.name}.reset", nir.Scale(scale=-_full(theta, shape)))
+    b.edge(b.source[node.inputs[0]], integrator)
+    b.edge(integrator, spikes)
+    b.edge(spikes, reset)
+    b.edge(reset, integrator)
+    b.source[node.name] = spikes
+    if node.out_scale is not None:
+        out = b.add(f"{node.name}.out", nir.Scale(scale=_full(graph.constants[node.out_scale], shape)))
+        b.edge(spikes, out)
+        b.source[node.name] = out
+
+
+_EXPORTERS = {
+    "input": _input,
+    "dense": _dense,
+    "conv": _conv,
+    "avg_pool": _avg_pool,
+    "global_avg_pool": _global_avg_pool,
+    "flatten": _flatten,
+    "reshape": _flatten,
+    "affine": _affine,
+    "add": _add,
+    "if_neuron": _if_neuron,
+}
