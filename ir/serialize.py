@@ -7,23 +7,30 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from snncc.errors import FormatError, OutputError
 from snncc.ir import snnir_pb2 as pb
 from snncc.ir.atomic_write import atomic_write
 from snncc.ir.graph import Graph
 from snncc.ir.node import ConstRef, Node, OP_REGISTRY
 from snncc.ir.types import DTYPES, TensorType, dtype_name
+from snncc.ir.verify import verify
+from snncc.limits import WORKING_BATCH, check_bytes, element_count
 
 FORMAT_MAJOR = 1
 FORMAT_MINOR = 0
 PRODUCER = "snncc"
 
 
-class FormatError(ValueError):
-    """The file is not a readable .snnir of this format version."""
+# FormatError (a snncc.errors.SnnccError and a ValueError) is re-exported here: `snncc.ir.FormatError`.
+__all__ = ["FormatError", "from_bytes", "load", "save", "to_bytes", "to_proto"]
+
+# Bytes of float32 per sample that simulating a value needs, times this many samples at once (see snncc.limits).
+_F32 = 4
 
 
 def _attribute(name: str, value) -> pb.Attribute:
@@ -116,7 +123,7 @@ def _tensor_from_proto(t: pb.Tensor) -> np.ndarray:
     shape = tuple(int(d) for d in t.shape)
     if any(d < 0 for d in shape):
         raise FormatError(f"constant @{t.name} has a negative dimension {list(shape)}")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = element_count(shape)   # exact: a numpy int64 product can overflow and match a short payload
     if count * dtype.itemsize != len(t.data):
         raise FormatError(f"constant @{t.name}: {len(t.data)} bytes do not hold {t.dtype}{list(shape)}")
     return np.frombuffer(t.data, dtype=dtype).astype(DTYPES[t.dtype]).reshape(shape)
@@ -134,20 +141,46 @@ def from_bytes(data: bytes) -> Graph:
     if g.format_major > FORMAT_MAJOR:
         raise FormatError(f"this file has format version {g.format_major}.{g.format_minor}, newer than this "
                           f"snncc reads ({FORMAT_MAJOR}.x); upgrade snncc")
+    for n in g.nodes:   # declared sizes, before anything is allocated for them
+        check_bytes(element_count(n.type.shape) * _F32 * WORKING_BATCH,
+                    f"node %{n.name} ({n.op}) of declared shape {list(n.type.shape)} ({WORKING_BATCH} samples)")
     nodes = [_node_from_proto(n) for n in g.nodes]
+    names = [t.name for t in g.constants]
+    if len(set(names)) != len(names):
+        raise FormatError("two constants share a name; the file is corrupted")
     constants = {t.name: _tensor_from_proto(t) for t in g.constants}
+    if not nodes or not g.outputs:
+        raise FormatError("the file holds no nodes or no outputs; it is corrupted or empty")
     try:
-        return Graph.build(nodes, tuple(g.outputs), constants, {m.key: m.value for m in g.meta})
-    except ValueError as exc:
+        graph = Graph.build(nodes, tuple(g.outputs), constants, {m.key: m.value for m in g.meta})
+        verify(graph)
+    except (ValueError, KeyError, TypeError, IndexError, ArithmeticError) as exc:
         raise FormatError(f"the graph in this file is malformed: {exc}") from None
+    return graph
 
 
 def save(graph: Graph, path: str | os.PathLike) -> None:
-    """Write `graph` to `path` atomically."""
-    atomic_write(path, to_bytes(graph))
+    """Write `graph` to `path` atomically (all or nothing)."""
+    payload = to_bytes(graph)
+    try:
+        atomic_write(path, payload)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the compiled model: {exc.strerror or exc}") from None
 
 
 def load(path: str | os.PathLike) -> Graph:
-    """Read a .snnir file."""
-    with open(path, "rb") as f:
-        return from_bytes(f.read())
+    """Read a .snnir file; FormatError (with the path) when it is missing, unreadable, corrupt or too large."""
+    path = Path(path)
+    if not path.exists():
+        raise FormatError(f"{path}: no such file")
+    if not path.is_file():
+        raise FormatError(f"{path}: not a regular file")
+    check_bytes(path.stat().st_size, f"{path}: reading the compiled model")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        return from_bytes(data)
+    except FormatError as exc:
+        raise FormatError(f"{path}: {exc}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -24,17 +25,44 @@ def _timesteps_list(text: str) -> list[int]:
     return values
 
 
+def _known_coding(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """--coding must name a registered coding: a usage error (exit 2) otherwise."""
+    from snncc.pipeline import CODINGS
+
+    if value not in CODINGS:
+        raise click.BadParameter(f"unknown coding {value!r}; choose from {', '.join(sorted(CODINGS))}")
+    return value
+
+
+def _max_memory(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from snncc.errors import OptionError
+    from snncc.limits import set_max_bytes
+
+    try:
+        set_max_bytes(value)
+    except OptionError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors.")
+@click.option("--max-memory", metavar="SIZE", default=None, callback=_max_memory, expose_value=False,
+              help="Refuse inputs whose declared sizes need more memory than SIZE (e.g. 512M, 8G; default "
+                   "$SNNCC_MAX_BYTES or 4G).")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
-    """snncc: compile ONNX ANNs into spiking neural networks, simulate, inspect and map them."""
+    """snncc: compile ONNX ANNs into spiking neural networks, simulate, inspect and map them.
+
+    Exit codes: 0 success, 1 the result differs (diff --exit-code), 2 user error, 3 internal error, 130 interrupted.
+    """
     ctx.obj = {"debug": debug}
 
 
 @cli.command("compile")
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--coding", default="rate", show_default=True, help="Spike coding: " + ", ".join(CODING_CHOICES) + ".")
+@click.option("--coding", default="rate", show_default=True, callback=_known_coding,
+              help="Spike coding: " + ", ".join(CODING_CHOICES) + ".")
 @click.option("-T", "--timesteps", type=click.IntRange(min=1), default=32, show_default=True,
               help="Time steps the SNN is compiled for.")
 @click.option("--calib", type=click.Path(dir_okay=False), default=None,
@@ -64,9 +92,13 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
     """Compile MODEL (.onnx) into a spiking network (.snnir)."""
     import snncc
     from snncc.data import load_npz
-    from snncc.ir import save, to_text
-    from snncc.ir.atomic_write import atomic_write
+    from snncc.ir import to_bytes, to_text
+    from snncc.outputs import Outputs
 
+    out = Outputs()   # all-or-nothing: every output is staged and renamed into place at the end
+    out.check(output)
+    out.check(emit_text)
+    out.check(emit_program, folder=True)
     if progress is None:
         progress = sys.stderr.isatty()
     calib_path = calib or snncc.default_calibration_file(model)
@@ -75,13 +107,15 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
                "threshold_shift": not no_threshold_shift, "multi_spike": multi_spike, "theta_n": theta_n}
     graph = snncc.compile(model, coding, timesteps=timesteps, calibration=calibration, pipeline=pipeline,
                           progress=progress, print_after=print_after, **options)
-    save(graph, output)
-    if emit_text:
-        atomic_write(emit_text, to_text(graph))
-    if emit_program:
-        from snncc.backends.simulator import emit_program as emit
+    with out:
+        out.file(output, to_bytes(graph))
+        if emit_text:
+            out.file(emit_text, to_text(graph))
+        if emit_program:
+            from snncc.backends.simulator import emit_program as emit
 
-        emit(graph, emit_program)
+            out.folder(emit_program, lambda folder: emit(graph, folder))
+        out.commit()
     if target:
         from snncc.commands.target import map_after_compile
 
@@ -138,38 +172,72 @@ def passes_cmd():
     click.echo("\ncodings: " + ", ".join(sorted(CODINGS)))
 
 
+def _library_user_errors() -> tuple[type[BaseException], ...]:
+    """Error types of modules that cannot import snncc.errors (the IR checker, the simulator kernels, which emitted
+    programs carry verbatim) but that report user-caused problems: they get the same treatment as SnnccError."""
+    from snncc.backends.simulator.kernels import ProgramError
+    from snncc.ir import VerifyError
+
+    return (ProgramError, VerifyError)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user errors print one message and exit 2; Ctrl-C exits 130; tracebacks only with --debug."""
+    """Entry point. Exit codes: 0 success; 1 "ran fine, the result says different" (diff --exit-code); 2 a user
+    error (one `error: ...` line; `--debug` adds the traceback) or a usage error (click's message); 3 an internal
+    error (a bug); 130 interrupted (Ctrl-C / SIGINT; outputs are all-or-nothing, so nothing partial is left)."""
+    from snncc.errors import EXIT_INTERNAL_ERROR, EXIT_INTERRUPTED, EXIT_USER_ERROR
+
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+
+    def report(message: str) -> None:
+        if debug:
+            traceback.print_exc()
+        click.echo(message, err=True)
+
     try:
-        code = cli.main(args=args, prog_name="snncc", standalone_mode=False)
-        return int(code or 0)
-    except click.exceptions.Abort:
+        try:
+            code = cli.main(args=args, prog_name="snncc", standalone_mode=False)
+            return int(code or 0)
+        finally:
+            from snncc.limits import set_max_bytes
+
+            set_max_bytes(None)   # --max-memory is per invocation (main() is also called in-process by tests)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        if debug:
+            traceback.print_exc()
         click.echo("interrupted", err=True)
-        return 130
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
     except SnnccError as exc:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
+        report(f"error: {exc}")
         return exc.exit_code
-    except (OSError, MemoryError) as exc:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
-        return 2
+    except BrokenPipeError:
+        # `snncc inspect m.snnir | head`: the reader went away; stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+        return 141
+    except MemoryError:
+        report("error: out of memory; lower --batch-size, or use a smaller model or data set (the memory cap "
+               "SNNCC_MAX_BYTES / --max-memory refuses oversized inputs before they are read)")
+        return EXIT_USER_ERROR
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        report(f"error: {where}{exc.strerror or exc}")
+        return EXIT_USER_ERROR
     except Exception as exc:  # noqa: BLE001 - last resort: never a bare traceback
-        if debug:
-            traceback.print_exc()
-        click.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback and please "
-                   "report it)", err=True)
-        return 3
+        if isinstance(exc, _library_user_errors()):
+            report(f"error: {exc}")
+            return EXIT_USER_ERROR
+        report(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback and please "
+               "report it)")
+        return EXIT_INTERNAL_ERROR
 
 
 from snncc.commands.diff import diff_cmd  # noqa: E402

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from snncc.errors import OptionError
+from snncc.errors import DataError, OptionError
 from snncc.frontend import load_onnx, onnx_to_ir, prepare
 from snncc.ir import Graph
 from snncc.passes import PassContext, PassManager
@@ -33,6 +33,23 @@ def default_calibration_file(model_path: str | os.PathLike) -> Path | None:
     candidates = [path.with_suffix(".calib.npz"),
                   path.parent / "data" / f"{path.stem.split('_')[0]}_calib.npz"]
     return next((c for c in candidates if c.is_file()), None)
+
+
+def _checked_calibration(graph: Graph, calibration) -> np.ndarray | None:
+    """Calibration data must be numeric, finite and shaped (N, *input_shape): DataError before any pass runs."""
+    if calibration is None:
+        return None
+    x = np.asarray(calibration)
+    expected = list(graph.inputs[0].type.shape) if len(graph.inputs) == 1 else None
+    if x.dtype.kind not in "fiu" or x.ndim < 1 or len(x) == 0:
+        raise DataError(f"calibration data must be a non-empty numeric array (N, ...), got {x.dtype}{list(x.shape)}")
+    if expected is not None and list(x.shape[1:]) != expected:
+        raise DataError(f"calibration data has per-sample shape {list(x.shape[1:])} but the model's input "
+                        f"%{graph.inputs[0].name} expects {expected}")
+    x = x.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(x)):
+        raise DataError("calibration data contains NaN or Inf")
+    return x
 
 
 def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "rate", *, timesteps: int = 32,
@@ -59,6 +76,7 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
         meta["source_sha256"] = file_sha256(source)
     text = pipeline or pipeline_for(coding, timesteps=int(timesteps), **coding_options)
     manager = PassManager(text, print_after=print_after)
+    calibration = _checked_calibration(graph, calibration)
     ctx = PassContext(calibration=calibration, source_model=source, timesteps=int(timesteps), progress=progress,
                       profile=profile)
     compiled = manager.run(graph, ctx)

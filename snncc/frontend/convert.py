@@ -121,19 +121,25 @@ def onnx_to_ir(model: onnx.ModelProto) -> Graph:
         raise UnsupportedModelError("the model has no input")
     foldable = constant_nodes(model)
     for index, node in enumerate(model.graph.node):
-        if index in foldable:
-            _fold(ctx, node)
-        else:
-            CONVERTERS[node.op_type](ctx, node)
+        try:
+            if index in foldable:
+                _fold(ctx, node)
+            else:
+                CONVERTERS[node.op_type](ctx, node)
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError, ArithmeticError) as exc:
+            # a converter met a malformed node the checker let through: name it instead of crashing
+            raise UnsupportedModelError(
+                f"node {node.name!r} ({node.op_type}) cannot be converted ({type(exc).__name__}: {exc}); the model "
+                "may be malformed. If onnxruntime runs it, please report this") from None
     outputs = []
     for out in model.graph.output:
         if out.name not in ctx.values:
             raise UnsupportedModelError(f"output {out.name!r} is a constant or is not computed from the input")
         outputs.append(ctx.values[out.name])
     nodes = _drop_dead_nodes(ctx.nodes, outputs)
-    graph = Graph.build(nodes, outputs, ctx.constants, {})
     try:
+        graph = Graph.build(nodes, outputs, ctx.constants, {})
         verify(graph)
-    except VerifyError as exc:
+    except (VerifyError, ValueError) as exc:
         raise UnsupportedModelError(f"conversion produced an invalid graph: {exc}") from None
     return graph

@@ -1,53 +1,135 @@
-"""Safe ONNX loading: external data confined to the model's folder, checker, opset normalisation, constant folding
-of shape computations, shape inference."""
+"""Safe ONNX loading: size caps before anything is allocated, external data confined to the model's folder (also
+through symlinks), the checker, opset normalisation, constant folding of shape computations, shape inference, and
+checks that every weight is finite and every tensor non-empty.
+
+Nothing in a model file is ever executed: ONNX is plain data (protobuf), and external data is read as raw bytes.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+import numpy as np
 import onnx
-from onnx import external_data_helper
+from google.protobuf.message import DecodeError
+from onnx import external_data_helper, helper, numpy_helper
 
-from snncc.errors import ModelLoadError
+from snncc.errors import ModelLoadError, ResourceLimitError, UnsupportedModelError
+from snncc.limits import WORKING_BATCH, check_bytes, element_count
 
 MIN_OPSET = 13
+# Inputs that may legitimately hold +-inf: the bounds of Clip (an absent bound is +-inf).
+_INF_ALLOWED = {("Clip", 1), ("Clip", 2)}
 
 
-def _check_external_data(model: onnx.ModelProto, folder: Path) -> None:
+def _all_tensors(model: onnx.ModelProto):
+    return external_data_helper._get_all_tensors(model)  # noqa: SLF001 - the onnx helper has no public twin
+
+
+def _itemsize(tensor: onnx.TensorProto, where: str) -> int:
+    if tensor.data_type == onnx.TensorProto.STRING:
+        raise UnsupportedModelError(f"{where} holds strings; snncc only reads numeric tensors")
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+    except Exception:  # noqa: BLE001 - onnx raises KeyError/ValueError/TypeError for unknown codes
+        raise ModelLoadError(f"{where} has an unknown element type {tensor.data_type}") from None
+
+
+def _check_declared_tensor_sizes(model: onnx.ModelProto, path: Path) -> None:
+    """Refuse before allocating: negative dims, and initializers whose declared size exceeds the memory cap."""
+    total = 0
+    for tensor in _all_tensors(model):
+        where = f"{path}: tensor {tensor.name!r}"
+        if any(d < 0 for d in tensor.dims):
+            raise ModelLoadError(f"{where} has a negative dimension {list(tensor.dims)}")
+        nbytes = element_count(tensor.dims) * _itemsize(tensor, where)
+        check_bytes(nbytes, f"{where} (declared shape {list(tensor.dims)})")
+        total += nbytes
+    check_bytes(total, f"{path}: the model's weights")
+
+
+def _read_external_data(model: onnx.ModelProto, path: Path) -> None:
+    """Read every external tensor's bytes into the model, refusing paths that leave the model's folder (absolute,
+    `..`, or a symlink whose target lies outside), non-regular files and byte ranges outside the file."""
+    folder = path.parent
     root = folder.resolve()
-    for tensor in external_data_helper._get_all_tensors(model):  # noqa: SLF001 - the onnx helper has no public twin
+    for tensor in _all_tensors(model):
         if not external_data_helper.uses_external_data(tensor):
             continue
         info = {e.key: e.value for e in tensor.external_data}
         location = info.get("location", "")
-        if not location or os.path.isabs(location) or location.startswith(("/", "\\")):
-            raise ModelLoadError(f"tensor {tensor.name!r}: external data path {location!r} is absolute; "
-                                 "only files inside the model's folder are read")
-        target = (folder / location).resolve()
-        if root not in target.parents and target != root:
-            raise ModelLoadError(f"tensor {tensor.name!r}: external data path {location!r} leaves the model's "
-                                 "folder; refusing to read it")
+        where = f"{path}: tensor {tensor.name!r}: external data"
+        if not location:
+            raise ModelLoadError(f"{where} has no location")
+        if "\x00" in location:
+            raise ModelLoadError(f"{where} path {location!r} contains a NUL byte")
+        if os.path.isabs(location) or location.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", location):
+            raise ModelLoadError(f"{where} path {location!r} is absolute; only files inside the model's folder "
+                                 "are read. Save the data next to the model and use a relative location")
+        target = (root / location).resolve()   # follows symlinks: a link pointing outside is caught below
+        if target != root and root not in target.parents:
+            raise ModelLoadError(f"{where} path {location!r} leads outside the model's folder ({root}); refusing "
+                                 "to read it (a '..' component or a symlink). Keep external data inside the folder")
+        if not target.exists():
+            raise ModelLoadError(f"{where} file {location!r} does not exist (next to {path.name})")
         if not target.is_file():
-            raise ModelLoadError(f"tensor {tensor.name!r}: external data file {location!r} does not exist")
+            raise ModelLoadError(f"{where} file {location!r} is not a regular file")
+        try:
+            offset = int(info.get("offset", "0") or 0)
+            length = int(info["length"]) if info.get("length") else None
+        except ValueError:
+            raise ModelLoadError(f"{where} has a non-integer offset or length ({info})") from None
+        expected = element_count(tensor.dims) * _itemsize(tensor, where)
+        size = target.stat().st_size
+        if length is None:
+            length = size - offset
+        if offset < 0 or length < 0 or offset + length > size:
+            raise ModelLoadError(f"{where} asks for bytes {offset}..{offset + length} of {location!r}, which has "
+                                 f"{size} bytes (truncated file?)")
+        if length != expected:
+            raise ModelLoadError(f"{where} holds {length} bytes but the tensor's shape {list(tensor.dims)} needs "
+                                 f"{expected}")
+        check_bytes(length, where)
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(target, flags)
+            with os.fdopen(fd, "rb") as f:
+                f.seek(offset)
+                data = f.read(length)
+        except OSError as exc:
+            raise ModelLoadError(f"{where} cannot be read: {exc.strerror or exc}") from None
+        if len(data) != length:
+            raise ModelLoadError(f"{where}: {location!r} ended early (truncated file?)")
+        tensor.raw_data = data
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
 
 
 def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
-    """Read, check and normalise an ONNX model; ModelLoadError with the reason on any problem."""
+    """Read, check and normalise an ONNX model; ModelLoadError (or UnsupportedModelError, ResourceLimitError) with
+    the reason on any problem."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ModelLoadError(f"{path}: no such file")
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: not a regular file")
+    check_bytes(path.stat().st_size, f"{path}: reading the model file")
     try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - protobuf raises several types for garbage
-        raise ModelLoadError(f"{path}: not an ONNX model ({type(exc).__name__}: {exc})") from None
-    if not model.graph.node and not model.graph.input:
-        raise ModelLoadError(f"{path}: not an ONNX model (empty graph)")
-    _check_external_data(model, path.parent)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    model = onnx.ModelProto()
     try:
-        external_data_helper.load_external_data_for_model(model, str(path.parent))
-    except Exception as exc:  # noqa: BLE001
-        raise ModelLoadError(f"{path}: cannot read external data ({exc})") from None
+        model.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError, TypeError) as exc:
+        raise ModelLoadError(f"{path}: not an ONNX model, or a truncated one ({type(exc).__name__}: {exc}); "
+                             "check that the file is a complete .onnx export") from None
+    if model.ir_version <= 0 or (not model.graph.node and not model.graph.input):
+        raise ModelLoadError(f"{path}: not an ONNX model (no IR version or an empty graph)")
+    _check_declared_tensor_sizes(model, path)
+    _read_external_data(model, path)
     return prepare(model, str(path))
 
 
@@ -58,8 +140,79 @@ def _default_opset(model: onnx.ModelProto) -> int:
     return 0
 
 
+def _producers_and_consumers(model: onnx.ModelProto) -> tuple[dict[str, onnx.NodeProto], dict[str, list]]:
+    producers, consumers = {}, {}
+    for node in model.graph.node:
+        for out in node.output:
+            producers[out] = node
+        for i, inp in enumerate(node.input):
+            consumers.setdefault(inp, []).append((node, i))
+    return producers, consumers
+
+
+def _describe(name: str, producers, consumers) -> str:
+    if name in producers:
+        node = producers[name]
+        return f"{name!r} (output of node {node.name!r}, {node.op_type})"
+    users = consumers.get(name, [])
+    if users:
+        return f"{name!r} (read by node {users[0][0].name!r}, {users[0][0].op_type})"
+    return repr(name)
+
+
+def check_value_shapes(model: onnx.ModelProto, where: str = "model") -> None:
+    """Refuse zero-sized and huge declared shapes (after shape inference, before anything runs): a value of
+    per-sample size S needs S x 4 bytes x WORKING_BATCH samples while calibrating and simulating."""
+    producers, consumers = _producers_and_consumers(model)
+    init_names = {i.name for i in model.graph.initializer}
+    graph = model.graph
+    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+        if vi.name in init_names or not vi.type.HasField("tensor_type"):
+            continue
+        t = vi.type.tensor_type
+        if not t.HasField("shape"):
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        what = _describe(vi.name, producers, consumers)
+        if any(d == 0 for d in dims):
+            raise UnsupportedModelError(f"{where}: tensor {what} is zero-sized (shape {dims}); snncc needs "
+                                        "non-empty tensors. Re-export the model with the real sizes")
+        per_sample = element_count(d for d in dims[1:] if d is not None)
+        check_bytes(per_sample * 4 * WORKING_BATCH,
+                    f"{where}: tensor {what} of declared shape {dims} ({WORKING_BATCH} samples at a time)")
+
+
+def check_weights(model: onnx.ModelProto, where: str = "model") -> None:
+    """Every initializer and Constant decodes, is non-empty and finite (+-inf only as a Clip bound)."""
+    producers, consumers = _producers_and_consumers(model)
+    tensors = [(t.name, t) for t in model.graph.initializer]
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            tensors += [(node.output[0], a.t) for a in node.attribute if a.type == onnx.AttributeProto.TENSOR]
+    for name, tensor in tensors:
+        what = _describe(name, producers, consumers)
+        try:
+            array = numpy_helper.to_array(tensor)
+        except Exception as exc:  # noqa: BLE001 - onnx raises ValueError/TypeError/KeyError on malformed data
+            raise ModelLoadError(f"{where}: weight {what} is malformed ({exc}); the file is corrupted") from None
+        if array.size == 0 and len(tensor.dims) > 0 and name in consumers:
+            node, idx = consumers[name][0]
+            optional_empty = node.op_type in ("Resize", "Reshape", "Squeeze", "Unsqueeze", "Clip", "Pad")
+            if not optional_empty:
+                raise UnsupportedModelError(f"{where}: weight {what} is zero-sized (shape {list(array.shape)}); "
+                                            "snncc needs non-empty weights")
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            nan = int(np.isnan(array).sum())
+            inf = int(np.isinf(array).sum())
+            allowed = nan == 0 and all((n.op_type, i) in _INF_ALLOWED for n, i in consumers.get(name, []))
+            if not allowed:
+                raise UnsupportedModelError(f"{where}: weight {what} holds {nan} NaN and {inf} Inf value(s); "
+                                            "fix the trained model (diverged training or a broken export)")
+
+
 def prepare(model: onnx.ModelProto, where: str = "model") -> onnx.ModelProto:
-    """Checker, version conversion up to opset 13 when older, constant folding, shape inference."""
+    """Checker, version conversion up to opset 13 when older, size checks, constant folding, shape inference,
+    weight checks."""
     try:
         onnx.checker.check_model(model)
     except Exception as exc:  # noqa: BLE001
@@ -71,15 +224,40 @@ def prepare(model: onnx.ModelProto, where: str = "model") -> onnx.ModelProto:
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"{where}: opset {opset} could not be converted to {MIN_OPSET} ({exc}); "
                                  f"re-export the model with opset >= {MIN_OPSET}") from None
+    model = _infer_shapes(model, where)
+    # Shapes first, then folding: the folder computes a constant before it looks at its size, so huge declared
+    # outputs (ConstantOfShape, Expand, Tile of constants) are refused here before they are allocated.
+    check_value_shapes(model, where)
+    _check_folded_sizes(model, where)
     try:
         import onnxscript.optimizer
 
         # folds Shape -> Gather -> Concat -> Reshape chains and other constant subgraphs
         onnxscript.optimizer.fold_constants(model)
+    except (ResourceLimitError, KeyboardInterrupt):
+        raise
     except Exception:  # noqa: BLE001 - folding is an optimisation; conversion reports what stays unsupported
         pass
+    model = _infer_shapes(model, where)
+    check_value_shapes(model, where)
+    check_weights(model, where)
+    return model
+
+
+def _infer_shapes(model: onnx.ModelProto, where: str) -> onnx.ModelProto:
     try:
-        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        return onnx.shape_inference.infer_shapes(model, data_prop=True)
     except Exception as exc:  # noqa: BLE001
         raise ModelLoadError(f"{where}: ONNX shape inference failed: {exc}") from None
-    return model
+
+
+def _check_folded_sizes(model: onnx.ModelProto, where: str) -> None:
+    """Constant subgraphs are evaluated whole (batch axis included): cap every inferred value's full size."""
+    producers, consumers = _producers_and_consumers(model)
+    for vi in model.graph.value_info:
+        t = vi.type.tensor_type
+        if not vi.type.HasField("tensor_type") or not t.HasField("shape"):
+            continue
+        dims = [d.dim_value for d in t.shape.dim if d.HasField("dim_value")]
+        check_bytes(element_count(dims) * 8, f"{where}: tensor {_describe(vi.name, producers, consumers)} of "
+                                              f"declared shape {dims}")
