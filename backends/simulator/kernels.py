@@ -1039,6 +1039,7 @@ def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=
         ann_macs_per_sample, snn_macs_per_sample (synaptic ops on analog input, x max T)
         ann_energy_pj, snn_energy_pj (per sample), energy_ratio = ann / snn
         max_spikes_per_neuron, n_samples, path_counts
+        latency_steps, pipeline_interval_steps (windowed: K x spiking depth and K; concurrent: max T for both)
     """
     checkpoints = sorted({int(t) for t in ([timesteps] if np.isscalar(timesteps) else timesteps)})
     if not checkpoints or checkpoints[0] < 1:
@@ -1078,8 +1079,11 @@ def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=
                 synops += float((counts * program.fanout[kernel.name]).sum())
                 max_per_neuron = max(max_per_neuron, float(counts.max(initial=0.0)))
             if kernel.synaptic and kernel.analog_input:
-                snn_macs += kernel.ann_macs() * t_max * batch
+                # windowed schedule: a layer integrates its analog input once per window, not every step
+                snn_macs += kernel.ann_macs() * (1 if program.schedule == "windowed" else t_max) * batch
     spikes_per_layer = {name: total / n for name, total in spikes.items()} if n else {}
+    # latency in steps and steps between pipelined samples (windowed: K x depth and K; concurrent: T and T)
+    latency, interval = window_latency(program) if program.schedule == "windowed" else (t_max, t_max)
     ann_energy = ENERGY_PJ_PER_MAC * program.ann_macs
     synops_per_sample = synops / n if n else 0.0
     snn_macs_per_sample = snn_macs / n if n else 0.0
@@ -1097,6 +1101,8 @@ def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=
         "energy_ratio": ann_energy / snn_energy if snn_energy > 0 else float("inf"),
         "max_spikes_per_neuron": int(max_per_neuron),
         "n_samples": n,
+        "latency_steps": latency,
+        "pipeline_interval_steps": interval,
         "path_counts": run.path_counts,
     }
 
@@ -1177,7 +1183,8 @@ def program_main(argv, directory):
         report = {key: result[key] for key in ("timesteps", "spikes_per_layer", "spikes_per_sample",
                                                "synops_per_sample", "ann_macs_per_sample", "snn_macs_per_sample",
                                                "ann_energy_pj", "snn_energy_pj", "energy_ratio",
-                                               "max_spikes_per_neuron", "n_samples")}
+                                               "max_spikes_per_neuron", "n_samples", "latency_steps",
+                                               "pipeline_interval_steps")}
         report["output"] = first
         report["predictions"] = {str(t): p.tolist() for t, p in predictions.items()}
         if accuracy is not None:
@@ -1192,3 +1199,201 @@ def program_main(argv, directory):
             for t, a in accuracy.items():
                 sys.stderr.write(f"accuracy at T={t}: {a:.4f}\n")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layer-windowed schedule (phase, AMOS/FS, bits codings; algorithms.md §0) -- owned by the phase-coding developer
+# ---------------------------------------------------------------------------------------------------------------
+
+class WindowedNeuronKernel(NeuronKernel):
+    """Base of populations on the layer-windowed schedule. Each window the population reads the complete
+    pre-activation V that it integrated while its producers emitted (the previous window), runs its own K-step
+    dynamics and emits K spike frames:
+
+        frames, weights = self.window_frames(V)   # frames (K, batch, *shape) in {0, 1}; weights (K, *broadcast)
+        value = sum_k weights[k] * frames[k]      # summed in phase order
+
+    Frame k reaches the consumers with weight w_k (phase: theta B^-k; AMOS: d(k); bits: Delta 2^(T-k)). Synapses
+    are linear, so a consumer's integrated input is its linear map of `value` (bias once per window): simulating a
+    window is one pass over the graph in topological order, exact and fast. Spikes are counted from the frames
+    (SynOps = spikes x fan-out); `spikes` holds each neuron's spike count in the window, the events consumers see.
+
+    To add a windowed neuron type, in this file:
+
+        @register_neuron_kernel("my_neuron")
+        class MyKernel(WindowedNeuronKernel):
+            single_spike = True                    # check at most one spike per neuron per window
+            def setup(self): ...                   # read constants; call super().setup()
+            def window_steps(self): return K       # steps of the emission window
+            def window_frames(self, v): return frames, weights
+    """
+
+    single_spike = False
+    time_varying_scale = True
+
+    def window_steps(self):
+        """Steps of this population's emission window (K)."""
+        raise NotImplementedError
+
+    def window_frames(self, v):
+        """(frames (K, batch, *shape) float32 0/1, per-frame weights (K, ...)) for pre-activations v."""
+        raise NotImplementedError
+
+    def reset(self, batch):
+        pass
+
+    def fire(self, current, t):
+        self.fail("runs on the layer-windowed schedule only (the graph header must say schedule \"windowed\")")
+
+    def step(self, t):
+        frames, weights = self.window_frames(self.current)
+        if frames.shape[0] != self.window_steps():
+            self.fail(f"emitted {frames.shape[0]} frames for a window of {self.window_steps()} steps")
+        np.sum(frames, axis=0, out=self.spikes)
+        if self.single_spike and self.spikes.size and self.spikes.max() > 1:
+            self.fail("a neuron fired more than once in one window (single-spike coding violated)")
+        self.value.fill(0)
+        for k in range(frames.shape[0]):
+            self.value += frames[k] * weights[k]
+        self.counts += self.spikes
+
+
+@register_neuron_kernel("phase_neuron")
+class PhaseNeuronKernel(WindowedNeuronKernel):
+    """Single-spike phase coding (Hwang & Kung 2024): with levels L_k = theta B^-k (k = 0..K-1)
+
+        single spike:  s_k = [V >= theta c_k] and no spike before k; c_k = B^-k (no shift) or
+                       (B^-k + B^-(k+1)) / 2 with B^-K read as 0 (threshold shift: the nearest level)
+        multi_spike:   r = V; s_k = [r >= L_k]; r -= L_k s_k   (B = 2: the K-bit floor expansion)
+
+    and the spike at phase k weighs L_k. Same numerics as `snncc.ir.ops_phase.phase_frames` (tested bit for bit)."""
+
+    def setup(self):
+        super().setup()
+        self.theta = self.const("theta")
+        if self.theta is None or np.any(self.theta <= 0):
+            self.fail("needs a positive theta")
+        self.base = float(self.attr("base", 2.0))
+        self.phases = int(self.attr("phases", 8))
+        self.multi_spike = bool(self.attr("multi_spike", False))
+        self.single_spike = not self.multi_spike
+        shift = bool(self.attr("shift", True)) and not self.multi_spike
+        if self.phases < 1 or not 1.0 < self.base <= 2.0:
+            self.fail(f"phases={self.phases} must be >= 1 and base={self.base} in (1, 2]")
+        k = np.arange(self.phases, dtype=np.float64)
+        levels = self.base ** -k
+        thresholds = (levels + np.append(levels[1:], 0.0)) / 2 if shift else levels
+        level_f, thr_f = levels.astype(np.float32), thresholds.astype(np.float32)
+        self.weights = np.stack([self.theta * f for f in level_f])
+        self.thresholds = [self.theta * f for f in thr_f]
+
+    def window_steps(self):
+        return self.phases
+
+    def window_frames(self, v):
+        frames = np.zeros((self.phases,) + v.shape, dtype=np.float32)
+        if self.multi_spike:
+            residual = v.copy()
+            for k in range(self.phases):
+                fired = residual >= self.weights[k]
+                frames[k] = fired
+                residual = np.where(fired, residual - self.weights[k], residual)
+        else:
+            silent = np.ones(v.shape, dtype=bool)
+            for k in range(self.phases):
+                fired = silent & (v >= self.thresholds[k])
+                frames[k] = fired
+                silent &= ~fired
+        return frames, self.weights
+
+
+@register_kernel("delay")
+class DelayKernel(Kernel):
+    """y(t) = x(t - steps): a delay buffer of `steps` steps on a skip edge of a windowed graph. The windowed
+    schedule evaluates one window per layer in dataflow order, so the delayed operand is the same sample's value:
+    the output is a view of the input. (The buffer's cost, `steps` x size values, is the mapper's concern.)"""
+
+    def setup(self):
+        self.steps = int(self.attr("steps", 0))
+
+    def input_fanout(self, index, output_fanout):
+        return output_fanout.copy()
+
+    def bind(self, inputs, batch, run):
+        (source,) = inputs
+        self.output = Signal(source.value, source.events, source.binary, source.event_scale, source.static,
+                             source.spike_derived)
+        return self.output
+
+
+@register_kernel("graph_conv")
+class GraphConvKernel(Kernel):
+    """One graph layer on (nodes, features): y = A (x W^T) + b with the constant adjacency A[nodes, nodes].
+    A unit on input (j, f) causes nnz(A[:, j]) x nnz(W[:, f]) synaptic events."""
+
+    synaptic = True
+
+    def setup(self):
+        self.adjacency = self.const("adjacency")
+        self.weight = self.const("weight")
+        (in_shape,) = self.input_shapes
+        if self.adjacency is None or self.weight is None or len(in_shape) != 2 \
+                or self.adjacency.shape != (in_shape[0], in_shape[0]) or self.weight.shape[1] != in_shape[1]:
+            self.fail(f"adjacency and weight do not fit input {list(in_shape)}")
+        self.weight_t = np.ascontiguousarray(self.weight.T)
+        self.bias = self.const("bias")
+
+    def ann_macs(self):
+        nodes, features = self.input_shapes[0]
+        return nodes * features * self.shape[1] + int(np.count_nonzero(self.adjacency)) * self.shape[1]
+
+    def input_fanout(self, index, output_fanout):
+        return np.outer(np.count_nonzero(self.adjacency, axis=0), np.count_nonzero(self.weight, axis=0)).astype(
+            np.float64)
+
+    def bind(self, inputs, batch, run):
+        (source,) = inputs
+        self.x = source.value
+        self.out = _buffer(batch, self.shape)
+        self.analog_input = not source.spike_derived
+        self.output = Signal(self.out, static=source.static)
+        return self.output
+
+    def step(self, t):
+        y = np.matmul(self.adjacency, np.matmul(self.x, self.weight_t))
+        if self.bias is not None:
+            y = y + self.bias
+        np.copyto(self.out, y)
+
+
+def window_latency(program):
+    """(latency, pipeline interval) in steps of a windowed program: a value is ready max(inputs) + K after its
+    inputs for a windowed population, + steps for a delay, at max(inputs) for any other op; the latency is the
+    latest output (K x spiking layers on the longest path), the interval the longest window (one sample per K)."""
+    ready = {}
+    interval = 0
+    for kernel in program.kernels:
+        start = max((ready[s] for s in kernel.inputs), default=0)
+        own = kernel.window_steps() if isinstance(kernel, WindowedNeuronKernel) else 0
+        if isinstance(kernel, DelayKernel):
+            own = kernel.steps
+        else:
+            interval = max(interval, own)
+        ready[kernel.name] = start + own
+    return max((ready[o] for o in program.outputs), default=0), interval
+
+
+@register_schedule("windowed")
+def run_windowed(batch_run, checkpoints):
+    """Layer-windowed schedule: every kernel steps once, in topological order; a windowed population turns the
+    pre-activation it integrated over its producers' windows into its K spike frames and their decoded value.
+    The output layer's membrane holds the complete logits after the last window (no division by T), so every
+    checkpoint T gets the same decoded outputs; latency and throughput come from `window_latency`."""
+    for kernel in batch_run.program.kernels:
+        if isinstance(kernel, NeuronKernel) and not isinstance(kernel, WindowedNeuronKernel):
+            kernel.fail("is a concurrent-schedule neuron in a windowed program")
+        if getattr(kernel, "poisson", False):
+            kernel.fail("poisson input coding is not available on the windowed schedule; use analog input")
+        kernel.step(1)
+    decoded = {name: sig.value.copy() for name, sig in batch_run.outputs.items()}
+    return {t: decoded for t in checkpoints}
