@@ -233,6 +233,8 @@ def parse(text: str) -> Graph:
     while i < len(lines):
         line = lines[i]
         i += 1
+        if line == "":
+            raise _fail(i, "no 'return' line: the node list must end with 'return %a, ...'")
         if line.startswith("return"):
             names = line[len("return"):].strip()
             outputs = tuple(o.strip()[1:] for o in names.split(",")) if names else ()
