@@ -140,10 +140,10 @@ class Signal:
 
 
 class RunOptions:
-    """Per-run settings shared by all kernels: input coding, the random generator, the synaptic path
-    ("auto", "dense" or "event") and the current batch's input arrays by input name."""
+    """Per-run settings shared by all kernels: input coding, seed, the synaptic path ("auto", "dense" or "event"),
+    and the current batch: its input arrays by input name and the index of its first sample."""
 
-    __slots__ = ("input_coding", "rng", "synaptic_path", "batch_inputs", "path_counts")
+    __slots__ = ("input_coding", "seed", "synaptic_path", "batch_inputs", "batch_start", "path_counts")
 
     def __init__(self, input_coding="analog", seed=0, synaptic_path="auto"):
         if input_coding not in ("analog", "poisson"):
@@ -151,10 +151,16 @@ class RunOptions:
         if synaptic_path not in ("auto", "dense", "event"):
             raise ProgramError(f"unknown synaptic path {synaptic_path!r}; use 'auto', 'dense' or 'event'")
         self.input_coding = input_coding
-        self.rng = np.random.default_rng(seed)
+        self.seed = int(seed)
         self.synaptic_path = synaptic_path
         self.batch_inputs = {}
+        self.batch_start = 0
         self.path_counts = {}
+
+    def batch_generator(self, stream=0):
+        """A Generator for the current batch, seeded by (seed, first sample, stream): a batch's random numbers do
+        not depend on T or on earlier batches, so snapshots equal separate runs."""
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(self.batch_start, stream)))
 
     def count_path(self, node_name, path):
         """Record which synaptic path a node took at one step (a diagnostic for benchmarks)."""
@@ -351,7 +357,10 @@ class IFNeuronKernel(NeuronKernel):
 @register_kernel("input")
 class InputKernel(Kernel):
     """A graph input. `analog`: the sample x as a constant current every step. `poisson`: every step, independent
-    spikes s(t) = [u < clip(x, 0, 1)] with u ~ U[0, 1) drawn from the run's seeded generator."""
+    spikes s(t) = [u < clip(x, 0, 1)] with u ~ U[0, 1) from a generator seeded by (seed, first sample of the batch,
+    input index), so the spikes are reproducible for a given seed and batch size."""
+
+    input_index = 0     # position among the program's inputs (set by Program), one random stream each
 
     def bind(self, inputs, batch, run):
         x = run.batch_inputs.get(self.name)
@@ -364,7 +373,7 @@ class InputKernel(Kernel):
             self.counts = None
             self.output = Signal(np.ascontiguousarray(x, dtype=np.float32), static=True)
             return self.output
-        self.rng = run.rng
+        self.rng = run.batch_generator(self.input_index)
         self.probability = np.clip(np.asarray(x, dtype=np.float32), 0, 1)
         self._uniform = _buffer(batch, self.shape)
         self._fired = np.zeros((batch,) + self.shape, dtype=bool)
@@ -960,6 +969,8 @@ class Program:
             shapes[name] = tuple(node["shape"])
         self.shapes = shapes
         self.inputs = [k.name for k in self.kernels if k.op == "input"]
+        for index, kernel in enumerate(k for k in self.kernels if k.op == "input"):
+            kernel.input_index = index
         self.outputs = list(description["outputs"])
         for out in self.outputs:
             if out not in shapes:
@@ -978,9 +989,10 @@ class Program:
                 fan[src] = fan[src] + kernel.input_fanout(index, fan[kernel.name])
         return fan
 
-    def bind(self, batch_inputs, batch, run):
-        """Bind every kernel to a batch; returns the output Signals by output name."""
+    def bind(self, batch_inputs, batch, run, start=0):
+        """Bind every kernel to a batch whose first sample is `start`; returns the output Signals by name."""
         run.batch_inputs = batch_inputs
+        run.batch_start = start
         signals = {}
         for kernel in self.kernels:
             signals[kernel.name] = kernel.bind([signals[s] for s in kernel.inputs], batch, run)
@@ -1067,7 +1079,7 @@ def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=
     for start in _progress(starts, len(starts), progress):
         stop = min(start + batch_size, n)
         batch = stop - start
-        bound = program.bind({name: a[start:stop] for name, a in arrays.items()}, batch, run)
+        bound = program.bind({name: a[start:stop] for name, a in arrays.items()}, batch, run, start)
         decoded = schedule(BatchRun(program, bound, batch), checkpoints)
         for t, per_output in decoded.items():
             for name, value in per_output.items():
@@ -1397,3 +1409,85 @@ def run_windowed(batch_run, checkpoints):
         kernel.step(1)
     decoded = {name: sig.value.copy() for name, sig in batch_run.outputs.items()}
     return {t: decoded for t in checkpoints}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Low-latency codings: bits (bit-serial IF, windowed) and signed (dual-threshold IF, concurrent; signed spikes)
+# -- owned by the bits/signed developer; same numerics as snncc/ir/ops_bits.py and ops_signed.py (tested)
+# ---------------------------------------------------------------------------------------------------------------
+
+@register_neuron_kernel("bits_neuron")
+class BitsNeuronKernel(WindowedNeuronKernel):
+    """Bit-serial (MSB-first) IF population (Datta et al.; algorithms.md §3): T = timesteps, Delta = theta/(2^T-1),
+
+        v = V;  for t = 1..T:  w_t = Delta 2^(T-t);  s(t) = [v >= w_t];  v -= w_t s(t)
+
+    and the spike of step t weighs w_t, so the window decodes to Delta clip(floor(V / Delta), 0, 2^T - 1); a neuron
+    spikes popcount(level) times. Same float32 operations as `snncc.ir.ops_bits.bit_serial` (tested bit for bit)."""
+
+    def setup(self):
+        super().setup()
+        self.theta = self.const("theta")
+        if self.theta is None or np.any(self.theta <= 0):
+            self.fail("needs a positive theta")
+        self.steps = int(self.attr("timesteps", 0))
+        if not 1 <= self.steps <= 24:
+            self.fail(f"timesteps={self.steps} must be in 1..24")
+        delta = (self.theta / np.float32((1 << self.steps) - 1)).astype(np.float32)
+        self.weights = np.stack([(delta * np.float32(1 << (self.steps - t))).astype(np.float32)
+                                 for t in range(1, self.steps + 1)])
+
+    def window_steps(self):
+        return self.steps
+
+    def window_frames(self, v):
+        residual = np.array(v, dtype=np.float32, copy=True)
+        frames = np.zeros((self.steps,) + residual.shape, dtype=np.float32)
+        for k in range(self.steps):
+            fired = residual >= self.weights[k]
+            frames[k] = fired
+            np.subtract(residual, self.weights[k], out=residual, where=fired)
+        return frames, self.weights
+
+
+@register_neuron_kernel("signed_neuron")
+class SignedNeuronKernel(NeuronKernel):
+    """Dual-threshold soft-reset IF population with signed spikes (error-compensation learning; algorithms.md §5):
+
+        v(0) = v0 theta;  n(0) = 0
+        v += I(t);  s = +1 if v >= theta;  s = -1 if v < theta_n theta and n > 0;  else 0
+        v -= theta s;  n += s
+
+    (theta_n and v0 are fractions of theta; theta_n = -inf: plain IF). Spikes are events of value +-1 (counted as
+    |s|). Same float32 operations as `snncc.ir.ops_signed.dual_threshold` (tested bit for bit)."""
+
+    signed = True
+
+    def setup(self):
+        super().setup()
+        self.theta = self.const("theta")
+        if self.theta is None or np.any(self.theta <= 0):
+            self.fail("needs a positive theta")
+        self.v0 = float(self.attr("v0", 0.5))
+        theta_n = self.attr("theta_n", 0.0)
+        theta_n = float("-inf") if theta_n is None else float(theta_n)
+        self.low = (np.float32(theta_n) * self.theta).astype(np.float32) if np.isfinite(theta_n) else None
+
+    def reset(self, batch):
+        self.v = _buffer(batch, self.shape)
+        self.v[...] = np.float32(self.v0) * self.theta
+        self.n = _buffer(batch, self.shape)
+        self._pos = np.zeros((batch,) + self.shape, dtype=bool)
+        self._neg = np.zeros((batch,) + self.shape, dtype=bool)
+
+    def fire(self, current, t):
+        self.v += current
+        np.greater_equal(self.v, self.theta, out=self._pos)
+        np.copyto(self.spikes, self._pos)
+        if self.low is not None:
+            np.less(self.v, self.low, out=self._neg)
+            self._neg &= self.n > 0
+            self._neg &= ~self._pos
+            self.spikes -= self._neg
+        np.subtract(self.v, self.theta * self.spikes, out=self.v)
+        self.n += self.spikes

@@ -22,10 +22,13 @@ def _plain(value):
     return value
 
 
-def program_description(graph: Graph, *, schedule: str = "concurrent") -> dict:
+def program_description(graph: Graph, *, schedule: str | None = None) -> dict:
     """The JSON-able program description of `graph` (see `kernels` for the format). Attributes that name constants
-    (`ConstRef`) go to `consts`, all others to `attrs`. Raises `kernels.NotLoweredError` for a node without a
-    spiking kernel (relu, max_pool, ...)."""
+    (`ConstRef`) go to `consts`, all others to `attrs`. The schedule is `schedule`, else the graph header's
+    `schedule` entry, else "concurrent". Raises `kernels.NotLoweredError` for a node without a spiking kernel
+    (relu, max_pool, ...)."""
+    if schedule is None:
+        schedule = graph.meta.get("schedule", "concurrent")
     nodes = []
     for node in graph.nodes:
         if node.op not in kernels.KERNELS:

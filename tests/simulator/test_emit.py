@@ -1,0 +1,67 @@
+"""The emitted standalone program runs the same kernels and needs only NumPy."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from snncc.backends.simulator import emit_program, simulate
+from tests.simulator.sim_graphs import conv_net
+
+STDLIB_AND_NUMPY = {"argparse", "json", "os", "sys", "numpy", "tqdm"}
+
+
+@pytest.fixture(scope="module")
+def emitted(tmp_path_factory):
+    rng = np.random.default_rng(21)
+    graph = conv_net(rng)
+    folder = tmp_path_factory.mktemp("program")
+    script = emit_program(graph, folder)
+    x = rng.uniform(0, 1, (20, 2, 12, 12)).astype(np.float32)
+    y = rng.integers(0, 10, 20)
+    np.savez(folder / "input.npz", x=x, y=y)
+    return graph, folder, script, x, y
+
+
+def test_program_imports_only_numpy_and_stdlib(emitted):
+    _, folder, script, _, _ = emitted
+    assert sorted(p.name for p in folder.iterdir()) == ["input.npz", "program.json", "snn_program.py", "weights.npz"]
+    tree = ast.parse(script.read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module.split(".")[0])
+    assert imported <= STDLIB_AND_NUMPY
+    assert "snncc" not in imported
+
+
+def test_program_predictions_equal_simulate(emitted):
+    graph, folder, script, x, y = emitted
+    done = subprocess.run([sys.executable, str(script), str(folder / "input.npz"), "--json", "--timesteps", "4,16",
+                           "--batch-size", "8"], capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout)
+    expected = simulate(graph, x, [4, 16], batch_size=8)
+    for t in (4, 16):
+        assert report["predictions"][str(t)] == expected.predictions[t].tolist()
+        assert report["accuracy"][str(t)] == pytest.approx(float(np.mean(expected.predictions[t] == y)))
+    assert report["spikes_per_layer"] == pytest.approx(expected.spikes_per_layer)
+    assert report["synops_per_sample"] == pytest.approx(expected.synops_per_sample)
+    assert report["energy_ratio"] == pytest.approx(expected.energy_ratio)
+
+
+def test_program_runs_with_snncc_unimportable(emitted):
+    graph, folder, script, x, _ = emitted
+    blocker = ("import runpy, sys; sys.modules['snncc'] = None; "
+               f"sys.argv = [{str(script)!r}, {str(folder / 'input.npz')!r}, '--timesteps', '8']; "
+               f"runpy.run_path({str(script)!r}, run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, check=True)
+    lines = done.stdout.split()
+    assert [int(v) for v in lines] == simulate(graph, x, 8).predictions[8].tolist()
+    assert "accuracy at T=8" in done.stderr
