@@ -20,63 +20,77 @@ def bits_delta(theta: np.ndarray, timesteps: int) -> np.ndarray:
     return (np.asarray(theta, np.float32) / np.float32(bits_levels(timesteps))).astype(np.float32)
 
 
-def bit_serial(current: np.ndarray, theta: np.ndarray, timesteps: int) -> list[np.ndarray]:
-    """The spike frames s(1..T) (float32 0/1 arrays) of a bit-serial IF neuron whose membrane starts at the
-    complete pre-activation `current` of its window:
+def bit_serial(current: np.ndarray, theta: np.ndarray, timesteps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Spike frames (T, *current.shape) float32 in {0, 1} and per-frame weights (T, *theta.shape) of a bit-serial
+    IF neuron whose membrane starts at the complete pre-activation `current` of its window:
 
-        w_t = Delta 2^(T-t);  s(t) = [v >= w_t];  v -= w_t s(t)        (t = 1..T, threshold halves each step)
+        w_t = Delta 2^(T-t);  s(t) = [v >= w_t];  v -= w_t s(t)        (t = 1..T: the threshold halves each step)
 
-    These are the exact float32 operations the simulator kernel performs (`BitsNeuronKernel`), so ANN mode and
-    simulation agree bit for bit."""
-    delta = bits_delta(theta, timesteps)
+    These are the exact float32 operations of the simulator kernel (`BitsNeuronKernel` in
+    backends/simulator/kernels.py), and a test checks that the two agree bit for bit."""
+    steps = int(timesteps)
+    delta = bits_delta(theta, steps)
+    weights = np.stack([(delta * np.float32(1 << (steps - t))).astype(np.float32) for t in range(1, steps + 1)])
     v = np.array(current, dtype=np.float32, copy=True)
-    frames = []
-    for t in range(1, int(timesteps) + 1):
-        w = (delta * np.float32(1 << (int(timesteps) - t))).astype(np.float32)
-        fired = v >= w
-        np.subtract(v, w, out=v, where=fired)
-        frames.append(fired.astype(np.float32))
-    return frames
+    frames = np.zeros((steps,) + v.shape, dtype=np.float32)
+    for k in range(steps):
+        fired = v >= weights[k]
+        frames[k] = fired
+        np.subtract(v, weights[k], out=v, where=fired)
+    return frames, weights
+
+
+def bits_decode(frames: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum_t w_t s(t), summed MSB first (float32): what the consumer synapses receive over one window."""
+    out = np.zeros(frames.shape[1:], dtype=np.float32)
+    for k in range(frames.shape[0]):
+        out += frames[k] * weights[k]
+    return out
+
+
+def bits_level(frames: np.ndarray) -> np.ndarray:
+    """q = sum_t 2^(T-t) s(t): the integer level the frames encode (its popcount is the spike count)."""
+    steps = frames.shape[0]
+    return sum(frames[k].astype(np.int64) << (steps - 1 - k) for k in range(steps))
 
 
 @register_op
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BitsNeuron(Node):
-    """Bit-serial (MSB-first) soft-reset IF population, layer-windowed schedule; T = timesteps, L = 2^T - 1,
-    Delta = theta / L (theta scalar or per channel):
+    """Bit-serial (MSB-first) soft-reset IF population on the layer-windowed schedule; T = timesteps,
+    L = 2^T - 1, Delta = theta / L (theta scalar or per channel):
 
-        v = V                                   # V: the complete pre-activation of the window (bias shifted)
+        v = V                          # V: the complete pre-activation integrated over the previous window
         for t = 1..T:  w_t = Delta 2^(T-t);  s(t) = [v >= w_t];  v -= w_t s(t)
-        output = sum_t 2^(T-t) s(t) * out_scale  (out_scale = Delta: the decoded value sum_t w_t s(t))
+        value = sum_t w_t s(t)         # a spike at step t carries w_t (the consumer weights step t by 2^(T-t))
 
-    The level q = sum_t 2^(T-t) s(t) equals clip(floor(V / Delta), 0, L), and a neuron spikes popcount(q) times.
-    After `shift-bias` (V = z + Delta/2) the decoded value is QCFS(z; theta, L) exactly. ANN mode evaluates the
+    The level q = sum_t 2^(T-t) s(t) equals clip(floor(V / Delta), 0, L), and the neuron spikes popcount(q)
+    times. After `shift-bias` (V = z + Delta/2) the value is QCFS(z; theta, L) exactly. ANN mode evaluates the
     same recursion, so it is the exact function the SNN computes."""
 
     op = "bits_neuron"
     spiking = True
     theta: ConstRef
     timesteps: int
-    out_scale: ConstRef | None = None
+
+    def window(self) -> int:
+        """Steps of this population's emission window on the layer-windowed schedule (T)."""
+        return int(self.timesteps)
 
     def infer_type(self, input_types, constants):
         if len(input_types) != 1:
             raise ValueError("bits_neuron takes 1 input")
         if not 1 <= int(self.timesteps) <= 24:
-            raise ValueError(f"bits_neuron needs 1 <= timesteps <= 24, got {self.timesteps}")
-        np.broadcast_shapes(input_types[0].shape, constants[self.theta].shape)
+            raise ValueError(f"bits_neuron needs 1 <= timesteps <= 24 (float32 levels), got {self.timesteps}")
+        theta = constants[self.theta]
+        np.broadcast_shapes(input_types[0].shape, theta.shape)
+        if np.any(theta <= 0):
+            raise ValueError("theta must be positive")
         return input_types[0]
 
-    def level(self, inputs, constants) -> np.ndarray:
-        """q = sum_t 2^(T-t) s(t), the integer level the spike frames encode."""
-        frames = bit_serial(inputs[0], constants[self.theta], self.timesteps)
-        q = np.zeros(np.broadcast_shapes(*(f.shape for f in frames)), np.float32)
-        for t, s in enumerate(frames, start=1):
-            q += np.float32(1 << (int(self.timesteps) - t)) * s
-        return q
+    def frames(self, v: np.ndarray, constants) -> tuple[np.ndarray, np.ndarray]:
+        """Spike frames (T, batch, ...) and per-frame weights of a batch of pre-activations V."""
+        return bit_serial(v, constants[self.theta], self.timesteps)
 
     def evaluate(self, inputs, constants):
-        q = self.level(inputs, constants)
-        if self.out_scale is not None:
-            q = q * constants[self.out_scale]
-        return q.astype(inputs[0].dtype, copy=False)
+        return bits_decode(*self.frames(inputs[0], constants)).astype(inputs[0].dtype, copy=False)

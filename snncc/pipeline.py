@@ -6,7 +6,8 @@ from typing import Callable
 
 from snncc.errors import OptionError
 
-CANONICALIZE = "fold-bn,fold-affine,fold-input-norm"
+# match-qcfs first: it reads the QCFS activation as exported (Div/Mul/Add/Floor/Clip) before fold-affine merges it
+CANONICALIZE = "match-qcfs,fold-bn,fold-affine,fold-input-norm"
 
 
 def rate_pipeline(balance: str = "channel", stat: str = "percentile", percentile: float = 99.99,

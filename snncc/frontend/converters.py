@@ -13,7 +13,7 @@ from onnx import helper
 
 from snncc.errors import UnsupportedModelError
 from snncc.frontend.context import ConversionContext
-from snncc.ir import (Add, Affine, AvgPool, BatchNorm, Clip, Concat, Conv, Dense, Flatten, Gelu, GlobalAvgPool,
+from snncc.ir import (Add, Affine, AvgPool, BatchNorm, Clip, Concat, Conv, Dense, Flatten, Floor, Gelu, GlobalAvgPool,
                       HardSigmoid, HardSwish, LeakyRelu, MaxPool, Mul, Relu, Reshape, SiLU, Sigmoid, Tanh)
 
 Converter = Callable[[ConversionContext, onnx.NodeProto], None]
@@ -209,6 +209,12 @@ def convert_clip(ctx, node):
             value = float(np.asarray(ctx.const(node.input[i])).reshape(-1)[0])
             lo, hi = (value, hi) if i == 1 else (lo, value)
     ctx.emit(Clip, node, [ctx.value(node.input[0], node)], lo=float(lo), hi=float(hi))
+
+
+@converter("Floor")
+def convert_floor(ctx, node):
+    # only as part of a QCFS activation: the pass match-qcfs folds it with its neighbours into one qcfs node
+    ctx.emit(Floor, node, [ctx.value(node.input[0], node)])
 
 
 def _pool_common(ctx, node):
