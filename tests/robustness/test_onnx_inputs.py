@@ -1,0 +1,218 @@
+"""Broken and hostile .onnx files: each is refused with a documented error naming what, where and what to do."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import snncc
+from snncc.errors import ModelLoadError, ResourceLimitError, UnsupportedModelError
+from snncc.frontend import load_onnx
+from snncc.limits import memory_cap
+from tests.helpers import make_model
+from tests.robustness.util import assert_clean_failure, calib, run_cli, save_model, tiny_model
+
+
+def test_the_tiny_model_compiles(tmp_path):
+    # positive control: everything below fails because of the one thing it breaks
+    graph = snncc.compile(save_model(tiny_model(), tmp_path / "ok.onnx"), calibration=calib())
+    assert [n.op for n in graph.nodes][-1] in ("dense", "if_neuron", "affine")
+
+
+@pytest.mark.parametrize("payload", [b"", b"hello, not a model\n", bytes(range(256)) * 4, b"\x08\x07\x12"])
+def test_a_file_that_is_not_onnx(tmp_path, capsys, payload):
+    path = tmp_path / "junk.onnx"
+    path.write_bytes(payload)
+    with pytest.raises(ModelLoadError, match="not an ONNX model"):
+        load_onnx(path)
+    code, _, err = run_cli(capsys, "compile", path, "-o", tmp_path / "out.snnir")
+    assert_clean_failure(code, err, "junk.onnx", "not an ONNX model")
+    assert list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 0.999])
+def test_a_truncated_protobuf(tmp_path, fraction):
+    data = open("models/digits_mlp.onnx", "rb").read()
+    path = tmp_path / "cut.onnx"
+    path.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(ModelLoadError, match="cut.onnx"):
+        load_onnx(path)
+
+
+def test_a_missing_file_and_a_folder(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "compile", tmp_path / "nope.onnx", "-o", tmp_path / "o.snnir")
+    assert_clean_failure(code, err, "nope.onnx", "no such file")
+    with pytest.raises(ModelLoadError, match="not a regular file"):
+        load_onnx(tmp_path)
+
+
+def test_a_graph_the_checker_rejects(tmp_path, capsys):
+    model = tiny_model()
+    model.graph.node[1].input[0] = "never_defined"     # Relu reads a value nobody produces
+    path = save_model(model, tmp_path / "bad.onnx")
+    code, _, err = run_cli(capsys, "compile", path, "-o", tmp_path / "o.snnir")
+    assert_clean_failure(code, err, "ONNX checker rejects", "never_defined")
+
+
+def test_an_unsupported_op_is_named_with_its_node(tmp_path, capsys):
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="ok"),
+             helper.make_node("Erf", ["r"], ["y"], name="the_erf")]
+    path = save_model(make_model(nodes, [4], [4]), tmp_path / "erf.onnx")
+    code, _, err = run_cli(capsys, "compile", path, "-o", tmp_path / "o.snnir")
+    assert_clean_failure(code, err, "'the_erf'", "Erf", "does not support")
+
+
+def test_a_dynamic_non_batch_dimension(tmp_path, capsys):
+    model = tiny_model()
+    dim = model.graph.input[0].type.tensor_type.shape.dim[1]
+    dim.Clear()
+    dim.dim_param = "features"
+    path = save_model(model, tmp_path / "dyn.onnx")
+    code, _, err = run_cli(capsys, "compile", path, "-o", tmp_path / "o.snnir")
+    assert_clean_failure(code, err, "axis 1 is dynamic", "features", "fixed input size")
+
+
+def test_a_zero_sized_input(tmp_path):
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="r")]
+    model = make_model(nodes, [0, 3], [0, 3])
+    with pytest.raises(UnsupportedModelError, match="zero-sized"):
+        snncc.compile(model)
+
+
+def test_a_zero_sized_weight(tmp_path):
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    model = make_model(nodes, [0], [5], {"w": np.zeros((0, 5), np.float32)})
+    with pytest.raises(UnsupportedModelError, match="zero-sized"):
+        snncc.compile(model)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_weights_are_named(tmp_path, capsys, bad):
+    w1 = np.ones((3, 4), np.float32)
+    w1[1, 2] = bad
+    path = save_model(tiny_model(w1), tmp_path / "nan.onnx")
+    np.savez(tmp_path / "c.npz", x=calib())
+    code, _, err = run_cli(capsys, "compile", path, "--calib", tmp_path / "c.npz", "-o", tmp_path / "o.snnir")
+    assert_clean_failure(code, err, "'w1'", "fc1", "NaN", "Inf")
+    assert not (tmp_path / "o.snnir").exists()
+
+
+def test_inf_is_allowed_as_a_clip_bound():
+    nodes = [helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="clip")]
+    model = make_model(nodes, [4], [4], {"lo": np.array(0, np.float32), "hi": np.array(np.inf, np.float32)})
+    graph = snncc.compile(model, pipeline="fold-bn")
+    assert graph.nodes[-1].op == "clip"
+
+
+def test_a_huge_declared_input_is_refused_before_allocating():
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="r")]
+    model = make_model(nodes, [100_000, 100_000], [100_000, 100_000])
+    with pytest.raises(ResourceLimitError, match="memory cap"):
+        snncc.compile(model)
+
+
+def test_a_huge_declared_initializer_without_data(tmp_path):
+    model = tiny_model()
+    w = model.graph.initializer[0]
+    del w.dims[:]
+    w.dims.extend([1 << 20, 1 << 20])
+    path = save_model(model, tmp_path / "huge.onnx")
+    with pytest.raises(ResourceLimitError, match="'w1'"):
+        load_onnx(path)
+
+
+def test_a_constant_that_would_fold_into_a_huge_tensor():
+    # ConstantOfShape of a constant shape: the folder would allocate 40 GB before looking at the size
+    shape = numpy_helper.from_array(np.array([100_000, 100_000], np.int64), "shape")
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["big"], name="fill"),
+             helper.make_node("ReduceSum", ["big"], ["s"], name="sum", keepdims=0),
+             helper.make_node("Add", ["x", "s"], ["y"], name="add")]
+    inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    model = helper.make_model(helper.make_graph(nodes, "g", [inp], [out], initializer=[shape]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    with memory_cap("1G"), pytest.raises(ResourceLimitError, match="'big'"):
+        snncc.compile(model)
+
+
+def test_the_memory_cap_is_configurable(tmp_path, capsys, monkeypatch):
+    path = save_model(tiny_model(), tmp_path / "m.onnx")
+    code, _, err = run_cli(capsys, "--max-memory", "100", "compile", path, "-o", tmp_path / "o.snnir")
+    assert_clean_failure(code, err, "memory cap of 100 B", "--max-memory")
+    monkeypatch.setenv("SNNCC_MAX_BYTES", "100")
+    with pytest.raises(ResourceLimitError, match="SNNCC_MAX_BYTES"):
+        load_onnx(path)
+    monkeypatch.setenv("SNNCC_MAX_BYTES", "lots")
+    code, _, err = run_cli(capsys, "compile", path, "-o", tmp_path / "o.snnir")
+    assert_clean_failure(code, err, "SNNCC_MAX_BYTES='lots'")
+
+
+# -- external data --------------------------------------------------------------------------------------------------
+
+def _external(model: onnx.ModelProto, location: str, offset: int = 0, length: int | None = None) -> None:
+    w = model.graph.initializer[0]
+    nbytes = len(w.raw_data) or numpy_helper.to_array(w).nbytes
+    w.ClearField("raw_data")
+    del w.float_data[:]
+    w.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", str(offset)), ("length", str(length or nbytes))):
+        w.external_data.add(key=key, value=value)
+
+
+def _model_folder(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    w1 = np.arange(12, dtype=np.float32).reshape(3, 4) / 10
+    (folder / "weights.bin").write_bytes(w1.tobytes())
+    return folder, w1
+
+
+def test_external_data_inside_the_folder_loads(tmp_path):
+    folder, w1 = _model_folder(tmp_path)
+    model = tiny_model()
+    _external(model, "weights.bin")
+    loaded = load_onnx(save_model(model, folder / "m.onnx"))
+    np.testing.assert_array_equal(numpy_helper.to_array(loaded.graph.initializer[0]), w1)
+
+
+@pytest.mark.parametrize("location", ["../../etc/passwd", "../secret.bin", "sub/../../secret.bin", "/etc/passwd",
+                                      "\\\\server\\share\\w.bin", "C:\\w.bin"])
+def test_external_data_outside_the_folder_is_refused(tmp_path, capsys, location):
+    folder, _ = _model_folder(tmp_path)
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 48)
+    model = tiny_model()
+    _external(model, location)
+    path = save_model(model, folder / "m.onnx")
+    with pytest.raises(ModelLoadError, match="absolute|outside the model's folder"):
+        load_onnx(path)
+    code, _, err = run_cli(capsys, "compile", path, "-o", tmp_path / "o.snnir")
+    assert_clean_failure(code, err, "'w1'", "external data")
+
+
+def test_external_data_through_a_symlink_leaving_the_folder_is_refused(tmp_path):
+    folder, _ = _model_folder(tmp_path)
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 48)
+    (folder / "link.bin").symlink_to(tmp_path / "secret.bin")
+    (folder / "linkdir").symlink_to(tmp_path, target_is_directory=True)
+    for location in ("link.bin", "linkdir/secret.bin"):
+        model = tiny_model()
+        _external(model, location)
+        with pytest.raises(ModelLoadError, match="outside the model's folder"):
+            load_onnx(save_model(model, folder / "m.onnx"))
+
+
+def test_external_data_ranges_and_special_files_are_checked(tmp_path):
+    folder, _ = _model_folder(tmp_path)
+    cases = {"missing.bin": "does not exist", ".": "not a regular file"}
+    for location, message in cases.items():
+        model = tiny_model()
+        _external(model, location)
+        with pytest.raises(ModelLoadError, match=message):
+            load_onnx(save_model(model, folder / "m.onnx"))
+    model = tiny_model()
+    _external(model, "weights.bin", offset=40)          # 48-byte tensor from byte 40 of a 48-byte file
+    with pytest.raises(ModelLoadError, match="truncated"):
+        load_onnx(save_model(model, folder / "m.onnx"))
