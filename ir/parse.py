@@ -31,7 +31,8 @@ import numpy as np
 
 from snncc.ir.graph import Graph, topological_order
 from snncc.ir.node import OP_REGISTRY, ConstRef, Node
-from snncc.ir.serialize import FormatError, from_bytes
+from snncc.ir.serialize import FormatError, load
+from snncc.limits import check_bytes
 from snncc.ir.text import FORMAT_VERSION, TensorSummary
 from snncc.ir.types import DTYPES, TensorType
 
@@ -280,15 +281,19 @@ def is_text(data: bytes) -> bool:
 
 
 def load_any(path: str | os.PathLike) -> Graph:
-    """Read a compiled graph from a binary .snnir file or its text form (told apart by the first bytes)."""
+    """Read a compiled graph from a binary .snnir file or its text form (told apart by the first bytes); binary
+    files go through `serialize.load` (its checks and memory cap)."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if not is_text(head):
+        return load(path)
+    check_bytes(os.path.getsize(path), f"{path}: reading the text IR")
     with open(path, "rb") as f:
         data = f.read()
-    if is_text(data):
-        try:
-            return parse(data.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise ParseError(f"not UTF-8 text: {exc}") from None
-    return from_bytes(data)
+    try:
+        return parse(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"not UTF-8 text: {exc}") from None
 
 
 def has_summaries(graph: Graph) -> list[str]:

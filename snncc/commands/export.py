@@ -26,15 +26,15 @@ def export_cmd(snnir: str, fmt: str, full: bool, output: str) -> None:
     if full and fmt != "text":
         raise OptionError("--full applies to --format text only")
     graph = read_graph(snnir)
+    hashed = has_summaries(graph)
+    if hashed and (fmt == "nir" or full):
+        raise OptionError(f"{snnir} is a text IR with hashed tensors ({', '.join('@' + h for h in hashed[:3])}"
+                          f"{', ...' if len(hashed) > 3 else ''}): it has no weights; export the .snnir file or a "
+                          "text form written with --full")
     if fmt == "text":
         atomic_write(output, to_text(graph, full=full))
         click.echo(f"wrote {output} (text IR{', full precision' if full else ''})", err=True)
         return
-    hashed = has_summaries(graph)
-    if hashed:
-        raise OptionError(f"{snnir} is a text IR with hashed tensors ({', '.join('@' + h for h in hashed[:3])}"
-                          f"{', ...' if len(hashed) > 3 else ''}): it has no weights; export the .snnir file or a "
-                          "text form written with --full")
     try:
         from snncc.backends.nir_export import export_nir
         import nir  # noqa: F401

@@ -1,0 +1,191 @@
+"""NIR export: the written file reads back with `nir.read` holding every weight; a reference NIR simulator written
+from NIR's published equations (tests/nir/reference.py, not snncc's simulator) reproduces `snncc eval`'s predictions;
+codings and ops NIR cannot express fail with a message saying what is missing."""
+
+import json
+
+import numpy as np
+import nir
+import pytest
+from onnx import helper
+
+import snncc
+from snncc.backends.nir_export import NirExportError, check_exportable, to_nir
+from snncc.backends.simulator import simulate
+from snncc.cli import main
+from snncc.ir import ConstRef, Dense, Graph, IFNeuron, Input, Relu, TensorType, load, to_text
+from snncc.ir.parse import parse
+from tests.helpers import make_model, rand
+from tests.nir.reference import simulate_nir
+
+T = 32
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return np.load("models/data/digits_test.npz"), np.load("models/data/digits_calib.npz")["x"]
+
+
+@pytest.fixture(scope="module")
+def mlp(tmp_path_factory, digits):
+    """digits_mlp compiled with the rate coding and exported with the CLI."""
+    folder = tmp_path_factory.mktemp("nir")
+    snnir, out = folder / "mlp.snnir", folder / "mlp.nir"
+    assert main(["compile", "models/digits_mlp.onnx", "-o", str(snnir), "-T", str(T)]) == 0
+    assert main(["export", str(snnir), "--format", "nir", "-o", str(out)]) == 0
+    return load(snnir), out
+
+
+def small_cnn():
+    """A CNN with every op the rate export handles: padded conv, MaxPool (lowered to a ReLU tree), a residual Add
+    (its synapses become Scale nodes), AvgPool (a depthwise conv), Flatten and a dense head."""
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c2"], ["r2"]),
+             helper.make_node("Add", ["r2", "p1"], ["s"]),
+             helper.make_node("Relu", ["s"], ["r3"]),
+             helper.make_node("AveragePool", ["r3"], ["a"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["a"], ["f"]),
+             helper.make_node("Gemm", ["f", "w3", "b3"], ["y"], transB=1)]
+    inits = {"w1": rand(6, 1, 3, 3, seed=1, scale=0.5), "b1": rand(6, seed=2, scale=0.1),
+             "w2": rand(6, 6, 3, 3, seed=3, scale=0.3), "b2": rand(6, seed=4, scale=0.1),
+             "w3": rand(10, 24, seed=5, scale=0.5), "b3": rand(10, seed=6, scale=0.1)}
+    return make_model(nodes, (1, 8, 8), (10,), inits)
+
+
+def test_file_reads_back_with_every_weight(mlp):
+    graph, path = mlp
+    back = nir.read(path)
+    assert back.metadata["coding"] == "rate" and back.metadata["pipeline"] == graph.meta["pipeline"]
+    nodes = graph.node_map()
+    ifs = [n for n in graph.nodes if n.op == "if_neuron"]
+    denses = [n for n in graph.nodes if n.op == "dense"]
+    assert len(ifs) == 2 and len(denses) == 3
+    for d in denses:
+        node = back.nodes[d.name]
+        assert isinstance(node, nir.Affine)
+        np.testing.assert_array_equal(node.weight, graph.constants[d.weight])
+        np.testing.assert_array_equal(node.bias, graph.constants[d.bias])
+    for n in ifs:
+        theta = np.broadcast_to(graph.constants[n.theta], n.type.shape).astype(np.float32)
+        assert isinstance(back.nodes[f"{n.name}.v"], nir.I)
+        np.testing.assert_array_equal(back.nodes[f"{n.name}.v"].r, np.ones(n.type.shape, np.float32))
+        np.testing.assert_array_equal(back.nodes[f"{n.name}.reset"].scale, -theta)
+        thr = back.nodes[n.name].threshold
+        # strict threshold just below theta (1 - v0): v > thr  <=>  v >= theta (1 - v0) for float32 v
+        start = theta * np.float32(1 - n.v0)
+        assert np.all(thr < start) and np.all(np.nextafter(thr, np.float32(np.inf)) == start)
+        # the soft-reset loop: input -> I -> Threshold -> Scale(-theta) -> I
+        assert {(nodes[n.inputs[0]].name, f"{n.name}.v"), (f"{n.name}.v", n.name), (n.name, f"{n.name}.reset"),
+                (f"{n.name}.reset", f"{n.name}.v")} <= {tuple(e) for e in back.edges}
+    assert isinstance(back.nodes["input"], nir.Input) and isinstance(back.nodes["output"], nir.Output)
+    assert ("v5.Gemm", "output") in {tuple(e) for e in back.edges}
+
+
+def test_reference_nir_simulation_matches_snncc_eval_on_digits(mlp, digits, tmp_path, capsys):
+    graph, path = mlp
+    test, _ = digits
+    ours = simulate(graph, test["x"], T)   # what `snncc eval` runs
+    theirs = simulate_nir(nir.read(path), test["x"], T)
+    agreement = np.mean(theirs.argmax(-1) == ours.predictions[T])
+    assert agreement == 1.0
+    # not only the argmax: every decoded logit agrees up to float32 summation order
+    np.testing.assert_allclose(theirs, ours.outputs[T], atol=1e-4)
+    snnir = tmp_path / "m.snnir"
+    from snncc.ir import save
+    save(graph, snnir)
+    capsys.readouterr()
+    assert main(["eval", str(snnir), "--data", "models/data/digits_test.npz", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["snn_accuracy"] == pytest.approx(np.mean(theirs.argmax(-1) == test["y"]), abs=1e-12)
+    assert report["snn_accuracy"] > 0.9
+
+
+def test_reset_to_zero_if_is_not_what_snncc_computes(mlp, digits):
+    """Contrast: the same network with NIR's plain IF (reset to v_reset = 0) gives different outputs, which is why
+    the export spells soft reset out with an integrator and a recurrent edge."""
+    graph, path = mlp
+    test, _ = digits
+    g = nir.read(path)
+    nodes, edges = dict(g.nodes), [tuple(e) for e in g.edges]
+    for n in graph.nodes:
+        if n.op == "if_neuron":
+            theta = np.broadcast_to(graph.constants[n.theta], n.type.shape).astype(np.float32)
+            nodes[n.name] = nir.IF(r=np.ones(n.type.shape, np.float32), v_threshold=theta,
+                                   v_reset=np.zeros(n.type.shape, np.float32))
+            del nodes[f"{n.name}.v"], nodes[f"{n.name}.reset"]
+            src = next(a for a, b in edges if b == f"{n.name}.v" and a != f"{n.name}.reset")
+            edges = [e for e in edges if f"{n.name}.v" not in e and f"{n.name}.reset" not in e] + [(src, n.name)]
+    hard = simulate_nir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), test["x"][:200], T)
+    soft = simulate_nir(nir.read(path), test["x"][:200], T)
+    assert np.abs(hard - soft).max() > 0.1
+
+
+def test_cnn_with_maxpool_residual_and_avgpool_matches_the_simulator(tmp_path, digits):
+    test, calib = digits
+    graph = snncc.compile(small_cnn(), "rate", timesteps=T, calibration=calib)
+    ops = {n.op for n in graph.nodes}
+    assert {"conv", "add", "affine", "avg_pool", "if_neuron", "flatten", "dense"} <= ops
+    nir_graph = to_nir(graph)
+    kinds = {type(n).__name__ for n in nir_graph.nodes.values()}
+    assert {"Conv2d", "Scale", "Threshold", "I", "Flatten", "Affine"} <= kinds
+    x = test["x"][:120]
+    ours = simulate(graph, x, T)
+    theirs = simulate_nir(nir_graph, x, T)
+    assert np.mean(theirs.argmax(-1) == ours.predictions[T]) == 1.0
+    np.testing.assert_allclose(theirs, ours.outputs[T], atol=1e-4)
+
+
+def _tiny(op_node, coding="rate"):
+    consts = {"w": np.ones((3, 4), np.float32), "theta": np.ones(3, np.float32)}
+    nodes = [Input(name="x", type=TensorType((4,))),
+             Dense(name="fc", inputs=("x",), type=TensorType((3,)), weight=ConstRef("w")), op_node]
+    return Graph.build(nodes, (op_node.name,), consts, {"coding": coding})
+
+
+@pytest.mark.parametrize("coding, missing", [
+    ("phase", "no clock"), ("amos", "per-step threshold"), ("bits", "time-varying weight"),
+    ("signed", "only {0, 1}")])
+def test_other_codings_fail_saying_what_nir_lacks(coding, missing):
+    g = _tiny(IFNeuron(name="n", inputs=("fc",), type=TensorType((3,)), theta=ConstRef("theta")), coding)
+    with pytest.raises(NirExportError, match=f"NIR cannot express the {coding} coding: .*{missing}"):
+        check_exportable(g)
+
+
+def test_unlowered_relu_is_named_with_the_fix():
+    g = _tiny(Relu(name="act", inputs=("fc",), type=TensorType((3,))))
+    with pytest.raises(NirExportError, match=r"%act \(relu\): .*compile with --coding rate"):
+        to_nir(g)
+
+
+def test_cli_export_errors(tmp_path, mlp, capsys):
+    graph, _ = mlp
+    hashed = tmp_path / "m.txt"
+    hashed.write_text(to_text(graph))
+    assert main(["export", str(hashed), "--format", "nir", "-o", str(tmp_path / "x.nir")]) == 2
+    assert "hashed tensors" in capsys.readouterr().err
+    assert not (tmp_path / "x.nir").exists()
+    assert main(["export", str(hashed), "--format", "text", "--full", "-o", str(tmp_path / "full.txt")]) == 2
+    assert "hashed tensors" in capsys.readouterr().err
+    phase = tmp_path / "p.snnir"
+    from snncc.ir import save
+    save(_tiny(IFNeuron(name="n", inputs=("fc",), type=TensorType((3,)), theta=ConstRef("theta")), "phase"), phase)
+    assert main(["export", str(phase), "--format", "nir", "-o", str(tmp_path / "p.nir")]) == 2
+    assert "NIR cannot express the phase coding" in capsys.readouterr().err
+
+
+def test_full_text_exports_the_same_nir_as_the_binary(tmp_path, mlp):
+    graph, path = mlp
+    full = tmp_path / "full.txt"
+    full.write_text(to_text(graph, full=True))
+    out = tmp_path / "from_text.nir"
+    assert main(["export", str(full), "--format", "nir", "-o", str(out)]) == 0
+    a, b = nir.read(path), nir.read(out)
+    assert sorted(a.nodes) == sorted(b.nodes)
+    for name in a.nodes:
+        for field in ("weight", "bias", "scale", "threshold", "r"):
+            if hasattr(a.nodes[name], field):
+                np.testing.assert_array_equal(getattr(a.nodes[name], field), getattr(b.nodes[name], field))
+    assert parse(full.read_text()).meta["coding"] == "rate"
