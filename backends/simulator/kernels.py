@@ -337,17 +337,27 @@ class IFNeuronKernel(NeuronKernel):
             self.fail("theta must be positive")
         self.v0 = float(self.attr("v0", 0.0))
 
+        # rate coding reads a spike as theta (out_scale = theta): the emitted value is then the reset charge itself
+        self.scale_is_theta = self.out_scale is not None and self.out_scale.shape == self.theta.shape \
+            and np.array_equal(self.out_scale, self.theta)
+
     def reset(self, batch):
         self.v = _buffer(batch, self.shape)
         self.v[...] = np.float32(self.v0) * self.theta
         self._fired = np.zeros((batch,) + self.shape, dtype=bool)
+        self._charge = self.value if self.scale_is_theta else _buffer(batch, self.shape)
 
     def fire(self, current, t):
         self.v += current
         np.greater_equal(self.v, self.theta, out=self._fired)
         np.copyto(self.spikes, self._fired)
-        # subtract theta only where a spike fired: the same floats as v - theta * s, in one masked pass
-        np.subtract(self.v, self.theta, out=self.v, where=self._fired)
+        # v - theta * s: the same floats as subtracting theta where s = 1 (a masked subtract is ~10x slower)
+        np.multiply(self.spikes, self.theta, out=self._charge)
+        self.v -= self._charge
+
+    def emit(self, t):
+        if not self.scale_is_theta:      # else fire() already wrote spikes * theta into the value
+            super().emit(t)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -774,6 +784,11 @@ class AvgPoolKernel(Kernel):
         else:
             counts = np.bincount(self.scatter[self.scatter < self.out_pixels], minlength=self.out_pixels)
         self.inv_count = (1.0 / counts).astype(np.float32)
+        # non-overlapping windows tiling the input exactly: a reshape and a sum, no gather
+        _, h, w = in_shape
+        self.tiles = (self.strides == kernel and not any(self.pads)
+                      and h == self.shape[1] * kernel[0] and w == self.shape[2] * kernel[1])
+        self.kernel = kernel
 
     def input_fanout(self, index, output_fanout):
         # a unit on input pixel q reaches every window p that covers it: sum of those windows' fan-outs
@@ -784,14 +799,22 @@ class AvgPoolKernel(Kernel):
 
     def bind(self, inputs, batch, run):
         (source,) = inputs
-        self.padded = _PaddedInput(source.value, self.pads)
-        self.cols = np.zeros((batch, self.shape[0], self.taps, self.out_pixels), dtype=np.float32)
         self.out = _buffer(batch, self.shape)
         self.out_flat = self.out.reshape(batch, self.shape[0], self.out_pixels)
+        if self.tiles:
+            c, oh, ow = self.shape
+            self.tiled = source.value.reshape(batch, c, oh, self.kernel[0], ow, self.kernel[1])
+        else:
+            self.padded = _PaddedInput(source.value, self.pads)
+            self.cols = np.zeros((batch, self.shape[0], self.taps, self.out_pixels), dtype=np.float32)
         self.output = _pass_through_signal(self.out, inputs)
         return self.output
 
     def step(self, t):
+        if self.tiles:
+            np.sum(self.tiled, axis=(3, 5), out=self.out)
+            self.out *= self.inv_count[0]
+            return
         self.padded.refresh()
         np.take(self.padded.flat, self.gather, axis=2, out=self.cols, mode="clip")
         np.sum(self.cols, axis=2, out=self.out_flat)
@@ -1223,7 +1246,7 @@ class WindowedNeuronKernel(NeuronKernel):
     dynamics and emits K spike frames:
 
         frames, weights = self.window_frames(V)   # frames (K, batch, *shape) in {0, 1}; weights (K, *broadcast)
-        value = sum_k weights[k] * frames[k]      # summed in phase order
+        value = self.decode(frames, weights)      # sum_k weights[k] * frames[k], in phase order
 
     Frame k reaches the consumers with weight w_k (phase: theta B^-k; AMOS: d(k); bits: Delta 2^(T-k)). Synapses
     are linear, so a consumer's integrated input is its linear map of `value` (bias once per window): simulating a
@@ -1264,10 +1287,14 @@ class WindowedNeuronKernel(NeuronKernel):
         np.sum(frames, axis=0, out=self.spikes)
         if self.single_spike and self.spikes.size and self.spikes.max() > 1:
             self.fail("a neuron fired more than once in one window (single-spike coding violated)")
-        self.value.fill(0)
-        for k in range(frames.shape[0]):
-            self.value += frames[k] * weights[k]
+        self.decode(frames, weights, self.value)
         self.counts += self.spikes
+
+    def decode(self, frames, weights, out):
+        """Write the decoded value sum_k weights[k] frames[k] (in phase order) into `out`."""
+        out.fill(0)
+        for k in range(frames.shape[0]):
+            out += frames[k] * weights[k]
 
 
 @register_neuron_kernel("phase_neuron")
@@ -1301,6 +1328,15 @@ class PhaseNeuronKernel(WindowedNeuronKernel):
 
     def window_steps(self):
         return self.phases
+
+    def decode(self, frames, weights, out):
+        if not self.multi_spike:
+            return super().decode(frames, weights, out)
+        # the integer level n = sum_k 2^(K-1-k) s_k (exact) times Delta: one rounding, like the IR op
+        out.fill(0)
+        for k in range(self.phases):
+            out += frames[k] * np.float32(2 ** (self.phases - 1 - k))
+        out *= weights[-1]
 
     def window_frames(self, v):
         frames = np.zeros((self.phases,) + v.shape, dtype=np.float32)
