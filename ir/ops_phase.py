@@ -44,7 +44,7 @@ def phase_frames(v: np.ndarray, theta: np.ndarray, base: float, phases: int, shi
     """Spike frames (K, *v.shape) float32 in {0, 1} and per-frame weights (K, *theta.shape) of one window.
 
     Single spike: s_k = [no spike before k] * [V >= thr_k]. Multi-spike: r = V; s_k = [r >= w_k]; r -= s_k w_k.
-    The decoded value is sum_k w_k s_k, summed in phase order."""
+    The decoded value is `phase_decode(frames, weights, multi_spike)`."""
     v = np.asarray(v, dtype=np.float32)
     theta = np.asarray(theta, dtype=np.float32)
     level_f, thr_f = phase_factors(base, phases, shift, multi_spike)
@@ -65,10 +65,17 @@ def phase_frames(v: np.ndarray, theta: np.ndarray, base: float, phases: int, shi
     return frames, weights
 
 
-def phase_decode(frames: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """sum_k w_k s_k in phase order (float32)."""
+def phase_decode(frames: np.ndarray, weights: np.ndarray, multi_spike: bool = False) -> np.ndarray:
+    """The decoded value sum_k w_k s_k (float32). Single spike: at most one term is non-zero, so the sum is exactly
+    that level. Multi-spike (w_k = Delta 2^(K-1-k)): the integer level n = sum_k 2^(K-1-k) s_k (exact in float32)
+    times Delta, one rounding, so equal levels decode to equal values whatever their bits."""
     out = np.zeros(frames.shape[1:], dtype=np.float32)
-    for k in range(frames.shape[0]):
+    phases = frames.shape[0]
+    if multi_spike and phases:
+        for k in range(phases):
+            out += frames[k] * np.float32(2 ** (phases - 1 - k))
+        return out * weights[-1]
+    for k in range(phases):
         out += frames[k] * weights[k]
     return out
 
@@ -123,7 +130,8 @@ class PhaseNeuron(Node):
         return phase_frames(v, constants[self.theta], self.base, self.phases, self.shift, self.multi_spike)
 
     def evaluate(self, inputs, constants):
-        return phase_decode(*self.frames(inputs[0], constants)).astype(inputs[0].dtype, copy=False)
+        frames, weights = self.frames(inputs[0], constants)
+        return phase_decode(frames, weights, self.multi_spike).astype(inputs[0].dtype, copy=False)
 
 
 @register_op

@@ -69,25 +69,30 @@ def canonicalize_gcn(graph, ctx) -> PassResult:
         first = graph.node(second.inputs[0])
         if first.name in taken or _why_not_pair(graph, consumers, first, second) is not None:
             continue
-        pairs[second.name] = (first.inputs[0],) + _fused(graph, first, second)
+        feature_weight = (first if _transforms_features(first) else second).weight
+        pairs[second.name] = (first.inputs[0],) + _fused(graph, first, second) + (feature_weight,)
         taken.update((first.name, second.name))
         edit.remove(first.name, first.inputs[0])
     for layer in graph.nodes:
         name = layer.inputs[0] if isinstance(layer, Affine) else None
         if name not in pairs or name in graph.outputs or len(consumers[name]) != 1:
             continue
-        source, a, w, full = pairs[name]
+        source, a, w, full, feature_weight = pairs[name]
         shape = full.shape
         s = np.broadcast_to(graph.constants[layer.scale], shape) if layer.scale else np.ones(shape, np.float32)
         t = np.broadcast_to(graph.constants[layer.shift], shape) if layer.shift else np.zeros(shape, np.float32)
         if not np.array_equal(np.broadcast_to(s[:1], shape), s):
             continue   # a scale that differs between nodes does not fold into W
-        pairs[name] = (source, a, (w * s[0][:, None]).astype(np.float32), (full * s + t).astype(np.float32))
+        pairs[name] = (source, a, (w * s[0][:, None]).astype(np.float32), (full * s + t).astype(np.float32),
+                       feature_weight)
         edit.remove(layer.name, name)
-    for name, (source, a, w, full) in pairs.items():
+    adjacencies: dict[bytes, object] = {}        # layers of one graph share one adjacency constant
+    for name, (source, a, w, full, feature_weight) in pairs.items():
+        key = a.tobytes() + str(a.shape).encode()
+        if key not in adjacencies:
+            adjacencies[key] = edit.constant(f"{name}.adjacency", a)
         bias = _compact_bias(full)
-        edit.replace(GraphConv(name=name, inputs=(source,), type=graph.node(name).type,
-                               adjacency=edit.constant(f"{name}.adjacency", a),
-                               weight=edit.constant(f"{name}.weight", w),
+        edit.replace(GraphConv(name=name, inputs=(source,), type=graph.node(name).type, adjacency=adjacencies[key],
+                               weight=edit.constant(f"{name}.weight", w, replacing=feature_weight),
                                bias=None if bias is None else edit.constant(f"{name}.bias", bias)))
     return PassResult(edit.apply(), edit.modified)
