@@ -5,6 +5,7 @@
   theta * B^-k.
 - `delay`: a delay buffer of `steps` steps on an edge of a windowed graph (inserted by `insert-delays` so that the
   operands of a join arrive in the same window); the identity on values.
+- `first_spike_pool`: max pooling of a single-spike phase population as "the first spike of the window wins".
 - `graph_conv`: one synaptic graph layer y = A x W^T + b on (nodes, features), the fusion of a GCN's feature
   transform and its constant normalised adjacency (made by `canonicalize-gcn`).
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snncc.ir import numeric
 from snncc.ir.node import ConstRef, Node, register_op
 from snncc.ir.types import TensorType
 
@@ -184,3 +186,39 @@ class GraphConv(Node):
         if self.bias is not None:
             y = y + constants[self.bias]
         return y.astype(x.dtype, copy=False)
+
+
+@register_op
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FirstSpikePool(Node):
+    """Max pooling of a single-spike phase-coded population by its first spike: within one window the levels
+    theta B^-k decrease with the phase k, so the largest input of a pooling window is the one that fires first, and
+
+        y = max over the window of x  =  the first spike of the window, relayed in the same window
+
+    Each output relays at most one spike and adds no window of latency. Exact when the pooled inputs share theta
+    and B (one channel of one phase layer). ANN mode: max pooling. pads = (top, left, bottom, right); padding
+    never fires."""
+
+    op = "first_spike_pool"
+    spiking = True
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    pads: tuple[int, ...] = (0, 0, 0, 0)
+
+    def window(self) -> int:
+        """Relays spikes in the window they arrive in: no window of its own."""
+        return 0
+
+    def infer_type(self, input_types, constants):
+        if len(input_types) != 1 or len(input_types[0].shape) != 3:
+            raise ValueError(f"first_spike_pool needs one (C, H, W) input, got {[str(t) for t in input_types]}")
+        c, h, w = input_types[0].shape
+        oh = numeric.conv_output_size(h, self.kernel[0], self.strides[0], self.pads[0], self.pads[2])
+        ow = numeric.conv_output_size(w, self.kernel[1], self.strides[1], self.pads[1], self.pads[3])
+        if oh <= 0 or ow <= 0:
+            raise ValueError(f"first_spike_pool output would be empty ({oh}x{ow})")
+        return TensorType((c, oh, ow), input_types[0].dtype)
+
+    def evaluate(self, inputs, constants):
+        return numeric.max_pool2d(inputs[0], self.kernel, self.strides, self.pads)

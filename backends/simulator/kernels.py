@@ -1414,6 +1414,40 @@ class GraphConvKernel(Kernel):
         np.copyto(self.out, y)
 
 
+@register_kernel("first_spike_pool")
+class FirstSpikePoolKernel(Kernel):
+    """Max pooling of a single-spike phase population on the windowed schedule: the levels decrease with the
+    phase, so an output relays the first spike of its pooling window, i.e. y = max over the window of x (padding
+    never fires). Each output emits at most one spike (counted, with the fan-out of what it feeds); each input spike
+    is one event into the pool."""
+
+    def setup(self):
+        (in_shape,) = self.input_shapes
+        kernel = tuple(self.attr("kernel"))
+        self.strides = tuple(self.attr("strides", kernel))
+        self.pads = tuple(self.attr("pads", (0, 0, 0, 0)))
+        self.gather, _ = _conv_index_maps(in_shape, kernel, self.shape, self.strides, self.pads, (1, 1))
+        self.out_pixels = self.shape[1] * self.shape[2]
+
+    def bind(self, inputs, batch, run):
+        (source,) = inputs
+        self.padded = _PaddedInput(source.value, self.pads)
+        self.cols = np.zeros((batch, self.shape[0], self.gather.shape[0], self.out_pixels), dtype=np.float32)
+        self.out = _buffer(batch, self.shape)
+        self.out_flat = self.out.reshape(batch, self.shape[0], self.out_pixels)
+        self.spikes = _buffer(batch, self.shape)
+        self.counts = _buffer(batch, self.shape)
+        self.output = Signal(self.out, events=self.spikes, spike_derived=True)
+        return self.output
+
+    def step(self, t):
+        self.padded.refresh()
+        np.take(self.padded.flat, self.gather, axis=2, out=self.cols, mode="clip")
+        np.max(self.cols, axis=2, out=self.out_flat)
+        np.greater(self.out, 0, out=self.spikes, casting="unsafe")
+        self.counts += self.spikes
+
+
 def window_latency(program):
     """(latency, pipeline interval) in steps of a windowed program: a value is ready max(inputs) + K after its
     inputs for a windowed population, + steps for a delay, at max(inputs) for any other op; the latency is the

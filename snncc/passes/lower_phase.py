@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from snncc.errors import OptionError
-from snncc.ir import PhaseNeuron
+from snncc.ir import FirstSpikePool, PhaseNeuron
 from snncc.passes.manager import RewriteError
 from snncc.passes.registry import PassResult, register_pass
 from snncc.passes.rewrite import GraphEdit
@@ -54,6 +54,9 @@ def lower_phase(graph, ctx, phases: int = DEFAULT_PHASES, base: float = 2.0, shi
     """bounded_relu{theta} (and qcfs{theta}) -> phase_neuron{theta, base, phases, shift, multi_spike}: once per
     window of K phases the population emits q_{B,K,theta}(V) as at most one spike (phase k weighs theta B^-k).
 
+    max_pool reading such a population -> first_spike_pool (the earliest spike of a window is its largest value:
+    exact, no extra window); with multi_spike run maxpool-to-relu-tree first instead.
+
     multi_spike: classic phase coding, B = 2, the K-bit floor expansion; its phase-0 weight is theta/2, so the K
     bits cover [0, theta) in steps of theta 2^-K. Sets the graph header `schedule = windowed` and `phases = K`."""
     multi_spike = flag(multi_spike, "multi_spike")
@@ -73,8 +76,13 @@ def lower_phase(graph, ctx, phases: int = DEFAULT_PHASES, base: float = 2.0, shi
             raise RewriteError(node.name, f"phase coding cannot express a {node.op} gate (only ReLU/Clip); compile "
                                           "with --coding amos, which lowers any gate to a spiking circuit")
         elif node.op == "max_pool":
-            raise RewriteError(node.name, "run maxpool-to-relu-tree before lower-phase")
-        elif node.spiking and node.op != "phase_neuron":
+            producer = graph.node(node.inputs[0])
+            if multi_spike or producer.op not in ("bounded_relu", "qcfs"):
+                raise RewriteError(node.name, "max_pool needs a single-spike phase population as its input (a ReLU "
+                                              "right before the pool); otherwise run maxpool-to-relu-tree first")
+            edit.replace(FirstSpikePool(name=node.name, inputs=node.inputs, type=node.type, kernel=node.kernel,
+                                        strides=node.strides, pads=node.pads))
+        elif node.spiking and node.op not in ("phase_neuron", "first_spike_pool"):
             raise RewriteError(node.name, f"{node.op} is already lowered to another coding")
     meta = dict(graph.meta)
     meta.update({"schedule": "windowed", "phases": str(phases)})
@@ -84,20 +92,25 @@ def lower_phase(graph, ctx, phases: int = DEFAULT_PHASES, base: float = 2.0, shi
 
 def phase_pipeline(phases: int | None = None, base: float | None = None, threshold_shift: bool = True,
                    multi_spike: bool = False, balance: str = "channel", stat: str = "percentile",
-                   percentile: float = 99.99, **_: object) -> str:
+                   percentile: float = 99.99, maxpool: str = "first-spike", **_: object) -> str:
     """`--coding phase`: single-spike phase coding on the layer-windowed schedule (algorithms.md §4).
 
     K = `phases` (default 8); `base` None searches B per layer (`search-phase-base`), a number fixes it;
-    `threshold_shift` rounds to the nearest level; `multi_spike` is classic phase coding (B = 2, K-bit floor)."""
+    `threshold_shift` rounds to the nearest level; `multi_spike` is classic phase coding (B = 2, K-bit floor).
+    `maxpool`: `first-spike` (single spike: the pool relays the earliest spike) or `relu-tree` (algorithms.md §1.4;
+    always used with multi_spike)."""
     from snncc.pipeline import CANONICALIZE
 
+    if maxpool not in ("first-spike", "relu-tree"):
+        raise OptionError(f"maxpool={maxpool!r}: use 'first-spike' or 'relu-tree'")
     k, b = check_phase_options(DEFAULT_PHASES if phases is None else phases, base, multi_spike)
     search = b is None and not multi_spike
     lower = {"phases": k, "base": 2.0 if b is None else b, "shift": "true" if threshold_shift else "false",
              "multi_spike": "true" if multi_spike else "false"}
     options = ",".join(f"{key}={value}" for key, value in sorted(lower.items()))
+    pool = ",maxpool-to-relu-tree" if multi_spike or maxpool == "relu-tree" else ""
     return (f"{CANONICALIZE},canonicalize-gcn,calibrate,balance-thresholds{{mode={balance},q={percentile},"
-            f"stat={stat}}},maxpool-to-relu-tree,lower-phase{{{options}}}"
+            f"stat={stat}}}{pool},lower-phase{{{options}}}"
             + (",search-phase-base" if search else "") + ",insert-delays")
 
 

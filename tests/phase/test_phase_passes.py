@@ -170,3 +170,19 @@ def test_canonicalize_gcn_fuses_each_layer_and_its_bias():
 def test_canonicalize_gcn_does_not_fire_on_a_cnn():
     g = onnx_to_ir(prepare(residual_cnn()))
     assert not canonicalize_gcn(g, ctx()).modified
+
+
+def test_lower_phase_turns_max_pool_into_first_spike_pooling():
+    from snncc.passes import balance_thresholds
+
+    x = np.random.default_rng(0).uniform(0, 1, (32, 1, 8, 8)).astype(np.float32)
+    g = balance_thresholds(onnx_to_ir(prepare(residual_cnn())), ctx(x)).graph
+    lowered = lower_phase(g, ctx()).graph
+    pool = lowered.node("pool1")
+    assert pool.op == "first_spike_pool" and pool.kernel == (2, 2) and pool.window() == 0
+    values = run(lowered, x, keep="all")
+    np.testing.assert_array_equal(values["pool1"], values["relu1"].reshape(32, 4, 4, 2, 4, 2).max(axis=(3, 5)))
+    with pytest.raises(OptionError):
+        lower_phase(onnx_to_ir(prepare(residual_cnn())), ctx(), multi_spike=True, phases=0)
+    with pytest.raises(PassError, match="maxpool-to-relu-tree"):
+        PassManager("lower-phase{multi_spike=true}").run(g, ctx())
