@@ -1,0 +1,514 @@
+"""The mapper's view of a compiled spiking graph: layers (neuron populations) joined by projections.
+
+A *layer* is a spiking population (a neuron op of the coding table `NEURON_MODELS`), a *readout* (a non-spiking
+graph output: its neurons integrate their input current and never fire) or a graph *input* (analog values injected
+by the host; it holds no core). Every non-input layer's input current is
+
+    I = sum over projections p of  W_p s_p + b          (s_p: the source layer's output, flattened in C order)
+
+where the linear ops between populations (dense, conv, pools, add, affine, flatten, reshape, concat) are composed
+into one projection per source layer:
+
+- `ConvProjection`: a convolution read straight from an image source (the common case; kept structural so that a
+  slice's halo, synapse count and shared kernel are computed from formulas, at any size);
+- `MatrixProjection`: any other linear map, as an explicit sparse matrix found by probing the linear sub-graph with
+  unit vectors (f(e_i) - f(0)); limited to `MAX_PROBE_ENTRIES` matrix entries.
+
+Layers use a 3-D view (channels, rows, cols): an image layer keeps its (C, H, W); any other shape is (size, 1, 1),
+so a slice is always a channel range x row range x column range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from snncc.errors import OptionError
+from snncc.ir.graph import Graph
+from snncc.ir.node import Node
+
+MAX_PROBE_ENTRIES = 60_000_000
+LINEAR_OPS = {"dense", "conv", "avg_pool", "global_avg_pool", "add", "affine", "flatten", "reshape", "concat",
+              "delay", "graph_conv"}
+
+
+class MappingError(OptionError):
+    """The graph cannot be mapped onto the profile (too big, fan-in too large, unsupported coding or op)."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Coding table: one entry per neuron op
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NeuronModel:
+    """How one neuron op costs on a core.
+
+    coding            the profile's neuron model name this op needs (profile.neuron_models)
+    units             compartments per neuron (AMOS: K sub-neurons per gate); a function of the node
+    extra_state_bits  state bits per neuron beyond the membrane (spike counters, step counters)
+    signed            spikes can be -1: without profile.signed_spikes each source neuron takes two axons (and two
+                      synapses per connection, the second with the negated weight)
+    steps             per-step synapse scaling (bits, phase): a spike at step k of a window carries w_k; without
+                      profile.graded_spikes each source neuron takes `steps` axons and each connection `steps`
+                      weight copies (one per step); with graded spikes the payload carries the scale
+    """
+
+    coding: str
+    units: Callable[[Node], int] = lambda node: 1
+    extra_state_bits: Callable[[Node], int] = lambda node: 0
+    signed: bool = False
+    steps: Callable[[Node], int] | None = None
+
+
+def _counter_bits(n: int) -> int:
+    return max(1, int(n).bit_length())
+
+
+NEURON_MODELS: dict[str, NeuronModel] = {
+    "if_neuron": NeuronModel("rate"),
+    # n: the running spike count that gates -1 spikes
+    "signed_neuron": NeuronModel("signed", signed=True, extra_state_bits=lambda n: _counter_bits(n.timesteps) + 1),
+    "bits_neuron": NeuronModel("bits", extra_state_bits=lambda n: _counter_bits(n.timesteps),
+                               steps=lambda n: int(n.timesteps)),
+    "phase_neuron": NeuronModel("phase", extra_state_bits=lambda n: _counter_bits(n.phases) + 1,
+                                steps=lambda n: int(n.phases)),
+}
+
+
+def register_neuron_model(op: str, model: NeuronModel) -> None:
+    """Teach the mapper a new neuron op (one table entry per coding)."""
+    NEURON_MODELS[op] = model
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sparse rows (a tiny CSR; scipy is not a dependency)
+# ---------------------------------------------------------------------------------------------------------------
+
+class SparseRows:
+    """A CSR matrix [targets, sources]: row r holds indices[indptr[r]:indptr[r+1]] with weights data[...]."""
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple[int, int]):
+        self.indptr = indptr.astype(np.int64)
+        self.indices = indices.astype(np.int64)
+        self.data = data.astype(np.float32)
+        self.shape = shape
+
+    @staticmethod
+    def from_blocks(blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]], shape) -> "SparseRows":
+        """From (rows, cols, vals) triples in any order."""
+        if blocks:
+            rows = np.concatenate([b[0] for b in blocks])
+            cols = np.concatenate([b[1] for b in blocks])
+            vals = np.concatenate([b[2] for b in blocks])
+        else:
+            rows = cols = np.zeros(0, np.int64)
+            vals = np.zeros(0, np.float32)
+        order = np.lexsort((cols, rows))
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        indptr = np.zeros(shape[0] + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+        return SparseRows(indptr, cols, vals, shape)
+
+    @staticmethod
+    def from_dense(a: np.ndarray) -> "SparseRows":
+        rows, cols = np.nonzero(a)
+        return SparseRows.from_blocks([(rows, cols, a[rows, cols])], a.shape)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indptr[-1])
+
+    def positions(self, rows: np.ndarray) -> np.ndarray:
+        """Positions in `indices`/`data` of every entry of the given rows."""
+        starts = self.indptr[rows]
+        lens = self.indptr[rows + 1] - starts
+        total = int(lens.sum())
+        if total == 0:
+            return np.zeros(0, np.int64)
+        offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens)
+        return offsets + np.arange(total)
+
+    def row_counts(self, rows: np.ndarray) -> np.ndarray:
+        return self.indptr[rows + 1] - self.indptr[rows]
+
+    def to_dense(self) -> np.ndarray:
+        out = np.zeros(self.shape, np.float32)
+        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+        out[rows, self.indices] = self.data
+        return out
+
+    def scaled_rows(self, factor: np.ndarray) -> "SparseRows":
+        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+        return SparseRows(self.indptr, self.indices, self.data * factor[rows], self.shape)
+
+    def with_data(self, data: np.ndarray) -> "SparseRows":
+        return SparseRows(self.indptr, self.indices, data, self.shape)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Projections
+# ---------------------------------------------------------------------------------------------------------------
+
+def view3(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """The (channels, rows, cols) view of a layer shape."""
+    if len(shape) == 3:
+        return tuple(int(d) for d in shape)  # type: ignore[return-value]
+    return (int(np.prod(shape, dtype=np.int64)), 1, 1)
+
+
+def box_indices(shape3, c0, c1, r0, r1, q0, q1) -> np.ndarray:
+    """Flat C-order indices of a box in a (C, H, W) layer."""
+    c, h, w = shape3
+    cc, rr, qq = np.meshgrid(np.arange(c0, c1), np.arange(r0, r1), np.arange(q0, q1), indexing="ij")
+    return ((cc * h + rr) * w + qq).ravel()
+
+
+@dataclass
+class ConvProjection:
+    """y[o, oh, ow] += sum_{c,i,j} W[o,c,i,j] x[g(o)*Cg + c, s*oh + d*i - p, s*ow + d*j - p] from an image source."""
+
+    source: str
+    src_shape: tuple[int, int, int]
+    tgt_shape: tuple[int, int, int]
+    weight: np.ndarray          # (O, C/groups, kh, kw)
+    strides: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    dilations: tuple[int, int]
+    groups: int
+    kind: str = "conv"
+
+    def __post_init__(self):
+        self._valid = [self._valid_taps(a) for a in (0, 1)]
+        self._cum = [np.concatenate(([0], np.cumsum(v))) for v in self._valid]
+
+    def _valid_taps(self, axis: int) -> np.ndarray:
+        size_in = self.src_shape[1 + axis]
+        size_out = self.tgt_shape[1 + axis]
+        k = self.weight.shape[2 + axis]
+        pos = (np.arange(size_out)[:, None] * self.strides[axis] - self.pads[axis]
+               + np.arange(k)[None, :] * self.dilations[axis])
+        return ((pos >= 0) & (pos < size_in)).sum(axis=1)
+
+    def input_box(self, c0, c1, r0, r1, q0, q1) -> tuple[int, int, int, int, int, int]:
+        """The source box (channels, rows, cols) the target box reads: the halo of the tile."""
+        out_c = self.weight.shape[0]
+        og = out_c // self.groups
+        cg = self.weight.shape[1]
+        g0, g1 = c0 // og, (c1 - 1) // og
+        box = [g0 * cg, (g1 + 1) * cg]
+        for axis, (a0, a1) in enumerate(((r0, r1), (q0, q1))):
+            k = self.weight.shape[2 + axis]
+            lo = a0 * self.strides[axis] - self.pads[axis]
+            hi = (a1 - 1) * self.strides[axis] - self.pads[axis] + (k - 1) * self.dilations[axis] + 1
+            box += [max(lo, 0), min(hi, self.src_shape[1 + axis])]
+        return tuple(box)  # type: ignore[return-value]
+
+    def synapses(self, c0, c1, r0, r1, q0, q1) -> int:
+        """Synapses (kernel taps that land inside the input) of the target box."""
+        rows = self._cum[0][r1] - self._cum[0][r0]
+        cols = self._cum[1][q1] - self._cum[1][q0]
+        return int((c1 - c0) * self.weight.shape[1] * rows * cols)
+
+    def kernel_weights(self, c0, c1) -> int:
+        """Weights of the shared kernels of output channels [c0, c1)."""
+        return int((c1 - c0) * int(np.prod(self.weight.shape[1:])))
+
+    def rows_csr(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row position, source index, weight) of every synapse of the given flat target rows (explicit form)."""
+        o_all, oh_all, ow_all = self.tgt_shape
+        o, rem = np.divmod(rows, oh_all * ow_all)
+        oh, ow = np.divmod(rem, ow_all)
+        cg, kh, kw = self.weight.shape[1:]
+        og = self.weight.shape[0] // self.groups
+        c = (o // og)[:, None, None, None] * cg + np.arange(cg)[None, :, None, None]
+        ih = oh[:, None, None, None] * self.strides[0] - self.pads[0] + np.arange(kh)[None, None, :, None] * self.dilations[0]
+        iw = ow[:, None, None, None] * self.strides[1] - self.pads[1] + np.arange(kw)[None, None, None, :] * self.dilations[1]
+        c, ih, iw = np.broadcast_arrays(c, ih, iw)
+        w = self.weight[o]
+        pos = np.broadcast_to(np.arange(len(rows))[:, None, None, None], c.shape)
+        ok = (ih >= 0) & (ih < self.src_shape[1]) & (iw >= 0) & (iw < self.src_shape[2])
+        src = (c * self.src_shape[1] + ih) * self.src_shape[2] + iw
+        return pos[ok], src[ok], w[ok]
+
+    def scaled(self, factor: np.ndarray) -> "ConvProjection":
+        """Weights multiplied per output channel."""
+        return ConvProjection(self.source, self.src_shape, self.tgt_shape,
+                              (self.weight * factor.reshape(-1, 1, 1, 1)).astype(np.float32), self.strides,
+                              self.pads, self.dilations, self.groups)
+
+    def max_abs_per_channel(self) -> np.ndarray:
+        return np.abs(self.weight).reshape(self.weight.shape[0], -1).max(axis=1)
+
+
+@dataclass
+class MatrixProjection:
+    """y_flat += M x_flat with an explicit sparse M [target size, source size]."""
+
+    source: str
+    src_shape: tuple[int, int, int]
+    tgt_shape: tuple[int, int, int]
+    matrix: SparseRows
+    kind: str = "matrix"
+
+    def rows_csr(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = self.matrix.positions(rows)
+        counts = self.matrix.row_counts(rows)
+        return np.repeat(np.arange(len(rows)), counts), self.matrix.indices[pos], self.matrix.data[pos]
+
+    def sources_of(self, rows: np.ndarray) -> np.ndarray:
+        return self.matrix.indices[self.matrix.positions(rows)]
+
+    def synapse_count(self, rows: np.ndarray) -> int:
+        return int(self.matrix.row_counts(rows).sum())
+
+    def scaled(self, factor_per_row: np.ndarray) -> "MatrixProjection":
+        return MatrixProjection(self.source, self.src_shape, self.tgt_shape, self.matrix.scaled_rows(factor_per_row))
+
+    def max_abs_per_row(self) -> np.ndarray:
+        out = np.zeros(self.matrix.shape[0], np.float32)
+        rows = np.repeat(np.arange(self.matrix.shape[0]), np.diff(self.matrix.indptr))
+        np.maximum.at(out, rows, np.abs(self.matrix.data))
+        return out
+
+
+Projection = ConvProjection | MatrixProjection
+
+
+@dataclass
+class Layer:
+    """A population on cores (or the host input). `bias` is per neuron (flat, float32) or None."""
+
+    name: str
+    op: str
+    kind: str                       # "input" | "population" | "readout"
+    shape: tuple[int, ...]
+    node: Node | None = None
+    model: NeuronModel | None = None
+    projections: list = field(default_factory=list)
+    bias: np.ndarray | None = None
+    theta: np.ndarray | None = None     # the population's threshold constant (broadcast-ready), if it has one
+
+    @property
+    def shape3(self) -> tuple[int, int, int]:
+        return view3(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def units(self) -> int:
+        return 1 if self.model is None else max(1, int(self.model.units(self.node)))
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.model is not None and self.model.signed)
+
+    @property
+    def steps(self) -> int:
+        """Weight copies per step schedule (1 unless the coding scales synapses per step)."""
+        if self.model is None or self.model.steps is None:
+            return 1
+        return max(1, int(self.model.steps(self.node)))
+
+
+@dataclass
+class Network:
+    """Layers in topological order (inputs first) and the graph's coding."""
+
+    layers: list[Layer]
+    coding: str
+    timesteps: int
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def by_name(self) -> dict[str, Layer]:
+        return {layer.name: layer for layer in self.layers}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Extraction
+# ---------------------------------------------------------------------------------------------------------------
+
+def _terms(value: str, coeff: float, nodes: dict, is_source) -> list | None:
+    """Structural decomposition of a current into (source, op node or None, coeff) terms, or None."""
+    if is_source(value):
+        return [(value, None, coeff)]
+    node = nodes[value]
+    if node.op == "add":
+        out = []
+        for src, c in zip(node.inputs, node.coeffs):
+            sub = _terms(src, coeff * float(c), nodes, is_source)
+            if sub is None:
+                return None
+            out += sub
+        return out
+    if node.op == "conv" and is_source(node.inputs[0]):
+        return [(node.inputs[0], node, coeff)]
+    if node.op == "dense" and node.axis in (-1, len(node.type.shape) - 1) and len(node.type.shape) == 1:
+        src = node.inputs[0]
+        if is_source(src):
+            return [(src, node, coeff)]
+        inner = nodes[src]
+        if inner.op in ("flatten", "reshape") and is_source(inner.inputs[0]):
+            return [(inner.inputs[0], node, coeff)]
+    return None
+
+
+def _structural(terms, nodes, constants, target_shape) -> tuple[list, np.ndarray] | None:
+    by_source: dict[str, list] = {}
+    for src, node, coeff in terms:
+        by_source.setdefault(src, []).append((node, coeff))
+    projections = []
+    tgt3 = view3(target_shape)
+    bias = np.zeros(target_shape, np.float32)
+    for src, items in by_source.items():
+        if len(items) != 1:
+            return None
+        node, coeff = items[0]
+        src_shape = nodes[src].type.shape
+        if node is None:
+            if tuple(src_shape) != tuple(target_shape):
+                return None
+            if len(src_shape) == 3:
+                c = src_shape[0]
+                w = np.full((c, 1, 1, 1), coeff, np.float32)
+                projections.append(ConvProjection(src, view3(src_shape), tgt3, w, (1, 1), (0, 0, 0, 0), (1, 1), c))
+            else:
+                n = int(np.prod(src_shape))
+                m = SparseRows(np.arange(n + 1), np.arange(n), np.full(n, coeff, np.float32), (n, n))
+                projections.append(MatrixProjection(src, view3(src_shape), tgt3, m))
+        elif node.op == "conv":
+            w = (constants[node.weight] * np.float32(coeff)).astype(np.float32)
+            projections.append(ConvProjection(src, view3(src_shape), tgt3, w, tuple(node.strides), tuple(node.pads),
+                                              tuple(node.dilations), int(node.groups)))
+            if node.bias is not None:
+                bias += (constants[node.bias] * np.float32(coeff)).reshape(-1, 1, 1)
+        else:  # dense on the flattened source
+            w = (constants[node.weight] * np.float32(coeff)).astype(np.float32)
+            projections.append(MatrixProjection(src, view3(src_shape), tgt3, SparseRows.from_dense(w)))
+            if node.bias is not None:
+                bias += constants[node.bias] * np.float32(coeff)
+    return projections, bias.reshape(-1)
+
+
+def _probe(graph: Graph, nodes: dict, value: str, sources: list[str], target: Layer, chunk: int = 256):
+    """Explicit matrices of the linear sub-graph from `sources` to `value`: M_s[:, i] = f(e_i) - f(0)."""
+    memo_base: dict[str, np.ndarray] = {}
+
+    def evaluate(name: str, feed: dict[str, np.ndarray], memo: dict) -> np.ndarray:
+        if name in feed:
+            return feed[name]
+        if name in memo:
+            return memo[name]
+        node = nodes[name]
+        value_ = node.evaluate([evaluate(i, feed, memo) for i in node.inputs], graph.constants)
+        memo[name] = value_
+        return value_
+
+    zero_feed = {s: np.zeros((1,) + nodes[s].type.shape, np.float32) for s in sources}
+    base = evaluate(value, zero_feed, memo_base).reshape(-1).astype(np.float32)
+    n_tgt = base.size
+    projections = []
+    for s in sources:
+        shape = nodes[s].type.shape
+        n_src = int(np.prod(shape))
+        if n_src * n_tgt > MAX_PROBE_ENTRIES:
+            raise MappingError(
+                f"layer %{target.name}: the linear ops between %{s} and it compose into a {n_tgt} x {n_src} "
+                f"matrix ({n_src * n_tgt:,} entries, limit {MAX_PROBE_ENTRIES:,}); only a conv or a dense read "
+                "straight from a population is mapped structurally")
+        blocks = []
+        for start in range(0, n_src, chunk):
+            stop = min(start + chunk, n_src)
+            batch = np.zeros((stop - start, n_src), np.float32)
+            batch[np.arange(stop - start), np.arange(start, stop)] = 1.0
+            feed = {t: np.zeros((stop - start,) + nodes[t].type.shape, np.float32) for t in sources}
+            feed[s] = batch.reshape((stop - start,) + shape)
+            out = evaluate(value, feed, {}).reshape(stop - start, -1) - base
+            cols, rows = np.nonzero(out)
+            blocks.append((rows, cols + start, out[cols, rows]))
+        matrix = SparseRows.from_blocks(blocks, (n_tgt, n_src))
+        projections.append(MatrixProjection(s, view3(shape), target.shape3, matrix))
+    return projections, base
+
+
+def _linear_sources(value: str, nodes: dict, is_source, target: str) -> list[str]:
+    found: list[str] = []
+    stack, seen = [value], set()
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if is_source(name):
+            found.append(name)
+            continue
+        node = nodes[name]
+        if node.op not in LINEAR_OPS:
+            raise MappingError(f"node %{name} ({node.op}) feeds layer %{target} but is neither a neuron population "
+                               f"nor a linear op; the mapper maps lowered spiking graphs only (compile with a "
+                               f"--coding pipeline; linear ops: {', '.join(sorted(LINEAR_OPS))})")
+        stack.extend(node.inputs)
+    return sorted(set(found), key=list(nodes).index)
+
+
+def extract(graph: Graph) -> Network:
+    """The graph's layers and projections. MappingError for an op the mapper does not know."""
+    nodes = graph.node_map()
+    spiking = {n.name for n in graph.nodes if n.spiking}
+    unknown = sorted(n.op for n in graph.nodes if n.spiking and n.op not in NEURON_MODELS)
+    if unknown:
+        raise MappingError(f"neuron op(s) {', '.join(sorted(set(unknown)))} have no entry in the mapper's coding "
+                           f"table (backends/coremap/network.py NEURON_MODELS); known: "
+                           f"{', '.join(sorted(NEURON_MODELS))}")
+    inputs = {n.name for n in graph.inputs}
+
+    def is_source(name: str) -> bool:
+        return name in spiking or name in inputs
+
+    layers = [Layer(n.name, "input", "input", tuple(n.type.shape), n) for n in graph.inputs]
+    targets = [n for n in graph.nodes if n.spiking]
+    targets += [nodes[o] for o in graph.outputs if o not in spiking and o not in inputs]
+    seen = set()
+    for node in targets:
+        if node.name in seen:
+            continue
+        seen.add(node.name)
+        if node.spiking:
+            if len(node.inputs) != 1:
+                raise MappingError(f"population %{node.name} ({node.op}) has {len(node.inputs)} inputs; the mapper "
+                                   "expects one input current")
+            value, kind, model = node.inputs[0], "population", NEURON_MODELS[node.op]
+        else:
+            value, kind, model = node.name, "readout", None
+        layer = Layer(node.name, node.op, kind, tuple(node.type.shape), node, model)
+        theta_ref = getattr(node, "theta", None)
+        if theta_ref is not None and theta_ref in graph.constants:
+            layer.theta = np.asarray(graph.constants[theta_ref])
+        shape = tuple(nodes[value].type.shape)
+        if shape != layer.shape:
+            raise MappingError(f"population %{node.name} has shape {list(layer.shape)} but its input current "
+                               f"%{value} has {list(shape)}")
+        terms = _terms(value, 1.0, nodes, is_source) if not is_source(value) or kind == "population" else None
+        if kind == "readout" and is_source(value):
+            raise MappingError(f"graph output %{value} is a population itself; nothing to read out")
+        built = _structural(terms, nodes, graph.constants, layer.shape) if terms is not None else None
+        if built is None:
+            sources = _linear_sources(value, nodes, is_source, node.name)
+            built = _probe(graph, nodes, value, sources, layer)
+        layer.projections, layer.bias = built
+        if not np.any(layer.bias):
+            layer.bias = None
+        layers.append(layer)
+    order = {n.name: i for i, n in enumerate(graph.nodes)}
+    layers.sort(key=lambda l: order[l.name])
+    coding = str(graph.meta.get("coding", "rate"))
+    return Network(layers, coding, int(graph.meta.get("timesteps", 32)))

@@ -1,0 +1,442 @@
+"""Partitioning a network into cores that respect a profile's per-core limits.
+
+Every non-input layer is cut into *atoms*: one row band (1 row) x a column tile x a channel block of about
+neurons_per_core / granularity neurons (flat layers: neuron ranges). Atoms are packed in topological order into the
+current core while it has room for the atom's neurons, its new input axons (the union, over the core, of the source
+neurons its synapses read: a conv tile needs its halo) and its synapse memory (a shared conv kernel is stored once
+per core and output channel when the profile shares conv weights; otherwise weight_bits per synapse). An atom that
+does not fit is halved (columns, then channels, then rows) to fill the core, and the core is closed when even a
+small piece does not fit. Consecutive atoms share their halos and kernels, so this next-fit packing keeps both the
+core count and the traffic between cores low; the partitioner tries a few granularities and keeps the mapping with
+the fewest cores, then the least expected spike traffic between cores (spike counts per neuron from simulating the
+calibration data, or 1 spike per neuron and sample without calibration).
+
+Output axons are known once every consumer is placed: a core needs one output axon per (neuron, destination core)
+pair (TrueNorth: a neuron drives one axon, so k destinations cost k-1 splitter neurons on its core). A core over its
+output-axon or neuron limit after that lowers the per-core cap of its layers and the packing runs again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network, box_indices
+from snncc.backends.coremap.profile import Profile
+
+GRANULARITIES = (8, 4, 16)
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A box of one layer: channels [c0, c1) x rows [r0, r1) x cols [q0, q1) of its (C, H, W) view."""
+
+    layer: str
+    c0: int
+    c1: int
+    r0: int
+    r1: int
+    q0: int
+    q1: int
+
+    @property
+    def count(self) -> int:
+        return (self.c1 - self.c0) * (self.r1 - self.r0) * (self.q1 - self.q0)
+
+    def halves(self) -> tuple["Slice", "Slice"] | None:
+        """Two halves along columns, else channels, else rows; None for a single neuron."""
+        for lo, hi, make in ((self.q0, self.q1, lambda a, b: (self._with(q0=a, q1=b))),
+                             (self.c0, self.c1, lambda a, b: (self._with(c0=a, c1=b))),
+                             (self.r0, self.r1, lambda a, b: (self._with(r0=a, r1=b)))):
+            if hi - lo > 1:
+                mid = (lo + hi) // 2
+                return make(lo, mid), make(mid, hi)
+        return None
+
+    def _with(self, **kw) -> "Slice":
+        d = dict(layer=self.layer, c0=self.c0, c1=self.c1, r0=self.r0, r1=self.r1, q0=self.q0, q1=self.q1)
+        d.update(kw)
+        return Slice(**d)
+
+    def box(self) -> tuple[int, int, int, int, int, int]:
+        return (self.c0, self.c1, self.r0, self.r1, self.q0, self.q1)
+
+
+@dataclass
+class Core:
+    """One allocated core and what it holds."""
+
+    index: int
+    slices: list[Slice] = field(default_factory=list)
+    neurons: int = 0            # compartments, units and splitter neurons included
+    splitters: int = 0
+    synapses: int = 0
+    input_axons: int = 0
+    output_axons: int = 0
+    memory_bits: int = 0
+    state_bits: int = 0         # extra per-neuron state (phase counters, scale schedules)
+
+
+@dataclass
+class Route:
+    source: int | str           # core index, or "host" for the graph input
+    destination: int
+    axons: int
+    spikes_per_sample: float
+
+
+@dataclass
+class Mapping:
+    cores: list[Core]
+    routes: list[Route]
+    lower_bound: int
+    bounds: dict
+    granularity: int
+
+    @property
+    def crossing_spikes(self) -> float:
+        return float(sum(r.spikes_per_sample for r in self.routes
+                         if r.source != "host" and r.source != r.destination))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per-layer costs
+# ---------------------------------------------------------------------------------------------------------------
+
+def axon_multiplicity(source: Layer, profile: Profile) -> int:
+    """Axons (and synapses) per source neuron: x2 for signed spikes on a profile without signed spike events, x K
+    for per-step synapse scaling over K steps on a profile without graded spikes."""
+    m = 2 if source.signed and not profile.signed_spikes else 1
+    if source.steps > 1 and not profile.graded_spikes:
+        m *= source.steps
+    return m
+
+
+def shares_kernels(p, profile: Profile) -> bool:
+    return isinstance(p, ConvProjection) and profile.shared_conv_weights and profile.synapse_memory_model == "per_synapse"
+
+
+def layer_synapses(layer: Layer, layers: dict[str, Layer], profile: Profile) -> tuple[int, int]:
+    """(synapses, minimal synapse memory bits) of a whole layer."""
+    syn = mem = 0
+    c, h, w = layer.shape3
+    for p in layer.projections:
+        m = axon_multiplicity(layers[p.source], profile)
+        if isinstance(p, ConvProjection):
+            s = p.synapses(0, c, 0, h, 0, w) * m
+            mem += p.kernel_weights(0, c) * m * profile.weight_bits if shares_kernels(p, profile) \
+                else s * profile.weight_bits
+        else:
+            s = p.matrix.nnz * m
+            mem += s * profile.weight_bits
+        syn += s
+    return syn, mem
+
+
+def lower_bound(network: Network, profile: Profile) -> tuple[int, dict]:
+    """max(total neurons / neurons per core, total synapse memory / memory per core, per-layer bounds)."""
+    layers = network.by_name()
+    neurons = mem = 0
+    per_layer = 0
+    for layer in network.layers:
+        if layer.kind == "input":
+            continue
+        n = layer.size * layer.units
+        _, m = layer_synapses(layer, layers, profile)
+        if profile.synapse_memory_model == "crossbar":
+            m = 0
+        neurons += n
+        mem += m
+        per_layer = max(per_layer, math.ceil(n / profile.neurons_per_core),
+                        math.ceil(m / profile.synapse_memory_bits_per_core))
+    bounds = {"neurons": math.ceil(neurons / profile.neurons_per_core),
+              "synapse_memory": math.ceil(mem / profile.synapse_memory_bits_per_core), "per_layer": per_layer}
+    return max(1, *bounds.values()), bounds
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Packing
+# ---------------------------------------------------------------------------------------------------------------
+
+class _Packer:
+    def __init__(self, network: Network, profile: Profile, rates: dict[str, np.ndarray], granularity: int,
+                 caps: dict[str, int]):
+        self.net = network
+        self.profile = profile
+        self.layers = network.by_name()
+        self.rates = rates
+        self.granularity = granularity
+        self.caps = caps
+        self.masks = {l.name: np.zeros(l.shape3, bool) for l in network.layers
+                      if any(p.source == l.name for m in network.layers for p in m.projections)}
+        self.core_of = {l.name: np.full(l.size, -1, np.int64) for l in network.layers if l.kind != "input"}
+        self.dest_count = {name: np.zeros(self.layers[name].size, np.int64) for name in self.masks}
+        self.cores: list[Core] = []
+        self.routes: dict[tuple, list] = {}
+        self._open()
+
+    # -- core state ------------------------------------------------------------------------------------------
+    def _open(self) -> None:
+        self.core = Core(len(self.cores))
+        self.cores.append(self.core)
+        self.touched: dict[str, list[np.ndarray]] = {}
+        self.kernels: dict[tuple[str, int], np.ndarray] = {}
+        self.layer_count: dict[str, int] = {}
+
+    def _cost(self, s: Slice, core: Core):
+        """(neurons, new axons, synapses, memory bits, per-projection axon updates, kernel updates) of adding s."""
+        layer = self.layers[s.layer]
+        p_ = self.profile
+        neurons = s.count * layer.units
+        axons = syn = mem = 0
+        updates, kernel_updates = [], []
+        for i, p in enumerate(layer.projections):
+            mult = axon_multiplicity(self.layers[p.source], p_)
+            mask = self.masks[p.source]
+            if isinstance(p, ConvProjection):
+                c0, c1, r0, r1, q0, q1 = p.input_box(*s.box())
+                region = mask[c0:c1, r0:r1, q0:q1]
+                new = int(region.size - np.count_nonzero(region))
+                updates.append((p.source, ("box", (c0, c1, r0, r1, q0, q1))))
+                n_syn = p.synapses(*s.box()) * mult
+                if shares_kernels(p, p_):
+                    held = self.kernels.get((s.layer, i))
+                    have = 0 if held is None else int(np.count_nonzero(held[s.c0:s.c1]))
+                    mem += (s.c1 - s.c0 - have) * int(np.prod(p.weight.shape[1:])) * mult * p_.weight_bits
+                    kernel_updates.append((i, p.weight.shape[0]))
+                else:
+                    mem += n_syn * p_.weight_bits
+            else:
+                rows = box_indices(layer.shape3, *s.box())
+                cols = np.unique(p.sources_of(rows))
+                new = int(cols.size - np.count_nonzero(mask.reshape(-1)[cols]))
+                updates.append((p.source, ("flat", cols)))
+                n_syn = p.synapse_count(rows) * mult
+                mem += n_syn * p_.weight_bits
+            axons += new * mult
+            syn += n_syn
+        return neurons, axons, syn, mem, updates, kernel_updates
+
+    def _fits(self, s: Slice, cost) -> str | None:
+        neurons, axons, syn, mem, _, _ = cost
+        p, c = self.profile, self.core
+        if c.neurons + neurons > p.neurons_per_core:
+            return f"neurons {c.neurons + neurons} > {p.neurons_per_core}"
+        cap = self.caps.get(s.layer)
+        if cap is not None and self.layer_count.get(s.layer, 0) + s.count > cap:
+            return f"layer cap {cap}"
+        if c.input_axons + axons > p.input_axons_per_core:
+            return f"input axons {c.input_axons + axons} > {p.input_axons_per_core}"
+        if p.synapse_memory_model == "crossbar":
+            bits = (c.input_axons + axons) * (c.neurons + neurons)
+        else:
+            bits = c.memory_bits + mem
+        if bits > p.synapse_memory_bits_per_core:
+            return f"synapse memory {bits} bits > {p.synapse_memory_bits_per_core}"
+        return None
+
+    def _commit(self, s: Slice, cost) -> None:
+        neurons, axons, syn, mem, updates, kernel_updates = cost
+        c, layer = self.core, self.layers[s.layer]
+        c.slices.append(s)
+        c.neurons += neurons
+        c.input_axons += axons
+        c.synapses += syn
+        if self.profile.synapse_memory_model == "crossbar":
+            c.memory_bits = c.input_axons * c.neurons
+        else:
+            c.memory_bits += mem
+        if layer.model is not None:
+            c.state_bits += s.count * layer.units * int(layer.model.extra_state_bits(layer.node))
+        self.layer_count[s.layer] = self.layer_count.get(s.layer, 0) + s.count
+        for src, (kind, where) in updates:
+            mask = self.masks[src]
+            if kind == "box":
+                mask[where[0]:where[1], where[2]:where[3], where[4]:where[5]] = True
+                self.touched.setdefault(src, []).append(box_indices(self.layers[src].shape3, *where))
+            else:
+                mask.reshape(-1)[where] = True
+                self.touched.setdefault(src, []).append(where)
+        for i, channels in kernel_updates:
+            held = self.kernels.setdefault((s.layer, i), np.zeros(channels, bool))
+            held[s.c0:s.c1] = True
+        self.core_of[s.layer][box_indices(layer.shape3, *s.box())] = c.index
+
+    def _close(self) -> None:
+        """Record the routes into the current core and clear the axon masks it used."""
+        for src, parts in self.touched.items():
+            idx = np.unique(np.concatenate(parts))
+            self.masks[src].reshape(-1)[idx] = False
+            layer = self.layers[src]
+            rate = self.rates.get(src)
+            if layer.kind == "input":
+                key = ("host", self.core.index)
+                self.routes.setdefault(key, [0, 0.0])
+                self.routes[key][0] += idx.size
+                self.routes[key][1] += float(idx.size * self.net.timesteps)
+                continue
+            self.dest_count[src][idx] += 1
+            owners = self.core_of[src][idx]
+            counts = np.bincount(owners)
+            spikes = np.bincount(owners, weights=None if rate is None else rate[idx])
+            for k in np.nonzero(counts)[0]:
+                key = (int(k), self.core.index)
+                self.routes.setdefault(key, [0, 0.0])
+                self.routes[key][0] += int(counts[k])
+                self.routes[key][1] += float(spikes[k])
+
+    def _fail_single(self, s: Slice, why: str) -> MappingError:
+        layer = self.layers[s.layer]
+        cost = self._cost(s, Core(-1))
+        return MappingError(
+            f"layer %{s.layer} ({layer.op}): one neuron does not fit an empty {self.profile.name} core ({why}): it "
+            f"needs {cost[0]} compartment(s), {cost[1]} input axons (fan-in; the core has "
+            f"{self.profile.input_axons_per_core}), {cost[3]} synapse memory bits (the core has "
+            f"{self.profile.synapse_memory_bits_per_core}). Splitting a neuron's fan-in across cores would need "
+            "graded partial sums, which the mapper does not do: reduce the layer's fan-in (groups, smaller kernels) "
+            "or use a profile with more input axons per core")
+
+    def place(self, atoms: list[Slice]) -> None:
+        stack = list(reversed(atoms))
+        min_piece = max(1, self.profile.neurons_per_core // (64 * max(1, self.layers[atoms[0].layer].units)))
+        while stack:
+            s = stack.pop()
+            cost = self._cost(s, self.core)
+            why = self._fits(s, cost)
+            if why is None:
+                self._commit(s, cost)
+                continue
+            halves = s.halves()
+            if not self.core.slices:
+                if halves is None:
+                    raise self._fail_single(s, why)
+                stack.extend(reversed(halves))
+                continue
+            if halves is not None and s.count > min_piece:
+                stack.extend(reversed(halves))
+                continue
+            self._close()
+            self._open()
+            stack.append(s)
+
+    def finish(self) -> None:
+        self._close()
+        if not self.core.slices:
+            self.cores.pop()
+
+
+def _atoms(layer: Layer, profile: Profile, granularity: int, cap: int | None) -> list[Slice]:
+    c, h, w = layer.shape3
+    per_core = profile.neurons_per_core // layer.units
+    if per_core < 1:
+        raise MappingError(f"layer %{layer.name}: one neuron takes {layer.units} compartments but a "
+                           f"{profile.name} core has {profile.neurons_per_core}")
+    if cap is not None:
+        per_core = min(per_core, cap)
+    size = max(1, per_core // granularity)
+    if h == 1 and w == 1:
+        return [Slice(layer.name, a, min(a + size, c), 0, 1, 0, 1) for a in range(0, c, size)]
+    wt = min(w, size)
+    cb = max(1, size // wt)
+    tiles = [(q, min(q + wt, w)) for q in range(0, w, wt)]
+    blocks = [(a, min(a + cb, c)) for a in range(0, c, cb)]
+    depthwise = all(isinstance(p, ConvProjection) and p.groups == p.src_shape[0] and p.groups > 1
+                    for p in layer.projections)
+    if depthwise:
+        return [Slice(layer.name, a, b, r, r + 1, q0, q1) for a, b in blocks for r in range(h) for q0, q1 in tiles]
+    return [Slice(layer.name, a, b, r, r + 1, q0, q1) for r in range(h) for q0, q1 in tiles for a, b in blocks]
+
+
+def _layer_order(network: Network) -> list[Layer]:
+    """Layers in a deterministic topological order of the projection graph (networkx)."""
+    g = nx.DiGraph()
+    index = {l.name: i for i, l in enumerate(network.layers)}
+    for l in network.layers:
+        g.add_node(l.name)
+        for p in l.projections:
+            g.add_edge(p.source, l.name)
+    order = nx.lexicographical_topological_sort(g, key=lambda n: index[n])
+    layers = network.by_name()
+    return [layers[n] for n in order if layers[n].kind != "input"]
+
+
+def _pack(network: Network, profile: Profile, rates, granularity: int, caps: dict[str, int]) -> _Packer:
+    packer = _Packer(network, profile, rates, granularity, caps)
+    for layer in _layer_order(network):
+        packer.place(_atoms(layer, profile, granularity, caps.get(layer.name)))
+    packer.finish()
+    return packer
+
+
+def _output_axons(packer: _Packer, profile: Profile) -> list[int]:
+    """Fill in output axons and splitter neurons; returns the cores over a limit."""
+    for core in packer.cores:
+        core.output_axons = 0
+        core.neurons -= core.splitters
+        core.splitters = 0
+    for name, counts in packer.dest_count.items():
+        if packer.layers[name].kind == "input":
+            continue
+        owners = packer.core_of[name]
+        out = np.bincount(owners, weights=counts, minlength=len(packer.cores))
+        split = np.bincount(owners, weights=np.maximum(counts - 1, 0), minlength=len(packer.cores))
+        for k in np.nonzero(out)[0]:
+            packer.cores[k].output_axons += int(out[k])
+            if profile.output_axons_per_neuron == 1:
+                packer.cores[k].splitters += int(split[k])
+    bad = []
+    for core in packer.cores:
+        core.neurons += core.splitters
+        if core.output_axons > profile.output_axons_per_core or core.neurons > profile.neurons_per_core:
+            bad.append(core.index)
+    return bad
+
+
+def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] | None = None,
+              granularities: tuple[int, ...] | None = None) -> Mapping:
+    """Cut the network into cores (see the module docstring). MappingError when it cannot fit."""
+    rates = rates or {}
+    bound, bounds = lower_bound(network, profile)
+    available = profile.cores_per_chip * profile.max_chips
+    if bound > available:
+        raise MappingError(f"the network needs at least {bound} {profile.name} cores (neurons: {bounds['neurons']}, "
+                           f"synapse memory: {bounds['synapse_memory']}) but {profile.max_chips} chips x "
+                           f"{profile.cores_per_chip} cores = {available} are available")
+    if granularities is None:
+        total = sum(l.size for l in network.layers)
+        granularities = GRANULARITIES if total <= 200_000 else GRANULARITIES[:1]
+    best = None
+    for g in granularities:
+        caps: dict[str, int] = {}
+        for _ in range(8):
+            packer = _pack(network, profile, rates, g, caps)
+            bad = _output_axons(packer, profile)
+            if not bad:
+                break
+            for k in bad:
+                core = packer.cores[k]
+                ratio = min(profile.output_axons_per_core / max(core.output_axons, 1),
+                            profile.neurons_per_core / max(core.neurons, 1), 0.9)
+                for s in core.slices:
+                    held = sum(x.count for x in core.slices if x.layer == s.layer)
+                    caps[s.layer] = max(1, min(caps.get(s.layer, held), int(held * ratio)))
+        else:
+            continue
+        routes = [Route(k[0], k[1], v[0], v[1]) for k, v in sorted(packer.routes.items(), key=lambda kv: (
+            (-1 if kv[0][0] == "host" else kv[0][0]), kv[0][1]))]
+        candidate = Mapping(packer.cores, routes, bound, bounds, g)
+        if best is None or (len(candidate.cores), round(candidate.crossing_spikes, 6)) < \
+                (len(best.cores), round(best.crossing_spikes, 6)):
+            best = candidate
+    if best is None:
+        raise MappingError(f"no mapping onto {profile.name} keeps every core within its output axons "
+                           f"({profile.output_axons_per_core}) and neurons ({profile.neurons_per_core}) after "
+                           "splitting the layers further; the fan-out is too large for this profile")
+    if len(best.cores) > available:
+        raise MappingError(f"the network needs {len(best.cores)} {profile.name} cores "
+                           f"({math.ceil(len(best.cores) / profile.cores_per_chip)} chips) but only {available} "
+                           f"cores ({profile.max_chips} chips) are available")
+    return best
