@@ -670,10 +670,15 @@ class ConvKernel(Kernel):
         self.source = source
         self.run = run
         self.batch = batch
-        self.padded = _PaddedInput(source.value, self.pads)
         g = self.groups
-        self.cols = np.zeros((batch, self.in_channels, self.taps, self.out_pixels), dtype=np.float32)
-        self.cols_grouped = self.cols.reshape(batch, g, self.group_in * self.taps, self.out_pixels)
+        # a 1x1 kernel with stride 1 and no padding reads the input as it is: no im2col copy
+        self.pointwise = self.taps == 1 and self.in_pixels == self.out_pixels and not any(self.pads)
+        if self.pointwise:
+            self.cols_grouped = source.value.reshape(batch, g, self.group_in, self.out_pixels)
+        else:
+            self.padded = _PaddedInput(source.value, self.pads)
+            self.cols = np.zeros((batch, self.in_channels, self.taps, self.out_pixels), dtype=np.float32)
+            self.cols_grouped = self.cols.reshape(batch, g, self.group_in * self.taps, self.out_pixels)
         self.out = _buffer(batch, self.shape)
         self.out_grouped = self.out.reshape(batch, g, self.group_out, self.out_pixels)
         self.out_flat = self.out.reshape(batch, self.out_channels, self.out_pixels)
@@ -696,8 +701,9 @@ class ConvKernel(Kernel):
             self.out_flat += self.bias_column
 
     def _dense_step(self):
-        self.padded.refresh()
-        np.take(self.padded.flat, self.gather, axis=2, out=self.cols, mode="clip")
+        if not self.pointwise:
+            self.padded.refresh()
+            np.take(self.padded.flat, self.gather, axis=2, out=self.cols, mode="clip")
         np.matmul(self.weight_mat, self.cols_grouped, out=self.out_grouped)
 
     def _choose_path(self):
@@ -812,7 +818,11 @@ class AvgPoolKernel(Kernel):
 
     def step(self, t):
         if self.tiles:
-            np.sum(self.tiled, axis=(3, 5), out=self.out)
+            # one strided add per tap (a multi-axis np.sum over the same view is ~10x slower)
+            kh, kw = self.kernel
+            np.copyto(self.out, self.tiled[:, :, :, 0, :, 0])
+            for tap in range(1, kh * kw):
+                self.out += self.tiled[:, :, :, tap // kw, :, tap % kw]
             self.out *= self.inv_count[0]
             return
         self.padded.refresh()

@@ -63,6 +63,8 @@ class SimulationResult:
     snn_macs_per_sample  MACs the SNN still does: dense/conv fed by analog values, every step (x max T)
     energy_ratio     ann_energy / snn_energy with 4.6 pJ per MAC and 0.9 pJ per SynOp (45 nm)
     max_spikes_per_neuron  the largest spike count of any neuron in any sample
+    latency_steps, pipeline_interval_steps  steps until the output is ready and between pipelined samples
+                     (concurrent: max T for both; windowed: K x spiking depth and K)
     """
 
     timesteps: tuple[int, ...]
@@ -79,6 +81,8 @@ class SimulationResult:
     energy_ratio: float
     max_spikes_per_neuron: int
     all_outputs: Mapping[str, Mapping[int, np.ndarray]]
+    latency_steps: int = 0
+    pipeline_interval_steps: int = 0
 
     def accuracy(self, labels: np.ndarray) -> dict[int, float]:
         """Fraction of predictions equal to `labels`, per checkpoint T."""
@@ -112,4 +116,6 @@ def simulate(graph: Graph | kernels.Program, x: np.ndarray | Mapping[str, np.nda
         synops_per_sample=raw["synops_per_sample"], ann_macs_per_sample=raw["ann_macs_per_sample"],
         snn_macs_per_sample=raw["snn_macs_per_sample"], ann_energy_pj=raw["ann_energy_pj"],
         snn_energy_pj=raw["snn_energy_pj"], energy_ratio=raw["energy_ratio"],
-        max_spikes_per_neuron=raw["max_spikes_per_neuron"], all_outputs=raw["outputs"])
+        max_spikes_per_neuron=raw["max_spikes_per_neuron"], all_outputs=raw["outputs"],
+        latency_steps=int(raw.get("latency_steps", raw["timesteps"][-1])),
+        pipeline_interval_steps=int(raw.get("pipeline_interval_steps", raw["timesteps"][-1])))
