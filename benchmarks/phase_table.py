@@ -1,12 +1,12 @@
 """Accuracy and spike table of `--coding phase` on the bundled models (docs/phase.md quotes its output).
 
 For every bundled model present: the ANN accuracy (onnxruntime), then the phase-coded SNN (simulated, windowed
-schedule) for K in 4, 6, 8, 12 with B = 2 or the searched base, with and without the threshold shift, multi-spike
-(B = 2) at each K, and layer- vs channel-wise theta at K = 8; and rate coding at the smallest T whose accuracy
-reaches the phase SNN's (K = 8, searched base, shift), to compare spikes per sample at equal accuracy. Simulation
+schedule) for K in 4, 6, 8, 12 with B = 2, the searched base, or base and theta searched together, with and without
+the threshold shift, multi-spike (B = 2) at each K, and layer- vs channel-wise theta at K = 8; and rate coding at the
+smallest T whose accuracy reaches the phase SNN's (K = 8, searched base, shift), to compare spikes per sample at equal accuracy. Simulation
 times are medians of 3 runs, phase K = 8 and rate at that T side by side.
 
-    python benchmarks/phase_table.py [--models digits_cnn,mnist_cnn] [--limit N] [--markdown]
+    python benchmarks/phase_table.py [--models digits_cnn,mnist_cnn] [--limit N] [--phases 4,6,8,12]
 """
 
 from __future__ import annotations
@@ -90,19 +90,21 @@ def main(argv=None) -> int:
         print("|---|---|---|---|---|---|---|---|---|---|")
         reference = None
         for k in ks:
-            for base, shift in ((2.0, False), (2.0, True), (None, False), (None, True)):
+            for base, shift, theta in ((2.0, False, False), (2.0, True, False), (None, False, False),
+                                       (None, True, False), (None, True, True)):
+                label = "2" if base else ("searched + theta" if theta else "searched")
                 try:
                     graph, result, acc, bases = phase_row(model, calib, x, y, mask, phases=k, base=base,
-                                                          threshold_shift=shift)
+                                                          threshold_shift=shift, search_theta=theta)
                 except snncc.SnnccError as exc:
-                    print(f"| {k} | {'2' if base else 'searched'} | {'on' if shift else 'off'} | error: {exc} |")
+                    print(f"| {k} | {label} | {'on' if shift else 'off'} | error: {exc} |")
                     continue
                 differs = int(np.sum(result.predictions[1] != ann_pred))
-                print(f"| {k} | {'2' if base else 'searched'} | {'on' if shift else 'off'} | {100 * acc:.2f} | "
+                print(f"| {k} | {label} | {'on' if shift else 'off'} | {100 * acc:.2f} | "
                       f"{100 * (ann - acc):+.2f} | {differs} | {result.spikes_per_sample:.1f} | "
                       f"{result.synops_per_sample:.0f} | {graph.meta['latency_steps']} | "
                       f"{'/'.join(f'{b:g}' for b in bases)} |")
-                if k == 8 and base is None and shift:
+                if k == 8 and base is None and shift and not theta:
                     reference = (acc, result.spikes_per_sample, result.synops_per_sample, graph)
             graph, result, acc, _ = phase_row(model, calib, x, y, mask, phases=k, multi_spike=True)
             print(f"| {k} | 2 (multi-spike) | floor | {100 * acc:.2f} | {100 * (ann - acc):+.2f} | "

@@ -92,13 +92,14 @@ def lower_phase(graph, ctx, phases: int = DEFAULT_PHASES, base: float = 2.0, shi
 
 def phase_pipeline(phases: int | None = None, base: float | None = None, threshold_shift: bool = True,
                    multi_spike: bool = False, balance: str = "channel", stat: str = "percentile",
-                   percentile: float = 99.99, maxpool: str = "first-spike", **_: object) -> str:
+                   percentile: float = 99.99, maxpool: str = "first-spike", search_theta: bool = False,
+                   **_: object) -> str:
     """`--coding phase`: single-spike phase coding on the layer-windowed schedule (algorithms.md §4).
 
     K = `phases` (default 8); `base` None searches B per layer (`search-phase-base`), a number fixes it;
     `threshold_shift` rounds to the nearest level; `multi_spike` is classic phase coding (B = 2, K-bit floor).
     `maxpool`: `first-spike` (single spike: the pool relays the earliest spike) or `relu-tree` (algorithms.md §1.4;
-    always used with multi_spike)."""
+    always used with multi_spike). `search_theta`: the base search also rescales theta (`theta=search`)."""
     from snncc.pipeline import CANONICALIZE
 
     if maxpool not in ("first-spike", "relu-tree"):
@@ -111,7 +112,8 @@ def phase_pipeline(phases: int | None = None, base: float | None = None, thresho
     pool = ",maxpool-to-relu-tree" if multi_spike or maxpool == "relu-tree" else ""
     return (f"{CANONICALIZE},canonicalize-gcn,calibrate,balance-thresholds{{mode={balance},q={percentile},"
             f"stat={stat}}}{pool},lower-phase{{{options}}}"
-            + (",search-phase-base" if search else "") + ",insert-delays")
+            + ((",search-phase-base{theta=search}" if search_theta else ",search-phase-base") if search else "")
+            + ",insert-delays")
 
 
 def _register() -> None:

@@ -20,10 +20,15 @@ def base_grid() -> list[float]:
     return sorted(grid)
 
 
-def encoding_error(v: np.ndarray, theta: np.ndarray, base: float, phases: int, shift: bool) -> float:
-    """Mean squared error between the phase code q_{B,K,theta}(V) and the clipped activation clip(V, 0, theta)."""
+THETA_SCALES = (0.7, 0.85, 1.0, 1.2, 1.5)   # theta multipliers tried with `theta=search`
+
+
+def encoding_error(v: np.ndarray, theta: np.ndarray, base: float, phases: int, shift: bool,
+                   clip: bool = True) -> float:
+    """Mean squared error between the phase code q_{B,K,theta}(V) and the activation: clip(V, 0, theta)
+    (`clip`, the balanced ANN's) or relu(V) (the original ANN's, which counts the clipping error too)."""
     q = phase_decode(*phase_frames(v, theta, base, phases, shift, False))
-    target = np.minimum(np.maximum(v, 0), theta)
+    target = np.minimum(np.maximum(v, 0), theta) if clip else np.maximum(v, 0)
     return float(np.mean((q.astype(np.float64) - target) ** 2))
 
 
@@ -35,7 +40,7 @@ def _subsample(v: np.ndarray) -> np.ndarray:
 
 
 @register_pass("search-phase-base")
-def search_phase_base(graph, ctx, grid: str = "default") -> PassResult:
+def search_phase_base(graph, ctx, grid: str = "default", theta: str = "keep") -> PassResult:
     """For every single-spike phase_neuron, in topological order, pick
 
         B_l = argmin_{B in grid} mean over calibration of (q_{B,K,theta_l}(V_l) - clip(V_l, 0, theta_l))^2
@@ -43,7 +48,13 @@ def search_phase_base(graph, ctx, grid: str = "default") -> PassResult:
     under the layer's K budget, where V_l is the layer's pre-activation computed with the bases already chosen for
     the layers before it (so each choice sees the quantization error it inherits). grid: `default` (2^(1/m),
     m = 1..4, and 1.10..2.00 in steps of 0.05) or a `/`-separated list such as `1.2/1.5/2`. Multi-spike layers
-    keep B = 2. The per-layer errors go to ctx.stats["phase_base"]."""
+    keep B = 2. The per-layer errors go to ctx.stats["phase_base"].
+
+    theta=search: also rescale theta_l by s in THETA_SCALES, minimising the error against relu(V_l) (which then
+    counts the clipping error as well): (B_l, s_l) = argmin mean (q_{B,K,s theta_l}(V_l) - relu(V_l))^2."""
+    if theta not in ("keep", "search"):
+        raise OptionError(f"search-phase-base theta={theta!r}: use 'keep' or 'search'")
+    scales = THETA_SCALES if theta == "search" else (1.0,)
     if grid == "default":
         candidates = base_grid()
     else:
@@ -66,14 +77,21 @@ def search_phase_base(graph, ctx, grid: str = "default") -> PassResult:
     for node in targets:
         v = run(current, data, keep=[node.inputs[0]])[node.inputs[0]]
         v = _subsample(v)
-        theta = current.constants[node.theta]
-        errors = {b: encoding_error(v, theta, b, node.phases, node.shift) for b in candidates}
-        best = min(candidates, key=lambda b: (errors[b], -b))   # ties: the larger base (wider range)
-        report[node.name] = {"base": best, "error": errors[best], "error_base2": encoding_error(
-            v, theta, 2.0, node.phases, node.shift)}
-        if best != node.base:
+        base_theta = current.constants[node.theta]
+        clip = theta == "keep"
+        errors = {(b, scale): encoding_error(v, base_theta * np.float32(scale), b, node.phases, node.shift, clip)
+                  for scale in scales for b in candidates}
+        # ties: theta unchanged first, then the larger base (wider range)
+        best_b, best_s = min(errors, key=lambda key: (errors[key], abs(key[1] - 1.0), -key[0]))
+        report[node.name] = {"base": best_b, "theta_scale": best_s, "error": errors[(best_b, best_s)],
+                             "error_base2": encoding_error(v, base_theta, 2.0, node.phases, node.shift, clip)}
+        if best_b != node.base or best_s != 1.0:
             edit = GraphEdit(current)
-            edit.replace(node.replace(base=float(best)))
+            changes = {"base": float(best_b)}
+            if best_s != 1.0:
+                changes["theta"] = edit.constant(f"{node.name}.theta", base_theta * np.float32(best_s),
+                                                 replacing=node.theta)
+            edit.replace(current.node(node.name).replace(**changes))
             current = edit.apply()
             modified = True
     ctx.stats["phase_base"] = report

@@ -186,3 +186,19 @@ def test_lower_phase_turns_max_pool_into_first_spike_pooling():
         lower_phase(onnx_to_ir(prepare(residual_cnn())), ctx(), multi_spike=True, phases=0)
     with pytest.raises(PassError, match="maxpool-to-relu-tree"):
         PassManager("lower-phase{multi_spike=true}").run(g, ctx())
+
+
+def test_search_phase_base_can_rescale_theta():
+    g = lower_phase(two_layer(theta=3.0), ctx(), phases=4).graph
+    x = np.random.default_rng(2).normal(0, 1, (400, 6)).astype(np.float32)
+    keep, searched = ctx(x), ctx(x)
+    kept = search_phase_base(g, keep).graph
+    result = search_phase_base(g, searched, theta="search").graph
+    assert float(kept.constants[kept.node("a1").theta]) == 3.0
+    scale = searched.stats["phase_base"]["a1"]["theta_scale"]
+    assert float(result.constants[result.node("a1").theta]) == pytest.approx(3.0 * scale)
+    v = run(g, x, keep=["fc1"])["fc1"]
+    before = encoding_error(v, np.float32(3.0), kept.node("a1").base, 4, True, clip=False)
+    assert searched.stats["phase_base"]["a1"]["error"] <= before
+    with pytest.raises(OptionError):
+        search_phase_base(g, ctx(x), theta="max")
