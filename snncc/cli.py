@@ -135,7 +135,9 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
 @click.option("--mask", default=None, help="Name of a boolean array in the data file selecting the labels to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--progress/--no-progress", default=None)
-def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed, mask, as_json, progress):
+@click.option("--profile", default=None,
+              help="Also report the accuracy after quantizing the weights to this hardware profile's precision.")
+def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed, mask, as_json, progress, profile):
     """Simulate a compiled SNN on DATA and compare it with the source ANN."""
     from snncc.data import Dataset, load_npz
     from snncc.evaluate import evaluate, format_report
@@ -149,7 +151,15 @@ def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed,
     steps = _timesteps_list(timesteps) if timesteps else [int(graph.meta.get("timesteps", 32))]
     report = evaluate(graph, data, steps, input_coding=input_coding, seed=seed, batch_size=batch_size,
                       progress=sys.stderr.isatty() if progress is None else progress)
-    click.echo(json.dumps(report.to_json(), sort_keys=True) if as_json else format_report(report))
+    hardware = None
+    if profile:  # coremap: accuracy after quantizing the weights to the profile's precision
+        from snncc.commands.map import format_profile_accuracy, profile_accuracy
+
+        hardware = profile_accuracy(graph, data, steps, profile, batch_size=batch_size)
+    if as_json:
+        click.echo(json.dumps(dict(report.to_json(), **({"profile": hardware} if hardware else {})), sort_keys=True))
+    else:
+        click.echo(format_report(report) + (("\n" + format_profile_accuracy(hardware)) if hardware else ""))
 
 
 @cli.command("inspect")
@@ -244,6 +254,8 @@ from snncc.commands.diff import diff_cmd  # noqa: E402
 cli.add_command(diff_cmd)
 from snncc.commands.export import export_cmd  # noqa: E402
 cli.add_command(export_cmd)
+from snncc.commands.map import map_cmd  # noqa: E402
+cli.add_command(map_cmd)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -82,7 +82,7 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
         quantized = quantize(network, profile, calibration)
         target = quantized.network
         quant_info = {"weight_bits": profile.weight_bits, "input_bits": 8,
-                      "input_scale": float(f"{quantized.input_scale:.9g}"),
+                      "input_scale": float(repr(quantized.input_scale)), "input_signed": quantized.input_signed,
                       "scale": "per threshold group (per channel or per layer); per layer for readouts",
                       "clipped_thresholds": quantized.clipped_thresholds}
     rates = None

@@ -86,8 +86,10 @@ def _rounded(p, max_weight: int):
                             SparseRows.from_blocks([(rows[keep], m.indices[keep], data[keep])], m.shape))
 
 
-def quantize(network: Network, profile: Profile, calibration: np.ndarray | None) -> QuantizedNetwork:
-    """Quantize every projection to `profile.weight_bits` (see the module docstring)."""
+def quantize(network: Network, profile: Profile, calibration: np.ndarray | None, *,
+             input_scale: float | None = None, input_signed: bool | None = None) -> QuantizedNetwork:
+    """Quantize every projection to `profile.weight_bits` (see the module docstring). The input grid comes from the
+    calibration data, or from `input_scale`/`input_signed` (as recorded in a mapping file)."""
     bad = sorted({l.op for l in network.layers if l.kind == "population" and l.op not in QUANTIZABLE_OPS})
     if bad:
         raise MappingError(f"weight quantization is implemented for {', '.join(sorted(QUANTIZABLE_OPS))} only, "
@@ -101,7 +103,10 @@ def quantize(network: Network, profile: Profile, calibration: np.ndarray | None)
     else:
         signed, peak = True, 1.0
     levels = 2 ** (INPUT_BITS - 1) - 1 if signed else 2 ** INPUT_BITS - 1
-    input_scale = (peak / levels) if peak > 0 else 1.0
+    if input_scale is None:
+        input_scale = (peak / levels) if peak > 0 else 1.0
+    else:
+        signed = bool(input_signed)
     max_weight = (1 << (profile.weight_bits - 1)) - 1
     thetas: dict[str, np.ndarray] = {}
     clipped = 0
@@ -137,7 +142,8 @@ def quantize(network: Network, profile: Profile, calibration: np.ndarray | None)
         if theta is not None:
             s_theta = scale.reshape(scale.shape) if scale.shape == theta.shape else _reduce_like(scale, theta.shape)
             q = np.maximum(1.0, np.round(theta / s_theta))
-            top = (1 << (profile.state_bits - 1)) - 1
+            # float32 holds integers exactly up to 2^24: the simulators stay exact below that
+            top = min((1 << (profile.state_bits - 1)) - 1, (1 << 23) - 1)
             clipped += int(np.sum(q > top))
             thetas[layer.name] = np.minimum(q, top).astype(np.float32)
         new_layers.append(replace(layer, projections=projections, bias=bias))

@@ -1,0 +1,122 @@
+"""`snncc map`: cut a compiled SNN into neuromorphic cores for a hardware profile, or check a mapping file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from snncc.errors import OptionError
+
+
+def default_calibration(graph) -> np.ndarray | None:
+    """The calibration set recorded next to the graph's source model, if there is one."""
+    from snncc.compiler import default_calibration_file
+    from snncc.data import load_npz
+
+    source = graph.meta.get("source")
+    path = default_calibration_file(source) if source else None
+    return load_npz(path).x if path else None
+
+
+def format_summary(doc: dict) -> str:
+    """A few lines for the terminal."""
+    s = doc["summary"]
+    p = doc["profile"]
+    util = s["utilisation"]
+    pct = lambda d: f"{100 * d['min']:.0f}/{100 * d['mean']:.0f}/{100 * d['max']:.0f}%"  # noqa: E731
+    lines = [
+        f"profile {p['name']}: {s['cores']} cores on {s['chips']} chip(s); lower bound {s['lower_bound_cores']} "
+        f"({s['cores_over_bound']:.3g}x)",
+        f"neurons {s['neurons']} (splitters {s['splitter_neurons']})   synapses {s['synapses']}   "
+        f"synapse memory {s['memory_bits']} bits",
+        f"utilisation min/mean/max: neurons {pct(util['neurons'])}  input axons {pct(util['input_axons'])}  "
+        f"output axons {pct(util['output_axons'])}  memory {pct(util['synapse_memory'])}",
+        f"spikes per sample crossing cores: {s['spikes_per_sample_crossing_cores']:g} ({doc['traffic']})",
+    ]
+    return "\n".join(lines)
+
+
+def write_mapping(graph, profile: str, output: str | Path, calibration: np.ndarray | None) -> dict:
+    """Map and write the mapping file atomically; returns the document."""
+    from snncc.backends.coremap import dumps, map_graph
+    from snncc.ir.atomic_write import atomic_write
+
+    result = map_graph(graph, profile, calibration)
+    atomic_write(str(output), dumps(result.document))
+    return result.document
+
+
+def profile_accuracy(graph, data, steps: list[int], profile: str, *, batch_size: int = 256) -> dict:
+    """Accuracy of the graph after quantizing its weights to `profile`'s precision (the whole-graph simulator on
+    the quantized network, input on the 8-bit grid), per T."""
+    from snncc.backends.coremap import extract, load_profile, quantize, to_graph
+    from snncc.backends.simulator import simulate
+
+    prof = load_profile(profile)
+    calibration = default_calibration(graph)
+    q = quantize(extract(graph), prof, data.x if calibration is None else calibration)
+    result = simulate(to_graph(q, dict(graph.meta)), q.quantize_input(data.x), steps, batch_size=batch_size)
+    accuracy = {}
+    for t in steps:
+        pred = result.predictions[t]
+        if data.y is None:
+            accuracy[t] = None
+            continue
+        hits = pred == data.y
+        if data.mask is not None:
+            hits = hits[..., data.mask] if hits.ndim > 1 else hits[data.mask]
+        accuracy[t] = float(np.mean(hits))
+    return {"profile": prof.name, "weight_bits": prof.weight_bits, "input_bits": 8,
+            "snn_accuracy": accuracy[steps[0]] if len(steps) == 1 else {str(t): a for t, a in accuracy.items()},
+            "clipped_thresholds": q.clipped_thresholds}
+
+
+def format_profile_accuracy(info: dict) -> str:
+    acc = info["snn_accuracy"]
+    fmt = lambda a: "-" if a is None else f"{100 * a:.2f}%"  # noqa: E731
+    text = fmt(acc) if not isinstance(acc, dict) else ", ".join(f"T={t}: {fmt(a)}" for t, a in acc.items())
+    return (f"on {info['profile']} ({info['weight_bits']}-bit weights, 8-bit input): SNN accuracy {text} "
+            "after weight quantization")
+
+
+@click.command("map")
+@click.argument("snnir", type=click.Path(dir_okay=False))
+@click.argument("mapfile", type=click.Path(dir_okay=False), required=False)
+@click.option("--profile", default=None, help="Hardware profile: loihi, loihi2, truenorth, spinnaker2, generic, or "
+                                               "a JSON file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Mapping file to write (default: SNNIR with .map.json).")
+@click.option("--calib", type=click.Path(dir_okay=False), default=None,
+              help="Calibration data (.npz with 'x') for the spike-traffic weights and the input grid; defaults to "
+                   "the file recorded next to the source model.")
+@click.option("--check", "check", is_flag=True,
+              help="Check MAPFILE against SNNIR: recompute every limit and list each violation (exit 1 if any).")
+def map_cmd(snnir, mapfile, profile, output, calib, check):
+    """Map a compiled SNN onto the cores of a hardware profile, or (--check) verify a mapping file."""
+    from snncc.backends.coremap import check_mapping, load_mapping
+    from snncc.commands.diff import read_graph
+    from snncc.data import load_npz
+
+    graph = read_graph(snnir)
+    if check:
+        if not mapfile:
+            raise OptionError("--check needs the mapping file: snncc map --check MODEL.snnir MODEL.map.json")
+        problems = check_mapping(graph, load_mapping(mapfile))
+        for p in problems:
+            click.echo(f"violation: {p}")
+        if problems:
+            click.echo(f"{mapfile}: {len(problems)} violation(s)", err=True)
+            raise SystemExit(1)
+        click.echo(f"{mapfile}: ok (every core within the limits of its profile; slices, totals and routes match)")
+        return
+    if mapfile:
+        raise OptionError(f"unexpected argument {mapfile!r}; write the mapping with -o, or check it with --check")
+    if not profile:
+        raise OptionError("--profile is required (loihi, loihi2, truenorth, spinnaker2, generic, or a JSON file)")
+    calibration = load_npz(calib).x if calib else default_calibration(graph)
+    output = output or str(Path(snnir).with_suffix(".map.json"))
+    doc = write_mapping(graph, profile, output, calibration)
+    click.echo(format_summary(doc))
+    click.echo(f"wrote {output}", err=True)
