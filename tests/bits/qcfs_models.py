@@ -78,3 +78,17 @@ def qcfs_cnn(levels: int, seed: int = 0, variant: str = "torch", per_channel: bo
 def inputs(n: int, seed: int = 1) -> np.ndarray:
     """Images in [0, 1] like the bundled digits data."""
     return np.random.default_rng(seed).uniform(0, 1, (n, 1, 8, 8)).astype(np.float32)
+
+
+def qcfs_maxpool_cnn(levels: int, seed: int = 3):
+    """x(1,8,8) -> conv3x3(4) -> QCFS -> MaxPool2 -> flatten -> gemm(10): MaxPool becomes a ReLU tree."""
+    rng = np.random.default_rng(seed)
+    init = {"w1": rng.normal(0, 0.6, (4, 1, 3, 3)), "b1": rng.normal(0, 0.2, 4), "lam": np.array(1.4),
+            "w2": rng.normal(0, 0.4, (10, 64)), "b2": np.zeros(10)}
+    init = {k: np.asarray(v, np.float32) for k, v in init.items()}
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1])]
+    nodes += qcfs_nodes("c1", "a1", "lam", levels, "q1", init)
+    nodes += [helper.make_node("MaxPool", ["a1"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+              helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+              helper.make_node("Gemm", ["f", "w2", "b2"], ["y"], name="fc", transB=1)]
+    return make_model(nodes, [1, 8, 8], [10], init)

@@ -15,7 +15,7 @@ import snncc
 from snncc.backends.simulator import emit_program, simulate
 from snncc.cli import main
 from snncc.ir import load, to_bytes
-from tests.bits.qcfs_models import inputs, qcfs_cnn
+from tests.bits.qcfs_models import inputs, qcfs_cnn, qcfs_maxpool_cnn
 from tests.helpers import onnxruntime_run
 
 
@@ -31,6 +31,19 @@ def test_snn_logits_equal_the_qcfs_ann(steps):
     # spikes = popcount of every neuron's level; at most T per neuron; latency is T steps per spiking layer
     assert 0 < result.max_spikes_per_neuron <= steps
     assert result.latency_steps == 3 * steps
+
+
+@pytest.mark.parametrize("steps", [2, 4])
+def test_maxpool_relu_tree_is_exact(steps):
+    """max(a, b) = b + relu(a - b): a difference of two values on the Delta grid is on the grid, so the tree's
+    bit-serial ReLUs (bias-shifted through an affine) reproduce MaxPool exactly."""
+    model = qcfs_maxpool_cnn((1 << steps) - 1)
+    x = inputs(300)
+    graph = snncc.compile(model, "bits", timesteps=steps)
+    assert sum(n.op == "bits_neuron" for n in graph.nodes) == 4      # the layer + 3 tree ReLUs
+    result = simulate(graph, x, steps)
+    np.testing.assert_allclose(result.outputs[steps], onnxruntime_run(model, x), atol=1e-5)
+    assert result.latency_steps == 3 * steps                          # layer window + a 2-deep tree
 
 
 def test_spike_count_is_total_popcount():
