@@ -9,8 +9,8 @@ first step). Under those conventions the export is exact:
 |---|---|
 | input | Input |
 | dense (axis -1, vector input) | Affine(W, b) (Linear(W) without bias) |
-| conv (symmetric pads) | Conv2d(W, b, stride, padding, dilation, groups) |
-| avg_pool, global_avg_pool | depthwise Conv2d with weights 1/(kh kw) (portable: nirtorch has no AvgPool bias issue) |
+| conv (symmetric pads) | Conv2d(W, b, stride, padding, dilation), groups expanded to a block-diagonal W |
+| avg_pool, global_avg_pool | Conv2d with weights 1/(kh kw) on the channel diagonal (portable; few readers have AvgPool2d) |
 | flatten, reshape to a vector | Flatten(start_dim=0) (NIR shapes exclude the batch axis) |
 | affine{scale} | Scale |
 | add{coeffs} | Scale(coeff) per input where coeff != 1, summed into a Scale(1) junction |
@@ -187,10 +187,24 @@ def _dense(nir, b, node, graph, types):
     b.edge(b.source[node.inputs[0]], node.name)
 
 
+def ungrouped(weight: np.ndarray, groups: int) -> np.ndarray:
+    """The (O, C, kh, kw) weight of a plain convolution equal to a grouped one: block-diagonal over the groups."""
+    o, cg, kh, kw = weight.shape
+    if groups == 1:
+        return weight
+    full = np.zeros((o, cg * groups, kh, kw), np.float32)
+    og = o // groups
+    for g in range(groups):
+        full[g * og:(g + 1) * og, g * cg:(g + 1) * cg] = weight[g * og:(g + 1) * og]
+    return full
+
+
 def _conv2d(nir, b, node, weight, bias, input_shape, stride, padding, dilation, groups):
-    nir_node = nir.Conv2d(input_shape=tuple(int(d) for d in input_shape[1:]), weight=weight,
+    # nir 1.0.8 infers a Conv2d's input type as weight.shape[1] channels, so `nir.read` rejects a grouped conv
+    # (and readers differ on groups): export the equivalent block-diagonal plain convolution instead
+    nir_node = nir.Conv2d(input_shape=tuple(int(d) for d in input_shape[1:]), weight=ungrouped(weight, int(groups)),
                           stride=tuple(int(s) for s in stride), padding=padding,
-                          dilation=tuple(int(d) for d in dilation), groups=int(groups), bias=bias)
+                          dilation=tuple(int(d) for d in dilation), groups=1, bias=bias)
     b.source[node.name] = b.add(node.name, nir_node)
     b.edge(b.source[node.inputs[0]], node.name)
 

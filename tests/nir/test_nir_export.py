@@ -10,7 +10,7 @@ import pytest
 from onnx import helper
 
 import snncc
-from snncc.backends.nir_export import NirExportError, check_exportable, to_nir
+from snncc.backends.nir_export import NirExportError, check_exportable, export_nir, to_nir, ungrouped
 from snncc.backends.simulator import simulate
 from snncc.cli import main
 from snncc.ir import ConstRef, Dense, Graph, IFNeuron, Input, Relu, TensorType, load, to_text
@@ -128,8 +128,17 @@ def test_cnn_with_maxpool_residual_and_avgpool_matches_the_simulator(tmp_path, d
     graph = snncc.compile(small_cnn(), "rate", timesteps=T, calibration=calib)
     ops = {n.op for n in graph.nodes}
     assert {"conv", "add", "affine", "avg_pool", "if_neuron", "flatten", "dense"} <= ops
-    nir_graph = to_nir(graph)
+    path = tmp_path / "cnn.nir"
+    export_nir(graph, path)
+    nir_graph = nir.read(path)    # type-checked by nir: grouped convs are written as block-diagonal plain convs
     kinds = {type(n).__name__ for n in nir_graph.nodes.values()}
+    for node in graph.nodes:
+        if node.op == "conv":
+            written = nir_graph.nodes[node.name]
+            assert written.groups == 1
+            np.testing.assert_array_equal(written.weight, ungrouped(graph.constants[node.weight], node.groups))
+            if node.groups > 1:   # the block-diagonal expansion keeps each group's weights and zeros elsewhere
+                assert np.count_nonzero(written.weight) == np.count_nonzero(graph.constants[node.weight])
     assert {"Conv2d", "Scale", "Threshold", "I", "Flatten", "Affine"} <= kinds
     x = test["x"][:120]
     ours = simulate(graph, x, T)
