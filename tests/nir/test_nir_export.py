@@ -172,7 +172,13 @@ def test_unlowered_relu_is_named_with_the_fix():
 def test_cli_export_errors(tmp_path, mlp, capsys):
     graph, _ = mlp
     hashed = tmp_path / "m.txt"
-    hashed.write_text(to_text(graph))
+    snnir = tmp_path / "m.snnir"
+    from snncc.ir import save
+    save(graph, snnir)
+    assert main(["export", str(snnir), "--format", "text", "-o", str(hashed)]) == 0
+    assert hashed.read_text() == to_text(graph)
+    assert main(["export", str(snnir), "--format", "nir", "--full", "-o", str(tmp_path / "y.nir")]) == 2
+    assert "--full applies to --format text only" in capsys.readouterr().err
     assert main(["export", str(hashed), "--format", "nir", "-o", str(tmp_path / "x.nir")]) == 2
     assert "hashed tensors" in capsys.readouterr().err
     assert not (tmp_path / "x.nir").exists()
@@ -198,3 +204,22 @@ def test_full_text_exports_the_same_nir_as_the_binary(tmp_path, mlp):
             if hasattr(a.nodes[name], field):
                 np.testing.assert_array_equal(getattr(a.nodes[name], field), getattr(b.nodes[name], field))
     assert parse(full.read_text()).meta["coding"] == "rate"
+
+
+@pytest.mark.parametrize("v0", [0.0, 0.5])
+def test_output_population_with_out_scale_and_exact_ties(v0):
+    """An IF population that is the graph output keeps its spike scale (a Scale node after the Threshold), and a
+    membrane landing exactly on theta fires in both (snncc fires at v >= theta, NIR's Threshold at v > threshold)."""
+    theta = np.array([0.5, 1.0, 2.0, 0.75], np.float32)
+    consts = {"w": np.eye(4, dtype=np.float32), "b": np.zeros(4, np.float32), "theta": theta}
+    nodes = [Input(name="x", type=TensorType((4,))),
+             Dense(name="fc", inputs=("x",), type=TensorType((4,)), weight=ConstRef("w"), bias=ConstRef("b")),
+             IFNeuron(name="n", inputs=("fc",), type=TensorType((4,)), theta=ConstRef("theta"),
+                      out_scale=ConstRef("theta"), v0=v0)]
+    g = Graph.build(nodes, ("n",), consts, {"coding": "rate"})
+    rng = np.random.default_rng(3)
+    x = np.concatenate([theta[None, :], theta[None, :] / 2, rng.uniform(-1, 3, (64, 4)).astype(np.float32)])
+    ours = simulate(g, x, 16)
+    theirs = simulate_nir(to_nir(g), x, 16)
+    np.testing.assert_allclose(theirs, ours.outputs[16], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(theirs[0], theta)   # current == theta: a spike (worth theta) every step
