@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,11 +55,14 @@ def ann_reference(graph: Graph, x: np.ndarray, notes: list[str]) -> np.ndarray |
     if graph.meta.get("source_sha256") and file_sha256(source) != graph.meta["source_sha256"]:
         notes.append(f"source model {source} changed since compilation (SHA-256 differs): no ANN reference")
         return None
-    import onnxruntime as ort
+    from snncc.errors import SnnccError
+    from snncc.frontend.load import run_onnxruntime
 
-    session = ort.InferenceSession(os.fspath(source), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: x[i:i + 512]})[0] for i in range(0, len(x), 512)])
+    try:
+        return run_onnxruntime(source, x)
+    except SnnccError as exc:
+        notes.append(f"no ANN reference: {exc}")
+        return None
 
 
 def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding: str = "analog", seed: int = 0,

@@ -245,10 +245,39 @@ def prepare(model: onnx.ModelProto, where: str = "model") -> onnx.ModelProto:
 
 
 def _infer_shapes(model: onnx.ModelProto, where: str) -> onnx.ModelProto:
+    # Strict type checking catches what onnxruntime would refuse later (a float64 weight in a float32 Gemm, ...);
+    # with ops of other domains it stays lenient, so that conversion can list them as unsupported.
+    strict = all(n.domain in ("", "ai.onnx") for n in model.graph.node)
     try:
-        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+        return onnx.shape_inference.infer_shapes(model, check_type=strict, strict_mode=strict, data_prop=True)
     except Exception as exc:  # noqa: BLE001
-        raise ModelLoadError(f"{where}: ONNX shape inference failed: {exc}") from None
+        raise ModelLoadError(f"{where}: ONNX shape or type inference failed: {str(exc).strip()}; the model is "
+                             "inconsistent (onnxruntime would refuse it too)") from None
+
+
+def run_onnxruntime(path: str | os.PathLike, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """First output of the ONNX model at `path` on `x`, in batches (of the model's own batch size when its batch
+    axis is static); ModelLoadError when onnxruntime cannot load or run it."""
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
+        info = session.get_inputs()[0]
+        static = info.shape[0] if info.shape and isinstance(info.shape[0], int) and info.shape[0] > 0 else None
+        step = static or batch_size
+        outputs = []
+        for start in range(0, len(x), step):
+            chunk = x[start:start + step]
+            if static and len(chunk) < static:   # pad the last batch of a static-batch model, then trim
+                pad = np.zeros((static - len(chunk), *chunk.shape[1:]), chunk.dtype)
+                outputs.append(session.run(None, {info.name: np.concatenate([chunk, pad])})[0][:len(chunk)])
+            else:
+                outputs.append(session.run(None, {info.name: chunk})[0])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
+        if isinstance(exc, (KeyboardInterrupt, MemoryError)):
+            raise
+        raise ModelLoadError(f"{path}: onnxruntime cannot run this model: {str(exc).strip()}") from None
+    return np.concatenate(outputs)
 
 
 def _check_folded_sizes(model: onnx.ModelProto, where: str) -> None:

@@ -216,3 +216,25 @@ def test_external_data_ranges_and_special_files_are_checked(tmp_path):
     _external(model, "weights.bin", offset=40)          # 48-byte tensor from byte 40 of a 48-byte file
     with pytest.raises(ModelLoadError, match="truncated"):
         load_onnx(save_model(model, folder / "m.onnx"))
+
+
+def test_a_weight_of_the_wrong_element_type_is_a_load_error(tmp_path):
+    model = tiny_model()
+    w = model.graph.initializer[0]
+    w.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(w).astype(np.float64), "w1"))
+    with pytest.raises(ModelLoadError, match="fc1.*inconsistent type"):
+        load_onnx(save_model(model, tmp_path / "f64.onnx"))
+
+
+def test_a_static_batch_axis_compiles_and_evaluates(tmp_path, capsys):
+    # exported with batch 1: onnxruntime (the cross-check, the ANN reference) must be fed one sample at a time
+    model = tiny_model()
+    for vi in (model.graph.input[0], model.graph.output[0]):
+        vi.type.tensor_type.shape.dim[0].Clear()
+        vi.type.tensor_type.shape.dim[0].dim_value = 1
+    path = save_model(model, tmp_path / "b1.onnx")
+    np.savez(tmp_path / "c.npz", x=calib(n=5), y=np.zeros(5, np.int64))
+    code, _, err = run_cli(capsys, "compile", path, "--calib", tmp_path / "c.npz", "-o", tmp_path / "b1.snnir")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "eval", tmp_path / "b1.snnir", "--data", tmp_path / "c.npz", "--json")
+    assert code == 0 and '"ann_accuracy": null' not in out, err

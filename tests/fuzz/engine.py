@@ -1,0 +1,52 @@
+"""Hypothesis drives the mutations: it draws a seed file, one to three mutations (structured protobuf edits or raw
+byte edits) and how the case is run (library API or CLI, with or without a short simulation)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from snncc.ir import OP_REGISTRY
+from snncc.limits import memory_cap
+from tests.fuzz.harness import FUZZ_MEMORY_CAP, Seed, Stats, make_sandbox, run_case
+from tests.fuzz.mutators import mutate_bytes, mutate_onnx, mutate_snnir
+
+
+def mutated(draw, seed: Seed) -> bytes:
+    data = seed.data
+    for _ in range(draw(st.integers(1, 3))):
+        if draw(st.integers(0, 3)) == 0:
+            data = mutate_bytes(draw, data)
+        elif seed.kind == "onnx":
+            data = mutate_onnx(draw, data)
+        else:
+            data = mutate_snnir(draw, data, sorted(OP_REGISTRY))
+    return data
+
+
+def fuzz(seeds: list[Seed], stats: Stats, *, examples: int, seed: int | None = None, derandomize: bool = False,
+         cli_every: int = 8) -> Stats:
+    """Run `examples` hypothesis-generated cases (findings are recorded in `stats`, never raised, so one finding
+    does not stop the run)."""
+    root = make_sandbox(Path(tempfile.mkdtemp(prefix="snncc-fuzz-")))
+
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=derandomize,
+              phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def case(data):
+        # modulo spreads the choice: hypothesis favours small integers, which would mostly pick seed 0
+        s = seeds[data.draw(st.integers(0, 1 << 16), label="seed") % len(seeds)]
+        payload = mutated(data.draw, s)
+        via_cli = data.draw(st.integers(0, 1 << 16)) % cli_every == 0
+        run_case(s, payload, root, via_cli=via_cli, simulate=data.draw(st.booleans()), stats=stats)
+
+    if seed is not None:
+        from hypothesis import seed as with_seed
+
+        case = with_seed(seed)(case)
+    with memory_cap(FUZZ_MEMORY_CAP):
+        case()
+    return stats
