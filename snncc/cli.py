@@ -99,6 +99,10 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
     out.check(output)
     out.check(emit_text)
     out.check(emit_program, folder=True)
+    if target:
+        from snncc.commands.target import map_output_path
+
+        out.check(map_output_path(output))
     if progress is None:
         progress = sys.stderr.isatty()
     calib_path = calib or snncc.default_calibration_file(model)
@@ -115,11 +119,18 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
             from snncc.backends.simulator import emit_program as emit
 
             out.folder(emit_program, lambda folder: emit(graph, folder))
+        if target:   # the mapping file is staged with the rest: a model that does not fit leaves no output
+            from snncc.backends.coremap import dumps, map_graph
+            from snncc.commands.target import map_output_path
+
+            mapping = map_graph(graph, target, calibration).document
+            out.file(map_output_path(output), dumps(mapping))
         out.commit()
     if target:
-        from snncc.commands.target import map_after_compile
+        from snncc.commands.map import format_summary
 
-        map_after_compile(graph, target, output, calibration)
+        click.echo(format_summary(mapping), err=True)
+        click.echo(f"wrote {map_output_path(output)}", err=True)
     click.echo(f"wrote {output} ({len(graph.nodes)} nodes, coding {coding}, T={timesteps})", err=True)
 
 

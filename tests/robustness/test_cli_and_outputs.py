@@ -171,3 +171,12 @@ def test_main_resets_the_memory_cap_between_calls(capsys, monkeypatch):
     code, out, _ = run_cli(capsys, "--max-memory", "1K", "passes")
     assert code == 0 and "calibrate" in out
     assert max_bytes() == DEFAULT_MAX_BYTES
+
+
+def test_a_failing_target_mapping_leaves_no_output(tmp_path, capsys):
+    model, c = _model_and_calib(tmp_path)
+    before = _listing(tmp_path)
+    code, _, err = run_cli(capsys, "compile", model, "--calib", c, "-o", tmp_path / "m.snnir", "--target", "nosuch",
+                           "--no-progress")
+    assert_clean_failure(code, err, "nosuch")
+    assert _listing(tmp_path) == before
