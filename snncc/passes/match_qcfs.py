@@ -88,6 +88,8 @@ def match_one(graph, floor: Floor, consumers, nodes) -> tuple[dict, str | None]:
     if levels < 1 or abs(float(hi.reshape(-1)[0]) - levels) > RTOL * levels:
         return {}, f"the clip bound {float(hi.reshape(-1)[0])} is not a whole number of levels"
     theta = s1 * s2 * levels                                  # y = theta * clip(q / L, 0, 1)
+    if np.allclose(s1 * levels, 1.0, rtol=RTOL, atol=0):
+        theta = s2                                            # Div(L) then Mul(lam): keep lam bit for bit
     if np.any(alpha <= 0) or not _per_channel(alpha, shape) or not _per_channel(theta, shape):
         return {}, "the scalings are not positive per-channel constants"
     # q = floor(alpha z + beta) = floor(z' L / theta + shift) with z' = z * alpha theta / L (+ offset)

@@ -46,6 +46,17 @@ def test_maxpool_relu_tree_is_exact(steps):
     assert result.latency_steps == 3 * steps                          # layer window + a 2-deep tree
 
 
+def test_residual_network_gets_delays_and_runs_its_exact_function():
+    """A skip edge across two bit-serial layers gets a delay buffer; the simulated SNN is the graph's ANN mode."""
+    from tests.phase.phase_models import residual_cnn
+
+    x = inputs(100)
+    graph = snncc.compile(residual_cnn(), "bits", timesteps=4, calibration=x)
+    assert any(n.op == "delay" for n in graph.nodes)
+    result = simulate(graph, x, 4)
+    np.testing.assert_array_equal(result.outputs[4], snncc.ir.run(graph, x)[graph.outputs[0]])
+
+
 def test_spike_count_is_total_popcount():
     steps = 3
     model = qcfs_cnn(7)
