@@ -9,6 +9,7 @@ first step). Under those conventions the export is exact:
 |---|---|
 | input | Input |
 | dense (axis -1, vector input) | Affine(W, b) (Linear(W) without bias) |
+| dense on a (nodes, features) value (graph layer) | Flatten, then Affine(kron(I, W, I)) on the C-order vector |
 | conv (symmetric pads) | Conv2d(W, b, stride, padding, dilation), groups expanded to a block-diagonal W |
 | avg_pool, global_avg_pool | Conv2d with weights 1/(kh kw) on the channel diagonal (portable; few readers have AvgPool2d) |
 | flatten, reshape to a vector | Flatten(start_dim=0) (NIR shapes exclude the batch axis) |
@@ -30,8 +31,9 @@ v >= theta, so the stored threshold is the next float32 below theta (1 - v0): fo
 What NIR cannot express (the export fails and says so): phase coding (time-varying thresholds/weights, a phase
 clock), AMOS/few-spike windows (per-step threshold, spike height and reset), signed or graded spikes (Threshold is
 Heaviside {0, 1}), membrane initial states beyond the threshold shift above, MaxPool (lower it first: the rate
-pipeline's maxpool-to-relu-tree does), BatchNorm (fold it), concat, mul and dense layers over a non-vector axis
-(graph layers).
+pipeline's maxpool-to-relu-tree does), BatchNorm (fold it), concat, mul, and a convolution after a graph layer (NIR
+has no reshape back from a vector). A graph output of rank > 1 after a graph layer is written flattened (C order);
+the graph metadata `<output>.shape` records its shape.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class _Builder:
     nodes: dict = field(default_factory=dict)
     edges: list = field(default_factory=list)
     source: dict = field(default_factory=dict)   # IR value name -> NIR node whose output is that value
+    flat: set = field(default_factory=set)       # IR values of rank > 1 carried flattened (C order) in NIR
 
     def add(self, name: str, node) -> str:
         if name in self.nodes:
@@ -91,6 +94,27 @@ class _Builder:
 
     def edge(self, src: str, dst: str) -> None:
         self.edges.append((src, dst))
+
+    def shape(self, value: str, types) -> tuple[int, ...]:
+        """The NIR shape of an IR value: its own, or (size,) when it is carried flattened."""
+        return (types[value].size,) if value in self.flat else types[value].shape
+
+    def flattened(self, value: str, types, nir) -> str:
+        """A NIR node giving `value` flattened to a vector (adds a Flatten the first time)."""
+        if value in self.flat or len(types[value].shape) == 1:
+            return self.source[value]
+        name = f"{value}.flat"
+        if name not in self.nodes:
+            self.add(name, nir.Flatten(input_type={"input": np.array(types[value].shape)}, start_dim=0, end_dim=-1))
+            self.edge(self.source[value], name)
+        return name
+
+    def elementwise_inputs(self, node, types, nir) -> tuple[list[str], tuple[int, ...]]:
+        """Sources of an elementwise node's inputs and the NIR shape of its output: flattened when any input is."""
+        if any(i in self.flat for i in node.inputs):
+            self.flat.add(node.name)
+            return [self.flattened(i, types, nir) for i in node.inputs], (node.type.size,)
+        return [self.source[i] for i in node.inputs], node.type.shape
 
 
 def _full(array, shape) -> np.ndarray:
@@ -130,9 +154,6 @@ def check_exportable(graph: Graph) -> None:
             reason = f"NIR has no primitive for the {node.op} neuron"
         elif node.op not in _EXPORTERS:
             reason = f"NIR has no primitive for {node.op}"
-        elif node.op == "dense" and (len(graph.node_map()[node.inputs[0]].type.shape) != 1):
-            reason = (f"NIR's Affine maps vectors; this dense acts on axis {node.axis} of "
-                      f"{graph.node_map()[node.inputs[0]].type} (a graph layer)")
         if reason:
             problems.append(f"%{node.name} ({node.op}): {reason}")
     if problems:
@@ -150,11 +171,13 @@ def to_nir(graph: Graph):
         _EXPORTERS[node.op](nir, b, node, graph, types)
     out_names = ["output"] if len(graph.outputs) == 1 and "output" not in b.nodes else \
         [f"output.{o}" for o in graph.outputs]
-    for name, value in zip(out_names, graph.outputs):
-        b.add(name, nir.Output(output_type={"output": np.array(types[value].shape)}))
-        b.edge(b.source[value], name)
     metadata = {"producer": "snncc", "coding": "rate", "dt": 1.0, "reset": "subtract (recurrent Scale(-theta))",
                 "conventions": FORMAT_NOTE}
+    for name, value in zip(out_names, graph.outputs):
+        b.add(name, nir.Output(output_type={"output": np.array(b.shape(value, types))}))
+        b.edge(b.source[value], name)
+        if value in b.flat:
+            metadata[f"{name}.shape"] = np.array(types[value].shape)   # the reader unflattens (C order)
     for key in ("pipeline", "timesteps", "source_sha256"):
         if key in graph.meta:
             metadata[key] = graph.meta[key]
@@ -178,13 +201,24 @@ def _input(nir, b, node, graph, types):
 
 
 def _dense(nir, b, node, graph, types):
+    """A dense layer on a vector is an Affine. On a rank > 1 value (a graph layer: axis -1 mixes features, axis -2
+    mixes nodes) NIR's Affine still needs vectors: the value is carried flattened (C order) and contracting axis a
+    of shape (pre..., n, post...) with W is the matrix kron(I_pre, W, I_post)."""
     w = np.asarray(graph.constants[node.weight], np.float32)
+    in_shape = types[node.inputs[0]].shape
+    src = b.source[node.inputs[0]]
+    if len(in_shape) > 1:
+        axis = node.axis % len(in_shape)
+        pre, post = int(np.prod(in_shape[:axis])), int(np.prod(in_shape[axis + 1:]))
+        w = np.kron(np.kron(np.eye(pre, dtype=np.float32), w), np.eye(post, dtype=np.float32)).astype(np.float32)
+        src = b.flattened(node.inputs[0], types, nir)
+        b.flat.add(node.name)
     if node.bias is None:
         nir_node = nir.Linear(weight=w.copy())
     else:
-        nir_node = nir.Affine(weight=w.copy(), bias=_full(graph.constants[node.bias], node.type.shape))
+        nir_node = nir.Affine(weight=w.copy(), bias=_full(graph.constants[node.bias], node.type.shape).reshape(-1))
     b.source[node.name] = b.add(node.name, nir_node)
-    b.edge(b.source[node.inputs[0]], node.name)
+    b.edge(src, node.name)
 
 
 def ungrouped(weight: np.ndarray, groups: int) -> np.ndarray:
@@ -200,6 +234,9 @@ def ungrouped(weight: np.ndarray, groups: int) -> np.ndarray:
 
 
 def _conv2d(nir, b, node, weight, bias, input_shape, stride, padding, dilation, groups):
+    if node.inputs[0] in b.flat:
+        raise NirExportError(f"node %{node.name} ({node.op}) reads %{node.inputs[0]}, which a graph layer carries "
+                             "flattened; NIR has no reshape back to (C, H, W)")
     # nir 1.0.8 infers a Conv2d's input type as weight.shape[1] channels, so `nir.read` rejects a grouped conv
     # (and readers differ on groups): export the equivalent block-diagonal plain convolution instead
     nir_node = nir.Conv2d(input_shape=tuple(int(d) for d in input_shape[1:]), weight=ungrouped(weight, int(groups)),
@@ -240,6 +277,11 @@ def _global_avg_pool(nir, b, node, graph, types):
 
 def _flatten(nir, b, node, graph, types):
     in_shape = types[node.inputs[0]].shape
+    if node.inputs[0] in b.flat:   # already a C-order vector: flatten and reshape are no-ops on it
+        b.source[node.name] = b.source[node.inputs[0]]
+        if len(node.type.shape) > 1:
+            b.flat.add(node.name)
+        return
     if len(node.type.shape) != 1:
         if node.type.shape == in_shape:  # a no-op reshape
             b.source[node.name] = b.source[node.inputs[0]]
@@ -258,37 +300,40 @@ def _affine(nir, b, node, graph, types):
     if node.shift is not None:
         raise NirExportError(f"node %{node.name} (affine) adds a shift; NIR's Scale has none (fold it into the next "
                              "layer's bias: the rate pipeline's fold-affine does)")
-    scale = _full(1.0 if node.scale is None else graph.constants[node.scale], node.type.shape)
+    (src,), shape = b.elementwise_inputs(node, types, nir)
+    scale = _full(1.0 if node.scale is None else graph.constants[node.scale], node.type.shape).reshape(shape)
     b.source[node.name] = b.add(node.name, nir.Scale(scale=scale))
-    b.edge(b.source[node.inputs[0]], node.name)
+    b.edge(src, node.name)
 
 
 def _add(nir, b, node, graph, types):
-    junction = b.add(node.name, nir.Scale(scale=np.ones(node.type.shape, np.float32)))
+    sources, shape = b.elementwise_inputs(node, types, nir)
+    junction = b.add(node.name, nir.Scale(scale=np.ones(shape, np.float32)))
     seen = set()
-    for k, (value, coeff) in enumerate(zip(node.inputs, node.coeffs)):
-        src = b.source[value]
+    for k, (value_source, coeff) in enumerate(zip(sources, node.coeffs)):
+        src = value_source
         if coeff != 1.0 or src in seen:  # NIR readers merge duplicate edges: route a repeated input through a node
-            src = b.add(f"{node.name}.in{k}", nir.Scale(scale=np.full(node.type.shape, coeff, np.float32)))
-            b.edge(b.source[value], src)
+            src = b.add(f"{node.name}.in{k}", nir.Scale(scale=np.full(shape, coeff, np.float32)))
+            b.edge(value_source, src)
         seen.add(src)
         b.edge(src, junction)
     b.source[node.name] = junction
 
 
 def _if_neuron(nir, b, node, graph, types):
-    shape = node.type.shape
-    theta = graph.constants[node.theta]
+    (src,), shape = b.elementwise_inputs(node, types, nir)
+    theta = _full(graph.constants[node.theta], node.type.shape).reshape(shape)
     integrator = b.add(f"{node.name}.v", nir.I(r=np.ones(shape, np.float32)))
     spikes = b.add(node.name, nir.Threshold(threshold=_strict_threshold(theta, node.v0, shape)))
-    reset = b.add(f"{node.name}.reset", nir.Scale(scale=-_full(theta, shape)))
-    b.edge(b.source[node.inputs[0]], integrator)
+    reset = b.add(f"{node.name}.reset", nir.Scale(scale=-theta))
+    b.edge(src, integrator)
     b.edge(integrator, spikes)
     b.edge(spikes, reset)
     b.edge(reset, integrator)
     b.source[node.name] = spikes
     if node.out_scale is not None:
-        out = b.add(f"{node.name}.out", nir.Scale(scale=_full(graph.constants[node.out_scale], shape)))
+        out_scale = _full(graph.constants[node.out_scale], node.type.shape).reshape(shape)
+        out = b.add(f"{node.name}.out", nir.Scale(scale=out_scale))
         b.edge(spikes, out)
         b.source[node.name] = out
 

@@ -223,3 +223,27 @@ def test_output_population_with_out_scale_and_exact_ties(v0):
     theirs = simulate_nir(to_nir(g), x, 16)
     np.testing.assert_allclose(theirs, ours.outputs[16], rtol=0, atol=1e-6)
     np.testing.assert_allclose(theirs[0], theta)   # current == theta: a spike (worth theta) every step
+
+
+def test_graph_layers_are_carried_flattened():
+    """A GCN-style graph: dense on features (axis -1) and on nodes (axis -2) of a (nodes, features) value become
+    Affine maps kron(I, W) / kron(A, I) on the C-order vector; the output is written flattened with its shape in the
+    metadata."""
+    rng = np.random.default_rng(7)
+    consts = {"w1": rng.standard_normal((4, 3)).astype(np.float32), "b1": rng.standard_normal(4).astype(np.float32),
+              "adj": rng.uniform(0, 0.5, (5, 5)).astype(np.float32), "theta": np.array([0.5, 1, 1.5, 2], np.float32),
+              "w2": rng.standard_normal((2, 4)).astype(np.float32), "b2": np.zeros(2, np.float32)}
+    nodes = [Input(name="x", type=TensorType((5, 3))),
+             Dense(name="feat", inputs=("x",), type=TensorType((5, 4)), weight=ConstRef("w1"), bias=ConstRef("b1")),
+             Dense(name="mix", inputs=("feat",), type=TensorType((5, 4)), weight=ConstRef("adj"), axis=-2),
+             IFNeuron(name="act", inputs=("mix",), type=TensorType((5, 4)), theta=ConstRef("theta"), v0=0.5),
+             Dense(name="head", inputs=("act",), type=TensorType((5, 2)), weight=ConstRef("w2"), bias=ConstRef("b2"))]
+    g = Graph.build(nodes, ("head",), consts, {"coding": "rate"})
+    nir_graph = to_nir(g)
+    np.testing.assert_array_equal(nir_graph.nodes["mix"].weight, np.kron(consts["adj"], np.eye(4, dtype=np.float32)))
+    np.testing.assert_array_equal(nir_graph.nodes["head"].weight, np.kron(np.eye(5, dtype=np.float32), consts["w2"]))
+    np.testing.assert_array_equal(nir_graph.metadata["output.shape"], [5, 2])
+    x = rng.uniform(0, 2, (40, 5, 3)).astype(np.float32)
+    ours = simulate(g, x, 24)
+    theirs = simulate_nir(nir_graph, x, 24).reshape(-1, 5, 2)
+    np.testing.assert_allclose(theirs, ours.outputs[24], atol=1e-4)
