@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from snncc.ir import OP_REGISTRY
 from snncc.limits import memory_cap
 from tests.fuzz.harness import FUZZ_MEMORY_CAP, Seed, Stats, make_sandbox, run_case
-from tests.fuzz.mutators import mutate_bytes, mutate_onnx, mutate_snnir
+from tests.fuzz.mutators import mutate_bytes, mutate_onnx, mutate_snnir, mutate_text
 
 
 def mutated(draw, seed: Seed) -> bytes:
@@ -22,6 +22,8 @@ def mutated(draw, seed: Seed) -> bytes:
             data = mutate_bytes(draw, data)
         elif seed.kind == "onnx":
             data = mutate_onnx(draw, data)
+        elif seed.kind == "text":
+            data = mutate_text(draw, data)
         else:
             data = mutate_snnir(draw, data, sorted(OP_REGISTRY))
     return data
@@ -31,7 +33,8 @@ def fuzz(seeds: list[Seed], stats: Stats, *, examples: int, seed: int | None = N
          cli_every: int = 8) -> Stats:
     """Run `examples` hypothesis-generated cases (findings are recorded in `stats`, never raised, so one finding
     does not stop the run)."""
-    root = make_sandbox(Path(tempfile.mkdtemp(prefix="snncc-fuzz-")))
+    sandbox = tempfile.TemporaryDirectory(prefix="snncc-fuzz-")
+    root = make_sandbox(Path(sandbox.name))
 
     @settings(max_examples=examples, deadline=None, database=None, derandomize=derandomize,
               phases=[Phase.generate], suppress_health_check=list(HealthCheck))
@@ -41,12 +44,16 @@ def fuzz(seeds: list[Seed], stats: Stats, *, examples: int, seed: int | None = N
         s = seeds[data.draw(st.integers(0, 1 << 16), label="seed") % len(seeds)]
         payload = mutated(data.draw, s)
         via_cli = data.draw(st.integers(0, 1 << 16)) % cli_every == 0
-        run_case(s, payload, root, via_cli=via_cli, simulate=data.draw(st.booleans()), stats=stats)
+        run_case(s, payload, root, via_cli=via_cli, simulate=data.draw(st.booleans()), stats=stats,
+                 command=data.draw(st.integers(0, 3)))
 
     if seed is not None:
         from hypothesis import seed as with_seed
 
         case = with_seed(seed)(case)
-    with memory_cap(FUZZ_MEMORY_CAP):
-        case()
+    try:
+        with memory_cap(FUZZ_MEMORY_CAP):
+            case()
+    finally:
+        sandbox.cleanup()
     return stats

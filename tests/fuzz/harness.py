@@ -32,7 +32,7 @@ class Hang(Exception):
 
 @dataclass
 class Seed:
-    kind: str            # "onnx" or "snnir"
+    kind: str            # "onnx", "snnir" (binary) or "text" (the full-precision text form)
     name: str
     data: bytes
     calibration: np.ndarray | None = None   # matched to the seed model's input (onnx seeds)
@@ -77,22 +77,19 @@ def bundled_seeds(include_models: bool = True, limit_models: int | None = None) 
             if calib_file is None:
                 continue
             seeds.append(Seed("onnx", path.stem, path.read_bytes(), load_npz(calib_file).x[:16]))
-    for seed in list(seeds):
-        try:
-            graph = snncc.compile(str(_write_tmp(seed)), calibration=seed.calibration, timesteps=4)
-        except SnnccError:
-            continue
-        seeds.append(Seed("snnir", seed.name + ".snnir", snncc.ir.to_bytes(graph), seed.calibration))
-    return seeds
-
-
-def _write_tmp(seed: Seed) -> Path:
     import tempfile
 
-    folder = Path(tempfile.mkdtemp(prefix="snncc-fuzz-seed-"))
-    path = folder / f"{seed.name}.onnx"
-    path.write_bytes(seed.data)
-    return path
+    for seed in list(seeds):
+        with tempfile.TemporaryDirectory(prefix="snncc-fuzz-seed-") as folder:
+            path = Path(folder) / f"{seed.name}.onnx"
+            path.write_bytes(seed.data)
+            try:
+                graph = snncc.compile(str(path), calibration=seed.calibration, timesteps=4)
+            except SnnccError:
+                continue
+        seeds.append(Seed("snnir", seed.name + ".snnir", snncc.ir.to_bytes(graph), seed.calibration))
+        seeds.append(Seed("text", seed.name + ".txt", snncc.ir.to_text(graph, full=True).encode(), seed.calibration))
+    return seeds
 
 
 def make_sandbox(root: Path) -> Path:
@@ -139,10 +136,11 @@ def _on_alarm(signum, frame):
     raise Hang(f"ran longer than {HANG_SECONDS:.0f} s")
 
 
-def run_case(seed: Seed, data: bytes, root: Path, *, via_cli: bool, simulate: bool, stats: Stats) -> None:
+def run_case(seed: Seed, data: bytes, root: Path, *, via_cli: bool, simulate: bool, stats: Stats,
+             command: int = 0) -> None:
     """Feed `data` (a mutation of `seed`) to snncc inside the sandbox `root` and record the outcome in `stats`."""
     model_dir, out_dir = root / "model", root / "out"
-    path = model_dir / ("case.onnx" if seed.kind == "onnx" else "case.snnir")
+    path = model_dir / {"onnx": "case.onnx", "snnir": "case.snnir", "text": "case.txt"}[seed.kind]
     path.write_bytes(data)
     before = _snapshot(root)
     previous = signal.signal(signal.SIGALRM, _on_alarm)
@@ -152,7 +150,7 @@ def run_case(seed: Seed, data: bytes, root: Path, *, via_cli: bool, simulate: bo
     quiet, messages = open(os.devnull, "w"), io.StringIO()
     try:
         with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(messages):
-            error_name = _target(seed, path, out_dir, via_cli=via_cli, simulate=simulate)
+            error_name = _target(seed, path, out_dir, via_cli=via_cli, simulate=simulate, command=command)
     except SnnccError as exc:
         error_name = type(exc).__name__
     except Hang as exc:
@@ -189,25 +187,45 @@ def run_case(seed: Seed, data: bytes, root: Path, *, via_cli: bool, simulate: bo
             (root / extra).unlink()
 
 
-def _target(seed: Seed, path: Path, out_dir: Path, *, via_cli: bool, simulate: bool) -> str | None:
-    """Run one case; returns None, or "exit N" when the CLI exits with a code other than 0 and 2 (it never
-    raises: main() catches everything, and exit 3 is its internal-error code)."""
+def _cli_args(seed: Seed, path: Path, out_dir: Path, command: int) -> list[str]:
+    """The CLI command a case runs: compile for ONNX; inspect, eval, diff, export or map for compiled graphs."""
+    np.savez(out_dir / "data.npz", x=seed.calibration[:4])
+    if seed.kind == "onnx":
+        return ["compile", str(path), "--calib", str(out_dir / "data.npz"), "-T", "4", "-o", str(out_dir / "c.snnir"),
+                "--emit-text", str(out_dir / "c.txt"), "--emit-program", str(out_dir / "prog"), "--no-progress"]
+    reference = out_dir / ("seed.snnir" if seed.kind == "snnir" else "seed.txt")
+    reference.write_bytes(seed.data)
+    commands = [["inspect", str(path)] if seed.kind == "snnir" else ["export", str(path), "--format", "text", "-o",
+                                                                     str(out_dir / "e.txt")],
+                ["eval", str(path), "--data", str(out_dir / "data.npz"), "--timesteps", "2,4", "--no-progress"],
+                ["diff", str(reference), str(path), "--exit-code"],
+                ["map", str(path), "--profile", "generic", "-o", str(out_dir / "m.map.json"),
+                 "--calib", str(out_dir / "data.npz")]]
+    return commands[command % len(commands)]
+
+
+def _target(seed: Seed, path: Path, out_dir: Path, *, via_cli: bool, simulate: bool, command: int) -> str | None:
+    """Run one case; returns None, or "exit N" when the CLI exits with a code other than 0, 1 (diff) and 2 (it
+    never raises: main() catches everything, and exit 3 is its internal-error code)."""
     from snncc.cli import main
 
-    if seed.kind == "onnx" and via_cli:
-        np.savez(out_dir / "calib.npz", x=seed.calibration)
-        code = main(["compile", str(path), "--calib", str(out_dir / "calib.npz"), "-T", "4", "-o",
-                     str(out_dir / "case.snnir"), "--emit-text", str(out_dir / "case.txt"), "--no-progress"])
-    elif via_cli:
-        code = main(["inspect", str(path)])
+    if via_cli:
+        args = _cli_args(seed, path, out_dir, command)
+        code = main(args)
+        if code == 1 and args[0] == "diff":
+            code = 0
     elif seed.kind == "onnx":
         graph = snncc.compile(str(path), calibration=seed.calibration, timesteps=4)
         if simulate:
             _simulate(graph, seed)
         return None
     else:
-        graph = snncc.ir.load(path)
+        from snncc.ir.parse import has_summaries, load_any
+
+        graph = load_any(path)
         snncc.ir.to_text(graph)
+        if has_summaries(graph):
+            return None
         if simulate:
             _simulate(graph, seed)
         return None

@@ -225,3 +225,33 @@ def mutate_snnir(draw: Draw, data: bytes, op_names: list[str]) -> bytes:
     else:
         return mutate_bytes(draw, data)
     return msg.SerializeToString(deterministic=True)
+
+
+# -- the text form, line by line --------------------------------------------------------------------------------------
+
+TEXT_TOKENS = ["nan", "inf", "-inf", "1e400", "-0", "0", "99999999999999999999", "@ghost", "%ghost", "none", "true",
+               "[", "]", "{", "}", '"', "\\", ",", "=", ":", "f32[1000000,1000000]", "i64[3]", "sha256:00"]
+
+
+def mutate_text(draw: Draw, data: bytes) -> bytes:
+    """One edit of the text form: drop, duplicate or swap lines, or replace a token inside a line."""
+    lines = data.split(b"\n")
+    if len(lines) < 2:
+        return mutate_bytes(draw, data)
+    kind = draw(st.sampled_from(["drop", "duplicate", "swap", "token", "bytes"]))
+    i = draw(st.integers(0, len(lines) - 1))
+    if kind == "drop":
+        del lines[i]
+    elif kind == "duplicate":
+        lines.insert(i, lines[i])
+    elif kind == "swap":
+        j = draw(st.integers(0, len(lines) - 1))
+        lines[i], lines[j] = lines[j], lines[i]
+    elif kind == "token":
+        words = lines[i].split(b" ")
+        k = draw(st.integers(0, len(words) - 1))
+        words[k] = draw(st.sampled_from(TEXT_TOKENS)).encode()
+        lines[i] = b" ".join(words)
+    else:
+        return mutate_bytes(draw, data)
+    return b"\n".join(lines)

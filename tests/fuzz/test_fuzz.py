@@ -9,7 +9,7 @@ from tests.fuzz.harness import Stats, bundled_seeds
 
 def test_mutated_inputs_only_raise_documented_errors():
     seeds = bundled_seeds(include_models=True, limit_models=1)
-    assert {s.kind for s in seeds} == {"onnx", "snnir"}
+    assert {s.kind for s in seeds} == {"onnx", "snnir", "text"}
     stats = fuzz(seeds, Stats(), examples=60, derandomize=True)
     assert stats.cases == 60
     assert stats.refused > 0                     # the mutations do reach the error paths
