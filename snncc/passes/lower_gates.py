@@ -1,0 +1,298 @@
+"""lower-gates: every gate becomes a population of FS / AMOS circuits (`--coding amos`, algorithms.md §2).
+
+A gate y = f(x) (ReLU, Clip, LeakyRelu, sigmoid, HardSigmoid, tanh, SiLU, HardSwish, GELU, or any gate a user
+registers with `snncc.gates.register_gate`) becomes `fs_neuron`: K sub-neurons with thresholds T(t), resets h(t) and
+output weights d(t), each spiking at most once, on the layer-windowed schedule. Spike t reaches the next layer with
+weight W * d(t). How the circuit is obtained (`snncc.gates.get_circuit`):
+
+- ReLU / Clip(0, c): the closed form T = h = d = alpha 2^-t, compared with `>=`: the exact K-bit floor quantizer.
+  alpha = c (data-free) or the calibrated threshold of `balance-thresholds`, rounded up to 24 - K significant bits
+  so that every level n alpha 2^-K is a float32 and differences of levels stay on the grid (this makes the MaxPool
+  tree of `maxpool-to-relu-tree` exact). Clip(lo, hi) is the affine reuse lo + relu_(hi-lo)(x - lo).
+- any other gate: the shipped pre-fitted table when the calibrated input range [min, max] of the gate lies inside a
+  tabled range, else a deterministic refit by surrogate gradients, importance-weighted around mean +- 2 std,
+  cached by (gate, K, range) so identical gates are fitted once.
+- tanh reuses the sigmoid circuit (tanh(x) = 2 sigmoid(2x) - 1, bit-exact); HardSigmoid with other (alpha, beta)
+  reuses the default one affinely.
+
+A product of two activations (squeeze-excitation x * sigmoid(s)) stays a non-spiking `mul`; the pass lists such
+nodes in the graph header (`amos_non_spiking`) and in the compile log.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from snncc.errors import OptionError
+from snncc.gates import FitSettings, FSCircuit, UnknownGateError, affine_circuit, get_circuit, get_gate, relu_circuit
+from snncc.ir import FSNeuron, Graph, run
+from snncc.ir.ops_ann import _Elementwise
+from snncc.passes.manager import RewriteError
+from snncc.passes.registry import PassResult, register_pass
+from snncc.passes.rewrite import GraphEdit
+
+# IR op -> registered gate name (ops whose gate depends on attributes are handled in `_circuit_for`)
+OP_GATES = {"sigmoid": "sigmoid", "tanh": "tanh", "silu": "silu", "gelu": "gelu", "hard_swish": "hardswish"}
+RELU_OPS = ("relu", "bounded_relu", "qcfs")
+DEFAULT_HARD_SIGMOID = (0.2, 0.5)
+MAX_K = 23          # the ReLU grid n alpha 2^-K must fit float32's 24-bit significand
+# `fit=quick`: a cheaper refit for gates outside the shipped table (user gates in tests and experiments)
+FIT_PRESETS = {"default": FitSettings(),
+               "quick": FitSettings(restarts=8, steps=300, halving_interval=100, survivors=2, polish_sweeps=3)}
+HOW_TO_REGISTER = ("register its gate with snncc.gates.register_gate(Gate(name=..., function=..., default_K=..., "
+                   "default_range=(lo, hi), lowering=Lowering.FITTED)) and emit it as snncc.ir.GateOp(gate=name) "
+                   "from an ONNX converter (see docs/amos.md, 'Registering a new gate')")
+
+
+def check_k(k, what: str = "K (-K/--phases)") -> int | None:
+    """K as an int in 1..MAX_K, None for the per-gate defaults; OptionError otherwise."""
+    if k is None or (isinstance(k, str) and k.strip().lower() in ("", "none", "default")):
+        return None
+    try:
+        value = int(k)
+    except (TypeError, ValueError):
+        raise OptionError(f"amos: {what} must be an integer between 1 and {MAX_K}, got {k!r}") from None
+    if value != k and str(value) != str(k).strip() or not 1 <= value <= MAX_K:
+        raise OptionError(f"amos: {what} must be an integer between 1 and {MAX_K}, got {k!r}")
+    return value
+
+
+def grid_alpha(alpha: float, k: int) -> float:
+    """alpha rounded up to max(1, 24 - k) significant bits: the levels n alpha 2^-k (n < 2^k) are then exact
+    float32 numbers, and so are their differences (relative change below 2^(k - 24))."""
+    mantissa, exponent = math.frexp(float(alpha))
+    bits = max(1, 24 - k)
+    return math.ldexp(math.ceil(math.ldexp(mantissa, bits)), exponent - bits)
+
+
+def _scalar_theta(graph: Graph, node) -> float:
+    theta = np.asarray(graph.constants[node.theta], dtype=np.float64)
+    return float(theta.max()) if theta.size else 0.0
+
+
+def input_stats(graph: Graph, calibration: np.ndarray | None, names: list[str],
+                batch_size: int = 256) -> dict[str, tuple[float, float, float, float]]:
+    """(min, max, mean, std) of the input of each node in `names`, from the calibration data in ANN mode (for gate
+    ops that `calibrate` does not know, e.g. user gates)."""
+    if not names or calibration is None:
+        return {}
+    readers = {}
+    for name in names:
+        readers.setdefault(graph.node(name).inputs[0], []).append(name)
+    acc = {src: [math.inf, -math.inf, 0.0, 0.0, 0] for src in readers}
+
+    def observe(value_name: str, value: np.ndarray) -> None:
+        if value_name in acc:
+            a, z = acc[value_name], value.astype(np.float64)
+            a[0], a[1] = min(a[0], float(z.min(initial=np.inf))), max(a[1], float(z.max(initial=-np.inf)))
+            a[2] += float(z.sum())
+            a[3] += float((z * z).sum())
+            a[4] += z.size
+
+    data = np.asarray(calibration, dtype=np.float32)
+    for start in range(0, len(data), batch_size):
+        run(graph, data[start:start + batch_size], observe=observe)
+    result = {}
+    for src, (lo, hi, total, squares, count) in acc.items():
+        mean = total / max(count, 1)
+        std = math.sqrt(max(squares / max(count, 1) - mean * mean, 0.0))
+        for name in readers[src]:
+            result[name] = (lo, hi, mean, std)
+    return result
+
+
+def _fit_range(lo: float, hi: float, mean: float, std: float) -> tuple[tuple[float, float], float | None,
+                                                                        float | None]:
+    """A usable fit range and importance (mean, std) from calibrated input statistics: a dead or constant input
+    gets a unit-wide range around it; mean/std are dropped when the spread is zero."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError("the calibrated input range is not finite")
+    if hi - lo < 1e-6:
+        lo, hi = lo - 0.5, hi + 0.5
+    if not (std > 0 and math.isfinite(mean) and math.isfinite(std)):
+        return (lo, hi), None, None
+    return (lo, hi), mean, std
+
+
+class _Lowering:
+    """The per-node choice of circuit, with the calibration statistics it draws on."""
+
+    def __init__(self, graph: Graph, ctx, k: int | None, importance: bool, fit: FitSettings) -> None:
+        self.graph, self.ctx, self.k, self.importance, self.fit = graph, ctx, k, importance, fit
+        self.stats = dict(ctx.stats.get("activations") or {})
+        self.extra: dict[str, tuple[float, float, float, float]] = {}
+
+    def prepare(self, nodes: list) -> None:
+        """Input statistics for gate nodes that `calibrate` did not cover."""
+        missing = [n.name for n in nodes if n.name not in self.stats]
+        if missing and self.ctx.calibration is not None:
+            self.extra = input_stats(self.graph, self.ctx.calibration, missing)
+
+    def K(self, gate_name: str) -> int:
+        return self.k if self.k is not None else get_gate(gate_name).default_K
+
+    def input_range(self, node) -> tuple[tuple[float, float], float | None, float | None]:
+        if node.name in self.stats:
+            s = self.stats[node.name]
+            lo, hi, mean, std = s.input_min, s.input_max, s.input_mean, s.input_std
+        elif node.name in self.extra:
+            lo, hi, mean, std = self.extra[node.name]
+        else:
+            raise RewriteError(node.name, f"{node.op} needs the range of its input to fit a circuit; run calibrate "
+                                          "before lower-gates (calibration data: --calib FILE.npz)")
+        (lo, hi), mean, std = _fit_range(lo, hi, mean, std)
+        return (lo, hi), (mean if self.importance else None), (std if self.importance else None)
+
+    def relu(self, node, alpha: float) -> FSCircuit:
+        if not (math.isfinite(alpha) and alpha > 0):
+            raise RewriteError(node.name, f"{node.op}: the ReLU circuit needs a positive alpha (clip bound or "
+                                          f"calibrated maximum), got {alpha}")
+        k = self.K("relu")
+        return relu_circuit(grid_alpha(alpha, k), k, gate="relu")
+
+    def fitted(self, node, gate_name: str) -> FSCircuit:
+        x_range, mean, std = self.input_range(node)
+        try:
+            return get_circuit(gate_name, self.K(gate_name), x_range, mean, std, fit_settings=self.fit)
+        except UnknownGateError:
+            raise RewriteError(node.name, f"no FS lowering for gate {gate_name!r} ({node.op}); "
+                                          + HOW_TO_REGISTER) from None
+        except ValueError as exc:
+            raise RewriteError(node.name, f"cannot build the {gate_name} circuit: {exc}") from None
+
+    def circuit(self, node) -> FSCircuit | None:
+        """The circuit for a gate node, None for a node that is not a gate."""
+        op = node.op
+        if op in ("bounded_relu", "qcfs"):
+            if op == "qcfs":
+                self.ctx.log.append(f"lower-gates: %{node.name} (qcfs, L={node.levels}) becomes a K-bit floor "
+                                    "ReLU circuit on [0, theta); the QCFS rounding is not reproduced (use --coding "
+                                    "bits for that)")
+            return self.relu(node, _scalar_theta(self.graph, node))
+        if op == "relu":
+            stats = self.stats.get(node.name)
+            if stats is None:
+                raise RewriteError(node.name, "relu has no alpha yet; run calibrate and balance-thresholds before "
+                                              "lower-gates")
+            return self.relu(node, stats.max)
+        if op == "clip":
+            lo, hi = float(node.lo), float(node.hi)
+            if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+                raise RewriteError(node.name, f"clip({lo}, {hi}) needs finite bounds for a circuit; export the "
+                                              "activation as Relu or Clip(lo, hi)")
+            base = self.relu(node, hi - lo)
+            return affine_circuit(base, 1.0, -lo, 1.0, lo, gate="clip")   # lo + relu_(hi-lo)(x - lo)
+        if op == "hard_sigmoid":
+            alpha, beta = float(node.alpha), float(node.beta)
+            if (alpha, beta) == DEFAULT_HARD_SIGMOID:
+                return self.fitted(node, "hard_sigmoid")
+            if alpha <= 0:
+                raise RewriteError(node.name, f"hard_sigmoid with alpha={alpha} <= 0 is a decreasing gate; only "
+                                              "alpha > 0 reuses the fitted circuit")
+            # clip(alpha x + beta, 0, 1) = hs(a x + b) with hs the default (0.2, 0.5) gate
+            a, b = alpha / DEFAULT_HARD_SIGMOID[0], (beta - DEFAULT_HARD_SIGMOID[1]) / DEFAULT_HARD_SIGMOID[0]
+            (lo, hi), _, _ = self.input_range(node)
+            base = self.fitted_on(node, "hard_sigmoid", (a * lo + b, a * hi + b))
+            return affine_circuit(base, a, b, 1.0, 0.0, gate="hard_sigmoid")
+        if op == "leaky_relu":
+            if float(node.alpha) != 0.01:
+                raise RewriteError(node.name, f"leaky_relu with slope {node.alpha}: only the slope 0.01 gate is "
+                                              "registered; " + HOW_TO_REGISTER)
+            return self.fitted(node, "leaky_relu")
+        if op == "gate":
+            return self.fitted(node, node.gate)
+        if op in OP_GATES:
+            return self.fitted(node, OP_GATES[op])
+        if isinstance(node, _Elementwise):
+            raise RewriteError(node.name, f"no FS lowering for the {op} gate; " + HOW_TO_REGISTER)
+        return None
+
+    def fitted_on(self, node, gate_name: str, x_range: tuple[float, float]) -> FSCircuit:
+        try:
+            return get_circuit(gate_name, self.K(gate_name), x_range, fit_settings=self.fit)
+        except ValueError as exc:
+            raise RewriteError(node.name, f"cannot build the {gate_name} circuit: {exc}") from None
+
+
+def fs_population(node, circuit: FSCircuit) -> FSNeuron:
+    """The `fs_neuron` node that replaces gate `node` by `circuit`."""
+    return FSNeuron(name=node.name, inputs=node.inputs, type=node.type, gate=circuit.gate, steps=circuit.K,
+                    thresholds=circuit.thresholds, resets=circuit.resets, weights=circuit.output_weights,
+                    ge=circuit.ge, bias_offset=circuit.bias_offset, x_range=tuple(circuit.x_range),
+                    max_abs_error=circuit.max_abs_error, mse=circuit.mse)
+
+
+@register_pass("lower-gates")
+def lower_gates(graph, ctx, k: int | None = None, importance: bool = True, fit: str = "default") -> PassResult:
+    """Every gate -> fs_neuron{gate, steps=K, thresholds T, resets h, weights d, bias_offset, x_range, fit error}:
+    a population of FS/AMOS circuits, each sub-neuron spiking at most once (algorithms.md §2). K = `k` for every
+    gate, or each gate's default (ReLU 10, sigmoid 12, SiLU 16). ReLU/Clip use the exact closed form; other gates
+    the shipped table or a cached, seeded refit on the calibrated input range (`importance`: weighted around
+    mean +- 2 std). A product `mul` stays non-spiking and is listed in the header (`amos_non_spiking`). Sets the
+    header `schedule = windowed`. `fit=quick` refits with fewer restarts and steps (gates outside the table)."""
+    k = check_k(k)
+    if fit not in FIT_PRESETS:
+        raise OptionError(f"lower-gates: fit={fit!r}; use {' or '.join(FIT_PRESETS)}")
+    if isinstance(importance, str):
+        importance = importance.strip().lower() == "true"
+    lowering = _Lowering(graph, ctx, k, bool(importance), FIT_PRESETS[fit])
+    lowering.prepare([n for n in graph.nodes if n.op == "gate" or n.op in OP_GATES
+                      or n.op in ("hard_sigmoid", "leaky_relu")])
+    edit = GraphEdit(graph)
+    non_spiking = []
+    for node in graph.nodes:
+        if node.op == "max_pool":
+            raise RewriteError(node.name, "run maxpool-to-relu-tree before lower-gates (MaxPool as a tree of ReLU "
+                                          "circuits on one grid is exact)")
+        if node.op == "floor":
+            raise RewriteError(node.name, "a Floor outside a QCFS activation has no circuit; run match-qcfs first")
+        if node.op == "mul":
+            non_spiking.append(node.name)
+            continue
+        if node.spiking:
+            if node.op != "fs_neuron":
+                raise RewriteError(node.name, f"{node.op} is already lowered to another coding")
+            continue
+        circuit = lowering.circuit(node)
+        if circuit is not None:
+            edit.replace(fs_population(node, circuit))
+    meta = dict(graph.meta)
+    meta["schedule"] = "windowed"
+    if non_spiking:
+        meta["amos_non_spiking"] = ",".join(non_spiking)
+        ctx.log.append(f"lower-gates: {len(non_spiking)} product(s) stay non-spiking mul nodes (analog multiply, "
+                       f"as in the AMOS EfficientNet run): {', '.join('%' + n for n in non_spiking)}")
+    new = edit.apply() if edit.modified else graph
+    return PassResult(new.with_(meta=meta), edit.modified or meta != dict(graph.meta))
+
+
+def amos_pipeline(phases: int | None = None, stat: str = "percentile", percentile: float = 99.99,
+                  fit: str = "default", **_: object) -> str:
+    """`--coding amos`: every gate a circuit of at-most-one-spike neurons on the layer-windowed schedule.
+
+    `phases` (-K) sets K for every gate; None keeps each gate's default (ReLU 10, sigmoid 12, SiLU 16). ReLU alphas
+    are layer-wise (`stat` max or percentile q of the calibrated activations; Clip(0, c): c); MaxPool becomes a
+    tree of ReLU circuits on the producer's grid (exact). `fit=quick`: cheaper refits (see lower-gates)."""
+    from snncc.pipeline import CANONICALIZE
+
+    k = check_k(phases)
+    if stat not in ("max", "percentile"):
+        raise OptionError(f"--coding amos takes ReLU alphas from ANN activations: use --stat max or percentile "
+                          f"(got {stat})")
+    if fit not in FIT_PRESETS:
+        raise OptionError(f"amos: fit={fit!r}; use {' or '.join(FIT_PRESETS)}")
+    options = ([f"fit={fit}"] if fit != "default" else []) + ([f"k={k}"] if k is not None else [])
+    lower = "lower-gates" + ("{" + ",".join(options) + "}" if options else "")
+    return (f"{CANONICALIZE},calibrate,balance-thresholds{{mode=layer,q={percentile},stat={stat}}},"
+            f"maxpool-to-relu-tree,{lower},insert-delays")
+
+
+def _register() -> None:
+    from snncc.pipeline import register_coding
+
+    register_coding("amos", amos_pipeline)
+
+
+_register()
