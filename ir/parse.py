@@ -42,6 +42,9 @@ _TYPE = re.compile(r"^(?P<dtype>[a-z0-9]+)\[(?P<shape>[0-9,]*)\]$")
 _CONST = re.compile(rf"^@(?P<name>{_NAME}) = (?P<dtype>[a-z0-9]+)\[(?P<shape>[0-9,]*)\] (?P<body>.*)$")
 _SUMMARY = re.compile(r"^sha256:(?P<digest>[0-9a-f]+) min=(?P<min>\S+) max=(?P<max>\S+)$")
 _INT = re.compile(r"^[+-]?[0-9]+$")
+_TOKEN = re.compile(r"[^,\]}\s]+")
+_NAME_RE = re.compile(_NAME)
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _FLOAT_WORDS = {"inf": float("inf"), "-inf": float("-inf"), "nan": float("nan")}
 
 
@@ -87,7 +90,7 @@ class _Cursor:
                 raise _fail(self.lineno, f"bad string at column {self.pos + 1}: {exc.msg}") from None
             self.pos = end
             return value
-        m = re.compile(r"[^,\]}\s]+").match(self.text, self.pos)
+        m = _TOKEN.match(self.text, self.pos)
         if not m:
             raise _fail(self.lineno, f"expected a value at column {self.pos + 1}")
         self.pos = m.end()
@@ -141,7 +144,7 @@ def parse_node(line: str, lineno: int = 0) -> Node:
     if cur.peek() == " " and head.startswith(" %"):
         cur.pos += 1
         while cur.peek() == "%":
-            m_in = re.compile(_NAME).match(head, cur.pos + 1)
+            m_in = _NAME_RE.match(head, cur.pos + 1)
             if not m_in:
                 raise _fail(lineno, f"node %{name}: bad input name at column {cur.pos + 1}")
             inputs.append(m_in.group())
@@ -154,7 +157,7 @@ def parse_node(line: str, lineno: int = 0) -> Node:
         while cur.peek() != "}":
             if attrs:
                 cur.expect(", ")
-            m_key = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=").match(head, cur.pos)
+            m_key = _KEY.match(head, cur.pos)
             if not m_key:
                 raise _fail(lineno, f"node %{name}: expected 'key=value' at column {cur.pos + 1}")
             cur.pos = m_key.end()
