@@ -149,15 +149,16 @@ def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None
                     np.subtract(v, np.broadcast_to(sl.theta, v.shape), out=v, where=fired)
                     s = fired.astype(np.float32)
                     spikes[layer.name][t][:, sl.rows] = s
-                    out[k] = (sl.rows, s)
+                    out.setdefault(k, []).append((sl.rows, s))
                 else:
                     sl.state += current
             if layer.kind != "population":
                 continue
             # deliver this step's spikes: the source core sends only its own neurons' spikes
             local_pos = {}
-            for k, (rows, s) in out.items():
-                local_pos[k] = (np.argsort(rows), rows, s)
+            for k, parts in out.items():
+                rows = np.concatenate([r for r, _ in parts])
+                local_pos[k] = (np.argsort(rows), rows, np.concatenate([s for _, s in parts], axis=1))
             for j, k, idx, pos in deliveries.get(layer.name, []):
                 order_, rows, s = local_pos[j]
                 at = order_[np.searchsorted(rows, idx, sorter=order_)]
@@ -176,7 +177,7 @@ def whole_graph_spike_trains(graph: Graph, x: np.ndarray, timesteps: int) -> Cor
     from snncc.backends.simulator import kernels
 
     program = build_program(graph)
-    run = kernels.RunOptions("analog", 0, "auto")
+    run = kernels.RunOptions("analog", 0, "dense")
     batch = len(x)
     bound = program.bind({program.inputs[0]: np.asarray(x, np.float32)}, batch, run)
     neurons = [k for k in program.kernels if isinstance(k, kernels.NeuronKernel)]

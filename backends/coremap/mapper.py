@@ -53,7 +53,7 @@ def neuron_spike_counts(graph: Graph, x: np.ndarray, timesteps: int, batch_size:
     from snncc.backends.simulator import kernels
 
     program = build_program(graph)
-    run = kernels.RunOptions("analog", 0, "auto")
+    run = kernels.RunOptions("analog", 0, "dense")
     schedule = kernels.SCHEDULES[program.schedule]
     n = len(x)
     totals: dict[str, np.ndarray] = {}

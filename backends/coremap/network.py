@@ -161,9 +161,9 @@ def view3(shape: tuple[int, ...]) -> tuple[int, int, int]:
 
 def box_indices(shape3, c0, c1, r0, r1, q0, q1) -> np.ndarray:
     """Flat C-order indices of a box in a (C, H, W) layer."""
-    c, h, w = shape3
-    cc, rr, qq = np.meshgrid(np.arange(c0, c1), np.arange(r0, r1), np.arange(q0, q1), indexing="ij")
-    return ((cc * h + rr) * w + qq).ravel()
+    _, h, w = shape3
+    rows = np.arange(c0, c1)[:, None] * h + np.arange(r0, r1)[None, :]
+    return (rows[:, :, None] * w + np.arange(q0, q1)[None, None, :]).ravel()
 
 
 @dataclass
@@ -212,6 +212,17 @@ class ConvProjection:
         cols = self._cum[1][q1] - self._cum[1][q0]
         return int((c1 - c0) * self.weight.shape[1] * rows * cols)
 
+    def used_sources(self) -> int:
+        """Source neurons read by at least one kernel tap."""
+        hit = []
+        for axis in (0, 1):
+            k = self.weight.shape[2 + axis]
+            pos = (np.arange(self.tgt_shape[1 + axis])[:, None] * self.strides[axis] - self.pads[axis]
+                   + np.arange(k)[None, :] * self.dilations[axis])
+            pos = pos[(pos >= 0) & (pos < self.src_shape[1 + axis])]
+            hit.append(np.unique(pos).size)
+        return int(self.src_shape[0] * hit[0] * hit[1])
+
     def kernel_weights(self, c0, c1) -> int:
         """Weights of the shared kernels of output channels [c0, c1)."""
         return int((c1 - c0) * int(np.prod(self.weight.shape[1:])))
@@ -257,6 +268,9 @@ class MatrixProjection:
         pos = self.matrix.positions(rows)
         counts = self.matrix.row_counts(rows)
         return np.repeat(np.arange(len(rows)), counts), self.matrix.indices[pos], self.matrix.data[pos]
+
+    def used_sources(self) -> int:
+        return int(np.unique(self.matrix.indices).size)
 
     def sources_of(self, rows: np.ndarray) -> np.ndarray:
         return self.matrix.indices[self.matrix.positions(rows)]
@@ -352,6 +366,8 @@ def _terms(value: str, coeff: float, nodes: dict, is_source) -> list | None:
         return out
     if node.op == "conv" and is_source(node.inputs[0]):
         return [(node.inputs[0], node, coeff)]
+    if node.op == "affine" and node.shift is None and node.scale is not None and is_source(node.inputs[0]):
+        return [(node.inputs[0], node, coeff)]  # a synapse scale per channel: a depthwise 1x1 projection
     if node.op == "dense" and node.axis in (-1, len(node.type.shape) - 1) and len(node.type.shape) == 1:
         src = node.inputs[0]
         if is_source(src):
@@ -384,6 +400,21 @@ def _structural(terms, nodes, constants, target_shape) -> tuple[list, np.ndarray
             else:
                 n = int(np.prod(src_shape))
                 m = SparseRows(np.arange(n + 1), np.arange(n), np.full(n, coeff, np.float32), (n, n))
+                projections.append(MatrixProjection(src, view3(src_shape), tgt3, m))
+        elif node.op == "affine":
+            scale = np.broadcast_to(constants[node.scale] * np.float32(coeff), src_shape).astype(np.float32)
+            if tuple(src_shape) != tuple(target_shape):
+                return None
+            if len(src_shape) == 3:
+                per_channel = scale.reshape(src_shape[0], -1)
+                if not np.all(per_channel == per_channel[:, :1]):
+                    return None
+                c = src_shape[0]
+                projections.append(ConvProjection(src, view3(src_shape), tgt3, per_channel[:, :1].reshape(c, 1, 1, 1),
+                                                  (1, 1), (0, 0, 0, 0), (1, 1), c))
+            else:
+                n = int(np.prod(src_shape))
+                m = SparseRows(np.arange(n + 1), np.arange(n), scale.reshape(-1), (n, n))
                 projections.append(MatrixProjection(src, view3(src_shape), tgt3, m))
         elif node.op == "conv":
             w = (constants[node.weight] * np.float32(coeff)).astype(np.float32)

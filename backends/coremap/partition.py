@@ -137,10 +137,21 @@ def layer_synapses(layer: Layer, layers: dict[str, Layer], profile: Profile) -> 
 
 
 def lower_bound(network: Network, profile: Profile) -> tuple[int, dict]:
-    """max(total neurons / neurons per core, total synapse memory / memory per core, per-layer bounds)."""
+    """max(total neurons / neurons per core, total synapse memory / memory per core, per-layer bounds, axon bounds).
+
+    Axon bounds: every source neuron read by some synapse enters at least one core on an input axon (and leaves
+    its own core on at least one output axon), so cores >= sum over sources of their used neurons / axons per core
+    (a source read by several layers counts its largest use only, so the bound stays valid)."""
     layers = network.by_name()
     neurons = mem = 0
     per_layer = 0
+    used: dict[str, int] = {}
+    for layer in network.layers:
+        for p in layer.projections:
+            n = p.used_sources() * axon_multiplicity(layers[p.source], profile)
+            used[p.source] = max(used.get(p.source, 0), n)
+    axons_in = sum(used.values())
+    axons_out = sum(n for s, n in used.items() if layers[s].kind != "input")
     for layer in network.layers:
         if layer.kind == "input":
             continue
@@ -153,7 +164,9 @@ def lower_bound(network: Network, profile: Profile) -> tuple[int, dict]:
         per_layer = max(per_layer, math.ceil(n / profile.neurons_per_core),
                         math.ceil(m / profile.synapse_memory_bits_per_core))
     bounds = {"neurons": math.ceil(neurons / profile.neurons_per_core),
-              "synapse_memory": math.ceil(mem / profile.synapse_memory_bits_per_core), "per_layer": per_layer}
+              "synapse_memory": math.ceil(mem / profile.synapse_memory_bits_per_core), "per_layer": per_layer,
+              "input_axons": math.ceil(axons_in / profile.input_axons_per_core),
+              "output_axons": math.ceil(axons_out / profile.output_axons_per_core)}
     return max(1, *bounds.values()), bounds
 
 
