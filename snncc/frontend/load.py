@@ -22,6 +22,8 @@ from snncc.limits import WORKING_BATCH, check_bytes, element_count
 MIN_OPSET = 13
 # Inputs that may legitimately hold +-inf: the bounds of Clip (an absent bound is +-inf).
 _INF_ALLOWED = {("Clip", 1), ("Clip", 2)}
+# Ops whose constant inputs are weights, which must not be empty (other ops take empty shape-like vectors).
+_WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "Add", "Sub", "Mul", "Div", "PRelu"}
 
 
 def _all_tensors(model: onnx.ModelProto):
@@ -174,7 +176,10 @@ def check_value_shapes(model: onnx.ModelProto, where: str = "model") -> None:
             continue
         dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
         what = _describe(vi.name, producers, consumers)
-        if any(d == 0 for d in dims):
+        # an activation (batch axis + features) or a model input with an empty axis; rank-1 values are shape
+        # vectors, which may legitimately be empty (Resize's roi, Reshape of a scalar)
+        is_input = any(vi.name == i.name for i in graph.input)
+        if (len(dims) >= 2 and any(d == 0 for d in dims[1:])) or (is_input and any(d == 0 for d in dims)):
             raise UnsupportedModelError(f"{where}: tensor {what} is zero-sized (shape {dims}); snncc needs "
                                         "non-empty tensors. Re-export the model with the real sizes")
         per_sample = element_count(d for d in dims[1:] if d is not None)
@@ -195,10 +200,8 @@ def check_weights(model: onnx.ModelProto, where: str = "model") -> None:
             array = numpy_helper.to_array(tensor)
         except Exception as exc:  # noqa: BLE001 - onnx raises ValueError/TypeError/KeyError on malformed data
             raise ModelLoadError(f"{where}: weight {what} is malformed ({exc}); the file is corrupted") from None
-        if array.size == 0 and len(tensor.dims) > 0 and name in consumers:
-            node, idx = consumers[name][0]
-            optional_empty = node.op_type in ("Resize", "Reshape", "Squeeze", "Unsqueeze", "Clip", "Pad")
-            if not optional_empty:
+        if array.size == 0 and len(tensor.dims) > 0:
+            if any(n.op_type in _WEIGHT_OPS for n, _ in consumers.get(name, [])):
                 raise UnsupportedModelError(f"{where}: weight {what} is zero-sized (shape {list(array.shape)}); "
                                             "snncc needs non-empty weights")
         if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
@@ -213,6 +216,11 @@ def check_weights(model: onnx.ModelProto, where: str = "model") -> None:
 def prepare(model: onnx.ModelProto, where: str = "model") -> onnx.ModelProto:
     """Checker, version conversion up to opset 13 when older, size checks, constant folding, shape inference,
     weight checks."""
+    for tensor in _all_tensors(model):
+        if external_data_helper.uses_external_data(tensor):
+            # only load_onnx(path) knows the folder to confine external data to
+            raise ModelLoadError(f"{where}: tensor {tensor.name!r} refers to external data; pass the model's file "
+                                 "path (not a loaded ModelProto) so that snncc reads it from the model's folder")
     try:
         onnx.checker.check_model(model)
     except Exception as exc:  # noqa: BLE001

@@ -238,3 +238,24 @@ def test_a_static_batch_axis_compiles_and_evaluates(tmp_path, capsys):
     assert code == 0, err
     code, out, err = run_cli(capsys, "eval", tmp_path / "b1.snnir", "--data", tmp_path / "c.npz", "--json")
     assert code == 0 and '"ann_accuracy": null' not in out, err
+
+
+def test_an_in_memory_model_with_external_data_is_refused(tmp_path, monkeypatch):
+    # a ModelProto has no folder to confine its external data to: never resolve it against the working directory
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "weights.bin").write_bytes(b"\0" * 48)
+    model = tiny_model()
+    _external(model, "weights.bin")
+    with pytest.raises(ModelLoadError, match="external data.*file path"):
+        snncc.compile(model, calibration=calib())
+
+
+def test_an_empty_shape_vector_is_not_a_zero_sized_weight():
+    # empty int vectors feed shape computations legitimately (here Concat -> Reshape's shape); only weights of
+    # Conv/Gemm/MatMul/BatchNormalization/Add/... must be non-empty
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("Concat", ["empty", "tail"], ["shape"], name="cat", axis=0),
+             helper.make_node("Reshape", ["r", "shape"], ["y"], name="reshape")]
+    model = make_model(nodes, [2, 3], [6], {"empty": np.zeros(0, np.int64), "tail": np.array([-1, 6], np.int64)})
+    graph = snncc.compile(model, pipeline="fold-bn")
+    assert graph.nodes[-1].type.shape == (6,)
