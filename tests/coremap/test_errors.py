@@ -1,0 +1,77 @@
+"""Every way a mapping can fail is a clear SnnccError naming the layer, the numbers and the fix."""
+
+from dataclasses import replace
+
+import pytest
+
+import snncc
+from snncc.backends.coremap import MappingError, load_profile, map_graph
+from snncc.errors import SnnccError
+from tests.coremap.nets import MODELS, compiled
+
+
+def test_coding_the_profile_cannot_run():
+    graph, x = compiled("digits_mlp")
+    phase = snncc.compile(str(MODELS / "digits_mlp.onnx"), "phase", timesteps=4, calibration=x)
+    with pytest.raises(MappingError, match="profile truenorth cannot run the phase coding; it supports the neuron "
+                                           "models: rate, signed"):
+        map_graph(phase, "truenorth", x)
+
+
+def test_model_too_big_for_the_chips():
+    graph, x = compiled("digits_mlp")
+    tiny = replace(load_profile("generic"), name="tiny", neurons_per_core=64, cores_per_chip=2, max_chips=1)
+    with pytest.raises(MappingError, match=r"needs at least 4 tiny cores .* 1 chips x 2 cores = 2 are available"):
+        map_graph(graph, tiny, x)
+
+
+def test_fan_in_larger_than_a_core():
+    graph, x = compiled("digits_mlp")
+    narrow = replace(load_profile("generic"), name="narrow", input_axons_per_core=32)
+    with pytest.raises(MappingError) as info:
+        map_graph(graph, narrow, x)
+    text = str(info.value)
+    assert "layer %v2.Relu" in text and "64 input axons" in text and "the core has 32" in text
+    assert isinstance(info.value, SnnccError)
+
+
+def test_graph_not_lowered_to_spiking_neurons():
+    from snncc.frontend import load_onnx, onnx_to_ir
+
+    ann = onnx_to_ir(load_onnx(str(MODELS / "digits_mlp.onnx")))
+    relu_only = snncc.compile(ann, "rate", pipeline="fold-bn")
+    with pytest.raises(MappingError, match="relu.*neither a neuron population nor a linear op"):
+        map_graph(relu_only, "loihi")
+
+
+def test_neuron_op_without_table_entry(monkeypatch):
+    from snncc.backends.coremap import network
+
+    graph, x = compiled("digits_mlp")
+    monkeypatch.delitem(network.NEURON_MODELS, "if_neuron")
+    with pytest.raises(MappingError, match="if_neuron have no entry in the mapper's coding table"):
+        map_graph(graph, "loihi", x)
+
+
+def test_signed_spikes_take_two_axons_without_signed_events():
+    _, x = compiled("digits_mlp")
+    signed = snncc.compile(str(MODELS / "digits_mlp.onnx"), "signed", timesteps=8, calibration=x)
+    on_loihi = map_graph(signed, "loihi", x, calibration_samples=8).document
+    on_loihi2 = map_graph(signed, "loihi2", x, calibration_samples=8).document
+    # 64 input pixels + (128 + 64) signed hidden neurons: x2 axons and synapses where spikes carry no sign
+    assert on_loihi["cores"][0]["input_axons"] == 64 + 2 * (128 + 64)
+    assert on_loihi2["cores"][0]["input_axons"] == 64 + 128 + 64
+    assert on_loihi["summary"]["synapses"] > on_loihi2["summary"]["synapses"]
+    assert on_loihi["quantization"] is None  # quantization covers rate/IF populations only
+
+
+def test_per_step_scaling_without_graded_spikes_costs_axons():
+    _, x = compiled("digits_mlp")
+    bits = snncc.compile(str(MODELS / "digits_mlp.onnx"), "bits", timesteps=4, calibration=x)
+    graded = load_profile("generic")
+    binary = replace(graded, name="binary", graded_spikes=False, input_axons_per_core=8192)
+    a = map_graph(bits, graded, x, calibration_samples=8).document
+    b = map_graph(bits, binary, x, calibration_samples=8).document
+    assert a["summary"]["extra_state_bits"] > 0
+    assert b["cores"][0]["input_axons"] == 64 + 4 * (128 + 64)
+    assert a["cores"][0]["input_axons"] == 64 + 128 + 64
