@@ -172,3 +172,16 @@ def test_gcn_converts_with_phase_and_rate():
     rate = snncc.compile(model, "rate", calibration=x, timesteps=64)
     rate_pred = simulate(rate, x, 64).predictions[64]
     assert np.sum(rate_pred != ann_pred) <= 4
+
+
+def test_phase_graphs_round_trip_through_text_and_binary():
+    from snncc.ir import from_bytes, to_text
+    from snncc.ir.parse import parse
+
+    x = np.random.default_rng(1).uniform(0, 1, (16, 1, 8, 8)).astype(np.float32)
+    for graph in (snncc.compile(residual_cnn(), "phase", calibration=x),
+                  snncc.compile(karate_gcn(), "phase", calibration=karate_features())):
+        full = to_text(graph, full=True)
+        assert to_text(parse(full), full=True) == full
+        assert to_bytes(from_bytes(to_bytes(graph))) == to_bytes(graph)
+        assert {"phase_neuron", "delay", "first_spike_pool", "graph_conv"} & {n.op for n in parse(full).nodes}
