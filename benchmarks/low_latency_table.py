@@ -8,7 +8,7 @@ predictions, spikes per sample and latency in steps. QCFS models need no data (m
 are balanced on the bundled calibration split (channel-wise 99.99th percentile, the default of every coding).
 
     python benchmarks/low_latency_table.py [--models digits_cnn_qcfs2,digits_cnn_qcfs15] [--timesteps 1,2,4,8]
-                                           [--codings bits,signed,rate] [--limit N]
+                                           [--codings bits,signed,rate] [--limit N] [--model-dir DIR]
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ def qcfs_levels(graph) -> str:
     return ",".join(str(v) for v in levels) or "-"
 
 
-def rows_for(model: str, codings: list[str], steps: list[int], limit: int | None) -> tuple[list[dict], dict]:
+def rows_for(model: str, folder: Path, codings: list[str], steps: list[int], limit: int | None):
+    """One table row per (coding, T) and the model's summary."""
     calib_name, test_name = MODELS[model]
-    path = ROOT / "models" / f"{model}.onnx"
+    path = folder / f"{model}.onnx"
     test, calib = load(test_name), load(calib_name)
     x, y = test["x"].astype(np.float32), test["y"]
     if limit:
@@ -73,16 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timesteps", default="1,2,4,8")
     parser.add_argument("--codings", default="bits,signed,rate")
     parser.add_argument("--limit", type=int, default=None, help="first N test samples only")
+    parser.add_argument("--model-dir", default=str(ROOT / "models"), help="folder with MODEL.onnx (default models/)")
     args = parser.parse_args(argv)
     steps = [int(v) for v in args.timesteps.split(",")]
     codings = [c.strip() for c in args.codings.split(",")]
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:
         if model not in MODELS:
             parser.error(f"unknown model {model}; known: {', '.join(MODELS)}")
-        if not (ROOT / "models" / f"{model}.onnx").is_file():
-            print(f"\n{model}: models/{model}.onnx is not there (train it with models/train_digits.py); skipped")
+        folder = Path(args.model_dir)
+        if not (folder / f"{model}.onnx").is_file():
+            print(f"\n{model}: {folder / model}.onnx is not there (train it with models/train_digits.py); skipped")
             continue
-        rows, info = rows_for(model, codings, steps, args.limit)
+        rows, info = rows_for(model, folder, codings, steps, args.limit)
         print(f"\n### {model} (QCFS L = {info['levels']}; ANN accuracy {100 * info['ann']:.2f}% on "
               f"{info['n']} test samples)\n")
         print("| coding | T | SNN acc % | loss vs ANN (points) | agree with ANN % | spikes / sample | latency (steps) |")

@@ -134,8 +134,8 @@ def test_cli_theta_n(tmp_path, capsys):
 
 
 def test_relu_model_with_calibrated_thresholds():
-    """digits_mlp (plain ReLU): calibrate + balance-thresholds make every ReLU bounded; signed at T = 8 stays within
-    2 points of the ANN on the bundled digits test split (measured: 94.63% vs 94.63%)."""
+    """digits_mlp (plain ReLU): balance-thresholds on the calibration split makes every ReLU bounded; signed at T = 8
+    stays within 2 points of the ANN on the bundled digits test split (the acceptance bound of the issue)."""
     data = np.load("models/data/digits_test.npz")
     x, y = data["x"].astype(np.float32), data["y"]
     calib = np.load("models/data/digits_calib.npz")["x"]
