@@ -30,25 +30,31 @@ def parse_per_layer(text: str) -> dict[str, float]:
 
 @register_pass("lower-signed")
 def lower_signed(graph, ctx, timesteps: int | None = None, theta_n: float = 0.0, theta_n_at: str = "") -> PassResult:
-    """qcfs{theta} and bounded_relu{theta} -> signed_neuron{theta, out_scale=theta, v0=1/2, theta_n, timesteps=T}:
+    """qcfs{theta} and bounded_relu{theta} -> signed_neuron{theta, out_scale=theta, v0, theta_n, timesteps=T}
+    (v0 = the qcfs shift, 1/2 for the standard QCFS and for bounded_relu):
     dual-threshold IF neurons on the concurrent schedule. A +1 spike fires at v >= theta; a -1 spike fires at
     v < theta_n * theta while the neuron's net count is positive, cancelling an earlier excess spike. On constant
     input the decoded rate equals QCFS(z; theta, L = T).
 
     theta_n is a fraction of theta (default 0, the spec's frame; `-inf` disables negative spikes). `theta_n_at`
-    overrides it per population: `"conv1:0.1;fc1:-inf"`. It must not exceed v0 = 1/2."""
+    overrides it per population: `"conv1:0.1;fc1:-inf"`. It must not exceed v0."""
     steps = check_timesteps(ctx.timesteps if timesteps is None else timesteps, "signed")
     per_layer = parse_per_layer(theta_n_at)
     edit = GraphEdit(graph)
     lowered = set()
     for node in graph.nodes:
         if node.op in ("qcfs", "bounded_relu"):
+            # QCFS's shift is the initial membrane that makes the count floor(z T / theta + shift) (1/2: round)
+            v0 = float(node.shift) if node.op == "qcfs" else 0.5
+            if node.op == "qcfs" and int(node.levels) != steps:
+                ctx.log.append(f"lower-signed: %{node.name} was trained with L={node.levels}; at T={steps} the "
+                               f"first layer equals QCFS with L={steps}")
             value = float(per_layer.get(node.name, theta_n))
-            if math.isnan(value) or value > 0.5:
-                raise OptionError(f"theta_n={value} for %{node.name}: it must be <= 0.5 (v0; a larger negative "
+            if math.isnan(value) or value > v0:
+                raise OptionError(f"theta_n={value} for %{node.name}: it must be <= {v0} (v0; a larger negative "
                                   "threshold would fire -1 spikes right after every +1 spike) or -inf")
             edit.replace(SignedNeuron(name=node.name, inputs=node.inputs, type=node.type, theta=node.theta,
-                                      out_scale=node.theta, v0=0.5, theta_n=value, timesteps=steps))
+                                      out_scale=node.theta, v0=v0, theta_n=value, timesteps=steps))
             lowered.add(node.name)
         else:
             check_gate(node, "signed_neuron")
