@@ -1,6 +1,6 @@
 """match-qcfs: recognise the quantize-clip-floor-shift activation as exported to ONNX and make it one `qcfs` node
-(algorithms.md §1.5), so that its threshold and level count are known without data; plain Clip(0, c) becomes
-`bounded_relu{theta=c}`."""
+(algorithms.md §1.5), so that its threshold and level count are known without data; with `clip=true`, plain
+Clip(0, c) becomes `bounded_relu{theta=c}`."""
 
 from __future__ import annotations
 
