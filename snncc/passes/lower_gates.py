@@ -107,8 +107,6 @@ def _fit_range(lo: float, hi: float, mean: float, std: float) -> tuple[tuple[flo
                                                                         float | None]:
     """A usable fit range and importance (mean, std) from calibrated input statistics: a dead or constant input
     gets a unit-wide range around it; mean/std are dropped when the spread is zero."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError("the calibrated input range is not finite")
     if hi - lo < 1e-6:
         lo, hi = lo - 0.5, hi + 0.5
     if not (std > 0 and math.isfinite(mean) and math.isfinite(std)):
@@ -126,15 +124,27 @@ class _Lowering:
 
     def prepare(self, nodes: list) -> None:
         """Input statistics for gate nodes that `calibrate` did not cover."""
-        missing = [n.name for n in nodes if n.name not in self.stats]
+        for node in nodes:
+            if node.op == "gate":
+                try:
+                    get_gate(node.gate)
+                except UnknownGateError:
+                    raise RewriteError(node.name, f"no FS lowering for gate {node.gate!r} (it is not registered); "
+                                                  + HOW_TO_REGISTER) from None
+        missing = [n.name for n in nodes if not self._has_input_stats(n.name)]
         if missing and self.ctx.calibration is not None:
             self.extra = input_stats(self.graph, self.ctx.calibration, missing)
+
+    def _has_input_stats(self, name: str) -> bool:
+        # `calibrate` records input statistics for one reader per value; other readers need their own pass
+        s = self.stats.get(name)
+        return s is not None and math.isfinite(s.input_min) and math.isfinite(s.input_max)
 
     def K(self, gate_name: str) -> int:
         return self.k if self.k is not None else get_gate(gate_name).default_K
 
     def input_range(self, node) -> tuple[tuple[float, float], float | None, float | None]:
-        if node.name in self.stats:
+        if self._has_input_stats(node.name):
             s = self.stats[node.name]
             lo, hi, mean, std = s.input_min, s.input_max, s.input_mean, s.input_std
         elif node.name in self.extra:
@@ -142,6 +152,9 @@ class _Lowering:
         else:
             raise RewriteError(node.name, f"{node.op} needs the range of its input to fit a circuit; run calibrate "
                                           "before lower-gates (calibration data: --calib FILE.npz)")
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise RewriteError(node.name, f"{node.op}: the calibrated input range [{lo}, {hi}] is not finite; check "
+                                          "the calibration data")
         (lo, hi), mean, std = _fit_range(lo, hi, mean, std)
         return (lo, hi), (mean if self.importance else None), (std if self.importance else None)
 
@@ -258,14 +271,15 @@ def lower_gates(graph, ctx, k: int | None = None, importance: bool = True, fit: 
         circuit = lowering.circuit(node)
         if circuit is not None:
             edit.replace(fs_population(node, circuit))
+    if not edit.modified:
+        return PassResult(graph, False)   # no gate: nothing runs on the windowed schedule
     meta = dict(graph.meta)
     meta["schedule"] = "windowed"
     if non_spiking:
         meta["amos_non_spiking"] = ",".join(non_spiking)
         ctx.log.append(f"lower-gates: {len(non_spiking)} product(s) stay non-spiking mul nodes (analog multiply, "
                        f"as in the AMOS EfficientNet run): {', '.join('%' + n for n in non_spiking)}")
-    new = edit.apply() if edit.modified else graph
-    return PassResult(new.with_(meta=meta), edit.modified or meta != dict(graph.meta))
+    return PassResult(edit.apply().with_(meta=meta), True)
 
 
 def amos_pipeline(phases: int | None = None, stat: str = "percentile", percentile: float = 99.99,
