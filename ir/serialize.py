@@ -129,6 +129,19 @@ def _tensor_from_proto(t: pb.Tensor) -> np.ndarray:
     return np.frombuffer(t.data, dtype=dtype).astype(DTYPES[t.dtype]).reshape(shape)
 
 
+MAX_TIMESTEPS = 1 << 16
+
+
+def header_timesteps(graph: Graph, default: int = 32) -> int:
+    """The header's compiled T, range-checked: a file must not be able to ask for 10^11 time steps (a hang in
+    `snncc eval`) or for a non-number (FormatError)."""
+    value = graph.meta.get("timesteps", str(default))
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_TIMESTEPS:
+        raise FormatError(f"header entry timesteps={value!r} is not an integer in [1, {MAX_TIMESTEPS}]; the file is "
+                          "corrupted (pass --timesteps to choose T)")
+    return int(value)
+
+
 def from_bytes(data: bytes) -> Graph:
     """Parse a .snnir payload; FormatError when it is corrupt, truncated or of a newer major version."""
     g = pb.Graph()
@@ -144,6 +157,7 @@ def from_bytes(data: bytes) -> Graph:
     for n in g.nodes:   # declared sizes, before anything is allocated for them
         check_bytes(element_count(n.type.shape) * _F32 * WORKING_BATCH,
                     f"node %{n.name} ({n.op}) of declared shape {list(n.type.shape)} ({WORKING_BATCH} samples)")
+    meta = {m.key: m.value for m in g.meta}
     nodes = [_node_from_proto(n) for n in g.nodes]
     names = [t.name for t in g.constants]
     if len(set(names)) != len(names):
@@ -152,7 +166,7 @@ def from_bytes(data: bytes) -> Graph:
     if not nodes or not g.outputs:
         raise FormatError("the file holds no nodes or no outputs; it is corrupted or empty")
     try:
-        graph = Graph.build(nodes, tuple(g.outputs), constants, {m.key: m.value for m in g.meta})
+        graph = Graph.build(nodes, tuple(g.outputs), constants, meta)
         verify(graph)
     except (ValueError, KeyError, TypeError, IndexError, ArithmeticError) as exc:
         raise FormatError(f"the graph in this file is malformed: {exc}") from None

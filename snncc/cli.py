@@ -63,7 +63,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--coding", default="rate", show_default=True, callback=_known_coding,
               help="Spike coding: " + ", ".join(CODING_CHOICES) + ".")
-@click.option("-T", "--timesteps", type=click.IntRange(min=1), default=32, show_default=True,
+@click.option("-T", "--timesteps", type=click.IntRange(min=1, max=1 << 16), default=32, show_default=True,
               help="Time steps the SNN is compiled for.")
 @click.option("--calib", type=click.Path(dir_okay=False), default=None,
               help="Calibration data (.npz with 'x'); defaults to the file recorded next to a bundled model.")
@@ -153,13 +153,14 @@ def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed,
     from snncc.data import Dataset, load_npz
     from snncc.evaluate import evaluate, format_report
     from snncc.ir import load
+    from snncc.ir.serialize import header_timesteps
 
     graph = load(snnir)
     inputs = graph.inputs
     data = load_npz(data_path, inputs[0].type.shape if len(inputs) == 1 else None, mask_key=mask)
     if limit:
         data = Dataset(data.x[:limit], None if data.y is None else data.y[:limit], data.mask)
-    steps = _timesteps_list(timesteps) if timesteps else [int(graph.meta.get("timesteps", 32))]
+    steps = _timesteps_list(timesteps) if timesteps else [header_timesteps(graph)]
     report = evaluate(graph, data, steps, input_coding=input_coding, seed=seed, batch_size=batch_size,
                       progress=sys.stderr.isatty() if progress is None else progress)
     hardware = None

@@ -12,6 +12,7 @@ import onnx
 from snncc.errors import DataError, OptionError
 from snncc.frontend import load_onnx, onnx_to_ir, prepare
 from snncc.ir import Graph
+from snncc.ir.serialize import MAX_TIMESTEPS
 from snncc.passes import PassContext, PassManager
 from snncc.pipeline import pipeline_for
 
@@ -61,8 +62,8 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
     (rate: balance, stat, percentile, v0). The pipeline string, coding, T and the source file's SHA-256 are
     recorded in the graph header.
     """
-    if int(timesteps) < 1:
-        raise OptionError(f"timesteps must be >= 1, got {timesteps}")
+    if not 1 <= int(timesteps) <= MAX_TIMESTEPS:
+        raise OptionError(f"timesteps must be in [1, {MAX_TIMESTEPS}], got {timesteps}")
     meta = {"coding": coding, "timesteps": str(int(timesteps)), "producer": f"snncc {VERSION}"}
     source = None
     if isinstance(model, Graph):

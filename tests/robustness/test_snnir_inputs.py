@@ -90,3 +90,16 @@ def test_missing_and_non_regular_files(tmp_path):
         load(tmp_path / "nope.snnir")
     with pytest.raises(FormatError, match="not a regular file"):
         load(tmp_path)
+
+
+@pytest.mark.parametrize("value", ["abc", "-3", "0", "100000000000", "1e9", "\u0663"])
+def test_a_header_cannot_ask_for_absurd_time_steps(tmp_path, capsys, value):
+    # eval simulates the header's T by default: 10^11 steps would be a hang, "abc" a crash
+    msg = _message()
+    for entry in msg.meta:
+        if entry.key == "timesteps":
+            entry.value = value
+    (tmp_path / "t.snnir").write_bytes(msg.SerializeToString())
+    np.savez(tmp_path / "d.npz", x=np.ones((3, 4), np.float32))
+    code, _, err = run_cli(capsys, "eval", tmp_path / "t.snnir", "--data", tmp_path / "d.npz", "--no-progress")
+    assert_clean_failure(code, err, "timesteps=", "--timesteps")
