@@ -223,6 +223,17 @@ class ConvProjection:
             hit.append(np.unique(pos).size)
         return int(self.src_shape[0] * hit[0] * hit[1])
 
+    def min_axons(self) -> int:
+        """A lower bound on the input axons all cores together need for this projection: when one kernel tap lands
+        inside the input for every output position, distinct positions read distinct inputs through it, so the
+        cores holding the layer receive at least (output positions) x (input channels) axons; 0 otherwise."""
+        for axis in (0, 1):
+            k, s, d = self.weight.shape[2 + axis], self.strides[axis], self.dilations[axis]
+            last = (self.tgt_shape[1 + axis] - 1) * s - self.pads[axis]
+            if not any(t * d >= self.pads[axis] and last + t * d < self.src_shape[1 + axis] for t in range(k)):
+                return 0
+        return int(self.tgt_shape[1] * self.tgt_shape[2] * self.src_shape[0])
+
     def kernel_weights(self, c0, c1) -> int:
         """Weights of the shared kernels of output channels [c0, c1)."""
         return int((c1 - c0) * int(np.prod(self.weight.shape[1:])))
@@ -271,6 +282,10 @@ class MatrixProjection:
 
     def used_sources(self) -> int:
         return int(np.unique(self.matrix.indices).size)
+
+    def min_axons(self) -> int:
+        """At least one core receives a whole row's sources."""
+        return int(np.diff(self.matrix.indptr).max(initial=0))
 
     def sources_of(self, rows: np.ndarray) -> np.ndarray:
         return self.matrix.indices[self.matrix.positions(rows)]
@@ -366,6 +381,9 @@ def _terms(value: str, coeff: float, nodes: dict, is_source) -> list | None:
         return out
     if node.op == "conv" and is_source(node.inputs[0]):
         return [(node.inputs[0], node, coeff)]
+    if node.op in ("global_avg_pool", "avg_pool") and is_source(node.inputs[0]):
+        if node.op == "global_avg_pool" or node.count_include_pad or not any(node.pads):
+            return [(node.inputs[0], node, coeff)]  # a depthwise conv with weights 1 / window
     if node.op == "affine" and node.shift is None and node.scale is not None and is_source(node.inputs[0]):
         return [(node.inputs[0], node, coeff)]  # a synapse scale per channel: a depthwise 1x1 projection
     if node.op == "dense" and node.axis in (-1, len(node.type.shape) - 1) and len(node.type.shape) == 1:
@@ -401,6 +419,13 @@ def _structural(terms, nodes, constants, target_shape) -> tuple[list, np.ndarray
                 n = int(np.prod(src_shape))
                 m = SparseRows(np.arange(n + 1), np.arange(n), np.full(n, coeff, np.float32), (n, n))
                 projections.append(MatrixProjection(src, view3(src_shape), tgt3, m))
+        elif node.op in ("global_avg_pool", "avg_pool"):
+            c, h, w = src_shape
+            kh, kw = (h, w) if node.op == "global_avg_pool" else tuple(node.kernel)
+            strides = (1, 1) if node.op == "global_avg_pool" else tuple(node.strides)
+            pads = (0, 0, 0, 0) if node.op == "global_avg_pool" else tuple(node.pads)
+            weight = np.full((c, 1, kh, kw), np.float32(coeff) / np.float32(kh * kw), np.float32)
+            projections.append(ConvProjection(src, view3(src_shape), tgt3, weight, strides, pads, (1, 1), c))
         elif node.op == "affine":
             scale = np.broadcast_to(constants[node.scale] * np.float32(coeff), src_shape).astype(np.float32)
             if tuple(src_shape) != tuple(target_shape):

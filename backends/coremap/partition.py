@@ -12,8 +12,10 @@ the fewest cores, then the least expected spike traffic between cores (spike cou
 calibration data, or 1 spike per neuron and sample without calibration).
 
 Output axons are known once every consumer is placed: a core needs one output axon per (neuron, destination core)
-pair (TrueNorth: a neuron drives one axon, so k destinations cost k-1 splitter neurons on its core). A core over its
-output-axon or neuron limit after that lowers the per-core cap of its layers and the packing runs again.
+pair (TrueNorth: a neuron drives one axon, so k destinations cost k-1 splitter neurons on its core). The packing
+therefore reserves an estimate: d destination cores per neuron of each layer (1 at first), counted against the
+core's output axons (and, on TrueNorth, d-1 splitters against its neurons). When a core ends up over a limit, d of its
+layers is raised to what was measured and the packing runs again.
 """
 
 from __future__ import annotations
@@ -140,17 +142,21 @@ def lower_bound(network: Network, profile: Profile) -> tuple[int, dict]:
     """max(total neurons / neurons per core, total synapse memory / memory per core, per-layer bounds, axon bounds).
 
     Axon bounds: every source neuron read by some synapse enters at least one core on an input axon (and leaves
-    its own core on at least one output axon), so cores >= sum over sources of their used neurons / axons per core
-    (a source read by several layers counts its largest use only, so the bound stays valid)."""
+    its own core on at least one output axon), and the cores holding a conv layer together receive at least
+    (output positions x input channels) axons (`ConvProjection.min_axons`); so cores >= sum over sources of the
+    largest of these demands / axons per core (a source read by several layers counts its largest demand only, since
+    one axon can serve several layers on a core, so the bound stays valid)."""
     layers = network.by_name()
     neurons = mem = 0
     per_layer = 0
     used: dict[str, int] = {}
+    demand: dict[str, int] = {}
     for layer in network.layers:
         for p in layer.projections:
-            n = p.used_sources() * axon_multiplicity(layers[p.source], profile)
-            used[p.source] = max(used.get(p.source, 0), n)
-    axons_in = sum(used.values())
+            mult = axon_multiplicity(layers[p.source], profile)
+            used[p.source] = max(used.get(p.source, 0), p.used_sources() * mult)
+            demand[p.source] = max(demand.get(p.source, 0), p.min_axons() * mult)
+    axons_in = sum(max(used[s], demand[s]) for s in used)
     axons_out = sum(n for s, n in used.items() if layers[s].kind != "input")
     for layer in network.layers:
         if layer.kind == "input":
@@ -176,13 +182,13 @@ def lower_bound(network: Network, profile: Profile) -> tuple[int, dict]:
 
 class _Packer:
     def __init__(self, network: Network, profile: Profile, rates: dict[str, np.ndarray], granularity: int,
-                 caps: dict[str, int]):
+                 fanout: dict[str, float]):
         self.net = network
         self.profile = profile
         self.layers = network.by_name()
         self.rates = rates
         self.granularity = granularity
-        self.caps = caps
+        self.fanout = fanout
         self.masks = {l.name: np.zeros(l.shape3, bool) for l in network.layers
                       if any(p.source == l.name for m in network.layers for p in m.projections)}
         self.core_of = {l.name: np.full(l.size, -1, np.int64) for l in network.layers if l.kind != "input"}
@@ -197,7 +203,8 @@ class _Packer:
         self.cores.append(self.core)
         self.touched: dict[str, list[np.ndarray]] = {}
         self.kernels: dict[tuple[str, int], np.ndarray] = {}
-        self.layer_count: dict[str, int] = {}
+        self.out_estimate = 0.0
+        self.split_estimate = 0.0
 
     def _cost(self, s: Slice, core: Core):
         """(neurons, new axons, synapses, memory bits, per-projection axon updates, kernel updates) of adding s."""
@@ -236,11 +243,12 @@ class _Packer:
     def _fits(self, s: Slice, cost) -> str | None:
         neurons, axons, syn, mem, _, _ = cost
         p, c = self.profile, self.core
-        if c.neurons + neurons > p.neurons_per_core:
-            return f"neurons {c.neurons + neurons} > {p.neurons_per_core}"
-        cap = self.caps.get(s.layer)
-        if cap is not None and self.layer_count.get(s.layer, 0) + s.count > cap:
-            return f"layer cap {cap}"
+        d = self.fanout.get(s.layer, 0.0)
+        split = self.split_estimate + (s.count * max(d - 1.0, 0.0) if p.output_axons_per_neuron == 1 else 0.0)
+        if c.neurons + neurons + split > p.neurons_per_core:
+            return f"neurons {c.neurons + neurons} (+{split:.0f} splitters) > {p.neurons_per_core}"
+        if self.out_estimate + s.count * d > p.output_axons_per_core:
+            return f"output axons (estimated) {self.out_estimate + s.count * d:.0f} > {p.output_axons_per_core}"
         if c.input_axons + axons > p.input_axons_per_core:
             return f"input axons {c.input_axons + axons} > {p.input_axons_per_core}"
         if p.synapse_memory_model == "crossbar":
@@ -264,7 +272,10 @@ class _Packer:
             c.memory_bits += mem
         if layer.model is not None:
             c.state_bits += s.count * layer.units * int(layer.model.extra_state_bits(layer.node))
-        self.layer_count[s.layer] = self.layer_count.get(s.layer, 0) + s.count
+        d = self.fanout.get(s.layer, 0.0)
+        self.out_estimate += s.count * d
+        if self.profile.output_axons_per_neuron == 1:
+            self.split_estimate += s.count * max(d - 1.0, 0.0)
         for src, (kind, where) in updates:
             mask = self.masks[src]
             if kind == "box":
@@ -281,8 +292,13 @@ class _Packer:
     def _close(self) -> None:
         """Record the routes into the current core and clear the axon masks it used."""
         for src, parts in self.touched.items():
-            idx = np.unique(np.concatenate(parts))
-            self.masks[src].reshape(-1)[idx] = False
+            flat = self.masks[src].reshape(-1)
+            unique = []
+            for part in parts:  # each axon once: keep the indices still marked, then unmark them
+                keep = part[flat[part]]
+                flat[keep] = False
+                unique.append(keep)
+            idx = np.concatenate(unique)
             layer = self.layers[src]
             rate = self.rates.get(src)
             if layer.kind == "input":
@@ -341,14 +357,12 @@ class _Packer:
             self.cores.pop()
 
 
-def _atoms(layer: Layer, profile: Profile, granularity: int, cap: int | None) -> list[Slice]:
+def _atoms(layer: Layer, profile: Profile, granularity: int) -> list[Slice]:
     c, h, w = layer.shape3
     per_core = profile.neurons_per_core // layer.units
     if per_core < 1:
         raise MappingError(f"layer %{layer.name}: one neuron takes {layer.units} compartments but a "
                            f"{profile.name} core has {profile.neurons_per_core}")
-    if cap is not None:
-        per_core = min(per_core, cap)
     size = max(1, per_core // granularity)
     if h == 1 and w == 1:
         return [Slice(layer.name, a, min(a + size, c), 0, 1, 0, 1) for a in range(0, c, size)]
@@ -376,10 +390,10 @@ def _layer_order(network: Network) -> list[Layer]:
     return [layers[n] for n in order if layers[n].kind != "input"]
 
 
-def _pack(network: Network, profile: Profile, rates, granularity: int, caps: dict[str, int]) -> _Packer:
-    packer = _Packer(network, profile, rates, granularity, caps)
+def _pack(network: Network, profile: Profile, rates, granularity: int, fanout: dict[str, float]) -> _Packer:
+    packer = _Packer(network, profile, rates, granularity, fanout)
     for layer in _layer_order(network):
-        packer.place(_atoms(layer, profile, granularity, caps.get(layer.name)))
+        packer.place(_atoms(layer, profile, granularity))
     packer.finish()
     return packer
 
@@ -422,20 +436,25 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
         total = sum(l.size for l in network.layers)
         granularities = GRANULARITIES if total <= 200_000 else GRANULARITIES[:1]
     best = None
+    consumed = {p.source for l in network.layers for p in l.projections}
     for g in granularities:
-        caps: dict[str, int] = {}
-        for _ in range(8):
-            packer = _pack(network, profile, rates, g, caps)
+        fanout = {l.name: (1.0 if l.name in consumed else 0.0) for l in network.layers}
+        for attempt in range(8):
+            packer = _pack(network, profile, rates, g, fanout)
             bad = _output_axons(packer, profile)
             if not bad:
                 break
-            for k in bad:
-                core = packer.cores[k]
-                ratio = min(profile.output_axons_per_core / max(core.output_axons, 1),
-                            profile.neurons_per_core / max(core.neurons, 1), 0.9)
-                for s in core.slices:
-                    held = sum(x.count for x in core.slices if x.layer == s.layer)
-                    caps[s.layer] = max(1, min(caps.get(s.layer, held), int(held * ratio)))
+            # raise the reserved destinations per neuron of the layers on the cores that overflowed
+            for name, counts in packer.dest_count.items():
+                if packer.layers[name].kind == "input":
+                    continue
+                owners = packer.core_of[name]
+                per_core = np.bincount(owners, weights=counts, minlength=len(packer.cores))
+                held = np.bincount(owners, minlength=len(packer.cores))
+                hot = [k for k in bad if held[k]]
+                if hot:
+                    measured = float(np.mean([per_core[k] / held[k] for k in hot]))
+                    fanout[name] = max(fanout[name], measured) * (1.0 + 0.05 * attempt) + 0.02
         else:
             continue
         routes = [Route(k[0], k[1], v[0], v[1]) for k, v in sorted(packer.routes.items(), key=lambda kv: (

@@ -1,0 +1,199 @@
+"""Benchmark of the core-mapping backend: quality on the bundled models and speed on ResNet-50-sized graphs.
+
+    python benchmarks/map_scale.py                 # both parts
+    python benchmarks/map_scale.py --quality       # cores vs lower bound, every bundled model x built-in profile
+    python benchmarks/map_scale.py --speed         # time and peak memory at three ResNet-50 widths
+
+Quality: every `models/*.onnx` is compiled with the rate coding (T=32, its recorded calibration data) and mapped
+onto every built-in profile; the table lists cores, the lower bound max(neurons, synapse memory, per-layer, axon
+bounds), their ratio, spikes per sample crossing cores and the time to map (median of --repeat runs).
+
+Speed: a ResNet-50 (bottleneck blocks 3-4-6-3, widths 64..2048, 224x224x3 input, stride-2 stem without max-pool) is
+generated directly as a lowered IR graph with random weights: conv -> if_neuron everywhere, residual adds (identity or
+strided 1x1 conv), then global average pooling as a spiking population (a readout fan-in of 2048x7x7 = 100,352 would
+exceed every core) and the 1000-way readout. Three widths (0.25, 0.5, 1.0: about 1.6 M, 6.4 M and 25.5 M weights) are
+mapped onto loihi2 (the only built-in profile with fan-in for 3x3x512 = 4608 taps besides spinnaker2/generic) with
+uniform traffic weights (no calibration data at this size). Each size runs in a fresh subprocess so that its peak
+resident memory (ru_maxrss) is its own; time is the median of --repeat runs of map_graph (extraction, quantization,
+partitioning, document), graph generation excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ResNet-50-sized graph
+# ---------------------------------------------------------------------------------------------------------------
+
+def resnet50_graph(width: float = 1.0, resolution: int = 224, seed: int = 0):
+    """A lowered (rate) ResNet-50 IR graph with random weights; returns (graph, number of weights)."""
+    from snncc.ir import Add, Conv, Dense, Flatten, GlobalAvgPool, Graph, IFNeuron, Input, TensorType
+    from snncc.ir.node import ConstRef
+
+    rng = np.random.default_rng(seed)
+    nodes, consts = [], {}
+    count = [0]
+
+    def conv(name, src, shape, cout, k, stride):
+        cin, h, w = shape
+        pad = k // 2
+        oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+        consts[name + ".w"] = (rng.standard_normal((cout, cin, k, k), dtype=np.float32) / np.float32(np.sqrt(cin * k * k)))
+        count[0] += cout * cin * k * k
+        nodes.append(Conv(name=name, inputs=(src,), type=TensorType((cout, oh, ow)), weight=ConstRef(name + ".w"),
+                          strides=(stride, stride), pads=(pad, pad, pad, pad)))
+        return name, (cout, oh, ow)
+
+    def neuron(name, src, shape):
+        consts[name + ".theta"] = np.full((shape[0], 1, 1), 1.0, np.float32)
+        nodes.append(IFNeuron(name=name, inputs=(src,), type=TensorType(shape), theta=ConstRef(name + ".theta"),
+                              v0=0.5))
+        return name
+
+    ch = lambda c: max(8, int(round(c * width)))  # noqa: E731
+    nodes.append(Input(name="x", type=TensorType((3, resolution, resolution))))
+    v, shape = conv("stem", "x", (3, resolution, resolution), ch(64), 7, 2)
+    v = neuron("stem.if", v, shape)
+    v, shape = conv("stem.down", v, shape, ch(64), 3, 2)          # stands in for the max-pool
+    v = neuron("stem.down.if", v, shape)
+    for stage, (blocks, mid) in enumerate(((3, 64), (4, 128), (6, 256), (3, 512))):
+        for b in range(blocks):
+            stride = 2 if (b == 0 and stage > 0) else 1
+            p = f"s{stage}b{b}"
+            a, sa = conv(p + ".c1", v, shape, ch(mid), 1, 1)
+            a = neuron(p + ".c1.if", a, sa)
+            a, sa = conv(p + ".c2", a, sa, ch(mid), 3, stride)
+            a = neuron(p + ".c2.if", a, sa)
+            a, sa = conv(p + ".c3", a, sa, ch(4 * mid), 1, 1)
+            if b == 0:
+                skip, _ = conv(p + ".down", v, shape, ch(4 * mid), 1, stride)
+            else:
+                skip = v
+            nodes.append(Add(name=p + ".add", inputs=(a, skip), type=TensorType(sa)))
+            v, shape = neuron(p + ".if", p + ".add", sa), sa
+    nodes.append(GlobalAvgPool(name="gap", inputs=(v,), type=TensorType((shape[0], 1, 1))))
+    v = neuron("gap.if", "gap", (shape[0], 1, 1))
+    nodes.append(Flatten(name="flat", inputs=(v,), type=TensorType((shape[0],))))
+    consts["fc.w"] = rng.standard_normal((1000, shape[0]), dtype=np.float32) / np.float32(np.sqrt(shape[0]))
+    consts["fc.b"] = np.zeros(1000, np.float32)
+    count[0] += 1000 * shape[0]
+    nodes.append(Dense(name="fc", inputs=("flat",), type=TensorType((1000,)), weight=ConstRef("fc.w"),
+                       bias=ConstRef("fc.b")))
+    return Graph.build(nodes, ["fc"], consts, {"coding": "rate", "timesteps": "32"}), count[0]
+
+
+def _speed_one(width: float, profile: str, repeat: int) -> dict:
+    import resource
+
+    from snncc.backends.coremap import map_graph
+
+    graph, weights = resnet50_graph(width)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = map_graph(graph, profile, None)
+        times.append(time.perf_counter() - t0)
+    s = result.document["summary"]
+    neurons = sum(l.size for l in result.network.layers if l.kind != "input")
+    return {"width": width, "weights": weights, "neurons": neurons, "synapses": s["synapses"], "cores": s["cores"],
+            "lower_bound": s["lower_bound_cores"], "chips": s["chips"], "seconds_median": statistics.median(times),
+            "seconds_all": times, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def speed(widths, profile: str, repeat: int) -> list[dict]:
+    rows = []
+    for w in widths:
+        out = subprocess.run([sys.executable, __file__, "--one", str(w), "--profile", profile, "--repeat",
+                              str(repeat)], capture_output=True, text=True, cwd=ROOT)
+        if out.returncode != 0:
+            raise SystemExit(out.stderr)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"\nResNet-50-sized graphs on {profile} (uniform traffic; median of {repeat} runs; fresh process each)")
+    print(f"{'width':>6} {'weights':>11} {'neurons':>10} {'synapses':>14} {'cores':>6} {'bound':>6} {'chips':>5} "
+          f"{'time s':>7} {'peak MB':>8}")
+    for r in rows:
+        print(f"{r['width']:>6} {r['weights']:>11,} {r['neurons']:>10,} {r['synapses']:>14,} {r['cores']:>6} "
+              f"{r['lower_bound']:>6} {r['chips']:>5} {r['seconds_median']:>7.2f} {r['peak_rss_mb']:>8.0f}")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Quality on the bundled models
+# ---------------------------------------------------------------------------------------------------------------
+
+def quality(repeat: int, timesteps: int = 32) -> list[dict]:
+    import snncc
+    from snncc.backends.coremap import MappingError, builtin_profiles, map_graph
+    from snncc.data import load_npz
+
+    rows = []
+    for model in sorted((ROOT / "models").glob("*.onnx")):
+        calib_path = snncc.default_calibration_file(model)
+        calib = load_npz(calib_path).x if calib_path else None
+        try:
+            graph = snncc.compile(str(model), "rate", timesteps=timesteps, calibration=calib)
+        except snncc.SnnccError as exc:
+            rows.append({"model": model.stem, "profile": "-", "error": f"compile: {exc}"})
+            continue
+        for profile in builtin_profiles():
+            times, doc, error = [], None, None
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                try:
+                    doc = map_graph(graph, profile, calib).document
+                except MappingError as exc:
+                    error = str(exc)
+                    break
+                times.append(time.perf_counter() - t0)
+            if error:
+                rows.append({"model": model.stem, "profile": profile, "error": error})
+                continue
+            s = doc["summary"]
+            rows.append({"model": model.stem, "profile": profile, "cores": s["cores"],
+                         "lower_bound": s["lower_bound_cores"], "ratio": s["cores_over_bound"],
+                         "crossing": s["spikes_per_sample_crossing_cores"], "seconds": statistics.median(times)})
+    print(f"\nBundled models, rate coding T={timesteps}, mapped with their calibration data (median of {repeat})")
+    print(f"{'model':22} {'profile':11} {'cores':>6} {'bound':>6} {'ratio':>6} {'cross spk/sample':>17} {'time s':>7}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['model']:22} {r['profile']:11} does not map: {r['error'][:150]}")
+        else:
+            print(f"{r['model']:22} {r['profile']:11} {r['cores']:>6} {r['lower_bound']:>6} {r['ratio']:>6.3f} "
+                  f"{r['crossing']:>17.1f} {r['seconds']:>7.2f}")
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quality", action="store_true")
+    ap.add_argument("--speed", action="store_true")
+    ap.add_argument("--profile", default="loihi2")
+    ap.add_argument("--widths", default="0.25,0.5,1.0")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.one is not None:
+        print(json.dumps(_speed_one(args.one, args.profile, args.repeat)))
+        return 0
+    both = not (args.quality or args.speed)
+    if args.quality or both:
+        quality(args.repeat)
+    if args.speed or both:
+        speed([float(w) for w in args.widths.split(",")], args.profile, args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
