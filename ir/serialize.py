@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +99,48 @@ def to_bytes(graph: Graph) -> bytes:
     return to_proto(graph).SerializeToString(deterministic=True)
 
 
+_HINTS: dict[type, dict | None] = {}
+
+
+def _field_types(cls: type[Node]) -> dict | None:
+    """The op class's resolved field annotations (None when they cannot be resolved: then values are not checked)."""
+    if cls not in _HINTS:
+        try:
+            _HINTS[cls] = typing.get_type_hints(cls)
+        except Exception:  # noqa: BLE001 - an annotation that does not resolve only disables the check
+            _HINTS[cls] = None
+    return _HINTS[cls]
+
+
+def _matches(value, hint) -> bool:
+    """Whether an attribute value read from a file fits the op field's annotation (a float field takes ints)."""
+    origin = typing.get_origin(hint)
+    if hint is typing.Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is ConstRef:
+        return isinstance(value, ConstRef)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return type(value) is str
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_matches(v, args[0]) for v in value)
+        return len(args) == len(value) and all(_matches(v, h) for v, h in zip(value, args))
+    return True   # an annotation this check does not know: accept
+
+
 def _node_from_proto(n: pb.Node) -> Node:
     cls = OP_REGISTRY.get(n.op)
     if cls is None:
@@ -107,6 +151,12 @@ def _node_from_proto(n: pb.Node) -> Node:
         if a.name not in fields or a.name in ("name", "inputs", "type"):
             raise FormatError(f"node %{n.name} ({n.op}) has unknown attribute {a.name!r}")
         kwargs[a.name] = _attribute_value(a)
+    hints = _field_types(cls)
+    for key, value in kwargs.items():
+        if hints is not None and key in hints and not _matches(value, hints[key]):
+            expected = getattr(hints[key], "__name__", str(hints[key]).replace("snncc.ir.node.", ""))
+            raise FormatError(f"node %{n.name} ({n.op}): attribute {key}={value!r} is not of type {expected}; the file "
+                              "is corrupted")
     if n.type.dtype not in DTYPES:
         raise FormatError(f"node %{n.name} has unknown dtype {n.type.dtype!r}")
     try:

@@ -70,6 +70,8 @@ def test_every_single_byte_corruption_is_caught_or_harmless():
     (lambda m: m.outputs.__setitem__(0, "nowhere"), "nowhere"),
     (lambda m: m.ClearField("nodes"), "no nodes"),
     (lambda m: m.constants[0].shape.extend([1 << 32, 1 << 32]), "@theta"),
+    (lambda m: setattr(m.nodes[2].attributes[2], "string_value", "half"), "v0='half' is not of type float"),
+    (lambda m: setattr(m.nodes[1].attributes[1], "int_value", 1), "bias=1 is not of type ConstRef | None"),
 ])
 def test_malformed_graphs_name_the_culprit(mutate, message):
     msg = _message()
