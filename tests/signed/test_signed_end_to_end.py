@@ -146,3 +146,15 @@ def test_relu_model_with_calibrated_thresholds():
     assert snn >= np.mean(ann == y) - 0.02
     with pytest.raises(snncc.errors.DataError, match="calibration"):
         snncc.compile("models/digits_mlp.onnx", "signed", timesteps=8)
+
+
+@pytest.mark.parametrize("coding,options", [("signed", {"theta_n": float("-inf")}), ("signed", {}), ("bits", {})])
+def test_compiled_graph_round_trips_through_snnir_and_text(coding, options):
+    from snncc.ir import from_bytes, to_text
+    from snncc.ir.parse import parse
+
+    graph = snncc.compile(qcfs_cnn(3), coding, timesteps=2, **options)
+    assert to_bytes(from_bytes(to_bytes(graph))) == to_bytes(graph)
+    text = to_text(graph, full=True)
+    assert to_text(parse(text), full=True) == text
+    assert to_bytes(parse(text)) == to_bytes(graph)
