@@ -31,7 +31,7 @@ import numpy as np
 
 from snncc.ir.graph import Graph, topological_order
 from snncc.ir.node import OP_REGISTRY, ConstRef, Node
-from snncc.ir.serialize import FormatError, load
+from snncc.ir.serialize import FormatError, check_attribute_types, load
 from snncc.limits import check_bytes
 from snncc.ir.text import FORMAT_VERSION, TensorSummary
 from snncc.ir.types import DTYPES, TensorType
@@ -171,6 +171,10 @@ def parse_node(line: str, lineno: int = 0) -> Node:
         raise _fail(lineno, f"node %{name} ({op}) has unknown attribute(s) {', '.join(unknown)}; "
                             f"{op} has {', '.join(sorted(fields)) or 'none'}")
     try:
+        check_attribute_types(cls, name, attrs)
+    except FormatError as exc:
+        raise _fail(lineno, str(exc)) from None
+    try:
         return cls(name=name, inputs=tuple(inputs), type=_parse_type(type_text, lineno), **attrs)
     except (TypeError, ValueError) as exc:
         raise _fail(lineno, f"node %{name} ({op}) is malformed: {exc}") from None
@@ -294,9 +298,17 @@ def load_any(path: str | os.PathLike) -> Graph:
     with open(path, "rb") as f:
         data = f.read()
     try:
-        return parse(data.decode("utf-8"))
+        graph = parse(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ParseError(f"not UTF-8 text: {exc}") from None
+    if not has_summaries(graph):   # a full graph gets the binary reader's structural checks (shapes, NaN, refs)
+        from snncc.ir.verify import VerifyError, verify
+
+        try:
+            verify(graph)
+        except (VerifyError, ArithmeticError) as exc:
+            raise ParseError(f"the graph is malformed: {exc}") from None
+    return graph
 
 
 def has_summaries(graph: Graph) -> list[str]:

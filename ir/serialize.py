@@ -141,6 +141,16 @@ def _matches(value, hint) -> bool:
     return True   # an annotation this check does not know: accept
 
 
+def check_attribute_types(cls: type[Node], name: str, attrs: dict) -> None:
+    """FormatError unless every attribute value read from a file (binary or text) fits the op's field type."""
+    hints = _field_types(cls)
+    for key, value in attrs.items():
+        if hints is not None and key in hints and not _matches(value, hints[key]):
+            expected = getattr(hints[key], "__name__", str(hints[key]).replace("snncc.ir.node.", ""))
+            raise FormatError(f"node %{name} ({cls.op}): attribute {key}={value!r} is not of type {expected}; the "
+                              "file is corrupted")
+
+
 def _node_from_proto(n: pb.Node) -> Node:
     cls = OP_REGISTRY.get(n.op)
     if cls is None:
@@ -151,12 +161,7 @@ def _node_from_proto(n: pb.Node) -> Node:
         if a.name not in fields or a.name in ("name", "inputs", "type"):
             raise FormatError(f"node %{n.name} ({n.op}) has unknown attribute {a.name!r}")
         kwargs[a.name] = _attribute_value(a)
-    hints = _field_types(cls)
-    for key, value in kwargs.items():
-        if hints is not None and key in hints and not _matches(value, hints[key]):
-            expected = getattr(hints[key], "__name__", str(hints[key]).replace("snncc.ir.node.", ""))
-            raise FormatError(f"node %{n.name} ({n.op}): attribute {key}={value!r} is not of type {expected}; the file "
-                              "is corrupted")
+    check_attribute_types(cls, n.name, kwargs)
     if n.type.dtype not in DTYPES:
         raise FormatError(f"node %{n.name} has unknown dtype {n.type.dtype!r}")
     try:

@@ -105,3 +105,22 @@ def test_a_header_cannot_ask_for_absurd_time_steps(tmp_path, capsys, value):
     np.savez(tmp_path / "d.npz", x=np.ones((3, 4), np.float32))
     code, _, err = run_cli(capsys, "eval", tmp_path / "t.snnir", "--data", tmp_path / "d.npz", "--no-progress")
     assert_clean_failure(code, err, "timesteps=", "--timesteps")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("v0=0.5", 'v0="abc"'), "v0='abc' is not of type float"),
+    (("bias=none", "bias=1"), "bias=1 is not of type ConstRef | None"),
+    (("%if = if_neuron %fc", "%if = if_neuron %x"), "%if"),
+])
+def test_a_broken_text_form_is_refused_by_every_command(tmp_path, capsys, edit, message):
+    from snncc.ir.text import to_text
+
+    text = to_text(small_graph(), full=True)
+    assert edit[0] in text
+    (tmp_path / "g.txt").write_text(text.replace(edit[0], edit[1], 1))
+    for args in (["export", tmp_path / "g.txt", "--format", "text", "-o", tmp_path / "o.txt"],
+                 ["map", tmp_path / "g.txt", "--profile", "generic", "-o", tmp_path / "o.json"],
+                 ["diff", tmp_path / "g.txt", tmp_path / "g.txt"]):
+        code, _, err = run_cli(capsys, *args)
+        assert_clean_failure(code, err, "g.txt", message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.txt"]
