@@ -4,6 +4,7 @@ rewired, dims made huge, zero or negative, external data pointed outside the fol
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import onnx
@@ -229,6 +230,8 @@ def mutate_snnir(draw: Draw, data: bytes, op_names: list[str]) -> bytes:
 
 # -- the text form, line by line --------------------------------------------------------------------------------------
 
+ATTRIBUTE_VALUES = ['"abc"', "1", "0", "-1", "none", "@ghost", "[1,2]", "[]", "[0.5]", "true", "1e400", "nan", "2.5",
+                    "99999999999999999999"]
 TEXT_TOKENS = ["nan", "inf", "-inf", "1e400", "-0", "0", "99999999999999999999", "@ghost", "%ghost", "none", "true",
                "[", "]", "{", "}", '"', "\\", ",", "=", ":", "f32[1000000,1000000]", "i64[3]", "sha256:00"]
 
@@ -238,8 +241,18 @@ def mutate_text(draw: Draw, data: bytes) -> bytes:
     lines = data.split(b"\n")
     if len(lines) < 2:
         return mutate_bytes(draw, data)
-    kind = draw(st.sampled_from(["drop", "duplicate", "swap", "token", "bytes"]))
+    kind = draw(st.sampled_from(["drop", "duplicate", "swap", "token", "attribute", "bytes"]))
     i = draw(st.integers(0, len(lines) - 1))
+    if kind == "attribute":   # a node's attribute value replaced by one of another type or range
+        node_lines = [j for j, line in enumerate(lines) if line.startswith(b"%") and b"{" in line]
+        if node_lines:
+            i = node_lines[draw(st.integers(0, len(node_lines) - 1))]
+            values = list(re.finditer(rb"(?<=[{ ])([a-z_0-9]+)=([^,}]+)", lines[i]))
+            if values:
+                m = values[draw(st.integers(0, len(values) - 1))]
+                new = draw(st.sampled_from(ATTRIBUTE_VALUES)).encode()
+                lines[i] = lines[i][:m.start(2)] + new + lines[i][m.end(2):]
+                return b"\n".join(lines)
     if kind == "drop":
         del lines[i]
     elif kind == "duplicate":
