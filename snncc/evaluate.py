@@ -70,6 +70,9 @@ def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding:
     from snncc.backends.simulator import simulate
 
     notes: list[str] = []
+    if graph.meta.get("amos_non_spiking"):   # --coding amos: products (x * sigmoid(s)) kept as analog multiplies
+        notes.append("non-spiking mul nodes (analog products): "
+                     + ", ".join("%" + n for n in graph.meta["amos_non_spiking"].split(",")))
     ann_logits = ann_reference(graph, data.x, notes)
     ann_pred = None if ann_logits is None else ann_logits.argmax(-1)
     result = simulate(graph, data.x, timesteps, input_coding=input_coding, seed=seed, batch_size=batch_size,

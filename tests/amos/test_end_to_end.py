@@ -121,3 +121,13 @@ def test_cli_rejects_a_bad_k(tmp_path, capsys):
     code = main(["compile", str(model), "--coding", "amos", "-K", "40", "--calib", str(tmp_path / "calib.npz"),
                  "-o", str(tmp_path / "o.snnir")])
     assert code == 2 and "between 1 and 23" in capsys.readouterr().err
+
+
+def test_eval_report_flags_the_non_spiking_product(silu_snn, tmp_path, capsys):
+    from snncc.ir import save
+
+    save(silu_snn, tmp_path / "se.snnir")
+    np.savez(tmp_path / "test.npz", x=TEST[:20])
+    assert main(["eval", str(tmp_path / "se.snnir"), "--data", str(tmp_path / "test.npz"), "--json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert "non-spiking mul nodes (analog products): %scaled" in notes
