@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -203,10 +205,26 @@ def _library_user_errors() -> tuple[type[BaseException], ...]:
     return (ProgramError, VerifyError)
 
 
+class _Terminated(BaseException):
+    """SIGTERM (a CI timeout, `kill`): unwinds like Ctrl-C, so staged outputs are removed; exit 143."""
+
+
+def _terminate_like_interrupt():
+    """Route SIGTERM through the same clean-up as Ctrl-C; returns the previous handler (None off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise _Terminated
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point. Exit codes: 0 success; 1 "ran fine, the result says different" (diff --exit-code); 2 a user
     error (one `error: ...` line; `--debug` adds the traceback) or a usage error (click's message); 3 an internal
-    error (a bug); 130 interrupted (Ctrl-C / SIGINT; outputs are all-or-nothing, so nothing partial is left)."""
+    error (a bug); 130 interrupted (Ctrl-C / SIGINT; outputs are all-or-nothing, so nothing partial is left); 143
+    terminated (SIGTERM, cleaned up the same way)."""
     from snncc.errors import EXIT_INTERNAL_ERROR, EXIT_INTERRUPTED, EXIT_USER_ERROR
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -218,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(message, err=True)
 
     try:
+        previous_term = _terminate_like_interrupt()
         try:
             code = cli.main(args=args, prog_name="snncc", standalone_mode=False)
             return int(code or 0)
@@ -225,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
             from snncc.limits import set_max_bytes
 
             set_max_bytes(None)   # --max-memory is per invocation (main() is also called in-process by tests)
+            if previous_term is not None:
+                signal.signal(signal.SIGTERM, previous_term)
+    except _Terminated:
+        click.echo("terminated", err=True)
+        return 128 + signal.SIGTERM
     except (click.exceptions.Abort, KeyboardInterrupt):
         if debug:
             traceback.print_exc()

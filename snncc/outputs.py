@@ -1,5 +1,5 @@
 """All-or-nothing outputs of one command: every file and folder is first written under a temporary name in its target
-folder, then all of them are renamed into place together at `commit()`, with Ctrl-C held back for those few renames.
+folder, then all of them are renamed into place together at `commit()`, with Ctrl-C (and SIGTERM) held back for those few renames.
 An error or an interrupt before the commit removes the temporaries, so no partial output is ever left behind.
 
     with Outputs() as out:
@@ -50,19 +50,21 @@ def check_target(path: str | os.PathLike, *, folder: bool = False) -> Path:
 
 
 @contextlib.contextmanager
-def sigint_deferred() -> Iterator[None]:
-    """Hold back SIGINT for the duration of the block, then raise KeyboardInterrupt if one arrived."""
+def signals_deferred(signums=(signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold back SIGINT and SIGTERM for the duration of the block, then deliver the first one that arrived to the
+    handler that was in place (KeyboardInterrupt for Ctrl-C)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    received = []
-    previous = signal.signal(signal.SIGINT, lambda *_: received.append(True))
+    received: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _: received.append(signum)) for s in signums}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     if received:
-        raise KeyboardInterrupt
+        os.kill(os.getpid(), received[0])   # now handled as it would have been
 
 
 class Outputs:
@@ -107,8 +109,8 @@ class Outputs:
         fill(tmp)
 
     def commit(self) -> None:
-        """Rename every staged output into place (Ctrl-C is held back until all are in place)."""
-        with sigint_deferred():
+        """Rename every staged output into place (Ctrl-C and SIGTERM are held back until all are in place)."""
+        with signals_deferred():
             try:
                 for tmp, target, is_folder in self._staged:
                     if is_folder and target.is_dir():

@@ -144,7 +144,8 @@ _SLOW_CALIBRATION = textwrap.dedent("""
 """)
 
 
-def test_sigint_during_calibration_of_a_bundled_model(tmp_path):
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_during_calibration_of_a_bundled_model(tmp_path, sig, code, word):
     out = tmp_path / "out"
     out.mkdir()
     args = ["compile", "models/digits_mlp.onnx", "-o", str(out / "m.snnir"), "--emit-text", str(out / "m.txt"),
@@ -157,10 +158,10 @@ def test_sigint_during_calibration_of_a_bundled_model(tmp_path):
         if not line and proc.poll() is not None:
             break
     assert "CALIBRATING" in line, "the compile never reached calibration"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     rest = proc.stderr.read()
-    assert proc.wait(timeout=60) == 130
-    assert "interrupted" in rest and "Traceback" not in rest
+    assert proc.wait(timeout=60) == code
+    assert word in rest and "Traceback" not in rest
     assert list(out.iterdir()) == []
 
 
