@@ -1,6 +1,6 @@
 """All-or-nothing outputs of one command: every file and folder is first written under a temporary name in its target
-folder, then all of them are renamed into place together at `commit()`, with Ctrl-C (and SIGTERM) held back for those few renames.
-An error or an interrupt before the commit removes the temporaries, so no partial output is ever left behind.
+folder, then all of them are renamed into place together at `commit()`, with Ctrl-C (and SIGTERM) held back for those
+few renames. An error or an interrupt before the commit removes the temporaries, so no partial output is left behind.
 
     with Outputs() as out:
         out.check("model.snnir")                      # fail early, before the long work
