@@ -404,3 +404,25 @@ def convert_softmax(ctx, node):
     if not is_output:
         raise fail(node, "Softmax inside the network is not supported (only as the final layer)")
     ctx.alias(node.output[0], ctx.value(node.input[0], node))
+
+
+@converter("ReduceMean")
+def convert_reduce_mean(ctx, node):
+    """ReduceMean over the spatial axes of an image (torch's x.mean((2, 3))) is a global average pool."""
+    x = ctx.value(node.input[0], node)
+    a = attrs(node)
+    axes = a.get("axes")
+    if len(node.input) > 1 and node.input[1]:
+        if not ctx.is_const(node.input[1]):
+            raise fail(node, "the axes must be a constant")
+        axes = [int(v) for v in ctx.const(node.input[1]).reshape(-1)]
+    rank = _rank(ctx, x)
+    spatial = sorted(int(v) % rank for v in (axes or []))
+    if rank != 4 or spatial != [2, 3]:
+        raise fail(node, f"only a mean over the spatial axes (2, 3) of an image is supported, got axes {axes}")
+    if a.get("keepdims", 1):
+        ctx.emit(GlobalAvgPool, node, [x])
+        return
+    name = ctx.node_name(node)
+    pooled = ctx.emit(GlobalAvgPool, node, [x], name=ctx.names.fresh(f"{name}.pool"))
+    ctx.emit(Flatten, node, [pooled], name=name)

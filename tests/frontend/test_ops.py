@@ -148,3 +148,20 @@ def test_shape_computation_feeding_reshape_is_folded():
     except Exception as exc:  # noqa: BLE001
         pytest.fail(f"shape chain not folded: {exc}")
     assert [n.op for n in graph.nodes] == ["input", "flatten"]
+
+
+@pytest.mark.parametrize("keepdims", [0, 1])
+def test_reduce_mean_over_space_is_a_global_average_pool(keepdims):
+    nodes = [helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=keepdims)]
+    model = make_model(nodes, (3, 4, 4), None, {"axes": np.array([-2, -1], np.int64)}, opset=18)
+    graph = _check(model, rand(N, 3, 4, 4))
+    assert "global_avg_pool" in [n.op for n in graph.nodes]
+
+
+def test_reduce_mean_over_channels_is_refused():
+    from snncc.errors import UnsupportedModelError
+
+    nodes = [helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=1)]
+    model = make_model(nodes, (3, 4, 4), None, {"axes": np.array([1], np.int64)}, opset=18)
+    with pytest.raises(UnsupportedModelError, match="spatial axes"):
+        onnx_to_ir(prepare(model))
