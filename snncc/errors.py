@@ -13,7 +13,7 @@ what to do) and exits 2; `--debug` shows the traceback.
 
 Exit codes of the `snncc` command: 0 success; 1 "ran fine, the result says different" (`diff --exit-code`);
 2 a user error (any SnnccError, a bad option or a usage error); 3 an internal error (a bug: please report it);
-130 interrupted (Ctrl-C / SIGINT), with no partial output left behind.
+130 interrupted (Ctrl-C / SIGINT) and 143 terminated (SIGTERM), with no partial output left behind.
 """
 
 from __future__ import annotations

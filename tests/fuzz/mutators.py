@@ -209,8 +209,8 @@ def mutate_snnir(draw: Draw, data: bytes, op_names: list[str]) -> bytes:
             const.data = raw[: draw(st.integers(0, max(len(raw) - 1, 0)))]
         else:
             p = draw(st.integers(0, len(raw) // 4 - 1)) * 4
-            const.data = raw[:p] + draw(st.sampled_from([b"\x00\x00\xc0\x7f", b"\x00\x00\x80\x7f", b"\xff\xff\xff\xff"])) \
-                + raw[p + 4:]
+            special = draw(st.sampled_from([b"\x00\x00\xc0\x7f", b"\x00\x00\x80\x7f", b"\xff\xff\xff\xff"]))
+            const.data = raw[:p] + special + raw[p + 4:]
     elif kind == "outputs":
         del msg.outputs[:]
         msg.outputs.extend(draw(st.lists(st.sampled_from(names), max_size=2)))
