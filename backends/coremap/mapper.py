@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snncc.backends.coremap.mapfile import mapping_document
-from snncc.backends.coremap.network import MappingError, Network, extract
+from snncc.backends.coremap.network import MappingError, Network, explicit_synapses, extract
 from snncc.backends.coremap.partition import Mapping, partition
 from snncc.backends.coremap.profile import Profile, load_profile
 from snncc.backends.coremap.quantize import QUANTIZABLE_OPS, QuantizedNetwork, quantize, to_graph
@@ -95,6 +95,7 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
             sim_graph, sim_x = graph, x
         rates = neuron_spike_counts(sim_graph, sim_x, network.timesteps)
         traffic = f"simulated: {len(x)} calibration samples, T={network.timesteps}"
+    target = explicit_synapses(target, profile.shared_conv_weights)
     mapping = partition(target, profile, rates, granularities)
     doc = mapping_document(target, mapping, profile, ir_digest(graph), traffic_source=traffic,
                            quantization=quant_info)

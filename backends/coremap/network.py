@@ -48,6 +48,7 @@ class NeuronModel:
 
     coding            the profile's neuron model name this op needs (profile.neuron_models)
     units             compartments per neuron (AMOS: K sub-neurons per gate); a function of the node
+    unit_outputs      every unit spikes on its own axon (AMOS sub-neurons): consumers take `units` axons per neuron
     extra_state_bits  state bits per neuron beyond the membrane (spike counters, step counters)
     signed            spikes can be -1: without profile.signed_spikes each source neuron takes two axons (and two
                       synapses per connection, the second with the negated weight)
@@ -61,6 +62,7 @@ class NeuronModel:
     extra_state_bits: Callable[[Node], int] = lambda node: 0
     signed: bool = False
     steps: Callable[[Node], int] | None = None
+    unit_outputs: bool = False      # each compartment is a neuron of its own with its own output (AMOS sub-neurons)
 
 
 def _counter_bits(n: int) -> int:
@@ -75,6 +77,10 @@ NEURON_MODELS: dict[str, NeuronModel] = {
                                steps=lambda n: int(n.timesteps)),
     "phase_neuron": NeuronModel("phase", extra_state_bits=lambda n: _counter_bits(n.phases) + 1,
                                 steps=lambda n: int(n.phases)),
+    # relays the first spike of a pooling window (a depthwise projection of ones from the phase population)
+    "first_spike_pool": NeuronModel("phase", extra_state_bits=lambda n: 1),
+    # K sub-neurons per gate are K neurons; sub-neuron t's spike carries d(t) through its own axon
+    "fs_neuron": NeuronModel("amos", units=lambda n: int(n.steps), unit_outputs=True),
 }
 
 
@@ -381,6 +387,9 @@ def _terms(value: str, coeff: float, nodes: dict, is_source) -> list | None:
         return out
     if node.op == "conv" and is_source(node.inputs[0]):
         return [(node.inputs[0], node, coeff)]
+    if node.op == "conv" and nodes[node.inputs[0]].op == "avg_pool" and is_source(nodes[node.inputs[0]].inputs[0]):
+        pool = nodes[node.inputs[0]]
+        return [(pool.inputs[0], (pool, node), coeff)]  # composed into one conv if exact (`_pool_conv`)
     if node.op in ("global_avg_pool", "avg_pool") and is_source(node.inputs[0]):
         if node.op == "global_avg_pool" or node.count_include_pad or not any(node.pads):
             return [(node.inputs[0], node, coeff)]  # a depthwise conv with weights 1 / window
@@ -394,6 +403,44 @@ def _terms(value: str, coeff: float, nodes: dict, is_source) -> list | None:
         if inner.op in ("flatten", "reshape") and is_source(inner.inputs[0]):
             return [(inner.inputs[0], node, coeff)]
     return None
+
+
+def _pool_conv(src, pool, conv, coeff, src3, tgt3, constants) -> "ConvProjection | None":
+    """avg_pool (kp, stride sp, no padding) followed by conv (k, stride s, pads p, dilation 1) as one conv on the
+    pool's input: kernel kp + (k-1) sp, stride sp s, pads p sp, W'[o,c,i,j] = sum_{a,b} W[o,c,a,b] / kp^2 over the
+    taps with 0 <= i - a sp < kp and 0 <= j - b sp < kp. None unless a random probe shows it is exact (the pooled
+    padding must land on the input's padding: no rows left over by the pool)."""
+    if any(pool.pads) or tuple(conv.dilations) != (1, 1):
+        return None
+    (kh, kw), (sh, sw) = tuple(pool.kernel), tuple(pool.strides)
+    w = constants[conv.weight].astype(np.float64) * coeff
+    o, cg, k1, k2 = w.shape
+    big = np.zeros((o, cg, kh + (k1 - 1) * sh, kw + (k2 - 1) * sw))
+    for a in range(k1):
+        for b in range(k2):
+            big[:, :, a * sh:a * sh + kh, b * sw:b * sw + kw] += w[:, :, a:a + 1, b:b + 1] / (kh * kw)
+    p = tuple(conv.pads)
+    proj = ConvProjection(src, src3, tgt3, big.astype(np.float32), (sh * conv.strides[0], sw * conv.strides[1]),
+                          (p[0] * sh, p[1] * sw, p[2] * sh, p[3] * sw), (1, 1), int(conv.groups))
+    x = np.random.default_rng(0).uniform(0, 1, (2,) + src3).astype(np.float32)
+    from snncc.ir import numeric
+
+    pooled = pool.evaluate([x], constants)
+    chain = numeric.conv2d(pooled, w.astype(np.float32), None, tuple(conv.strides), tuple(conv.pads), (1, 1),
+                           int(conv.groups))
+    try:
+        direct = _conv_of(proj, x)
+    except ValueError:
+        return None
+    if direct.shape != chain.shape or not np.allclose(direct, chain, rtol=1e-4, atol=1e-5):
+        return None
+    return proj
+
+
+def _conv_of(p: "ConvProjection", x: np.ndarray) -> np.ndarray:
+    from snncc.ir import numeric
+
+    return numeric.conv2d(x, p.weight, None, p.strides, p.pads, p.dilations, p.groups)
 
 
 def _structural(terms, nodes, constants, target_shape) -> tuple[list, np.ndarray] | None:
@@ -419,6 +466,13 @@ def _structural(terms, nodes, constants, target_shape) -> tuple[list, np.ndarray
                 n = int(np.prod(src_shape))
                 m = SparseRows(np.arange(n + 1), np.arange(n), np.full(n, coeff, np.float32), (n, n))
                 projections.append(MatrixProjection(src, view3(src_shape), tgt3, m))
+        elif isinstance(node, tuple):
+            proj = _pool_conv(src, node[0], node[1], coeff, view3(src_shape), tgt3, constants)
+            if proj is None:
+                return None
+            projections.append(proj)
+            if node[1].bias is not None:
+                bias += (constants[node[1].bias] * np.float32(coeff)).reshape(-1, 1, 1)
         elif node.op in ("global_avg_pool", "avg_pool"):
             c, h, w = src_shape
             kh, kw = (h, w) if node.op == "global_avg_pool" else tuple(node.kernel)
@@ -550,6 +604,13 @@ def extract(graph: Graph) -> Network:
         if theta_ref is not None and theta_ref in graph.constants:
             layer.theta = np.asarray(graph.constants[theta_ref])
         shape = tuple(nodes[value].type.shape)
+        if node.op == "first_spike_pool":
+            src3 = view3(nodes[value].type.shape)
+            weight = np.ones((src3[0], 1) + tuple(node.kernel), np.float32)
+            layer.projections = [ConvProjection(value, src3, layer.shape3, weight, tuple(node.strides),
+                                                tuple(node.pads), (1, 1), src3[0])]
+            layers.append(layer)
+            continue
         if shape != layer.shape:
             raise MappingError(f"population %{node.name} has shape {list(layer.shape)} but its input current "
                                f"%{value} has {list(shape)}")
@@ -568,3 +629,30 @@ def extract(graph: Graph) -> Network:
     layers.sort(key=lambda l: order[l.name])
     coding = str(graph.meta.get("coding", "rate"))
     return Network(layers, coding, int(graph.meta.get("timesteps", 32)))
+
+
+MAX_EXPLICIT_SYNAPSES = 20_000_000
+
+
+def explicit_synapses(network: Network, shared_conv_weights: bool) -> Network:
+    """On a profile without conv weight sharing every synapse is stored on its own, so a conv projection becomes an
+    explicit sparse matrix with its zero weights (after quantization) dropped: they need neither memory nor an axon.
+    Conv projections above MAX_EXPLICIT_SYNAPSES stay structural (zeros then count)."""
+    if shared_conv_weights:
+        return network
+    layers = []
+    for layer in network.layers:
+        projections = []
+        for p in layer.projections:
+            if isinstance(p, ConvProjection) and p.synapses(0, p.tgt_shape[0], 0, p.tgt_shape[1], 0,
+                                                            p.tgt_shape[2]) <= MAX_EXPLICIT_SYNAPSES:
+                rows = np.arange(int(np.prod(p.tgt_shape)))
+                pos, src, w = p.rows_csr(rows)
+                keep = w != 0
+                matrix = SparseRows.from_blocks([(pos[keep], src[keep], w[keep])],
+                                                (rows.size, int(np.prod(p.src_shape))))
+                p = MatrixProjection(p.source, p.src_shape, p.tgt_shape, matrix)
+            projections.append(p)
+        layers.append(Layer(layer.name, layer.op, layer.kind, layer.shape, layer.node, layer.model, projections,
+                            layer.bias, layer.theta))
+    return Network(layers, network.coding, network.timesteps)

@@ -110,10 +110,13 @@ class Mapping:
 
 def axon_multiplicity(source: Layer, profile: Profile) -> int:
     """Axons (and synapses) per source neuron: x2 for signed spikes on a profile without signed spike events, x K
-    for per-step synapse scaling over K steps on a profile without graded spikes."""
+    for per-step synapse scaling over K steps on a profile without graded spikes, x units when every unit has its
+    own output (AMOS: K sub-neurons per gate)."""
     m = 2 if source.signed and not profile.signed_spikes else 1
     if source.steps > 1 and not profile.graded_spikes:
         m *= source.steps
+    if source.model is not None and source.model.unit_outputs:
+        m *= source.units
     return m
 
 
