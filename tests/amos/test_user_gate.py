@@ -60,3 +60,25 @@ def test_a_softplus_gate_added_through_the_public_api_compiles_and_runs(softplus
 def test_the_same_model_without_the_gate_registered_is_a_clear_error():
     with pytest.raises(snncc.SnnccError, match="Softplus"):
         snncc.compile(softplus_model(), "amos", calibration=images(20))
+
+
+def test_fifty_identical_gates_are_fitted_once(monkeypatch):
+    import snncc.gates.table as table
+    from snncc.ir import Concat, ConstRef, Dense, Graph, Input
+    from snncc.ir.types import TensorType
+    from snncc.passes import PassContext, lower_gates
+
+    register_gate(Gate(name="softsign_once", function=lambda x: x / (1.0 + np.abs(x)), default_K=5,
+                       default_range=(-3.0, 3.0), lowering=Lowering.FITTED), replace=True)
+    calls = []
+    real_fit = table.fit_circuit
+    monkeypatch.setattr(table, "fit_circuit", lambda *a, **k: calls.append(a) or real_fit(*a, **k))
+    f = TensorType((4,))
+    gates = [GateOp(name=f"g{i}", inputs=("fc",), type=f, gate="softsign_once") for i in range(50)]
+    nodes = [Input(name="x", type=f), Dense(name="fc", inputs=("x",), type=f, weight=ConstRef("w")), *gates,
+             Concat(name="out", inputs=tuple(g.name for g in gates), type=TensorType((200,)))]
+    graph = Graph.build(nodes, ["out"], {"w": np.eye(4, dtype=np.float32)}, {})
+    x = np.random.default_rng(0).uniform(-2, 2, (300, 4)).astype(np.float32)
+    lowered = lower_gates(graph, PassContext(calibration=x), fit="quick").graph
+    assert len(calls) == 1
+    assert len({(n.thresholds, n.resets, n.weights) for n in lowered.nodes if isinstance(n, FSNeuron)}) == 1
