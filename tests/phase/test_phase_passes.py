@@ -202,3 +202,14 @@ def test_search_phase_base_can_rescale_theta():
     assert searched.stats["phase_base"]["a1"]["error"] <= before
     with pytest.raises(OptionError):
         search_phase_base(g, ctx(x), theta="max")
+
+
+def test_lower_phase_takes_a_qcfs_activation_with_its_data_free_theta():
+    from snncc.ir import QCFS
+
+    g = two_layer(theta=2.0)
+    qcfs = g.with_(nodes=[n if n.name != "a1" else QCFS(name="a1", inputs=n.inputs, type=n.type, theta=n.theta,
+                                                        levels=4) for n in g.nodes])
+    lowered = lower_phase(qcfs, ctx(), phases=6, base=1.5).graph
+    node = lowered.node("a1")
+    assert node.op == "phase_neuron" and float(lowered.constants[node.theta]) == 2.0 and node.base == 1.5
