@@ -42,8 +42,9 @@ def karate_adjacency() -> np.ndarray:
     return (a * d[:, None] * d[None, :]).astype(np.float32)
 
 
-def karate_gcn(seed: int = 0, hidden: int = 8, classes: int = 2):
-    """x(34,34) -> MatMul(x, W1) -> MatMul(A, .) -> Add b1 -> Relu -> MatMul(., W2) -> MatMul(A, .) -> Add b2."""
+def karate_gcn(seed: int = 0, hidden: int = 8, classes: int = 2, bias_first: bool = False):
+    """x(34,34) -> MatMul(x, W1) -> MatMul(A, .) -> Add b1 -> Relu -> MatMul(., W2) -> MatMul(A, .) -> Add b2.
+    `bias_first`: the first layer is A (x W1 + b1) instead (torch's Linear then the adjacency)."""
     rng = np.random.default_rng(seed)
     init = {"adj": karate_adjacency(), "w1": rng.normal(0, 0.5, (34, hidden)), "b1": rng.normal(0, 0.1, hidden),
             "w2": rng.normal(0, 0.5, (hidden, classes)), "b2": rng.normal(0, 0.1, classes)}
@@ -51,6 +52,12 @@ def karate_gcn(seed: int = 0, hidden: int = 8, classes: int = 2):
         helper.make_node("MatMul", ["x", "w1"], ["xw1"], name="gc1_w"),
         helper.make_node("MatMul", ["adj", "xw1"], ["axw1"], name="gc1_a"),
         helper.make_node("Add", ["axw1", "b1"], ["h1"], name="gc1_b"),
+    ] if not bias_first else [
+        helper.make_node("MatMul", ["x", "w1"], ["xw1"], name="gc1_w"),
+        helper.make_node("Add", ["xw1", "b1"], ["xw1b"], name="gc1_b"),
+        helper.make_node("MatMul", ["adj", "xw1b"], ["h1"], name="gc1_a"),
+    ]
+    nodes += [
         helper.make_node("Relu", ["h1"], ["r1"], name="relu1"),
         helper.make_node("MatMul", ["r1", "w2"], ["hw2"], name="gc2_w"),
         helper.make_node("MatMul", ["adj", "hw2"], ["ahw2"], name="gc2_a"),

@@ -10,7 +10,8 @@ from snncc.errors import DataError, OptionError, PassError
 from snncc.frontend import onnx_to_ir, prepare
 from snncc.ir import (Add, BoundedRelu, ConstRef, Delay, Dense, Graph, Input, PhaseNeuron, Sigmoid, TensorType, run,
                       verify)
-from snncc.passes import PassContext, PassManager, canonicalize_gcn, insert_delays, lower_phase, search_phase_base
+from snncc.passes import (PassContext, PassManager, canonicalize_gcn, fold_affine, insert_delays, lower_phase,
+                          search_phase_base)
 from snncc.passes.insert_delays import latency_steps
 from snncc.passes.search_phase_base import encoding_error
 from tests.helpers import onnxruntime_run
@@ -151,9 +152,10 @@ def test_insert_delays_does_not_fire_on_concurrent_graphs():
 
 # -- canonicalize-gcn ----------------------------------------------------------------------------------------------
 
-def test_canonicalize_gcn_fuses_each_layer_and_its_bias():
-    model = karate_gcn()
-    g = onnx_to_ir(prepare(model))
+@pytest.mark.parametrize("bias_first", [False, True])
+def test_canonicalize_gcn_fuses_each_layer_and_its_bias(bias_first):
+    model = karate_gcn(bias_first=bias_first)
+    g = fold_affine(onnx_to_ir(prepare(model)), ctx()).graph      # as in the pipeline: x W1 + b1 is one dense
     result = canonicalize_gcn(g, ctx())
     assert result.modified
     ops = [n.op for n in result.graph.nodes]
