@@ -23,11 +23,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=int(time.time()), help="first hypothesis seed")
     parser.add_argument("--chunk", type=int, default=100, help="cases per hypothesis run")
     parser.add_argument("--save-findings", type=Path, default=None, help="write each finding's input here")
+    parser.add_argument("--engine", choices=["hypothesis", "atheris"], default="hypothesis",
+                        help="hypothesis (default) or coverage-guided libFuzzer through atheris (pip install atheris)")
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.chunk < 1:
         parser.error("--minutes and --chunk must be positive")
 
     os.environ.setdefault("SNNCC_MAX_BYTES", "512M")
+    if args.engine == "atheris":   # a fresh process, so that snncc is imported under coverage instrumentation
+        import subprocess
+
+        return subprocess.call([sys.executable, "-m", "tests.fuzz.atheris_engine", str(args.minutes)])
     start = time.monotonic()
     seeds = bundled_seeds(include_models=True)
     print(f"seeds: {', '.join(f'{s.name} ({s.kind}, {len(s.data)} B)' for s in seeds)}", flush=True)
@@ -40,8 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{elapsed / 60:5.1f} min] {stats.cases} cases, {stats.accepted} accepted, {stats.refused} refused, "
               f"{len(stats.findings)} findings, slowest case {stats.slowest:.2f} s", flush=True)
 
-    print(f"\nseed {args.seed}..{chunk_seed - 1}: {stats.cases} mutated inputs in "
-          f"{(time.monotonic() - start) / 60:.1f} min; accepted {stats.accepted}, refused {stats.refused}")
+    return report(stats, args.save_findings, start, f"hypothesis seeds {args.seed}..{chunk_seed - 1}")
+
+
+def report(stats: Stats, save_findings: Path | None, start: float, engine: str) -> int:
+    """Print how many cases ran, how they ended and every distinct finding; 1 when anything was found."""
+    print(f"\n{engine}: {stats.cases} mutated inputs in {(time.monotonic() - start) / 60:.1f} min; "
+          f"accepted {stats.accepted}, refused {stats.refused}")
     for name, count in sorted(stats.errors.items(), key=lambda kv: -kv[1]):
         print(f"  {name:24} {count}")
     hangs = sum(f.problem == "hang" for f in stats.findings)
@@ -52,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     seen = set()
     for i, f in enumerate(stats.findings):
         key = (f.problem, f.detail.strip().splitlines()[-1] if f.detail.strip() else "")
-        if args.save_findings:
-            args.save_findings.mkdir(parents=True, exist_ok=True)
-            (args.save_findings / f"{i:04d}-{f.seed}.{f.kind}").write_bytes(f.data)
+        if save_findings:
+            save_findings.mkdir(parents=True, exist_ok=True)
+            (save_findings / f"{i:04d}-{f.seed}.{f.kind}").write_bytes(f.data)
         if key in seen:
             continue
         seen.add(key)
