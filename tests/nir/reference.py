@@ -22,6 +22,7 @@ import numpy as np
 
 
 def _conv2d(x, w, b, stride, padding, dilation, groups):
+    """y[n, o] = sum_{c, i, j} w[o, c, i, j] x[n, c, s h + d i - p, s w + d j - p] + b[o] (im2col + matmul)."""
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     ph, pw = padding
@@ -30,16 +31,16 @@ def _conv2d(x, w, b, stride, padding, dilation, groups):
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    y = np.zeros((n, o, oh, ow), np.float64)
     og = o // groups
+    outs = []
     for g in range(groups):
         xs = xp[:, g * cg:(g + 1) * cg]
-        ws = w[g * og:(g + 1) * og]
-        for i in range(kh):
-            for j in range(kw):
-                patch = xs[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw]
-                y[:, g * og:(g + 1) * og] += np.einsum("nchw,oc->nohw", patch, ws[:, :, i, j])
-    return (y + b.reshape(1, -1, 1, 1)).astype(np.float32)
+        taps = [xs[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw]
+                for i in range(kh) for j in range(kw)]
+        cols = np.stack(taps, axis=2).transpose(1, 2, 0, 3, 4).reshape(cg * kh * kw, n * oh * ow)  # one GEMM
+        wg = w[g * og:(g + 1) * og].reshape(og, cg * kh * kw)
+        outs.append((wg @ cols).reshape(og, n, oh, ow).transpose(1, 0, 2, 3))
+    return (np.concatenate(outs, axis=1) + b.reshape(1, -1, 1, 1)).astype(np.float32)
 
 
 def _order(graph):
