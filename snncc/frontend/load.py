@@ -113,6 +113,12 @@ def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
     """Read, check and normalise an ONNX model; ModelLoadError (or UnsupportedModelError, ResourceLimitError) with
     the reason on any problem."""
     path = Path(path)
+    return prepare(read_model(path), str(path))
+
+
+def read_model(path: Path) -> onnx.ModelProto:
+    """The model file parsed, with its external data read (confined to its folder) into the model: size-capped,
+    not yet checked or normalised."""
     if not path.exists():
         raise ModelLoadError(f"{path}: no such file")
     if not path.is_file():
@@ -132,7 +138,7 @@ def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
         raise ModelLoadError(f"{path}: not an ONNX model (no IR version or an empty graph)")
     _check_declared_tensor_sizes(model, path)
     _read_external_data(model, path)
-    return prepare(model, str(path))
+    return model
 
 
 def _default_opset(model: onnx.ModelProto) -> int:
@@ -268,8 +274,10 @@ def run_onnxruntime(path: str | os.PathLike, x: np.ndarray, batch_size: int = 51
     axis is static); ModelLoadError when onnxruntime cannot load or run it."""
     import onnxruntime as ort
 
+    # onnxruntime gets the bytes, external data inlined by read_model: it never opens a path named inside the file
+    payload = read_model(Path(path)).SerializeToString()
     try:
-        session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(payload, providers=["CPUExecutionProvider"])
         info = session.get_inputs()[0]
         static = info.shape[0] if info.shape and isinstance(info.shape[0], int) and info.shape[0] > 0 else None
         step = static or batch_size

@@ -259,3 +259,33 @@ def test_an_empty_shape_vector_is_not_a_zero_sized_weight():
     model = make_model(nodes, [2, 3], [6], {"empty": np.zeros(0, np.int64), "tail": np.array([-1, 6], np.int64)})
     graph = snncc.compile(model, pipeline="fold-bn")
     assert graph.nodes[-1].type.shape == (6,)
+
+
+def test_external_data_inside_the_folder_compiles_end_to_end(tmp_path, capsys):
+    # the onnxruntime cross-check gets the model's bytes with the external data inlined, never the path
+    folder, _ = _model_folder(tmp_path)
+    model = tiny_model()
+    _external(model, "weights.bin")
+    path = save_model(model, folder / "m.onnx")
+    np.savez(tmp_path / "c.npz", x=calib())
+    code, _, err = run_cli(capsys, "compile", path, "--calib", tmp_path / "c.npz", "-o", tmp_path / "m.snnir")
+    assert code == 0, err
+
+
+def test_eval_never_follows_a_source_model_with_escaping_external_data(tmp_path, capsys):
+    # a .snnir names its source model; eval runs that model for the ANN reference, through the same confinement
+    from snncc.ir import load, save
+
+    path = save_model(tiny_model(), tmp_path / "m.onnx")
+    graph = snncc.compile(path, calibration=calib(), timesteps=4)
+    folder, _ = _model_folder(tmp_path)
+    hostile = tiny_model()
+    _external(hostile, "../../../../../../etc/passwd")
+    meta = {k: v for k, v in graph.meta.items() if k != "source_sha256"}
+    meta["source"] = save_model(hostile, folder / "hostile.onnx")
+    save(graph.with_(meta=meta), tmp_path / "g.snnir")
+    np.savez(tmp_path / "d.npz", x=calib(n=6))
+    code, out, err = run_cli(capsys, "eval", tmp_path / "g.snnir", "--data", tmp_path / "d.npz", "--no-progress")
+    assert code == 0, err
+    assert "no ANN reference" in out and "outside the model's folder" in out
+    assert load(tmp_path / "g.snnir").meta["source"].endswith("hostile.onnx")
