@@ -182,3 +182,15 @@ def test_grid_alpha_rounds_up_to_few_significant_bits():
             assert alpha <= rounded <= alpha * (1 + 2.0 ** (k - 23))
             mantissa = rounded / 2.0 ** np.floor(np.log2(rounded))
             assert float(mantissa * 2 ** (23 - k)).is_integer()
+
+
+def test_amos_pipeline_options():
+    from snncc.passes.lower_gates import amos_pipeline
+
+    assert amos_pipeline().endswith("maxpool-to-relu-tree,lower-gates,insert-delays")
+    assert "lower-gates{k=8}" in amos_pipeline(phases=8)
+    assert "balance-thresholds{mode=layer,q=99.9,stat=max}" in amos_pipeline(stat="max", percentile=99.9)
+    with pytest.raises(OptionError, match="max or percentile"):
+        amos_pipeline(stat="max-input-current")
+    with pytest.raises(OptionError, match="fit="):
+        amos_pipeline(fit="slow")
