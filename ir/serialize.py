@@ -193,7 +193,7 @@ def header_timesteps(graph: Graph, default: int = 32) -> int:
     value = graph.meta.get("timesteps", str(default))
     if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_TIMESTEPS:
         raise FormatError(f"header entry timesteps={value!r} is not an integer in [1, {MAX_TIMESTEPS}]; the file is "
-                          "corrupted (pass --timesteps to choose T)")
+                          "corrupted (snncc eval: pass --timesteps to choose T)")
     return int(value)
 
 

@@ -628,7 +628,9 @@ def extract(graph: Graph) -> Network:
     order = {n.name: i for i, n in enumerate(graph.nodes)}
     layers.sort(key=lambda l: order[l.name])
     coding = str(graph.meta.get("coding", "rate"))
-    return Network(layers, coding, int(graph.meta.get("timesteps", 32)))
+    from snncc.ir.serialize import header_timesteps
+
+    return Network(layers, coding, header_timesteps(graph))   # range-checked: a file cannot ask for 1e11 steps
 
 
 MAX_EXPLICIT_SYNAPSES = 20_000_000

@@ -105,6 +105,9 @@ def test_a_header_cannot_ask_for_absurd_time_steps(tmp_path, capsys, value):
     np.savez(tmp_path / "d.npz", x=np.ones((3, 4), np.float32))
     code, _, err = run_cli(capsys, "eval", tmp_path / "t.snnir", "--data", tmp_path / "d.npz", "--no-progress")
     assert_clean_failure(code, err, "timesteps=", "--timesteps")
+    code, _, err = run_cli(capsys, "map", tmp_path / "t.snnir", "--profile", "generic", "-o", tmp_path / "m.json",
+                           "--calib", tmp_path / "d.npz")
+    assert_clean_failure(code, err, "timesteps=")
 
 
 @pytest.mark.parametrize("edit, message", [
