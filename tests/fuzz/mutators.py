@@ -219,8 +219,9 @@ def mutate_snnir(draw: Draw, data: bytes, op_names: list[str]) -> bytes:
     elif kind == "dup_node" and node is not None:
         msg.nodes.insert(draw(st.integers(0, len(msg.nodes))), node)
     elif kind == "meta":
-        msg.meta.add(key=draw(st.sampled_from(["timesteps", "coding", "source", "x"])),
-                     value=draw(st.sampled_from(["-1", "0", "abc", "1e9", "../../etc/passwd", "/dev/zero"])))
+        msg.meta.add(key=draw(st.sampled_from(["timesteps", "coding", "source", "schedule", "x"])),
+                     value=draw(st.sampled_from(["-1", "0", "abc", "1e9", "100000000000", "65537", "../../etc/passwd",
+                                                 "/dev/zero", "windowed"])))
     elif kind == "const_name" and const is not None:
         const.name = draw(st.sampled_from(names))
     else:
