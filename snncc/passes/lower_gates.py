@@ -27,7 +27,7 @@ import numpy as np
 
 from snncc.errors import OptionError
 from snncc.gates import FitSettings, FSCircuit, UnknownGateError, affine_circuit, get_circuit, get_gate, relu_circuit
-from snncc.ir import FSNeuron, Graph, run
+from snncc.ir import Affine, FSNeuron, Gelu, Graph, run
 from snncc.ir.ops_ann import _Elementwise
 from snncc.passes.manager import RewriteError
 from snncc.passes.registry import PassResult, register_pass
@@ -282,6 +282,121 @@ def lower_gates(graph, ctx, k: int | None = None, importance: bool = True, fit: 
     return PassResult(edit.apply().with_(meta=meta), True)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# GELU exported as its erf formula (ONNX opsets < 20): x * 0.5 * (1 + Erf(x / sqrt 2)) -> one gelu gate
+# ---------------------------------------------------------------------------------------------------------------
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function, elementwise."""
+    return np.vectorize(math.erf, otypes=[float])(np.asarray(x, dtype=float))
+
+
+def _register_erf() -> None:
+    """The `erf` gate (fitted; what a lone Erf becomes) and an ONNX `Erf` converter emitting `gate{gate="erf"}`."""
+    from snncc.frontend import CONVERTERS, converter
+    from snncc.gates import Gate, Lowering, register_gate
+    from snncc.ir import GateOp
+
+    register_gate(Gate(name="erf", function=erf, default_K=12, default_range=(-3.0, 3.0), lowering=Lowering.FITTED,
+                       description="erf, fitted; GELU's erf formula is matched to one gelu gate by match-gelu"),
+                  replace=True)
+    if "Erf" not in CONVERTERS:
+        @converter("Erf")
+        def convert_erf(ctx, node):
+            ctx.emit(GateOp, node, [ctx.value(node.input[0], node)], gate="erf")
+
+
+def _scalar(graph: Graph, ref) -> float | None:
+    """The value of a one-element constant, else None."""
+    if ref is None:
+        return None
+    value = np.asarray(graph.constants[ref])
+    return float(value.reshape(-1)[0]) if value.size == 1 else None
+
+
+def _close(a: float | None, b: float) -> bool:
+    return a is not None and abs(a - b) <= 1e-6 * max(1.0, abs(b))
+
+
+def _scaled_source(graph: Graph, nodes, name: str) -> tuple[str, float] | None:
+    """(x, k) when value `name` is k * x: x itself (k = 1) or an affine with a scalar scale and no shift."""
+    node = nodes[name]
+    if node.op == "affine" and node.shift is None:
+        k = _scalar(graph, node.scale)
+        return (node.inputs[0], k) if k is not None else None
+    return name, 1.0
+
+
+def _erf_half(graph: Graph, nodes, name: str) -> tuple[str, float, list[str]] | None:
+    """(x, a, chain) when value `name` is a * (1 + erf(x / sqrt 2)) through affines with scalar constants; `chain`
+    lists the nodes between (the erf and its input scaling included)."""
+    s, t, chain = 1.0, 0.0, []
+    node = nodes[name]
+    while node.op == "affine":
+        scale, shift = _scalar(graph, node.scale), _scalar(graph, node.shift)
+        if (node.scale is not None and scale is None) or (node.shift is not None and shift is None):
+            return None
+        scale = 1.0 if scale is None else scale
+        s, t = s * scale, s * (0.0 if shift is None else shift) + t     # s * (scale * inner + shift) + t
+        chain.append(node.name)
+        node = nodes[node.inputs[0]]
+    if node.op != "gate" or node.gate != "erf":
+        return None
+    chain.append(node.name)
+    source = _scaled_source(graph, nodes, node.inputs[0])
+    if source is None or not _close(source[1], 1 / math.sqrt(2)) or not _close(s, t) or source[0] == node.inputs[0]:
+        return None
+    chain.append(node.inputs[0])
+    return source[0], s, chain
+
+
+@register_pass("match-gelu")
+def match_gelu(graph, ctx) -> PassResult:
+    """GELU exported as its erf formula becomes one gelu gate (so `lower-gates` gives it one fitted circuit):
+
+        mul(k x, a (1 + erf(c x)))  with c = 1/sqrt 2  ->  2 a k * gelu(x)      (gelu(x) = x/2 (1 + erf(x/sqrt 2)))
+
+    the erf side being any chain of scalar affines (Div/Mul/Add by constants) around `gate{gate="erf"}`, and k x
+    either x or a scalar scaling of it. The factor 2ak is an `affine{scale}` after the gelu when it is not 1 (the
+    usual trailing 0.5 is then folded by fold-affine). Fires only when the intermediate values have no other reader;
+    a lone Erf stays an erf gate."""
+    nodes = graph.node_map()
+    consumers = graph.consumers()
+    edit = GraphEdit(graph)
+    dead: set[str] = set()
+    for node in graph.nodes:
+        if node.op != "mul" or node.name in dead:
+            continue
+        for left, right in ((node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])):
+            half = _erf_half(graph, nodes, right)
+            scaled = _scaled_source(graph, nodes, left)
+            if half is None or scaled is None or scaled[0] != half[0]:
+                continue
+            x, a, chain = half
+            own = chain[:-1] + ([left] if left != x else [])            # the erf input scaling is chain[-1]
+            readers_ok = all(len(consumers[n]) == 1 and n not in graph.outputs for n in [right] + own)
+            scaling = chain[-1]
+            if not readers_ok or len(consumers[scaling]) != 1 or scaling in graph.outputs:
+                continue
+            factor = 2.0 * a * scaled[1]
+            gelu_name = node.name if factor == 1.0 else edit.fresh_name(f"{node.name}.gelu")
+            gelu = Gelu(name=gelu_name, inputs=(x,), type=node.type)
+            if factor == 1.0:
+                edit.replace(gelu)
+            else:
+                edit.insert_before(node.name, gelu)
+                edit.replace(Affine(name=node.name, inputs=(gelu_name,), type=node.type,
+                                    scale=edit.constant(f"{node.name}.scale", np.asarray(factor, np.float32))))
+            for name in set(own + [right, scaling]):
+                edit.remove(name, x)
+                dead.add(name)
+            break
+    return PassResult(edit.apply(), edit.modified)
+
+
+_register_erf()
+
+
 def amos_pipeline(phases: int | None = None, stat: str = "percentile", percentile: float = 99.99,
                   fit: str = "default", **_: object) -> str:
     """`--coding amos`: every gate a circuit of at-most-one-spike neurons on the layer-windowed schedule.
@@ -299,7 +414,7 @@ def amos_pipeline(phases: int | None = None, stat: str = "percentile", percentil
         raise OptionError(f"amos: fit={fit!r}; use {' or '.join(FIT_PRESETS)}")
     options = ([f"fit={fit}"] if fit != "default" else []) + ([f"k={k}"] if k is not None else [])
     lower = "lower-gates" + ("{" + ",".join(options) + "}" if options else "")
-    return (f"{CANONICALIZE},calibrate,balance-thresholds{{mode=layer,q={percentile},stat={stat}}},"
+    return (f"match-gelu,{CANONICALIZE},calibrate,balance-thresholds{{mode=layer,q={percentile},stat={stat}}},"
             f"maxpool-to-relu-tree,{lower},insert-delays")
 
 
