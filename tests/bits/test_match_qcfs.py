@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import helper
 
 from snncc.frontend import onnx_to_ir, prepare
@@ -125,3 +127,25 @@ def test_unmatched_floor_is_a_clear_error():
         snncc_compile(model, "bits", timesteps=2, calibration=np.zeros((4, 4), np.float32))
     # qcfs_nodes is the pattern the error message tells the user to export
     assert len(qcfs_nodes("x", "y", "lam", 3, "t", {"lam": np.array(1.0, np.float32)})) == 7
+
+
+@settings(max_examples=25, deadline=None)
+@given(levels=st.integers(1, 31), lam=st.floats(0.25, 8.0), variant=st.sampled_from(["torch", "commuted"]),
+       seed=st.integers(0, 2**16))
+def test_property_match_is_exact_and_reads_lam_and_l(levels, lam, variant, seed):
+    """Any lam > 0, L >= 1 and either export grouping: one qcfs node with theta = lam and levels = L, and the
+    matched graph computes what onnxruntime computes (one level apart at most on a float32 rounding boundary)."""
+    init = {"w": np.random.default_rng(seed).normal(0, 1, (6, 6)).astype(np.float32),
+            "lam": np.array(lam, np.float32)}
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1)]
+    nodes += qcfs_nodes("h", "y", "lam", levels, "q", init, variant)
+    model = make_model(nodes, [6], [6], init)
+    result = match_qcfs(_import(model), PassContext())
+    (node,) = [n for n in result.graph.nodes if n.op == "qcfs"]
+    assert node.levels == levels
+    np.testing.assert_allclose(result.graph.constants[node.theta], np.float32(lam), rtol=1e-6)
+    x = np.random.default_rng(seed + 1).uniform(-2, 2, (64, 6)).astype(np.float32) * np.float32(lam)
+    diff = np.abs(run(result.graph, x)[result.graph.outputs[0]] - onnxruntime_run(model, x))
+    step = np.float32(lam) / levels
+    assert np.all((diff < 1e-5 * max(1.0, lam)) | (np.abs(diff - step) < 1e-4 * max(1.0, lam)))
+    assert np.mean(diff < 1e-5 * max(1.0, lam)) >= 0.99
