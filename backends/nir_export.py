@@ -14,6 +14,7 @@ first step). Under those conventions the export is exact:
 | avg_pool, global_avg_pool | Conv2d with weights 1/(kh kw) on the channel diagonal (portable; few readers have AvgPool2d) |
 | flatten, reshape to a vector | Flatten(start_dim=0) (NIR shapes exclude the batch axis) |
 | affine{scale} | Scale |
+| affine{scale, shift} | folded into the dense layer before it (bias), else Affine(diag) / per-channel 1x1 Conv2d |
 | add{coeffs} | Scale(coeff) per input where coeff != 1, summed into a Scale(1) junction |
 | if_neuron{theta, v0, out_scale} | I(r=1) -> Threshold(theta (1 - v0), strict) -> Scale(-theta) -> back into I; Scale(out_scale) |
 | graph output | Output |
@@ -234,11 +235,11 @@ def ungrouped(weight: np.ndarray, groups: int) -> np.ndarray:
 
 
 def _conv2d(nir, b, node, weight, bias, input_shape, stride, padding, dilation, groups):
+    # nir 1.0.8 infers a Conv2d's input type as weight.shape[1] channels, so `nir.read` rejects a grouped conv
+    # (and readers differ on groups): export the equivalent block-diagonal plain convolution instead
     if node.inputs[0] in b.flat:
         raise NirExportError(f"node %{node.name} ({node.op}) reads %{node.inputs[0]}, which a graph layer carries "
                              "flattened; NIR has no reshape back to (C, H, W)")
-    # nir 1.0.8 infers a Conv2d's input type as weight.shape[1] channels, so `nir.read` rejects a grouped conv
-    # (and readers differ on groups): export the equivalent block-diagonal plain convolution instead
     nir_node = nir.Conv2d(input_shape=tuple(int(d) for d in input_shape[1:]), weight=ungrouped(weight, int(groups)),
                           stride=tuple(int(s) for s in stride), padding=padding,
                           dilation=tuple(int(d) for d in dilation), groups=1, bias=bias)
@@ -297,13 +298,38 @@ def _flatten(nir, b, node, graph, types):
 
 
 def _affine(nir, b, node, graph, types):
-    if node.shift is not None:
-        raise NirExportError(f"node %{node.name} (affine) adds a shift; NIR's Scale has none (fold it into the next "
-                             "layer's bias: the rate pipeline's fold-affine does)")
+    """affine{scale} is a Scale. With a shift (a bias added after a bias-less layer, e.g. a GCN's A H W + b): folded
+    into the dense layer that produces it when that layer has no other reader (W' = diag(s) W, b' = s b + shift),
+    else an Affine(diag(s), shift) on a vector or a 1x1 Conv2d on an image with per-channel parameters."""
     (src,), shape = b.elementwise_inputs(node, types, nir)
     scale = _full(1.0 if node.scale is None else graph.constants[node.scale], node.type.shape).reshape(shape)
-    b.source[node.name] = b.add(node.name, nir.Scale(scale=scale))
-    b.edge(src, node.name)
+    if node.shift is None:
+        b.source[node.name] = b.add(node.name, nir.Scale(scale=scale))
+        b.edge(src, node.name)
+        return
+    shift = _full(graph.constants[node.shift], node.type.shape).reshape(shape)
+    producer = graph.node_map()[node.inputs[0]]
+    readers = [n for n in graph.nodes if node.inputs[0] in n.inputs]
+    layer = b.nodes.get(src)
+    if (producer.op == "dense" and src == producer.name and len(readers) == 1 and producer.name not in graph.outputs
+            and isinstance(layer, (nir.Affine, nir.Linear))):
+        bias = layer.bias if isinstance(layer, nir.Affine) else np.zeros(layer.weight.shape[0], np.float32)
+        weight = layer.weight if node.scale is None else (scale[:, None] * layer.weight).astype(np.float32)
+        b.nodes[src] = nir.Affine(weight=weight, bias=(scale * bias + shift).astype(np.float32))
+        b.source[node.name] = src
+        return
+    if len(shape) == 1:
+        nir_node = nir.Affine(weight=np.diag(scale).astype(np.float32), bias=shift)
+        b.source[node.name] = b.add(node.name, nir_node)
+        b.edge(src, node.name)
+        return
+    per_channel = len(shape) == 3 and all(np.array_equal(np.broadcast_to(a[:, :1, :1], shape), a) for a in (scale, shift))
+    if not per_channel:
+        raise NirExportError(f"node %{node.name} (affine) adds a shift that varies within a channel of {node.type}; "
+                             "NIR can add a bias only per output channel (Conv2d) or per vector element (Affine)")
+    c = shape[0]
+    weight = scale[:, 0, 0].reshape(c, 1, 1, 1).astype(np.float32)
+    _conv2d(nir, b, node, weight, shift[:, 0, 0].copy(), shape, (1, 1), (0, 0), (1, 1), c)
 
 
 def _add(nir, b, node, graph, types):

@@ -45,16 +45,24 @@ def registered_codings() -> list[str]:
     return sorted(CODINGS)
 
 
-def default_options(coding: str) -> dict:
-    """The options a coding is recorded with: its pipeline builder's own default T where it declares one (bits: a
-    few steps), else the CLI's -T default."""
+def default_options(model: str, coding: str) -> dict:
+    """The options a pair is recorded with: the coding's pipeline builder's own default T where it declares one
+    (bits: a few steps), else the CLI's -T default; and the calibration file: the one `snncc compile` finds next to
+    the bundled model, else the model's data set `models/data/<prefix>.npz` (karate_gcn: karate.npz, one graph)."""
     import inspect
 
+    import snncc
     from snncc.pipeline import CODINGS
 
     parameter = inspect.signature(CODINGS[coding]).parameters.get("timesteps")
     has_default = parameter is not None and isinstance(parameter.default, int)
-    return {"timesteps": parameter.default if has_default else CLI_TIMESTEPS}
+    options = {"timesteps": parameter.default if has_default else CLI_TIMESTEPS}
+    with at_root():
+        calib = snncc.default_calibration_file(f"models/{model}.onnx")
+        fallback = Path("models/data") / f"{model.split('_')[0]}.npz"
+        if calib is None and fallback.is_file():
+            options["calib"] = fallback.as_posix()
+    return options
 
 
 def golden_name(model: str, coding: str, options: dict) -> str:
@@ -70,12 +78,14 @@ def compile_text(model: str, coding: str, options: dict) -> str:
 
 
 def compile_graph(model: str, coding: str, options: dict):
+    """`snncc compile models/<model>.onnx --coding <coding> [--calib FILE] -T ...` as a graph."""
     import snncc
     from snncc.data import load_npz
 
+    options = dict(options)
     with at_root():
         path = f"models/{model}.onnx"
-        calib = snncc.default_calibration_file(path)
+        calib = options.pop("calib", None) or snncc.default_calibration_file(path)
         calibration = load_npz(calib).x if calib else None
         return snncc.compile(path, coding, calibration=calibration, **options)
 
@@ -93,7 +103,7 @@ def update(log=print) -> list[dict]:
     entries = []
     for model in bundled_models():
         for coding in registered_codings():
-            options = default_options(coding)
+            options = default_options(model, coding)
             entry = {"model": model, "coding": coding, "options": options}
             try:
                 text = compile_text(model, coding, options)

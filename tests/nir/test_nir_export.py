@@ -85,8 +85,12 @@ def test_file_reads_back_with_every_weight(mlp):
 
 
 def _compile_and_export(folder, model):
+    return _compile_and_export_with(folder, model, [])
+
+
+def _compile_and_export_with(folder, model, options):
     snnir, out = folder / f"{model}.snnir", folder / f"{model}.nir"
-    assert main(["compile", f"models/{model}.onnx", "-o", str(snnir), "-T", str(T)]) == 0
+    assert main(["compile", f"models/{model}.onnx", "-o", str(snnir), "-T", str(T), *options]) == 0
     assert main(["export", str(snnir), "--format", "nir", "-o", str(out)]) == 0
     return load(snnir), snnir, out
 
@@ -255,3 +259,34 @@ def test_graph_layers_are_carried_flattened():
     ours = simulate(g, x, 24)
     theirs = simulate_nir(nir_graph, x, 24).reshape(-1, 5, 2)
     np.testing.assert_allclose(theirs, ours.outputs[24], atol=1e-4)
+
+
+def test_karate_gcn_matches_the_simulator(tmp_path):
+    """The bundled GCN: graph layers carried flattened, the bias added after A H W folded into that Affine."""
+    data = np.load("models/data/karate.npz")
+    graph, _, path = _compile_and_export_with(tmp_path, "karate_gcn", ["--calib", "models/data/karate.npz"])
+    written = nir.read(path)
+    assert [n for n in written.nodes if isinstance(written.nodes[n], nir.Flatten)] == ["input.flat"]
+    ours = simulate(graph, data["x"], T)
+    theirs = simulate_nir(written, data["x"], T).reshape(ours.outputs[T].shape)
+    np.testing.assert_allclose(theirs, ours.outputs[T], atol=1e-5)
+    mask = data["test_mask"]
+    assert np.mean(theirs.argmax(-1)[0][mask] == data["y"][0][mask]) > 0.8
+
+
+@pytest.mark.parametrize("shape, scale_shape", [((6,), (6,)), ((3, 4, 4), (3, 1, 1))])
+def test_affine_with_shift_after_a_population(shape, scale_shape):
+    """A shift that cannot fold into a dense layer: Affine(diag) on a vector, a per-channel 1x1 Conv2d on images."""
+    rng = np.random.default_rng(11)
+    consts = {"theta": np.full(scale_shape, 0.8, np.float32),
+              "s": rng.uniform(0.5, 2, scale_shape).astype(np.float32),
+              "t": rng.uniform(-1, 1, scale_shape).astype(np.float32)}
+    from snncc.ir import Affine
+    nodes = [Input(name="x", type=TensorType(shape)),
+             IFNeuron(name="n", inputs=("x",), type=TensorType(shape), theta=ConstRef("theta"), v0=0.5),
+             Affine(name="a", inputs=("n",), type=TensorType(shape), scale=ConstRef("s"), shift=ConstRef("t"))]
+    g = Graph.build(nodes, ("a",), consts, {"coding": "rate"})
+    written = to_nir(g)
+    assert isinstance(written.nodes["a"], nir.Affine if len(shape) == 1 else nir.Conv2d)
+    x = rng.uniform(0, 1.2, (16,) + shape).astype(np.float32)
+    np.testing.assert_allclose(simulate_nir(written, x, 12), simulate(g, x, 12).outputs[12], atol=1e-5)
