@@ -13,9 +13,9 @@ calibration data, or 1 spike per neuron and sample without calibration).
 
 Output axons are known once every consumer is placed: a core needs one output axon per (neuron, destination core)
 pair (TrueNorth: a neuron drives one axon, so k destinations cost k-1 splitter neurons on its core). The packing
-therefore reserves an estimate: d destination cores per neuron of each layer (1 at first), counted against the
-core's output axons (and, on TrueNorth, d-1 splitters against its neurons). When a core ends up over a limit, d of its
-layers is raised to what was measured and the packing runs again.
+reserves one output axon per neuron that has consumers; a core that ends up over its output axons (or, with
+splitters, its neurons) is cut in two, which never raises any other count, and the assignment is rebuilt until every
+core fits.
 """
 
 from __future__ import annotations
@@ -375,7 +375,11 @@ def _atoms(layer: Layer, profile: Profile, granularity: int) -> list[Slice]:
     blocks = [(a, min(a + cb, c)) for a in range(0, c, cb)]
     depthwise = all(isinstance(p, ConvProjection) and p.groups == p.src_shape[0] and p.groups > 1
                     for p in layer.projections)
-    if depthwise:
+    # when the layer's shared kernels do not fit one core, a core should hold few channels at many positions
+    # (channel-major order); otherwise all channels of a few rows, which share their halo (band-major order)
+    kernel_bits = sum(p.kernel_weights(0, c) * profile.weight_bits for p in layer.projections
+                      if shares_kernels(p, profile))
+    if depthwise or kernel_bits > profile.synapse_memory_bits_per_core:
         return [Slice(layer.name, a, b, r, r + 1, q0, q1) for a, b in blocks for r in range(h) for q0, q1 in tiles]
     return [Slice(layer.name, a, b, r, r + 1, q0, q1) for r in range(h) for q0, q1 in tiles for a, b in blocks]
 
@@ -425,6 +429,69 @@ def _output_axons(packer: _Packer, profile: Profile) -> list[int]:
     return bad
 
 
+def _split_cores(packer: "_Packer", bad: set[int], profile: Profile) -> list[list[Slice]]:
+    """The core assignment with every core in `bad` cut, in place, into pieces that fit. A neuron keeps its
+    destination cores when its core is cut, so a slice's output axons (and splitters) are known exactly from the
+    measured destinations: slices are halved until each fits, then packed next-fit into new cores. A piece of a core
+    needs no more input axons or memory than the whole, so nothing else can break."""
+
+    def need(s: Slice) -> tuple[int, int]:
+        layer = packer.layers[s.layer]
+        dest = packer.dest_count.get(s.layer)
+        if dest is None:
+            return 0, s.count * layer.units
+        d = dest[box_indices(layer.shape3, *s.box())]
+        split = int(np.maximum(d - 1, 0).sum()) if profile.output_axons_per_neuron == 1 else 0
+        return int(d.sum()), s.count * layer.units + split
+
+    out: list[list[Slice]] = []
+    for core in packer.cores:
+        if core.index not in bad:
+            out.append(list(core.slices))
+            continue
+        pieces, stack = [], list(reversed(core.slices))
+        while stack:
+            s = stack.pop()
+            axons, neurons = need(s)
+            if axons <= profile.output_axons_per_core and neurons <= profile.neurons_per_core:
+                pieces.append((s, axons, neurons))
+                continue
+            halves = s.halves()
+            if halves is None:
+                raise MappingError(f"layer %{s.layer}: one neuron needs {axons} output axons and {neurons} neurons "
+                                   f"with its splitters; a {profile.name} core has {profile.output_axons_per_core} "
+                                   f"and {profile.neurons_per_core}")
+            stack.extend(reversed(halves))
+        group: list[Slice] = []
+        used = [0, 0]
+        for s, axons, neurons in pieces:
+            if group and (used[0] + axons > profile.output_axons_per_core
+                          or used[1] + neurons > profile.neurons_per_core):
+                out.append(group)
+                group, used = [], [0, 0]
+            group.append(s)
+            used[0] += axons
+            used[1] += neurons
+        out.append(group)
+    return out
+
+
+def _replay(network: Network, profile: Profile, rates, granularity: int, assignment: list[list[Slice]]) -> _Packer:
+    """Rebuild the cores, routes and counts of a given assignment of slices to cores (no decisions)."""
+    packer = _Packer(network, profile, rates, granularity, {})
+    for index, slices in enumerate(assignment):
+        for s in slices:
+            packer.core_of[s.layer][box_indices(packer.layers[s.layer].shape3, *s.box())] = index
+    for index, slices in enumerate(assignment):
+        if index:
+            packer._close()
+            packer._open()
+        for s in slices:
+            packer._commit(s, packer._cost(s, packer.core))
+    packer.finish()
+    return packer
+
+
 def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] | None = None,
               granularities: tuple[int, ...] | None = None) -> Mapping:
     """Cut the network into cores (see the module docstring). MappingError when it cannot fit."""
@@ -442,22 +509,12 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
     consumed = {p.source for l in network.layers for p in l.projections}
     for g in granularities:
         fanout = {l.name: (1.0 if l.name in consumed else 0.0) for l in network.layers}
-        for attempt in range(8):
-            packer = _pack(network, profile, rates, g, fanout)
+        packer = _pack(network, profile, rates, g, fanout)
+        for _ in range(24):
             bad = _output_axons(packer, profile)
             if not bad:
                 break
-            # raise the reserved destinations per neuron of the layers on the cores that overflowed
-            for name, counts in packer.dest_count.items():
-                if packer.layers[name].kind == "input":
-                    continue
-                owners = packer.core_of[name]
-                per_core = np.bincount(owners, weights=counts, minlength=len(packer.cores))
-                held = np.bincount(owners, minlength=len(packer.cores))
-                hot = [k for k in bad if held[k]]
-                if hot:
-                    measured = float(np.mean([per_core[k] / held[k] for k in hot]))
-                    fanout[name] = max(fanout[name], measured) * (1.0 + 0.05 * attempt) + 0.02
+            packer = _replay(network, profile, rates, g, _split_cores(packer, set(bad), profile))
         else:
             continue
         routes = [Route(k[0], k[1], v[0], v[1]) for k, v in sorted(packer.routes.items(), key=lambda kv: (
