@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from snncc.ir import OP_REGISTRY
 from snncc.limits import memory_cap
-from tests.fuzz.harness import FUZZ_MEMORY_CAP, Seed, Stats, make_sandbox, run_case
+from tests.fuzz.harness import FUZZ_MEMORY_CAP, SLOW_CODINGS, Seed, Stats, make_sandbox, run_case
 from tests.fuzz.mutators import mutate_bytes, mutate_onnx, mutate_snnir, mutate_text
 
 
@@ -33,6 +33,12 @@ def fuzz(seeds: list[Seed], stats: Stats, *, examples: int, seed: int | None = N
          cli_every: int = 8) -> Stats:
     """Run `examples` hypothesis-generated cases (findings are recorded in `stats`, never raised, so one finding
     does not stop the run)."""
+    from snncc.pipeline import CODINGS
+
+    codings = sorted(CODINGS)   # every registered coding's pipeline is a target
+    # amos fits gate circuits per layer: tens of seconds on a bundled CNN, a legitimate compile time that the 10-s
+    # hang limit would flag; it is fuzzed on the tiny seed only
+    fast_codings = [c for c in codings if c not in SLOW_CODINGS] or codings
     sandbox = tempfile.TemporaryDirectory(prefix="snncc-fuzz-")
     root = make_sandbox(Path(sandbox.name))
 
@@ -44,8 +50,10 @@ def fuzz(seeds: list[Seed], stats: Stats, *, examples: int, seed: int | None = N
         s = seeds[data.draw(st.integers(0, 1 << 16), label="seed") % len(seeds)]
         payload = mutated(data.draw, s)
         via_cli = data.draw(st.integers(0, 1 << 16)) % cli_every == 0
+        choices = codings if s.name == "tiny" else fast_codings
+        coding = choices[data.draw(st.integers(0, 1 << 16)) % len(choices)] if s.kind == "onnx" else "rate"
         run_case(s, payload, root, via_cli=via_cli, simulate=data.draw(st.booleans()), stats=stats,
-                 command=data.draw(st.integers(0, 3)))
+                 command=data.draw(st.integers(0, 3)), coding=coding)
 
     if seed is not None:
         from hypothesis import seed as with_seed
