@@ -177,10 +177,11 @@ def main(argv=None) -> int:
                 if not default_affine and len(disagree):
                     notes.append(f"{name}: disagreeing samples {disagree[:20].tolist()}")
     print(f"NIR consumer: {versions}  data: {args.data} ({len(x)} samples)  T={args.timesteps}")
-    print(f"{'model':14} {'consumer':26} {'agree %':>8} {'#diff':>6} {'max|dlogit|':>12} {'NIR acc %':>10} "
+    width = max([len("model")] + [len(r[0]) for r in rows])
+    print(f"{'model':{width}} {'consumer':26} {'agree %':>8} {'#diff':>6} {'max|dlogit|':>12} {'NIR acc %':>10} "
           f"{'snncc acc %':>11} {'consumer s':>10}")
     for name, consumer, agree, ndiff, dmax, acc, our_acc, sec in rows:
-        print(f"{name:14} {consumer:26} {100 * agree:8.2f} {ndiff:6d} {dmax:12.3g} {100 * acc:10.2f} "
+        print(f"{name:{width}} {consumer:26} {100 * agree:8.2f} {ndiff:6d} {dmax:12.3g} {100 * acc:10.2f} "
               f"{100 * our_acc:11.2f} {sec:10.1f}")
     for note in notes:
         print("note:", note)
