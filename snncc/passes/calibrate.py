@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snncc.errors import DataError, PassError
+from snncc.errors import DataError, OptionError, PassError
 from snncc.ir import run
 from snncc.passes.registry import PassResult, register_pass
 from snncc.passes.rewrite import channel_axis
@@ -122,6 +122,8 @@ def collect_stats(graph, data: np.ndarray, *, batch_size: int = 256, progress: b
 def calibrate(graph, ctx, batch_size: int = 256, check: bool = True) -> PassResult:
     """Store ActivationStats of every gate node in `ctx.stats["activations"]` (the graph is unchanged). Needs
     `ctx.calibration`. When `ctx.source_model` is set, first checks that the IR computes what onnxruntime computes."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise OptionError(f"calibrate{{batch_size={batch_size}}}: the batch size must be an integer >= 1")
     if ctx.calibration is None:
         raise DataError("calibration data is needed (pass --calib FILE.npz with an array 'x') for this coding and "
                         "balancing; models whose activations are Clip(0, c) or QCFS need none")

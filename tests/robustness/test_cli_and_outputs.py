@@ -181,3 +181,18 @@ def test_a_failing_target_mapping_leaves_no_output(tmp_path, capsys):
                            "--no-progress")
     assert_clean_failure(code, err, "nosuch")
     assert _listing(tmp_path) == before
+
+
+@pytest.mark.parametrize("pipeline, needle", [
+    ("nope", "unknown pass 'nope'"),
+    ("fold-bn{", "cannot parse pipeline"),
+    ("fold-bn{x=1}", "unexpected keyword"),
+    ("calibrate{batch_size=0}", "batch size must be an integer >= 1"),
+    ("balance-thresholds{q=500}", "q=500"),
+])
+def test_a_bad_pipeline_string_is_a_user_error(tmp_path, capsys, pipeline, needle):
+    model, c = _model_and_calib(tmp_path)
+    before = _listing(tmp_path)
+    code, _, err = run_cli(capsys, "compile", model, "--calib", c, "--pipeline", pipeline, "-o", tmp_path / "m.snnir")
+    assert_clean_failure(code, err, needle)
+    assert _listing(tmp_path) == before
