@@ -76,7 +76,7 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
         meta["source"] = source
         meta["source_sha256"] = file_sha256(source)
     text = pipeline or pipeline_for(coding, timesteps=int(timesteps), **coding_options)
-    manager = PassManager(text, print_after=print_after)
+    manager = PassManager(text, print_after=print_after, user_options=bool(pipeline))
     calibration = _checked_calibration(graph, calibration)
     ctx = PassContext(calibration=calibration, source_model=source, timesteps=int(timesteps), progress=progress,
                       profile=profile)

@@ -28,6 +28,12 @@ class PassTiming:
     modified: bool
 
 
+def _option_error(name: str, options: dict[str, Any], exc: Exception) -> PassError:
+    given = ",".join(f"{k}={v}" for k, v in options.items())
+    return PassError(f"pass '{name}' cannot run with {{{given}}}: {type(exc).__name__}: {exc}; check the option "
+                     "values (see `snncc passes`)")
+
+
 @dataclass
 class PassManager:
     """Runs a pipeline (a string or a list of (name, options)).
@@ -40,6 +46,7 @@ class PassManager:
     print_after: str | None = None
     printer: Callable[[str], None] = field(default=lambda text: sys.stderr.write(text))
     timings: list[PassTiming] = field(default_factory=list)
+    user_options: bool = False   # options come from a user's pipeline string: a pass failing on them is a user error
 
     def items(self) -> list[tuple[str, dict[str, Any]]]:
         return parse_pipeline(self.pipeline) if isinstance(self.pipeline, str) else list(self.pipeline)
@@ -62,8 +69,16 @@ class PassManager:
             except TypeError as exc:
                 if "unexpected keyword" in str(exc):
                     raise PassError(f"pass '{name}': {exc}") from None
+                if options and self.user_options:
+                    raise _option_error(name, options, exc) from None
                 raise
             except SnnccError:
+                raise
+            except (ValueError, OverflowError, ZeroDivisionError) as exc:
+                # with options the user wrote (compile --pipeline) the likeliest cause is an option value the pass
+                # cannot use; otherwise it is a bug and stays an internal error
+                if options and self.user_options:
+                    raise _option_error(name, options, exc) from None
                 raise
             if self.verify_each:
                 try:

@@ -189,6 +189,8 @@ def test_a_failing_target_mapping_leaves_no_output(tmp_path, capsys):
     ("fold-bn{x=1}", "unexpected keyword"),
     ("calibrate{batch_size=0}", "batch size must be an integer >= 1"),
     ("balance-thresholds{q=500}", "q=500"),
+    ("balance-thresholds{q=abc}", "cannot run with {q=abc}"),
+    ("fold-bn,lower-phase{phases=inf}", "cannot run with {phases=inf}"),
 ])
 def test_a_bad_pipeline_string_is_a_user_error(tmp_path, capsys, pipeline, needle):
     model, c = _model_and_calib(tmp_path)
