@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from snncc.ir import OP_REGISTRY
 from snncc.limits import memory_cap
 from tests.fuzz.harness import FUZZ_MEMORY_CAP, SLOW_CODINGS, Seed, Stats, make_sandbox, run_case
-from tests.fuzz.mutators import mutate_bytes, mutate_onnx, mutate_snnir, mutate_text
+from tests.fuzz.mutators import mutate_bytes, mutate_onnx, mutate_snnir, mutate_text, pipeline_string
 
 
 def mutated(draw, seed: Seed) -> bytes:
@@ -52,8 +52,13 @@ def fuzz(seeds: list[Seed], stats: Stats, *, examples: int, seed: int | None = N
         via_cli = data.draw(st.integers(0, 1 << 16)) % cli_every == 0
         choices = codings if s.name == "tiny" else fast_codings
         coding = choices[data.draw(st.integers(0, 1 << 16)) % len(choices)] if s.kind == "onnx" else "rate"
+        # an ONNX case sometimes keeps the seed model intact and fuzzes the pass pipeline string instead
+        pipeline = None
+        if s.kind == "onnx" and data.draw(st.integers(0, 1 << 16)) % 4 == 0:
+            pipeline = pipeline_string(data.draw)
+            payload = s.data if data.draw(st.booleans()) else payload
         run_case(s, payload, root, via_cli=via_cli, simulate=data.draw(st.booleans()), stats=stats,
-                 command=data.draw(st.integers(0, 3)), coding=coding)
+                 command=data.draw(st.integers(0, 3)), coding=coding, pipeline=pipeline)
 
     if seed is not None:
         from hypothesis import seed as with_seed

@@ -269,3 +269,30 @@ def mutate_text(draw: Draw, data: bytes) -> bytes:
     else:
         return mutate_bytes(draw, data)
     return b"\n".join(lines)
+
+
+# -- pipeline strings (compile --pipeline) ----------------------------------------------------------------------------
+
+OPTION_VALUES = ["0", "-1", "1", "2", "7", "1000000", "0.5", "nan", "inf", "-inf", "abc", "true", "", "1e9", "half",
+                 "zero", "channel", "layer", "max", "percentile"]
+
+
+def pipeline_string(draw: Draw) -> str:
+    """One to four registered passes, each maybe with one option set to a hostile value; sometimes broken syntax."""
+    import inspect
+
+    from snncc.passes import PASS_REGISTRY
+
+    names = sorted(PASS_REGISTRY)
+    items = []
+    for _ in range(draw(st.integers(1, 4))):
+        name = draw(st.sampled_from(names + ["nope"]))
+        params = list(inspect.signature(PASS_REGISTRY[name].fn).parameters)[2:] if name in PASS_REGISTRY else []
+        if params and draw(st.booleans()):
+            key = draw(st.sampled_from(params + ["bogus"]))
+            name += "{" + key + "=" + draw(st.sampled_from(OPTION_VALUES)) + "}"
+        items.append(name)
+    text = ",".join(items)
+    if draw(st.integers(0, 9)) == 0:
+        text = mutate_bytes(draw, text.encode()).decode("utf-8", "replace")
+    return text
