@@ -254,9 +254,9 @@ def _simulate(graph, seed: Seed) -> None:
         from snncc.cli import _library_user_errors
 
         if isinstance(exc, _library_user_errors()):   # what the CLI reports as a user error (exit 2)
-            raise _Reported(str(exc)) from None
+            raise SimulatorUserError(str(exc)) from None
         raise
 
 
-class _Reported(SnnccError):
+class SimulatorUserError(SnnccError):
     """A simulator error the CLI turns into exit 2."""
