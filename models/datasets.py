@@ -9,7 +9,7 @@ Nothing is downloaded: the data come from files shipped inside installed package
   784 pixel columns 0..255 then the label), scaled to [0, 1]. Test = 1000 images, train = the other 4000,
   calib = 256 images drawn from train.
 * karate: Zachary's karate club (``networkx.karate_club_graph()``), node features = identity (34x34),
-  labels = the ``club`` attribute (``Mr. Hi`` -> 0, ``Officer`` -> 1), a stratified 50/50 node split.
+  labels = the ``club`` attribute (``Mr. Hi`` -> 0, ``Officer`` -> 1), a stratified 17/17 node split.
 
 Images are float32 arrays of shape (N, 1, H, W); labels are int64 arrays of shape (N,).
 
@@ -75,8 +75,8 @@ def karate() -> dict[str, np.ndarray]:
     """Zachary's karate club as a one-graph batch.
 
     Returns x float32 (1,34,34) (identity features), y int64 (1,34) (club), adj float32 (34,34) (0/1, no self
-    loops), a_hat float32 (34,34) = D^-1/2 (A+I) D^-1/2, and boolean train_mask/test_mask (34,): a stratified
-    50/50 split (seeded) that puts half of each club, rounded, in train.
+    loops), a_hat float32 (34,34) = D^-1/2 (A+I) D^-1/2, and boolean train_mask/test_mask (34,): a seeded,
+    stratified 17/17 node split.
     """
     import networkx as nx
 
@@ -93,11 +93,17 @@ def karate() -> dict[str, np.ndarray]:
     d_inv_sqrt = 1.0 / np.sqrt(a_tilde.sum(axis=1))
     a_hat = (d_inv_sqrt[:, None] * a_tilde * d_inv_sqrt[None, :]).astype(np.float32)
 
+    # Stratified 50/50: each club puts floor(half) of its nodes in train, and the odd leftovers go to train in
+    # class order until train holds n // 2 nodes (karate: 17 + 17 nodes -> train 9 + 8, test 8 + 9).
     rng = np.random.default_rng(KARATE_SEED)
+    counts = np.bincount(y)
+    k = counts // 2
+    for c in np.flatnonzero(counts % 2):
+        if k.sum() < n // 2:
+            k[c] += 1
     train_mask = np.zeros(n, dtype=bool)
-    for c in (0, 1):
-        idx = np.flatnonzero(y == c)
-        train_mask[rng.choice(idx, size=(len(idx) + 1) // 2, replace=False)] = True
+    for c in range(len(counts)):
+        train_mask[rng.choice(np.flatnonzero(y == c), size=int(k[c]), replace=False)] = True
     return {
         "x": np.eye(n, dtype=np.float32)[None],
         "y": y[None],
