@@ -101,6 +101,9 @@ def update(log=print) -> list[dict]:
     from snncc.errors import SnnccError
 
     entries = []
+    gone = sorted({e["model"] for e in load_manifest()} - set(bundled_models()))
+    if gone:
+        log(f"dropping the entries of models no longer in models/: {', '.join(gone)}")
     for model in bundled_models():
         for coding in registered_codings():
             options = default_options(model, coding)
