@@ -6,7 +6,7 @@ the threshold shift, multi-spike (B = 2) at each K, and layer- vs channel-wise t
 smallest T whose accuracy reaches the phase SNN's (K = 8, searched base, shift), to compare spikes per sample at equal accuracy. Simulation
 times are medians of 3 runs, phase K = 8 and rate at that T side by side.
 
-    python benchmarks/phase_table.py [--models digits_cnn,mnist_cnn] [--limit N] [--phases 4,6,8,12]
+    python benchmarks/phase_table.py [--models digits_cnn,mnist_cnn] [--limit N] [--phases 4,6,8,12] [--rate-t 4,8,..]
 """
 
 from __future__ import annotations
@@ -67,8 +67,10 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--limit", type=int, default=None, help="use the first N test samples")
     parser.add_argument("--phases", default="4,6,8,12")
+    parser.add_argument("--rate-t", default=",".join(map(str, RATE_T)), help="rate-coding T values to sweep")
     args = parser.parse_args(argv)
     ks = [int(k) for k in args.phases.split(",")]
+    rate_ts = [int(t) for t in args.rate_t.split(",")]
     for name in args.models.split(","):
         model = ROOT / "models" / f"{name}.onnx"
         if not model.is_file():
@@ -118,10 +120,10 @@ def main(argv=None) -> int:
         if reference is None:
             continue
         acc8, spikes8, synops8, graph8 = reference
-        rate = snncc.compile(str(model), "rate", calibration=calib, timesteps=max(RATE_T))
+        rate = snncc.compile(str(model), "rate", calibration=calib, timesteps=max(rate_ts))
         matched = None
         print("| rate T | acc % | spikes/sample | SynOps/sample |\n|---|---|---|---|")
-        for t in RATE_T:
+        for t in rate_ts:
             r = simulate(rate, x, t)
             acc = score(r.predictions[t], y, mask)
             print(f"| {t} | {100 * acc:.2f} | {r.spikes_per_sample:.1f} | {r.synops_per_sample:.0f} |")
@@ -129,7 +131,7 @@ def main(argv=None) -> int:
                 matched = (t, acc, r.spikes_per_sample, r.synops_per_sample)
                 break
         if matched is None:
-            print(f"\nrate coding does not reach the phase SNN's {100 * acc8:.2f}% within T = {max(RATE_T)}\n")
+            print(f"\nrate coding does not reach the phase SNN's {100 * acc8:.2f}% within T = {max(rate_ts)}\n")
             continue
         t, acc, spikes, synops = matched
         phase_time = median_seconds(lambda: simulate(graph8, x, 1))
