@@ -22,8 +22,8 @@ def _timesteps_list(text: str) -> list[int]:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a comma-separated list of integers") from None
-    if not values or any(v < 1 for v in values):
-        raise click.BadParameter("time steps must be integers >= 1")
+    if not values or any(v < 1 or v > 1 << 16 for v in values):
+        raise click.BadParameter("time steps must be integers in [1, 65536]")
     return values
 
 
@@ -144,7 +144,7 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
 @click.option("--input-coding", type=click.Choice(["analog", "poisson"]), default="analog", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N samples.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--mask", default=None, help="Name of a boolean array in the data file selecting the labels to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--progress/--no-progress", default=None)

@@ -49,6 +49,7 @@ def _umask() -> int:
     (["--max-memory", "much", "compile", "MODEL", "-o", "o.snnir"], ["Usage:", "--max-memory"]),
     (["eval", "x.snnir", "--data", "d.npz", "--batch-size", "0"], ["Usage:", "--batch-size"]),
     (["compile", "MODEL"], ["Usage:", "-o"]),
+    (["eval", "x.snnir", "--data", "d.npz", "--seed", "-5"], ["Usage:", "--seed"]),
 ])
 def test_bad_options_are_usage_errors(tmp_path, capsys, args, needles):
     model, _ = _model_and_calib(tmp_path)
