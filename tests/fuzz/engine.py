@@ -3,6 +3,7 @@ byte edits) and how the case is run (library API or CLI, with or without a short
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -64,9 +65,12 @@ def fuzz(seeds: list[Seed], stats: Stats, *, examples: int, seed: int | None = N
         from hypothesis import seed as with_seed
 
         case = with_seed(seed)(case)
+    cwd = os.getcwd()
     try:
+        os.chdir(root)   # a stray relative write lands in the sandbox, where the snapshot sees it
         with memory_cap(FUZZ_MEMORY_CAP):
             case()
     finally:
+        os.chdir(cwd)
         sandbox.cleanup()
     return stats

@@ -1,7 +1,8 @@
-"""The fuzz target: run one mutated .onnx or .snnir through snncc in a sandbox folder and classify the outcome.
+"""The fuzz target: run one mutated .onnx, .snnir or text-form file through snncc (library or CLI) in a sandbox
+folder, which is also the working directory, and classify the outcome.
 
-A case passes when snncc either succeeds or raises a documented error (`SnnccError`), finishes within the time limit,
-and writes nothing outside its output folder. Anything else (another exception type, a hang, a stray file) is a
+A case passes when snncc either succeeds or raises a documented error (`SnnccError`; exit 0, 1 or 2 from the CLI),
+finishes within the time limit, and writes nothing outside its output folder. Anything else (another exception type, a hang, a stray file) is a
 finding, kept with its traceback and the input bytes.
 """
 
