@@ -48,11 +48,15 @@ class Slice:
     def count(self) -> int:
         return (self.c1 - self.c0) * (self.r1 - self.r0) * (self.q1 - self.q0)
 
-    def halves(self) -> tuple["Slice", "Slice"] | None:
-        """Two halves along columns, else channels, else rows; None for a single neuron."""
-        for lo, hi, make in ((self.q0, self.q1, lambda a, b: (self._with(q0=a, q1=b))),
-                             (self.c0, self.c1, lambda a, b: (self._with(c0=a, c1=b))),
-                             (self.r0, self.r1, lambda a, b: (self._with(r0=a, r1=b)))):
+    def halves(self, channels_first: bool = False) -> tuple["Slice", "Slice"] | None:
+        """Two halves along columns, else channels, else rows (channels first when memory for kernels is short);
+        None for a single neuron."""
+        axes = [(self.q0, self.q1, lambda a, b: (self._with(q0=a, q1=b))),
+                (self.c0, self.c1, lambda a, b: (self._with(c0=a, c1=b))),
+                (self.r0, self.r1, lambda a, b: (self._with(r0=a, r1=b)))]
+        if channels_first:
+            axes = [axes[1], axes[0], axes[2]]
+        for lo, hi, make in axes:
             if hi - lo > 1:
                 mid = (lo + hi) // 2
                 return make(lo, mid), make(mid, hi)
@@ -341,7 +345,8 @@ class _Packer:
             if why is None:
                 self._commit(s, cost)
                 continue
-            halves = s.halves()
+            # short of kernel memory: fewer channels (kept across positions) help, smaller tiles do not
+            halves = s.halves(channels_first=why.startswith("synapse memory"))
             if not self.core.slices:
                 if halves is None:
                     raise self._fail_single(s, why)

@@ -33,7 +33,8 @@ def test_fan_in_larger_than_a_core():
         map_graph(graph, narrow, x)
     text = str(info.value)
     needed = int(re.search(r"(\d+) input axons \(fan-in", text).group(1))
-    assert "layer %v2.Relu" in text and 32 < needed <= 64 and "the core has 32" in text
+    first = next(n.name for n in graph.nodes if n.op == "if_neuron")
+    assert f"layer %{first} (if_neuron)" in text and 32 < needed <= 64 and "the core has 32" in text
     assert isinstance(info.value, SnnccError)
 
 
