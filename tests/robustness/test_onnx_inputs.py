@@ -58,10 +58,12 @@ def test_a_graph_the_checker_rejects(tmp_path, capsys):
 
 def test_an_unsupported_op_is_named_with_its_node(tmp_path, capsys):
     nodes = [helper.make_node("Relu", ["x"], ["r"], name="ok"),
-             helper.make_node("Erf", ["r"], ["y"], name="the_erf")]
-    path = save_model(make_model(nodes, [4], [4]), tmp_path / "erf.onnx")
+             helper.make_node("Warp", ["r"], ["y"], name="the_warp", domain="com.example")]
+    model = make_model(nodes, [4], [4])
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    path = save_model(model, tmp_path / "warp.onnx")
     code, _, err = run_cli(capsys, "compile", path, "-o", tmp_path / "o.snnir")
-    assert_clean_failure(code, err, "'the_erf'", "Erf", "does not support")
+    assert_clean_failure(code, err, "'the_warp'", "com.example::Warp", "does not support")
 
 
 def test_a_dynamic_non_batch_dimension(tmp_path, capsys):
