@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snncc.gates.gate import GateFunction
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FSCircuit:
@@ -57,6 +59,8 @@ class FSCircuit:
             if not all(math.isfinite(v) for v in values):
                 raise ValueError(f"FS circuit for {self.gate!r}: {field_name} contains a non-finite value")
             object.__setattr__(self, field_name, values)
+        if not isinstance(self.ge, bool):
+            raise ValueError(f"FS circuit for {self.gate!r}: ge must be a bool, got {self.ge!r}")
         object.__setattr__(self, "bias_offset", float(self.bias_offset))
 
 
@@ -90,7 +94,7 @@ def mean_spike_count(circuit: FSCircuit, num_points: int = 100_001) -> float:
     return float(spike_counts(spikes).mean())
 
 
-def approximation_error(circuit: FSCircuit, function, x_range: tuple[float, float] | None = None,
+def approximation_error(circuit: FSCircuit, function: GateFunction, x_range: tuple[float, float] | None = None,
                         num_points: int = 100_001) -> tuple[float, float]:
     """(max abs error, MSE) of the circuit's y against `function` on a uniform grid of `x_range` (default: its own)."""
     x = np.linspace(*(x_range or circuit.x_range), num_points)
