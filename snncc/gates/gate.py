@@ -128,9 +128,9 @@ def get_gate(name: str) -> Gate:
     except KeyError:
         known = ", ".join(sorted(_REGISTRY)) or "(none)"
         raise UnknownGateError(
-            f"unknown gate {name!r}; registered gates: {known}. To add one, build a "
-            f"snncc.gates.Gate(name=..., function=..., default_K=..., default_range=(lo, hi), lowering=Lowering.FITTED) "
-            f"and pass it to snncc.gates.register_gate"
+            f"unknown gate {name!r}; registered gates: {known}. To add one, build a snncc.gates.Gate(name=..., "
+            f"function=..., default_K=..., default_range=(lo, hi), lowering=Lowering.FITTED) and pass it to "
+            f"snncc.gates.register_gate"
         ) from None
 
 

@@ -1,4 +1,4 @@
-"""Surrogate-gradient fit (algorithms.md §2.4b): the backward pass, the importance weight, a quick deterministic fit."""
+"""Surrogate-gradient fit (algorithms.md §2.4b): the backward pass, the importance weight, quick deterministic fits."""
 
 import numpy as np
 import pytest
