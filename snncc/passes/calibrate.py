@@ -100,7 +100,9 @@ def collect_stats(graph, data: np.ndarray, *, batch_size: int = 256, progress: b
     targets = {n.name: n for n in graph.nodes if n.op in GATE_OPS and (nodes is None or n.name in nodes)}
     if not targets:
         return {}
-    inputs_of = {n.inputs[0]: name for name, n in targets.items()}
+    inputs_of: dict[str, list[str]] = {}
+    for name, n in targets.items():
+        inputs_of.setdefault(n.inputs[0], []).append(name)
     acc = {}
     for seed, (name, n) in enumerate(targets.items()):
         positions = n.type.size // max(n.type.shape[channel_axis(n.type.shape)] if n.type.shape else 1, 1)
@@ -109,8 +111,8 @@ def collect_stats(graph, data: np.ndarray, *, batch_size: int = 256, progress: b
     def observe(name: str, value: np.ndarray) -> None:
         if name in acc:
             acc[name].add_output(value)
-        if name in inputs_of:
-            acc[inputs_of[name]].add_input(value)
+        for gate in inputs_of.get(name, ()):
+            acc[gate].add_input(value)
 
     starts = range(0, len(data), batch_size)
     for start in tqdm(starts, desc="calibrate", unit="batch", disable=not progress):

@@ -89,3 +89,16 @@ def test_rate_refuses_sigmoid_with_a_clear_message():
 def test_pass_manager_names_earlier_passes():
     with pytest.raises(PassError, match=r"after: fold-bn"):
         PassManager("fold-bn,lower-rate").run(conv_pool_net())
+
+
+def test_calibrate_records_input_statistics_for_every_gate_reading_a_value():
+    from snncc.passes import collect_stats
+
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Sigmoid", ["x"], ["b"]),
+             helper.make_node("Add", ["a", "b"], ["y"])]
+    g = onnx_to_ir(prepare(make_model(nodes, (4,), (4,))))
+    x = rand(32, 4)
+    stats = collect_stats(g, x)
+    assert len(stats) == 2
+    for s in stats.values():
+        assert s.input_min == float(x.min()) and s.input_max == float(x.max())
