@@ -106,12 +106,18 @@ def parse_pipeline(text: str) -> list[tuple[str, dict[str, Any]]]:
     return items
 
 
+def _format_option(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def format_pipeline(items: list[tuple[str, Mapping[str, Any]]]) -> str:
     """Inverse of parse_pipeline, options in sorted order (recorded in the compiled IR's header)."""
     out = []
     for name, options in items:
         if options:
-            out.append(name + "{" + ",".join(f"{k}={v}" for k, v in sorted(options.items())) + "}")
+            out.append(name + "{" + ",".join(f"{k}={_format_option(v)}" for k, v in sorted(options.items())) + "}")
         else:
             out.append(name)
     return ",".join(out)

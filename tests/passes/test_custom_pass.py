@@ -35,3 +35,12 @@ def test_pipeline_strings_parse_and_reject_unknown_passes():
         ("fold-bn", {}), ("balance-thresholds", {"mode": "layer", "q": 99.9})]
     with pytest.raises(OptionError, match="unknown pass 'no-such-pass'"):
         parse_pipeline("fold-bn,no-such-pass")
+
+
+def test_pipeline_format_round_trips_booleans():
+    from snncc.passes import format_pipeline
+
+    items = [("balance-thresholds", {"mode": "layer", "q": 99.9}), ("lower-rate", {"v0": "half"})]
+    assert parse_pipeline(format_pipeline(items)) == items
+    text = format_pipeline([("calibrate", {"check": False})])
+    assert text == "calibrate{check=false}" and parse_pipeline(text) == [("calibrate", {"check": False})]
