@@ -656,6 +656,18 @@ class ConvKernel(Kernel):
         self.landing_taps = np.count_nonzero(self.scatter < self.out_pixels) / self.in_pixels
         self.bias = self.const("bias")
         self.bias_column = None if self.bias is None else self.bias.reshape(o, 1)
+        # depthwise (one input and one output channel per group, e.g. MaxPool's one-hot selection convs): one
+        # strided slice of the padded input per tap with a non-zero weight, times that tap's per-channel weight,
+        # instead of im2col plus C tiny matrix products
+        self.depthwise = cg == 1 and self.group_out == 1
+        if self.depthwise:
+            oh, ow = self.shape[1], self.shape[2]
+            (s0, s1), (d0, d1) = self.strides, self.dilations
+            per_tap = weight.reshape(o, kh * kw)
+            self.dw_taps = [((slice(None), slice(None), slice(d0 * i, d0 * i + s0 * (oh - 1) + 1, s0),
+                              slice(d1 * j, d1 * j + s1 * (ow - 1) + 1, s1)),
+                             np.ascontiguousarray(per_tap[:, i * kw + j].reshape(o, 1, 1)))
+                            for i in range(kh) for j in range(kw) if np.any(per_tap[:, i * kw + j] != 0)]
 
     def ann_macs(self):
         return self.out_channels * self.out_pixels * self.group_in * self.taps
@@ -675,6 +687,9 @@ class ConvKernel(Kernel):
         self.pointwise = self.taps == 1 and self.in_pixels == self.out_pixels and not any(self.pads)
         if self.pointwise:
             self.cols_grouped = source.value.reshape(batch, g, self.group_in, self.out_pixels)
+        elif self.depthwise:
+            self.padded = _PaddedInput(source.value, self.pads)
+            self._dw_term = _buffer(batch, self.shape)
         else:
             self.padded = _PaddedInput(source.value, self.pads)
             self.cols = np.zeros((batch, self.in_channels, self.taps, self.out_pixels), dtype=np.float32)
@@ -701,15 +716,32 @@ class ConvKernel(Kernel):
             self.out_flat += self.bias_column
 
     def _dense_step(self):
+        if self.depthwise and not self.pointwise:
+            self._depthwise_step()
+            return
         if not self.pointwise:
             self.padded.refresh()
             np.take(self.padded.flat, self.gather, axis=2, out=self.cols, mode="clip")
         np.matmul(self.weight_mat, self.cols_grouped, out=self.out_grouped)
 
+    def _depthwise_step(self):
+        self.padded.refresh()
+        buffer = self.padded.buffer
+        if not self.dw_taps:
+            self.out.fill(0)
+        for index, (window, weight) in enumerate(self.dw_taps):
+            if index == 0:
+                np.multiply(buffer[window], weight, out=self.out)
+            else:
+                np.multiply(buffer[window], weight, out=self._dw_term)
+                self.out += self._dw_term
+
     def _choose_path(self):
         mode = self.run.synaptic_path
         if self.source.events is None or mode == "dense":
             return "dense"
+        if mode == "auto" and self.depthwise and not self.pointwise:
+            return "dense"      # a few strided multiply-adds: cheaper than finding the events
         np.any(self.events_flat, axis=1, out=self._pixel_mask)
         self._active = np.divmod(np.flatnonzero(self._pixel_mask), self.in_pixels)   # (sample, input pixel)
         n_active = self._active[0].size

@@ -3,6 +3,7 @@ kernels in `kernels.py` (the same code an emitted program runs)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -90,6 +91,17 @@ class SimulationResult:
         return {t: float(np.mean(p == labels)) for t, p in self.predictions.items()}
 
 
+def _one_blas_thread():
+    """A context with BLAS limited to one thread (threadpoolctl, when installed). The step loop does many small
+    matrix products, where BLAS threads cost far more than they give: on a loaded 2-core machine the MNIST CNN ran
+    ~14x slower with the default thread pool (docs/performance.md). The emitted program does the same."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:      # optional: without it the run is only slower
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def simulate(graph: Graph | kernels.Program, x: np.ndarray | Mapping[str, np.ndarray], timesteps: int | Sequence[int],
              *, input_coding: str = "analog", seed: int = 0, batch_size: int = 256, progress: bool = False,
              synaptic_path: str = "auto") -> SimulationResult:
@@ -105,8 +117,9 @@ def simulate(graph: Graph | kernels.Program, x: np.ndarray | Mapping[str, np.nda
         if len(program.inputs) != 1:
             raise kernels.ProgramError(f"the graph has {len(program.inputs)} inputs; pass a dict by name")
         x = {program.inputs[0]: x}
-    raw = kernels.simulate_program(program, x, timesteps, input_coding=input_coding, seed=seed,
-                                   batch_size=batch_size, progress=progress, synaptic_path=synaptic_path)
+    with _one_blas_thread():
+        raw = kernels.simulate_program(program, x, timesteps, input_coding=input_coding, seed=seed,
+                                       batch_size=batch_size, progress=progress, synaptic_path=synaptic_path)
     first = program.outputs[0]
     outputs = raw["outputs"][first]
     return SimulationResult(

@@ -1,0 +1,159 @@
+"""Simulator speed on the bundled CNNs (rate coding), side by side in one run.
+
+    python benchmarks/sim_speed.py                       # digits_cnn and mnist_cnn, T = 8, 32, batch 1 and 256
+    python benchmarks/sim_speed.py --timesteps 8,32,128 --repeat 3
+
+For each model (compiled with `snncc.compile(model, coding="rate", calibration=<its calib npz>)`), each T and batch
+size, samples per second (median of --repeat runs) of:
+
+    runner     the in-process runner, `simulate(program, x, T, batch_size=B)` on a prebuilt program
+    emitted    the standalone program from `emit_program`, run as a subprocess (`--timesteps T --batch-size B`); its
+               time includes the interpreter start and the NumPy import, so at small sample counts it is lower
+    ort (ANN)  onnxruntime running the ANN on the same samples at the same batch size, for scale (T-independent)
+
+Samples: 256 at batch 256, 16 at batch 1. Memory: `peak MiB` is the emitted program's peak resident set (wait4
+ru_maxrss of that subprocess), `act MiB` the runner's peak NumPy allocation during the run (tracemalloc): it does not
+grow with T, since the runner keeps one buffer per layer and overwrites it every step.
+
+Sparsity: the MNIST CNN at T = 32, batch 256, with the input scaled by 1, 0.5 and 0.25 (fewer spikes), runner with
+the automatic (event-driven where cheaper) synaptic path and with the dense path; density = spikes per neuron per
+step. The 1-minute load average is printed: the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = {"digits_cnn": ("digits_calib", "digits_test"), "mnist_cnn": ("mnist_calib", "mnist_test")}
+
+
+def _median_time(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _run_child(cmd):
+    """Wall time and peak RSS (MiB) of one subprocess."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {err}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def _samples(x, batch):
+    n = 256 if batch > 1 else 16
+    reps = -(-n // len(x))
+    return np.concatenate([x] * reps)[:n]
+
+
+def bench_model(name, timesteps, batches, repeat, tmp):
+    import onnxruntime as ort
+    import snncc
+    from snncc.backends.simulator import build_program, emit_program, simulate
+
+    calib_name, test_name = MODELS[name]
+    onnx_path = ROOT / "models" / f"{name}.onnx"
+    calib = np.load(ROOT / "models" / "data" / f"{calib_name}.npz")["x"]
+    x_all = np.load(ROOT / "models" / "data" / f"{test_name}.npz")["x"].astype(np.float32)
+    graph = snncc.compile(str(onnx_path), coding="rate", calibration=calib)
+    program = build_program(graph)
+    folder = Path(tmp) / name
+    script = emit_program(graph, folder)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    in_name = session.get_inputs()[0].name
+    rows = []
+    for batch in batches:
+        x = _samples(x_all, batch)
+        n = len(x)
+        np.savez(folder / f"input_{batch}.npz", x=x)
+
+        def ort_run():
+            for s in range(0, n, batch):
+                session.run(None, {in_name: x[s:s + batch]})
+        ort_sps = n / _median_time(ort_run, repeat)
+        for t in timesteps:
+            runner_sps = n / _median_time(lambda: simulate(program, x, t, batch_size=batch), repeat)
+            tracemalloc.start()
+            simulate(program, x, t, batch_size=batch)
+            act = tracemalloc.get_traced_memory()[1] / 2 ** 20
+            tracemalloc.stop()
+            runs = [_run_child([sys.executable, str(script), str(folder / f"input_{batch}.npz"), "--timesteps",
+                                str(t), "--batch-size", str(batch)]) for _ in range(repeat)]
+            emitted_sps = n / statistics.median(r[0] for r in runs)
+            peak = max(r[1] for r in runs)
+            rows.append((name, t, batch, n, runner_sps, emitted_sps, ort_sps, peak, act))
+    return rows
+
+
+def bench_sparsity(repeat, t=32):
+    import snncc
+    from snncc.backends.simulator import build_program, simulate
+
+    calib = np.load(ROOT / "models" / "data" / "mnist_calib.npz")["x"]
+    x = np.load(ROOT / "models" / "data" / "mnist_test.npz")["x"][:256].astype(np.float32)
+    graph = snncc.compile(str(ROOT / "models" / "mnist_cnn.onnx"), coding="rate", calibration=calib)
+    program = build_program(graph)
+    neurons = sum(int(np.prod(n.type.shape)) for n in graph.nodes if n.op == "if_neuron")
+    rows = []
+    for scale in (1.0, 0.5, 0.25):
+        xs = x * np.float32(scale)
+        result = simulate(program, xs, t)
+        density = result.spikes_per_sample / (neurons * t)
+        auto = len(xs) / _median_time(lambda: simulate(program, xs, t, synaptic_path="auto"), repeat)
+        dense = len(xs) / _median_time(lambda: simulate(program, xs, t, synaptic_path="dense"), repeat)
+        rows.append((scale, density, auto, dense))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="digits_cnn,mnist_cnn")
+    parser.add_argument("--timesteps", default="8,32")
+    parser.add_argument("--batches", default="1,256")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-sparsity", action="store_true")
+    args = parser.parse_args(argv)
+    timesteps = [int(v) for v in args.timesteps.split(",")]
+    batches = [int(v) for v in args.batches.split(",")]
+    print(f"load average (1 min) at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models.split(","):
+            rows += bench_model(name, timesteps, batches, args.repeat, tmp)
+    print("\nsamples/s (median of %d runs)" % args.repeat)
+    print(f"{'model':<11} {'T':>4} {'batch':>5} {'n':>4} {'runner':>9} {'emitted':>9} {'ort (ANN)':>10} "
+          f"{'peak MiB':>9} {'act MiB':>8}")
+    for name, t, batch, n, runner, emitted, ort_sps, peak, act in rows:
+        print(f"{name:<11} {t:>4} {batch:>5} {n:>4} {runner:>9.1f} {emitted:>9.1f} {ort_sps:>10.0f} "
+              f"{peak:>9.0f} {act:>8.1f}")
+    if not args.no_sparsity:
+        print("\nmnist_cnn, T=32, batch 256: runner samples/s vs spike density (input scaled)")
+        print(f"{'x scale':>7} {'density':>8} {'auto':>8} {'dense':>8}")
+        for scale, density, auto, dense in bench_sparsity(args.repeat):
+            print(f"{scale:>7.2f} {density:>8.4f} {auto:>8.1f} {dense:>8.1f}")
+    print(f"\nload average (1 min) at end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
