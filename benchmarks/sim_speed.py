@@ -18,11 +18,17 @@ grow with T, since the runner keeps one buffer per layer and overwrites it every
 Sparsity: the MNIST CNN at T = 32, batch 256, with the input scaled by 1, 0.5 and 0.25 (fewer spikes), runner with
 the automatic (event-driven where cheaper) synaptic path and with the dense path; density = spikes per neuron per
 step. The 1-minute load average is printed: the machine may be shared.
+
+--spikingjelly: SpikingJelly's ann2snn FXConverter with RateCodingRecipe(mode="max") on the calibration images, on a
+torch copy of the same ONNX network, T single-step calls per batch after `functional.reset_net`, in its own venv
+benchmarks/.venv-sj (created with --system-site-packages and `pip install spikingjelly torch==2.13.0`, the local CPU
+torch pinned so that pip does not fetch a CUDA build); printed next to the runner's figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -126,6 +132,89 @@ def bench_sparsity(repeat, t=32):
     return rows
 
 
+SJ_VENV = ROOT / "benchmarks" / ".venv-sj"
+
+# runs inside SJ_VENV: the ONNX chain (Conv, BatchNormalization, Relu, MaxPool/AveragePool, Reshape, Gemm) as a torch
+# nn.Sequential with the same weights, SpikingJelly's ann2snn FXConverter (RateCodingRecipe, mode "max", on the
+# calibration images), then T single-step calls per batch with the network reset in between (SpikingJelly's
+# examples/cnn_mnist.py loop)
+SJ_CHILD = r"""
+import json, sys, time, statistics
+import numpy as np, onnx, torch
+from onnx import numpy_helper
+from spikingjelly.activation_based import ann2snn, functional
+onnx_path, calib_path, test_path, ts, batches, repeat = sys.argv[1:7]
+model = onnx.load(onnx_path)
+inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in model.graph.initializer}
+layers = []
+for node in model.graph.node:
+    a = {x.name: onnx.helper.get_attribute_value(x) for x in node.attribute}
+    w = [inits[i] for i in node.input[1:] if i in inits]
+    if node.op_type == "Conv":
+        m = torch.nn.Conv2d(w[0].shape[1], w[0].shape[0], tuple(a["kernel_shape"]), a.get("strides", 1),
+                            a.get("pads", [0, 0])[:2], bias=len(w) > 1)
+        m.weight.data, m.bias.data = w[0], w[1]
+    elif node.op_type == "BatchNormalization":
+        m = torch.nn.BatchNorm2d(w[0].shape[0], eps=a.get("epsilon", 1e-5))
+        m.weight.data, m.bias.data, m.running_mean.data, m.running_var.data = w
+    elif node.op_type == "Relu":
+        m = torch.nn.ReLU()
+    elif node.op_type == "MaxPool":
+        m = torch.nn.MaxPool2d(tuple(a["kernel_shape"]), tuple(a["strides"]))
+    elif node.op_type == "AveragePool":
+        m = torch.nn.AvgPool2d(tuple(a["kernel_shape"]), tuple(a["strides"]))
+    elif node.op_type in ("Reshape", "Flatten"):
+        m = torch.nn.Flatten()
+    elif node.op_type == "Gemm":
+        m = torch.nn.Linear(w[0].shape[1], w[0].shape[0])
+        m.weight.data, m.bias.data = w[0], w[1]
+    else:
+        raise SystemExit("unsupported op " + node.op_type)
+    layers.append(m)
+ann = torch.nn.Sequential(*layers).eval()
+calib = torch.from_numpy(np.load(calib_path)["x"].astype(np.float32))
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(calib, torch.zeros(len(calib))), batch_size=64)
+recipe = ann2snn.RateCodingRecipe(dataloader=loader, mode="max")
+snn = ann2snn.FXConverter(recipe=recipe, device="cpu").convert(ann).eval()
+x_all = torch.from_numpy(np.load(test_path)["x"].astype(np.float32))
+rows = []
+with torch.no_grad():
+    for batch in map(int, batches.split(",")):
+        n = 256 if batch > 1 else 16
+        x = x_all.repeat(-(-n // len(x_all)), 1, 1, 1)[:n]
+        for t in map(int, ts.split(",")):
+            times = []
+            for _ in range(int(repeat)):
+                start = time.perf_counter()
+                for s in range(0, n, batch):
+                    functional.reset_net(snn)
+                    xb, out = x[s:s + batch], 0
+                    for _ in range(t):
+                        out = out + snn(xb)
+                times.append(time.perf_counter() - start)
+            rows.append({"T": t, "batch": batch, "sps": n / statistics.median(times)})
+print(json.dumps({"threads": torch.get_num_threads(), "rows": rows}))
+"""
+
+
+def bench_spikingjelly(name, timesteps, batches, repeat):
+    """SpikingJelly ann2snn + simulation of the same network in benchmarks/.venv-sj (created on first use with the
+    local CPU torch pinned in the same pip command: an unpinned install would pull a multi-GB CUDA build)."""
+    python = SJ_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(SJ_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "spikingjelly", "torch==2.13.0"], check=True)
+    calib_name, test_name = MODELS[name]
+    out = subprocess.run([str(python), "-c", SJ_CHILD, str(ROOT / "models" / f"{name}.onnx"),
+                          str(ROOT / "models" / "data" / f"{calib_name}.npz"),
+                          str(ROOT / "models" / "data" / f"{test_name}.npz"), ",".join(map(str, timesteps)),
+                          ",".join(map(str, batches)), str(repeat)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result["threads"], {(r["T"], r["batch"]): r["sps"] for r in result["rows"]}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="digits_cnn,mnist_cnn")
@@ -133,6 +222,8 @@ def main(argv=None):
     parser.add_argument("--batches", default="1,256")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-sparsity", action="store_true")
+    parser.add_argument("--spikingjelly", action="store_true",
+                        help="also run SpikingJelly's ann2snn (installs benchmarks/.venv-sj on first use)")
     args = parser.parse_args(argv)
     timesteps = [int(v) for v in args.timesteps.split(",")]
     batches = [int(v) for v in args.batches.split(",")]
@@ -147,6 +238,17 @@ def main(argv=None):
     for name, t, batch, n, runner, emitted, ort_sps, peak, act in rows:
         print(f"{name:<11} {t:>4} {batch:>5} {n:>4} {runner:>9.1f} {emitted:>9.1f} {ort_sps:>10.0f} "
               f"{peak:>9.0f} {act:>8.1f}")
+    if args.spikingjelly:
+        print("\nSpikingJelly ann2snn (same networks, same samples; torch CPU) vs the runner, samples/s")
+        print(f"{'model':<11} {'T':>4} {'batch':>5} {'runner':>9} {'SJ':>9} {'runner/SJ':>9}")
+        for name in args.models.split(","):
+            threads, sj = bench_spikingjelly(name, timesteps, batches, args.repeat)
+            for r in rows:
+                if r[0] == name:
+                    t, batch, runner = r[1], r[2], r[4]
+                    print(f"{name:<11} {t:>4} {batch:>5} {runner:>9.1f} {sj[(t, batch)]:>9.1f} "
+                          f"{runner / sj[(t, batch)]:>9.2f}")
+            print(f"(torch threads: {threads})")
     if not args.no_sparsity:
         print("\nmnist_cnn, T=32, batch 256: runner samples/s vs spike density (input scaled)")
         print(f"{'x scale':>7} {'density':>8} {'auto':>8} {'dense':>8}")
