@@ -120,6 +120,16 @@ def collect_stats(graph, data: np.ndarray, *, batch_size: int = 256, progress: b
     return {name: a.result() for name, a in acc.items()}
 
 
+def _needs_data(node) -> bool:
+    """A gate whose threshold or fit range cannot come from the graph itself (Clip(0, c), QCFS and already
+    thresholded ReLUs carry theta)."""
+    if node.op in ("qcfs", "bounded_relu"):
+        return False
+    if node.op == "clip":
+        return not (node.lo == 0.0 and np.isfinite(node.hi) and node.hi > 0)
+    return node.op in GATE_OPS
+
+
 @register_pass("calibrate")
 def calibrate(graph, ctx, batch_size: int = 256, check: bool = True) -> PassResult:
     """Store ActivationStats of every gate node in `ctx.stats["activations"]` (the graph is unchanged). Needs
@@ -127,6 +137,9 @@ def calibrate(graph, ctx, batch_size: int = 256, check: bool = True) -> PassResu
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise OptionError(f"calibrate{{batch_size={batch_size}}}: the batch size must be an integer >= 1")
     if ctx.calibration is None:
+        if not any(_needs_data(n) for n in graph.nodes):
+            ctx.log.append("calibrate: no calibration data and none needed (every gate has a data-free threshold)")
+            return PassResult(graph, False)
         raise DataError("calibration data is needed (pass --calib FILE.npz with an array 'x') for this coding and "
                         "balancing; models whose activations are Clip(0, c) or QCFS need none")
     data = np.asarray(ctx.calibration, dtype=np.float32)

@@ -102,3 +102,19 @@ def test_calibrate_records_input_statistics_for_every_gate_reading_a_value():
     assert len(stats) == 2
     for s in stats.values():
         assert s.input_min == float(x.min()) and s.input_max == float(x.max())
+
+
+def test_clip_models_compile_without_calibration_data():
+    import snncc
+    from snncc.errors import DataError
+
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["h"], transB=1),
+             helper.make_node("Clip", ["h", "lo", "hi"], ["c"]),
+             helper.make_node("Gemm", ["c", "w2"], ["y"], transB=1)]
+    inits = {"w": rand(6, 4), "lo": np.array(0.0, np.float32), "hi": np.array(6.0, np.float32), "w2": rand(3, 6)}
+    model = make_model(nodes, (4,), (3,), inits)
+    snn = snncc.compile(model, coding="rate")
+    assert [float(snn.constants[n.theta]) for n in snn.nodes if n.op == "if_neuron"] == [6.0]
+    relu_model = make_model([helper.make_node("Relu", ["x"], ["y"])], (4,), (4,))
+    with pytest.raises(DataError, match="calibration data is needed"):
+        snncc.compile(relu_model, coding="rate")
