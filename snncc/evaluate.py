@@ -26,6 +26,9 @@ class EvalReport:
     energy_ratio: float
     spikes_per_layer: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    schedule: str = "concurrent"
+    latency_steps: int = 0
+    pipeline_interval_steps: int = 0
 
     def to_json(self) -> dict:
         single = len(self.timesteps) == 1
@@ -34,7 +37,8 @@ class EvalReport:
                 "ann_accuracy": self.ann_accuracy, "snn_accuracy": pick(self.snn_accuracy),
                 "agreement": pick(self.agreement), "spikes_per_sample": self.spikes_per_sample,
                 "synops_per_sample": self.synops_per_sample, "energy_ratio": self.energy_ratio,
-                "spikes_per_layer": self.spikes_per_layer, "notes": self.notes}
+                "spikes_per_layer": self.spikes_per_layer, "notes": self.notes, "schedule": self.schedule,
+                "latency_steps": self.latency_steps, "pipeline_interval_steps": self.pipeline_interval_steps}
 
 
 def _accuracy(pred: np.ndarray, data: Dataset) -> float | None:
@@ -86,17 +90,29 @@ def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding:
                       ann_accuracy=None if ann_pred is None else _accuracy(ann_pred, data),
                       snn_accuracy=snn_acc, agreement=agree, spikes_per_sample=float(result.spikes_per_sample),
                       synops_per_sample=float(result.synops_per_sample), energy_ratio=float(result.energy_ratio),
-                      spikes_per_layer={k: float(v) for k, v in result.spikes_per_layer.items()}, notes=notes)
+                      spikes_per_layer={k: float(v) for k, v in result.spikes_per_layer.items()}, notes=notes,
+                      schedule=graph.meta.get("schedule", "concurrent"), latency_steps=int(result.latency_steps),
+                      pipeline_interval_steps=int(result.pipeline_interval_steps))
 
 
 def format_report(report: EvalReport) -> str:
     """A fixed-width table: one row per T."""
     pct = lambda v: "   -  " if v is None else f"{100 * v:6.2f}"  # noqa: E731
-    lines = [f"samples: {report.samples}   ANN accuracy: {pct(report.ann_accuracy).strip()}%",
-             f"{'T':>6} {'SNN acc %':>10} {'agree %':>8}"]
-    for t in report.timesteps:
-        lines.append(f"{t:>6} {pct(report.snn_accuracy[t]):>10} {pct(report.agreement[t]):>8}")
+    lines = [f"samples: {report.samples}   ANN accuracy: {pct(report.ann_accuracy).strip()}%"]
+    if report.schedule == "windowed":
+        # a windowed coding has no free T: every layer owns a window of K steps
+        key = report.timesteps[-1]
+        lines.append(f"{'SNN acc %':>10} {'agree %':>8}")
+        lines.append(f"{pct(report.snn_accuracy[key]):>10} {pct(report.agreement[key]):>8}")
+        lines.append(f"latency {report.latency_steps} steps, pipelined: one sample every "
+                     f"{report.pipeline_interval_steps} steps")
+        at = ""
+    else:
+        lines.append(f"{'T':>6} {'SNN acc %':>10} {'agree %':>8}")
+        for t in report.timesteps:
+            lines.append(f"{t:>6} {pct(report.snn_accuracy[t]):>10} {pct(report.agreement[t]):>8}")
+        at = f" (at T={max(report.timesteps)})"
     lines.append(f"spikes/sample {report.spikes_per_sample:.1f}   synops/sample {report.synops_per_sample:.1f}   "
-                 f"energy ANN/SNN {report.energy_ratio:.2f}x (at T={max(report.timesteps)})")
+                 f"energy ANN/SNN {report.energy_ratio:.2f}x{at}")
     lines += [f"note: {n}" for n in report.notes]
     return "\n".join(lines)

@@ -55,3 +55,13 @@ def test_bad_options_fail_cleanly(tmp_path, capsys, args):
     code = main(["compile", "models/digits_mlp.onnx", "-o", str(tmp_path / "x.snnir"), *args])
     assert code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_eval_of_a_windowed_coding_reports_latency_not_t(tmp_path, capsys):
+    out = tmp_path / "phase.snnir"
+    assert main(["compile", "models/digits_mlp.onnx", "--coding", "phase", "-K", "6", "-o", str(out),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--data", "models/data/digits_test.npz", "--limit", "40", "--no-progress"]) == 0
+    table = capsys.readouterr().out
+    assert "latency 12 steps, pipelined: one sample every 6 steps" in table and "\n    32 " not in table
