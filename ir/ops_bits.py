@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snncc.ir.node import ConstRef, Node, register_op
+from snncc.ir.ops_snn import population_type
 
 
 def bits_levels(timesteps: int) -> int:
@@ -82,11 +83,7 @@ class BitsNeuron(Node):
             raise ValueError("bits_neuron takes 1 input")
         if not 1 <= int(self.timesteps) <= 24:
             raise ValueError(f"bits_neuron needs 1 <= timesteps <= 24 (float32 levels), got {self.timesteps}")
-        theta = constants[self.theta]
-        np.broadcast_shapes(input_types[0].shape, theta.shape)
-        if np.any(theta <= 0):
-            raise ValueError("theta must be positive")
-        return input_types[0]
+        return population_type(input_types[0], constants[self.theta])
 
     def frames(self, v: np.ndarray, constants) -> tuple[np.ndarray, np.ndarray]:
         """Spike frames (T, batch, ...) and per-frame weights of a batch of pre-activations V."""

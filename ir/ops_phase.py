@@ -22,6 +22,7 @@ import numpy as np
 
 from snncc.ir import numeric
 from snncc.ir.node import ConstRef, Node, register_op
+from snncc.ir.ops_snn import population_type
 from snncc.ir.types import TensorType
 
 
@@ -121,11 +122,7 @@ class PhaseNeuron(Node):
             raise ValueError(f"base={self.base} must be in (1, 2]")
         if self.multi_spike and self.base != 2.0:
             raise ValueError(f"multi-spike phase coding needs base 2, got {self.base}")
-        theta = constants[self.theta]
-        np.broadcast_shapes(input_types[0].shape, theta.shape)
-        if np.any(theta <= 0):
-            raise ValueError("theta must be positive")
-        return input_types[0]
+        return population_type(input_types[0], constants[self.theta])
 
     def frames(self, v: np.ndarray, constants) -> tuple[np.ndarray, np.ndarray]:
         """Spike frames (K, batch, ...) and per-frame weights of a batch of pre-activations V."""

@@ -14,6 +14,14 @@ import numpy as np
 from snncc.ir.node import ConstRef, Node, register_op
 
 
+def population_type(input_type, theta: np.ndarray):
+    """A neuron population's output type: its input's, given a positive theta that broadcasts against it."""
+    np.broadcast_shapes(input_type.shape, theta.shape)
+    if np.any(theta <= 0):
+        raise ValueError("theta must be positive")
+    return input_type
+
+
 def _scaled(node, rate: np.ndarray, constants) -> np.ndarray:
     if node.out_scale is None:
         return rate
