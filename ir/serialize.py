@@ -21,7 +21,7 @@ from snncc.ir.graph import Graph
 from snncc.ir.node import ConstRef, Node, OP_REGISTRY
 from snncc.ir.types import DTYPES, TensorType, dtype_name
 from snncc.ir.verify import verify
-from snncc.limits import WORKING_BATCH, check_bytes, element_count
+from snncc.limits import WORKING_BATCH, check_bytes, element_count, read_capped
 
 FORMAT_MAJOR = 1
 FORMAT_MINOR = 0
@@ -240,15 +240,7 @@ def save(graph: Graph, path: str | os.PathLike) -> None:
 def load(path: str | os.PathLike) -> Graph:
     """Read a .snnir file; FormatError (with the path) when it is missing, unreadable, corrupt or too large."""
     path = Path(path)
-    if not path.exists():
-        raise FormatError(f"{path}: no such file")
-    if not path.is_file():
-        raise FormatError(f"{path}: not a regular file")
-    check_bytes(path.stat().st_size, f"{path}: reading the compiled model")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    data = read_capped(path, "reading the compiled model", FormatError)
     try:
         return from_bytes(data)
     except FormatError as exc:

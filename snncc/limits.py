@@ -90,3 +90,20 @@ def element_count(shape) -> int:
     for d in shape:
         count *= int(d)
     return count
+
+
+def read_capped(path, what: str, error: type[Exception]) -> bytes:
+    """The bytes of regular file `path`, after checking its size against the cap; `error(message)` naming the path
+    when it is missing, not a regular file or unreadable."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{path}: no such file")
+    if not path.is_file():
+        raise error(f"{path}: not a regular file")
+    check_bytes(path.stat().st_size, f"{path}: {what}")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise error(f"{path}: cannot be read: {exc.strerror or exc}") from None

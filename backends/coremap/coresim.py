@@ -59,7 +59,6 @@ def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None
     net = explicit_synapses(qnet.network, bool(doc["profile"]["shared_conv_weights"]))
     layers = net.by_name()
     steps = int(timesteps or doc.get("timesteps") or net.timesteps)
-    n_cores = len(doc["cores"])
     owner = {l.name: np.full(l.size, -1, np.int64) for l in net.layers if l.kind != "input"}
     core_slices: list[list[_Slice]] = []
     for k, core in enumerate(doc["cores"]):

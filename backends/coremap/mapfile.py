@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from snncc.backends.coremap.network import Network
-from snncc.backends.coremap.partition import Core, Mapping, Slice
+from snncc.backends.coremap.partition import Mapping, Slice
 from snncc.backends.coremap.profile import Profile
 from snncc.errors import DataError
 

@@ -95,7 +95,6 @@ def quantize(network: Network, profile: Profile, calibration: np.ndarray | None,
         raise MappingError(f"weight quantization is implemented for {', '.join(sorted(QUANTIZABLE_OPS))} only, "
                            f"not for {', '.join(bad)}")
     layers = {l.name: l for l in network.layers}
-    inputs = [l for l in network.layers if l.kind == "input"]
     if calibration is not None and len(calibration):
         x = np.asarray(calibration, np.float32)
         signed = bool(np.min(x) < 0)

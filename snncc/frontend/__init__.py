@@ -3,9 +3,10 @@
 from snncc.frontend.convert import onnx_to_ir, unsupported_nodes
 from snncc.frontend.converters import CONVERTERS, converter
 from snncc.frontend.load import load_onnx, prepare
+from snncc.ir import Graph
 
 
-def import_onnx(path) -> "Graph":  # noqa: F821 - documented return type
+def import_onnx(path) -> Graph:
     """Load, check and convert an ONNX file to an IR graph."""
     return onnx_to_ir(load_onnx(path))
 

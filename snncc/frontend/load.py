@@ -17,7 +17,7 @@ from google.protobuf.message import DecodeError
 from onnx import external_data_helper, helper, numpy_helper
 
 from snncc.errors import ModelLoadError, ResourceLimitError, UnsupportedModelError
-from snncc.limits import WORKING_BATCH, check_bytes, element_count
+from snncc.limits import WORKING_BATCH, check_bytes, element_count, read_capped
 
 MIN_OPSET = 13
 # Inputs that may legitimately hold +-inf: the bounds of Clip (an absent bound is +-inf).
@@ -119,15 +119,7 @@ def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
 def read_model(path: Path) -> onnx.ModelProto:
     """The model file parsed, with its external data read (confined to its folder) into the model: size-capped,
     not yet checked or normalised."""
-    if not path.exists():
-        raise ModelLoadError(f"{path}: no such file")
-    if not path.is_file():
-        raise ModelLoadError(f"{path}: not a regular file")
-    check_bytes(path.stat().st_size, f"{path}: reading the model file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelLoadError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    data = read_capped(path, "reading the model file", ModelLoadError)
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)

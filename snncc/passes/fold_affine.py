@@ -87,15 +87,21 @@ def _fold_into_producers(graph) -> GraphEdit:
         t = _per_output_channel(graph.constants[node.shift] if node.shift else None, producer)
         if isinstance(s, str) or isinstance(t, str):
             continue
-        w = graph.constants[producer.weight]
-        b = graph.constants[producer.bias] if producer.bias is not None else np.zeros(w.shape[0], np.float32)
-        if s is not None:
-            w = w * s.reshape((-1,) + (1,) * (w.ndim - 1))
-            b = b * s
-        if t is not None:
-            b = b + t
-        edit.replace(producer.replace(
-            weight=edit.constant(f"{producer.name}.weight", w, replacing=producer.weight),
-            bias=edit.constant(f"{producer.name}.bias", b, replacing=producer.bias)))
+        fold_output_affine(edit, graph, producer, s, t)
         edit.remove(node.name, producer.name)
     return edit
+
+
+def fold_output_affine(edit: GraphEdit, graph, producer, s: np.ndarray | None, t: np.ndarray | None) -> None:
+    """Replace conv/dense `producer` (y = W x + b) by the one computing y * s + t, s and t one value per output
+    channel:  W' = s W,  b' = s b + t."""
+    w = graph.constants[producer.weight]
+    b = graph.constants[producer.bias] if producer.bias is not None else np.zeros(w.shape[0], np.float32)
+    if s is not None:
+        w = w * s.reshape((-1,) + (1,) * (w.ndim - 1))
+        b = b * s
+    if t is not None:
+        b = b + t
+    edit.replace(producer.replace(
+        weight=edit.constant(f"{producer.name}.weight", w, replacing=producer.weight),
+        bias=edit.constant(f"{producer.name}.bias", b, replacing=producer.bias)))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from snncc.ir import Affine, BatchNorm, Conv, Dense
+from snncc.passes.fold_affine import fold_output_affine
 from snncc.passes.registry import PassResult, register_pass
 from snncc.passes.rewrite import GraphEdit
 
@@ -38,13 +37,7 @@ def fold_bn(graph, ctx) -> PassResult:
         k, shift = bn.scale_shift(graph.constants)
         producer = nodes[bn.inputs[0]]
         if _foldable(producer, consumers, graph) is None:
-            w = graph.constants[producer.weight]
-            b = graph.constants[producer.bias] if producer.bias is not None else np.zeros(w.shape[0], np.float32)
-            new_w = w * k.reshape((-1,) + (1,) * (w.ndim - 1))
-            new_b = b * k + shift
-            edit.replace(producer.replace(
-                weight=edit.constant(f"{producer.name}.weight", new_w, replacing=producer.weight),
-                bias=edit.constant(f"{producer.name}.bias", new_b, replacing=producer.bias)))
+            fold_output_affine(edit, graph, producer, k, shift)
             edit.remove(bn.name, producer.name)
         else:
             view = (-1,) + (1,) * (len(bn.type.shape) - 1)
