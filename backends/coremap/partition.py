@@ -12,10 +12,13 @@ the fewest cores, then the least expected spike traffic between cores (spike cou
 calibration data, or 1 spike per neuron and sample without calibration).
 
 Output axons are known once every consumer is placed: a core needs one output axon per (neuron, destination core)
-pair (TrueNorth: a neuron drives one axon, so k destinations cost k-1 splitter neurons on its core). The packing
-reserves one output axon per neuron that has consumers; a core that ends up over its output axons (or, with
+pair (TrueNorth: a neuron drives one axon, so k destinations cost k-1 splitter neurons on its core). The forward
+packing reserves one output axon per neuron that has consumers; a core that ends up over its output axons (or, with
 splitters, its neurons) is cut in two, which never raises any other count, and the assignment is rebuilt until every
-core fits.
+core fits. On a profile whose neurons drive one axon each, the partitioner also packs consumers first (reverse
+topological order): when a layer is packed, every consumer core of each of its neurons is known, so its splitters and
+output axons are counted exactly instead of estimated, and atoms hold all channels of a few positions, which keeps a
+source neuron's consumers on few cores.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 
 from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network, box_indices
 from snncc.backends.coremap.profile import Profile
+from snncc.backends.coremap.splitter_bound import splitter_bound
 
 GRANULARITIES = (8, 4, 16)
 
@@ -176,6 +180,11 @@ def lower_bound(network: Network, profile: Profile) -> tuple[int, dict]:
         mem += m
         per_layer = max(per_layer, math.ceil(n / profile.neurons_per_core),
                         math.ceil(m / profile.synapse_memory_bits_per_core))
+    if profile.output_axons_per_neuron == 1:
+        splitters, layer_cores = splitter_bound(network, profile.input_axons_per_core,
+                                                lambda name: axon_multiplicity(layers[name], profile))
+        neurons += splitters
+        per_layer = max(per_layer, layer_cores)
     bounds = {"neurons": math.ceil(neurons / profile.neurons_per_core),
               "synapse_memory": math.ceil(mem / profile.synapse_memory_bits_per_core), "per_layer": per_layer,
               "input_axons": math.ceil(axons_in / profile.input_axons_per_core),
@@ -189,8 +198,9 @@ def lower_bound(network: Network, profile: Profile) -> tuple[int, dict]:
 
 class _Packer:
     def __init__(self, network: Network, profile: Profile, rates: dict[str, np.ndarray], granularity: int,
-                 fanout: dict[str, float]):
+                 fanout: dict[str, float], consumers_first: bool = False):
         self.net = network
+        self.consumers_first = consumers_first   # destinations known exactly: consumers are already placed
         self.profile = profile
         self.layers = network.by_name()
         self.rates = rates
@@ -247,15 +257,28 @@ class _Packer:
             syn += n_syn
         return neurons, axons, syn, mem, updates, kernel_updates
 
+    def _fanout(self, s: Slice) -> tuple[float, float]:
+        """(output axons, splitter neurons) of slice s: exact when its consumers are placed, else estimated."""
+        if self.consumers_first:
+            dest = self.dest_count.get(s.layer)
+            if dest is None:
+                return 0.0, 0.0
+            idx = box_indices(self.layers[s.layer].shape3, *s.box())
+            d = dest[idx] + self.masks[s.layer].reshape(-1)[idx]    # closed consumer cores + the open core
+            split = float(np.maximum(d - 1, 0).sum()) if self.profile.output_axons_per_neuron == 1 else 0.0
+            return float(d.sum()), split
+        d = self.fanout.get(s.layer, 0.0)
+        return s.count * d, (s.count * max(d - 1.0, 0.0) if self.profile.output_axons_per_neuron == 1 else 0.0)
+
     def _fits(self, s: Slice, cost) -> str | None:
         neurons, axons, syn, mem, _, _ = cost
         p, c = self.profile, self.core
-        d = self.fanout.get(s.layer, 0.0)
-        split = self.split_estimate + (s.count * max(d - 1.0, 0.0) if p.output_axons_per_neuron == 1 else 0.0)
+        out, split = self._fanout(s)
+        split += self.split_estimate
         if c.neurons + neurons + split > p.neurons_per_core:
             return f"neurons {c.neurons + neurons} (+{split:.0f} splitters) > {p.neurons_per_core}"
-        if self.out_estimate + s.count * d > p.output_axons_per_core:
-            return f"output axons (estimated) {self.out_estimate + s.count * d:.0f} > {p.output_axons_per_core}"
+        if self.out_estimate + out > p.output_axons_per_core:
+            return f"output axons (estimated) {self.out_estimate + out:.0f} > {p.output_axons_per_core}"
         if c.input_axons + axons > p.input_axons_per_core:
             return f"input axons {c.input_axons + axons} > {p.input_axons_per_core}"
         if p.synapse_memory_model == "crossbar":
@@ -279,10 +302,9 @@ class _Packer:
             c.memory_bits += mem
         if layer.model is not None:
             c.state_bits += s.count * layer.units * int(layer.model.extra_state_bits(layer.node))
-        d = self.fanout.get(s.layer, 0.0)
-        self.out_estimate += s.count * d
-        if self.profile.output_axons_per_neuron == 1:
-            self.split_estimate += s.count * max(d - 1.0, 0.0)
+        out, split = self._fanout(s)
+        self.out_estimate += out
+        self.split_estimate += split
         for src, (kind, where) in updates:
             mask = self.masks[src]
             if kind == "box":
@@ -315,6 +337,8 @@ class _Packer:
                 self.routes[key][1] += float(idx.size * self.net.timesteps)
                 continue
             self.dest_count[src][idx] += 1
+            if self.consumers_first:
+                continue    # sources are not placed yet: the routes come from replaying the assignment
             owners = self.core_of[src][idx]
             counts = np.bincount(owners)
             spikes = np.bincount(owners, weights=None if rate is None else rate[idx])
@@ -365,7 +389,9 @@ class _Packer:
             self.cores.pop()
 
 
-def _atoms(layer: Layer, profile: Profile, granularity: int) -> list[Slice]:
+def _atoms(layer: Layer, profile: Profile, granularity: int, whole_positions: bool = False) -> list[Slice]:
+    """Atoms of about neurons_per_core / granularity neurons; `whole_positions`: all channels of a few positions
+    per atom (so that the consumers of a source neuron share few cores) instead of whole rows of a channel block."""
     c, h, w = layer.shape3
     per_core = profile.neurons_per_core // layer.units
     if per_core < 1:
@@ -374,7 +400,7 @@ def _atoms(layer: Layer, profile: Profile, granularity: int) -> list[Slice]:
     size = max(1, per_core // granularity)
     if h == 1 and w == 1:
         return [Slice(layer.name, a, min(a + size, c), 0, 1, 0, 1) for a in range(0, c, size)]
-    wt = min(w, size)
+    wt = min(w, max(1, size // c)) if whole_positions else min(w, size)
     cb = max(1, size // wt)
     tiles = [(q, min(q + wt, w)) for q in range(0, w, wt)]
     blocks = [(a, min(a + cb, c)) for a in range(0, c, cb)]
@@ -387,6 +413,39 @@ def _atoms(layer: Layer, profile: Profile, granularity: int) -> list[Slice]:
     if depthwise or kernel_bits > profile.synapse_memory_bits_per_core:
         return [Slice(layer.name, a, b, r, r + 1, q0, q1) for a, b in blocks for r in range(h) for q0, q1 in tiles]
     return [Slice(layer.name, a, b, r, r + 1, q0, q1) for r in range(h) for q0, q1 in tiles for a, b in blocks]
+
+
+MAX_OVERLAP_ORDER_NEURONS = 4096
+
+
+def _overlap_order(layer: Layer, input_axons: int) -> list[int] | None:
+    """Neurons of a flat layer with explicit synapses in a greedy order for packing on few input axons: start a
+    group with the neuron of largest fan-in, then add the neuron that reads the fewest sources the group does not
+    read yet, until the group's sources exceed a core's input axons. None for other layers."""
+    if layer.shape3[1:] != (1, 1) or layer.size > MAX_OVERLAP_ORDER_NEURONS or \
+            any(isinstance(p, ConvProjection) for p in layer.projections) or len(layer.projections) != 1:
+        return None
+    m = layer.projections[0].matrix
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    reads = np.zeros(m.shape, bool)
+    reads[rows, m.indices] = True
+    fan = reads.sum(axis=1)
+    left = np.ones(m.shape[0], bool)
+    read_by_group = np.zeros(m.shape[1], bool)
+    order: list[int] = []
+    while left.any():
+        if not read_by_group.any():
+            pick = int(np.flatnonzero(left)[np.argmax(fan[left])])
+        else:
+            new = (reads[:, ~read_by_group]).sum(axis=1)
+            new[~left] = m.shape[1] + 1
+            pick = int(np.argmin(new))
+        order.append(pick)
+        left[pick] = False
+        read_by_group |= reads[pick]
+        if read_by_group.sum() >= input_axons:
+            read_by_group[:] = False
+    return order
 
 
 def _layer_order(network: Network) -> list[Layer]:
@@ -408,6 +467,20 @@ def _pack(network: Network, profile: Profile, rates, granularity: int, fanout: d
         packer.place(_atoms(layer, profile, granularity))
     packer.finish()
     return packer
+
+
+def _pack_consumers_first(network: Network, profile: Profile, rates, granularity: int) -> _Packer:
+    """Pack in reverse topological order (exact splitters and output axons), then replay the assignment in
+    forward order so that core ids run from the input side and the routes are built."""
+    packer = _Packer(network, profile, rates, granularity, {}, consumers_first=True)
+    for layer in reversed(_layer_order(network)):
+        order = _overlap_order(layer, profile.input_axons_per_core)
+        atoms = _atoms(layer, profile, granularity, whole_positions=True) if order is None \
+            else [Slice(layer.name, i, i + 1, 0, 1, 0, 1) for i in order]
+        packer.place(atoms)
+    packer.finish()
+    assignment = [list(reversed(core.slices)) for core in reversed(packer.cores)]
+    return _replay(network, profile, rates, granularity, assignment)
 
 
 def _output_axons(packer: _Packer, profile: Profile) -> list[int]:
@@ -512,9 +585,13 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
         granularities = GRANULARITIES if total <= 200_000 else GRANULARITIES[:1]
     best = None
     consumed = {p.source for l in network.layers for p in l.projections}
-    for g in granularities:
+    strategies = [(g, False) for g in granularities]
+    if profile.output_axons_per_neuron == 1:
+        strategies += [(g, True) for g in granularities]
+    for g, consumers_first in strategies:
         fanout = {l.name: (1.0 if l.name in consumed else 0.0) for l in network.layers}
-        packer = _pack(network, profile, rates, g, fanout)
+        packer = _pack_consumers_first(network, profile, rates, g) if consumers_first \
+            else _pack(network, profile, rates, g, fanout)
         for _ in range(24):
             bad = _output_axons(packer, profile)
             if not bad:

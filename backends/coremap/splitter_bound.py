@@ -1,0 +1,81 @@
+"""A lower bound on the splitter neurons a profile whose neurons drive one output axon (TrueNorth) needs.
+
+Two neurons of a layer whose inputs together need more axons than a core has can never share a core: they
+*conflict*. The consumers of a source neuron that pairwise conflict sit on distinct cores, so the source neuron
+reaches at least that many cores and needs at least that many minus one splitters; any clique of the conflict graph
+among its consumers (found greedily here) gives a valid count, and a clique among a whole layer's neurons is a lower
+bound on that layer's cores. Only layers with explicit synapse matrices up to MAX_NEURONS neurons are examined; the
+bound stays valid (only looser) for the others.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snncc.backends.coremap.network import Layer, MatrixProjection, Network
+
+MAX_NEURONS = 8192
+
+
+def _greedy_clique(conflict: np.ndarray) -> int:
+    """Size of a clique of the symmetric boolean matrix, grown greedily from the highest-degree vertex."""
+    n = conflict.shape[0]
+    if n == 0:
+        return 0
+    candidates = np.ones(n, bool)
+    degree = conflict.sum(axis=1)
+    size = 0
+    while candidates.any():
+        pick = int(np.flatnonzero(candidates)[np.argmax(degree[candidates])])
+        size += 1
+        candidates &= conflict[pick]
+        candidates[pick] = False
+    return size
+
+
+def _reads(layer: Layer, multiplicity) -> tuple[np.ndarray, np.ndarray, list] | None:
+    """(boolean neuron x source-neuron matrix, axons per source column, column owners) of an explicit layer."""
+    if layer.kind == "input" or layer.size > MAX_NEURONS or not layer.projections or \
+            not all(isinstance(p, MatrixProjection) for p in layer.projections):
+        return None
+    blocks, weights, owners = [], [], []
+    for p in layer.projections:
+        m = p.matrix
+        reads = np.zeros(m.shape, bool)
+        reads[np.repeat(np.arange(m.shape[0]), np.diff(m.indptr)), m.indices] = True
+        blocks.append(reads)
+        weights.append(np.full(m.shape[1], multiplicity(p.source), np.int64))
+        owners.append((p.source, m.shape[1]))
+    return np.concatenate(blocks, axis=1), np.concatenate(weights), owners
+
+
+def splitter_bound(network: Network, input_axons: int, multiplicity) -> tuple[int, int]:
+    """(splitter neurons, largest per-layer clique): lower bounds for a one-output-axon profile.
+    `multiplicity(source name)` gives the axons one source neuron takes."""
+    needed: dict[str, np.ndarray] = {}
+    layer_cores = 0
+    for layer in network.layers:
+        built = _reads(layer, multiplicity)
+        if built is None:
+            continue
+        reads, weight, owners = built
+        r = reads.astype(np.float32)
+        fan = r @ weight.astype(np.float32)
+        shared = (r * weight.astype(np.float32)) @ r.T
+        conflict = (fan[:, None] + fan[None, :] - shared) > input_axons
+        np.fill_diagonal(conflict, False)
+        if not conflict.any():
+            continue
+        layer_cores = max(layer_cores, _greedy_clique(conflict))
+        start = 0
+        for source, width in owners:
+            cores = needed.setdefault(source, np.zeros(width, np.int64))
+            for col in range(width):
+                consumers = np.flatnonzero(reads[:, start + col])
+                if consumers.size > 1:
+                    sub = conflict[np.ix_(consumers, consumers)]
+                    if sub.any():
+                        cores[col] = max(cores[col], _greedy_clique(sub))
+            start += width
+    splitters = int(sum(np.maximum(c - 1, 0).sum() for c in needed.values()))
+    return splitters, layer_cores

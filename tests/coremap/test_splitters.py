@@ -1,0 +1,81 @@
+"""One output axon per neuron (TrueNorth): the splitter lower bound is valid and counts conflicting consumers, and the
+consumers-first packing counts splitters exactly, so no core has to be cut afterwards."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from snncc.backends.coremap import check_mapping, dumps, load_profile, map_graph
+from snncc.backends.coremap.network import extract
+from snncc.backends.coremap.partition import _output_axons, _pack_consumers_first, axon_multiplicity, lower_bound
+from snncc.backends.coremap.splitter_bound import splitter_bound
+from snncc.ir import Dense, Flatten, Graph, IFNeuron, Input, TensorType
+from snncc.ir.node import ConstRef
+from tests.coremap.nets import NETS, compiled
+
+# 16 input axons per core: two consumers that read 10 shared + 4 own sources each need 18 > 16 axons together
+TINY = replace(load_profile("truenorth"), name="tiny-one-axon", neurons_per_core=64, input_axons_per_core=16,
+               output_axons_per_core=64, synapse_memory_bits_per_core=64 * 16)
+
+
+def conflicting_consumers_graph(consumers: int = 4, shared: int = 10, own: int = 4) -> Graph:
+    """x(32) -> identity-like dense -> A(32) -> dense -> B(consumers), B_i reads A[0:shared] and `own` more of its
+    own; -> readout(2)."""
+    n_a = shared + consumers * own
+    w1 = np.eye(n_a, 32, dtype=np.float32)
+    w2 = np.zeros((consumers, n_a), np.float32)
+    w2[:, :shared] = 1.0
+    for i in range(consumers):
+        w2[i, shared + i * own: shared + (i + 1) * own] = -1.0
+    w3 = np.ones((2, consumers), np.float32)
+    consts = {"w1": w1, "w2": w2, "w3": w3, "ta": np.ones(n_a, np.float32), "tb": np.ones(consumers, np.float32)}
+    nodes = [Input(name="x", type=TensorType((32,))),
+             Dense(name="d1", inputs=("x",), type=TensorType((n_a,)), weight=ConstRef("w1"), bias=None),
+             IFNeuron(name="a", inputs=("d1",), type=TensorType((n_a,)), theta=ConstRef("ta"), v0=0.5),
+             Dense(name="d2", inputs=("a",), type=TensorType((consumers,)), weight=ConstRef("w2"), bias=None),
+             IFNeuron(name="b", inputs=("d2",), type=TensorType((consumers,)), theta=ConstRef("tb"), v0=0.5),
+             Dense(name="y", inputs=("b",), type=TensorType((2,)), weight=ConstRef("w3"), bias=None)]
+    return Graph.build(nodes, ["y"], consts, {"coding": "rate", "timesteps": "8"})
+
+
+def test_pairwise_conflicting_consumers_cost_splitters_in_the_bound_and_the_mapping():
+    graph = conflicting_consumers_graph()
+    network = extract(graph)
+    layers = network.by_name()
+    splitters, layer_cores = splitter_bound(network, TINY.input_axons_per_core,
+                                            lambda name: axon_multiplicity(layers[name], TINY))
+    assert layer_cores == 4                 # the 4 consumers pairwise conflict: 4 cores
+    assert splitters == 10 * 3              # each shared source reaches 4 cores: 3 splitters
+    bound, parts = lower_bound(network, TINY)
+    assert parts["per_layer"] >= 4
+    doc = map_graph(graph, TINY, None).document
+    assert check_mapping(graph, doc) == []
+    assert doc["summary"]["splitter_neurons"] >= splitters
+    assert doc["summary"]["cores"] >= bound
+    consumer_cores = {c["id"] for c in doc["cores"] for s in c["slices"] if s["layer"] == "b"}
+    assert len(consumer_cores) == 4
+
+
+def test_no_conflict_no_splitter_bound():
+    graph = conflicting_consumers_graph(shared=4, own=2)       # 4 + 2 + 2 = 8 <= 16 axons: any two share a core
+    network = extract(graph)
+    layers = network.by_name()
+    assert splitter_bound(network, TINY.input_axons_per_core,
+                          lambda name: axon_multiplicity(layers[name], TINY)) == (0, 0)
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_consumers_first_packing_counts_splitters_exactly(name):
+    graph, x = compiled(name)
+    result = map_graph(graph, "truenorth", x, calibration_samples=16)
+    packer = _pack_consumers_first(result.network, result.profile, {}, 8)
+    assert _output_axons(packer, result.profile) == []      # no core over its neurons or output axons: no cut
+    assert check_mapping(graph, result.document) == []
+    assert result.document["summary"]["cores"] >= result.document["summary"]["lower_bound_cores"]
+
+
+def test_truenorth_mapping_is_deterministic():
+    graph, x = compiled("cnn")
+    assert dumps(map_graph(graph, "truenorth", x, calibration_samples=16).document) == \
+        dumps(map_graph(graph, "truenorth", x, calibration_samples=16).document)
