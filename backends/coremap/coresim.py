@@ -125,6 +125,7 @@ def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None
                 sl.theta = np.broadcast_to(qnet.thetas[layer.name], layer.shape).reshape(-1)[sl.rows].astype(np.float32)
                 sl.state = np.ascontiguousarray(np.broadcast_to(np.float32(layer.node.v0) * sl.theta,
                                                                 (batch, sl.rows.size)))
+                sl.count = np.zeros((batch, sl.rows.size), np.float32)      # net spikes (signed neurons)
             else:
                 sl.state = np.zeros((batch, sl.rows.size), np.float32)
     order = [l for l in net.layers if l.kind != "input"]
@@ -144,9 +145,7 @@ def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None
                 if layer.kind == "population":
                     v = sl.state
                     v += current
-                    fired = v >= sl.theta
-                    np.subtract(v, np.broadcast_to(sl.theta, v.shape), out=v, where=fired)
-                    s = fired.astype(np.float32)
+                    s = _fire(layer, v, sl)
                     spikes[layer.name][t][:, sl.rows] = s
                     out.setdefault(k, []).append((sl.rows, s))
                 else:
@@ -167,6 +166,20 @@ def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None
             if sl.layer.kind == "readout":
                 readouts[sl.layer.name][:, sl.rows] = sl.state
     return CoreSimResult(spikes, readouts)
+
+
+def _fire(layer, v: np.ndarray, sl) -> np.ndarray:
+    """One step of the population's neurons on membrane v (updated in place): soft-reset IF, or the dual-threshold
+    signed neuron (-1 when v < theta_n theta and its net count is positive)."""
+    up = v >= sl.theta
+    s = up.astype(np.float32)
+    if layer.op == "signed_neuron":
+        theta_n = layer.node.theta_n
+        if theta_n is not None and np.isfinite(theta_n):
+            s -= ~up & (v < np.float32(theta_n) * sl.theta) & (sl.count > 0)
+        sl.count += s
+    v -= s * sl.theta
+    return s
 
 
 def whole_graph_spike_trains(graph: Graph, x: np.ndarray, timesteps: int) -> CoreSimResult:

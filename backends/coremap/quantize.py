@@ -21,11 +21,11 @@ import numpy as np
 
 from snncc.backends.coremap.network import (ConvProjection, Layer, MappingError, MatrixProjection, Network)
 from snncc.backends.coremap.profile import Profile
-from snncc.ir import Add, Affine, Conv, Dense, Flatten, Graph, IFNeuron, Input, Reshape, TensorType
+from snncc.ir import Add, Affine, Conv, Dense, Flatten, Graph, IFNeuron, Input, Reshape, SignedNeuron, TensorType
 from snncc.ir.node import ConstRef
 
 INPUT_BITS = 8
-QUANTIZABLE_OPS = {"if_neuron"}
+QUANTIZABLE_OPS = {"if_neuron", "signed_neuron"}   # thresholds in units of theta: the scale folds in
 
 
 @dataclass
@@ -207,8 +207,13 @@ def to_graph(q: QuantizedNetwork, meta: dict | None = None) -> Graph:
             current = shifted
         if layer.kind == "population":
             constants[layer.name + ".theta"] = q.thetas[layer.name]
-            nodes.append(IFNeuron(name=layer.name, inputs=(current,), type=TensorType(layer.shape),
-                                  theta=ConstRef(layer.name + ".theta"), v0=float(layer.node.v0)))
+            if layer.op == "signed_neuron":     # theta_n and v0 are fractions of theta: unchanged by the scale
+                nodes.append(SignedNeuron(name=layer.name, inputs=(current,), type=TensorType(layer.shape),
+                                          theta=ConstRef(layer.name + ".theta"), timesteps=int(layer.node.timesteps),
+                                          v0=float(layer.node.v0), theta_n=layer.node.theta_n))
+            else:
+                nodes.append(IFNeuron(name=layer.name, inputs=(current,), type=TensorType(layer.shape),
+                                      theta=ConstRef(layer.name + ".theta"), v0=float(layer.node.v0)))
         elif current != layer.name:
             nodes.append(Affine(name=layer.name, inputs=(current,), type=TensorType(layer.shape)))
     outputs = [l.name for l in q.network.layers if l.kind == "readout"] or \

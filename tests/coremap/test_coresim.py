@@ -60,3 +60,27 @@ def test_quantized_graph_accuracy_close_to_float_on_digits():
         acc[name] = simulate(qg, q.quantize_input(x), 16).accuracy(y)[16]
     assert acc["loihi"] >= float_acc - 0.02
     assert acc["truenorth"] < acc["loihi"]
+
+
+@pytest.mark.parametrize("profile", [SMALL, "truenorth"], ids=["small", "truenorth"])
+def test_signed_coding_is_quantized_and_core_spikes_equal_whole_graph_spikes(profile):
+    """Dual-threshold neurons: the file records a quantization, and +1/-1 spikes match step for step."""
+    import snncc
+    from snncc.backends.coremap import check_mapping, dumps, map_graph
+    from tests.coremap.nets import calibration, cnn_model
+    import json
+
+    x = calibration([1, 8, 8], n=32, seed=3)
+    graph = snncc.compile(cnn_model(), "signed", timesteps=4, calibration=x, theta_n=-0.25)
+    doc = json.loads(dumps(map_graph(graph, profile, x, calibration_samples=16).document))
+    assert doc["quantization"] is not None and check_mapping(graph, doc) == []
+    cores = simulate_cores(graph, doc, x[:8])
+    q = quantized_from_mapping(graph, doc)
+    ref = whole_graph_spike_trains(to_graph(q, dict(graph.meta)), q.quantize_input(x[:8]), doc["timesteps"])
+    assert set(cores.spikes) == set(ref.spikes) and cores.spikes
+    for layer, trains in cores.spikes.items():
+        np.testing.assert_array_equal(trains, ref.spikes[layer], err_msg=layer)
+    assert sum(float((t > 0).sum()) for t in cores.spikes.values()) > 0
+    assert sum(float((t < 0).sum()) for t in cores.spikes.values()) > 0     # -1 spikes cross the cut too
+    for layer, value in cores.readouts.items():
+        np.testing.assert_array_equal(value, ref.readouts[layer], err_msg=layer)
