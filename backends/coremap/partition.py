@@ -389,7 +389,8 @@ class _Packer:
             self.cores.pop()
 
 
-def _atoms(layer: Layer, profile: Profile, granularity: int, whole_positions: bool = False) -> list[Slice]:
+def _atoms(layer: Layer, profile: Profile, granularity: int, layers: dict[str, Layer],
+           whole_positions: bool = False) -> list[Slice]:
     """Atoms of about neurons_per_core / granularity neurons; `whole_positions`: all channels of a few positions
     per atom (so that the consumers of a source neuron share few cores) instead of whole rows of a channel block."""
     c, h, w = layer.shape3
@@ -408,8 +409,8 @@ def _atoms(layer: Layer, profile: Profile, granularity: int, whole_positions: bo
                     for p in layer.projections)
     # when the layer's shared kernels do not fit one core, a core should hold few channels at many positions
     # (channel-major order); otherwise all channels of a few rows, which share their halo (band-major order)
-    kernel_bits = sum(p.kernel_weights(0, c) * profile.weight_bits for p in layer.projections
-                      if shares_kernels(p, profile))
+    kernel_bits = sum(p.kernel_weights(0, c) * axon_multiplicity(layers[p.source], profile) * profile.weight_bits
+                      for p in layer.projections if shares_kernels(p, profile))
     if depthwise or kernel_bits > profile.synapse_memory_bits_per_core:
         return [Slice(layer.name, a, b, r, r + 1, q0, q1) for a, b in blocks for r in range(h) for q0, q1 in tiles]
     return [Slice(layer.name, a, b, r, r + 1, q0, q1) for r in range(h) for q0, q1 in tiles for a, b in blocks]
@@ -464,7 +465,7 @@ def _layer_order(network: Network) -> list[Layer]:
 def _pack(network: Network, profile: Profile, rates, granularity: int, fanout: dict[str, float]) -> _Packer:
     packer = _Packer(network, profile, rates, granularity, fanout)
     for layer in _layer_order(network):
-        packer.place(_atoms(layer, profile, granularity))
+        packer.place(_atoms(layer, profile, granularity, packer.layers))
     packer.finish()
     return packer
 
@@ -475,7 +476,7 @@ def _pack_consumers_first(network: Network, profile: Profile, rates, granularity
     packer = _Packer(network, profile, rates, granularity, {}, consumers_first=True)
     for layer in reversed(_layer_order(network)):
         order = _overlap_order(layer, profile.input_axons_per_core)
-        atoms = _atoms(layer, profile, granularity, whole_positions=True) if order is None \
+        atoms = _atoms(layer, profile, granularity, packer.layers, whole_positions=True) if order is None \
             else [Slice(layer.name, i, i + 1, 0, 1, 0, 1) for i in order]
         packer.place(atoms)
     packer.finish()

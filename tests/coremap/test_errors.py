@@ -3,6 +3,7 @@
 import re
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 import snncc
@@ -59,13 +60,18 @@ def test_neuron_op_without_table_entry(monkeypatch):
 def test_signed_spikes_take_two_axons_without_signed_events():
     _, x = compiled("digits_mlp")
     signed = snncc.compile(str(MODELS / "digits_mlp.onnx"), "signed", timesteps=8, calibration=x)
-    on_loihi = map_graph(signed, "loihi", x, calibration_samples=8).document
-    on_loihi2 = map_graph(signed, "loihi2", x, calibration_samples=8).document
-    # 64 input pixels + (128 + 64) signed hidden neurons: x2 axons and synapses where spikes carry no sign
-    assert on_loihi["cores"][0]["input_axons"] == 64 + 2 * (128 + 64)
-    assert on_loihi2["cores"][0]["input_axons"] == 64 + 128 + 64
+    loihi = map_graph(signed, "loihi", x, calibration_samples=8)
+    on_loihi, on_loihi2 = loihi.document, map_graph(signed, "loihi2", x, calibration_samples=8).document
+    # input pixels + signed hidden neurons read by a nonzero 8-bit weight (both profiles quantize alike):
+    # x2 axons and synapses for the hidden ones where spikes carry no sign
+    layers = loihi.network.by_name()
+    used = {kind: sum(np.unique(p.matrix.indices).size for l in loihi.network.layers for p in l.projections
+                      if (layers[p.source].kind == "input") == (kind == "input")) for kind in ("input", "hidden")}
+    assert 0 < used["input"] <= 64 and 0 < used["hidden"] <= 128 + 64
+    assert on_loihi["cores"][0]["input_axons"] == used["input"] + 2 * used["hidden"]
+    assert on_loihi2["cores"][0]["input_axons"] == used["input"] + used["hidden"]
     assert on_loihi["summary"]["synapses"] > on_loihi2["summary"]["synapses"]
-    assert on_loihi["quantization"] is None  # quantization covers rate/IF populations only
+    assert on_loihi["quantization"]["weight_bits"] == 8      # dual-threshold populations are quantized too
 
 
 def test_per_step_scaling_without_graded_spikes_costs_axons():
