@@ -181,7 +181,7 @@ def lower_bound(network: Network, profile: Profile) -> tuple[int, dict]:
         per_layer = max(per_layer, math.ceil(n / profile.neurons_per_core),
                         math.ceil(m / profile.synapse_memory_bits_per_core))
     if profile.output_axons_per_neuron == 1:
-        splitters, layer_cores = splitter_bound(network, profile.input_axons_per_core,
+        splitters, layer_cores = splitter_bound(network, profile.input_axons_per_core, profile.neurons_per_core,
                                                 lambda name: axon_multiplicity(layers[name], profile))
         neurons += splitters
         per_layer = max(per_layer, layer_cores)

@@ -43,7 +43,7 @@ def test_pairwise_conflicting_consumers_cost_splitters_in_the_bound_and_the_mapp
     graph = conflicting_consumers_graph()
     network = extract(graph)
     layers = network.by_name()
-    splitters, layer_cores = splitter_bound(network, TINY.input_axons_per_core,
+    splitters, layer_cores = splitter_bound(network, TINY.input_axons_per_core, TINY.neurons_per_core,
                                             lambda name: axon_multiplicity(layers[name], TINY))
     assert layer_cores == 4                 # the 4 consumers pairwise conflict: 4 cores
     assert splitters == 10 * 3              # each shared source reaches 4 cores: 3 splitters
@@ -61,8 +61,29 @@ def test_no_conflict_no_splitter_bound():
     graph = conflicting_consumers_graph(shared=4, own=2)       # 4 + 2 + 2 = 8 <= 16 axons: any two share a core
     network = extract(graph)
     layers = network.by_name()
-    assert splitter_bound(network, TINY.input_axons_per_core,
-                          lambda name: axon_multiplicity(layers[name], TINY)) == (0, 0)
+    assert splitter_bound(network, TINY.input_axons_per_core, TINY.neurons_per_core,
+                          lambda name: axon_multiplicity(layers[name], TINY)) == (0, 1)
+
+
+def test_consumer_copies_push_the_source_bound():
+    """Consumers that need copies themselves take room on the cores that hold them, so their sources reach more
+    cores, although nothing conflicts on axons."""
+    graph = conflicting_consumers_graph(consumers=2, shared=4, own=2)
+    network = extract(graph)
+    layers = network.by_name()
+    tiny = replace(TINY, neurons_per_core=3)
+    splitters, _ = splitter_bound(network, tiny.input_axons_per_core, tiny.neurons_per_core,
+                                  lambda name: axon_multiplicity(layers[name], tiny))
+    # readout y (2 neurons) reads b0, b1: b needs ceil(2 / 3) = 1 core each -> no copies; A's shared sources are
+    # read by b0 and b1 (1 compartment each): ceil(2 / 3) = 1 -> no copies either
+    assert splitters == 0
+    tiny = replace(TINY, neurons_per_core=1)
+    splitters, _ = splitter_bound(network, tiny.input_axons_per_core, tiny.neurons_per_core,
+                                  lambda name: axon_multiplicity(layers[name], tiny))
+    # one neuron per core: b0 and b1 each feed 2 readout cores (1 copy each, kept on their own core); A's 4 shared
+    # sources feed b0 and b1, which take 2 compartments each -> 4 cores -> 3 copies each; A's 4 own sources feed one
+    # of them -> 2 cores -> 1 copy each
+    assert splitters == 2 * 1 + 4 * 3 + 4 * 1
 
 
 @pytest.mark.parametrize("name", NETS)
