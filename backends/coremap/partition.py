@@ -376,7 +376,10 @@ class _Packer:
                     raise self._fail_single(s, why)
                 stack.extend(reversed(halves))
                 continue
-            if halves is not None and s.count > min_piece:
+            # a channel block whose kernels do not fit next to this layer's kernels already here starts a new core:
+            # part of it here would store those kernels twice
+            kernels_here = why.startswith("synapse memory") and any(k[0] == s.layer for k in self.kernels)
+            if halves is not None and s.count > min_piece and not kernels_here:
                 stack.extend(reversed(halves))
                 continue
             self._close()
@@ -412,6 +415,9 @@ def _atoms(layer: Layer, profile: Profile, granularity: int, layers: dict[str, L
     kernel_bits = sum(p.kernel_weights(0, c) * axon_multiplicity(layers[p.source], profile) * profile.weight_bits
                       for p in layer.projections if shares_kernels(p, profile))
     if depthwise or kernel_bits > profile.synapse_memory_bits_per_core:
+        if not depthwise:       # channel blocks whose kernels fill one core
+            fit = max(1, int(profile.synapse_memory_bits_per_core * c // kernel_bits))
+            blocks = [(a, min(a + fit, c)) for a in range(0, c, fit)]
         return [Slice(layer.name, a, b, r, r + 1, q0, q1) for a, b in blocks for r in range(h) for q0, q1 in tiles]
     return [Slice(layer.name, a, b, r, r + 1, q0, q1) for r in range(h) for q0, q1 in tiles for a, b in blocks]
 
@@ -555,6 +561,58 @@ def _split_cores(packer: "_Packer", bad: set[int], profile: Profile) -> list[lis
     return out
 
 
+MAX_REFILL_CORES = 32
+
+
+def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[str, float],
+            assignment: list[list[Slice]]) -> list[list[Slice]]:
+    """Empty cores into the spare room of others: next-fit packs layer after layer, so a layer that fills cores'
+    neurons but little memory (or the reverse) leaves room that another layer could use. A core whose slices
+    (halved as needed) all fit into the other cores is removed; repeated until no core can be emptied. Small
+    mappings only (MAX_REFILL_CORES); output axons are re-checked afterwards like any packing."""
+    if len(assignment) > MAX_REFILL_CORES or len(assignment) < 2:
+        return assignment
+
+    def state(slices: list[Slice]) -> _Packer:
+        packer = _Packer(network, profile, {}, granularity, fanout)
+        for s in slices:
+            packer._commit(s, packer._cost(s, packer.core))
+        return packer
+
+    cores = [list(c) for c in assignment]
+    changed = True
+    while changed and len(cores) > 1:
+        changed = False
+        for victim in sorted(range(len(cores)), key=lambda k: (sum(s.count for s in cores[k]), -k)):
+            stack = list(reversed(cores[victim]))
+            added: dict[int, list[Slice]] = {}
+            for k in range(len(cores)):
+                if k == victim or not stack:
+                    continue
+                packer = state(cores[k])
+                layer_units = packer.layers
+                while stack:
+                    s = stack.pop()
+                    cost = packer._cost(s, packer.core)
+                    if packer._fits(s, cost) is None:
+                        packer._commit(s, cost)
+                        added.setdefault(k, []).append(s)
+                        continue
+                    halves = s.halves()
+                    min_piece = max(1, profile.neurons_per_core // (64 * layer_units[s.layer].units))
+                    if halves is not None and s.count > min_piece:
+                        stack.extend(reversed(halves))
+                        continue
+                    stack.append(s)
+                    break
+            if stack:
+                continue
+            cores = [c + added.get(k, []) for k, c in enumerate(cores) if k != victim]
+            changed = True
+            break
+    return cores
+
+
 def _replay(network: Network, profile: Profile, rates, granularity: int, assignment: list[list[Slice]]) -> _Packer:
     """Rebuild the cores, routes and counts of a given assignment of slices to cores (no decisions)."""
     packer = _Packer(network, profile, rates, granularity, {})
@@ -593,6 +651,10 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
         fanout = {l.name: (1.0 if l.name in consumed else 0.0) for l in network.layers}
         packer = _pack_consumers_first(network, profile, rates, g) if consumers_first \
             else _pack(network, profile, rates, g, fanout)
+        if profile.output_axons_per_neuron != 1:
+            refilled = _refill(network, profile, g, fanout, [c.slices for c in packer.cores])
+            if len(refilled) < len(packer.cores):
+                packer = _replay(network, profile, rates, g, refilled)
         for _ in range(24):
             bad = _output_axons(packer, profile)
             if not bad:

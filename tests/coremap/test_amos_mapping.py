@@ -1,5 +1,6 @@
-"""AMOS circuits on cores: K sub-neurons per gate are K compartments, each sub-neuron output is its own axon, and
-a conv layer whose shared kernels (times those axons) exceed one core is packed few channels per core."""
+"""AMOS circuits on cores: K sub-neurons per gate are K compartments, each sub-neuron output is its own axon, a conv
+layer whose shared kernels (times those axons) exceed one core is packed few channels per core, and cores that one
+layer leaves with spare neurons or memory are refilled from another."""
 
 import numpy as np
 
@@ -28,4 +29,5 @@ def test_digits_silu_amos_maps_on_loihi2_close_to_the_bound():
         channels = {ch for s in core["slices"] if s["layer"] == "node_silu_1"
                     for ch in range(s["channels"][0], s["channels"][1])}
         assert len(channels) < layers["node_silu_1"].shape[0] // 2
-    assert doc["summary"]["cores"] <= 1.6 * doc["summary"]["lower_bound_cores"]    # measured 11 vs 7 (was 17)
+    # neuron-heavy first layer refilled into the memory-heavy cores: measured 7 = the bound (was 17)
+    assert doc["summary"]["cores"] <= 1.15 * doc["summary"]["lower_bound_cores"]
