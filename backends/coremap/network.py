@@ -11,8 +11,10 @@ into one projection per source layer:
 
 - `ConvProjection`: a convolution read straight from an image source (the common case; kept structural so that a
   slice's halo, synapse count and shared kernel are computed from formulas, at any size);
-- `MatrixProjection`: any other linear map, as an explicit sparse matrix found by probing the linear sub-graph with
-  unit vectors (f(e_i) - f(0)); limited to `MAX_PROBE_ENTRIES` matrix entries.
+- `MatrixProjection`: any other linear map, as an explicit sparse matrix composed from the ops' sparse Jacobians
+  along the linear sub-graph (`_compose`: formulas in `JACOBIAN_FORMULAS`; an op without one is probed on its own
+  with unit vectors, f(e_i) - f(0), up to `MAX_PROBE_ENTRIES` dense entries); limited to `MAX_COMPOSED_NONZEROS`
+  nonzeros.
 
 Layers use a 3-D view (channels, rows, cols): an image layer keeps its (C, H, W); any other shape is (size, 1, 1),
 so a slice is always a channel range x row range x column range.
@@ -24,12 +26,16 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from scipy import sparse
 
 from snncc.errors import OptionError
 from snncc.ir.graph import Graph
 from snncc.ir.node import Node
 
-MAX_PROBE_ENTRIES = 60_000_000
+MAX_PROBE_ENTRIES = 60_000_000          # dense entries of one probed op (a linear op without a Jacobian formula)
+MAX_COMPOSED_NONZEROS = 60_000_000      # nonzeros of a composed projection matrix (and of every partial product)
+_BLOCK_NONZEROS = 8_000_000             # a sparse product above this many (bounded) nonzeros is built in row blocks
+_CANCEL_RTOL = 1e-10                    # |entry| <= this x (sum of |terms|): a cancellation, dropped
 LINEAR_OPS = {"dense", "conv", "avg_pool", "global_avg_pool", "add", "affine", "flatten", "reshape", "concat",
               "delay", "graph_conv"}
 
@@ -90,7 +96,7 @@ def register_neuron_model(op: str, model: NeuronModel) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Sparse rows (a tiny CSR; scipy is not a dependency)
+# Sparse rows (a tiny CSR: what the partitioner and the checker read)
 # ---------------------------------------------------------------------------------------------------------------
 
 class SparseRows:
@@ -509,45 +515,306 @@ def _structural(terms, nodes, constants, target_shape) -> tuple[list, np.ndarray
     return projections, bias.reshape(-1)
 
 
-def _probe(graph: Graph, nodes: dict, value: str, sources: list[str], target: Layer, chunk: int = 256):
-    """Explicit matrices of the linear sub-graph from `sources` to `value`: M_s[:, i] = f(e_i) - f(0)."""
-    memo_base: dict[str, np.ndarray] = {}
+# ---------------------------------------------------------------------------------------------------------------
+# Explicit projections: sparse Jacobians composed along the linear sub-graph
+# ---------------------------------------------------------------------------------------------------------------
 
-    def evaluate(name: str, feed: dict[str, np.ndarray], memo: dict) -> np.ndarray:
-        if name in feed:
-            return feed[name]
-        if name in memo:
-            return memo[name]
-        node = nodes[name]
-        value_ = node.evaluate([evaluate(i, feed, memo) for i in node.inputs], graph.constants)
-        memo[name] = value_
-        return value_
+class _TooMany(Exception):
+    """A sparse product over the nonzero limit (count: its nonzeros, or a lower bound of them)."""
 
-    zero_feed = {s: np.zeros((1,) + nodes[s].type.shape, np.float32) for s in sources}
-    base = evaluate(value, zero_feed, memo_base).reshape(-1).astype(np.float32)
+    def __init__(self, count: int):
+        super().__init__(count)
+        self.count = count
+
+
+def _csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape) -> sparse.csr_matrix:
+    """A canonical float64 CSR matrix (sorted columns, duplicates summed, exact zeros dropped)."""
+    m = sparse.coo_matrix((np.asarray(vals, np.float64), (np.asarray(rows, np.int64), np.asarray(cols, np.int64))),
+                          shape=tuple(int(d) for d in shape)).tocsr()
+    m.sum_duplicates()
+    m.eliminate_zeros()
+    m.sort_indices()
+    return m
+
+
+def _identity(n: int, scale=1.0) -> sparse.csr_matrix:
+    return _csr(np.arange(n), np.arange(n), np.broadcast_to(np.asarray(scale, np.float64), (n,)), (n, n))
+
+
+def _size(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _conv_jacobian(src3, tgt3, weight: np.ndarray, strides, pads, dilations, groups: int, where: str,
+                   row_scale: np.ndarray | None = None) -> sparse.csr_matrix:
+    """d conv(x) / d x: `ConvProjection.rows_csr` over all output rows (in row chunks), zero weights dropped,
+    each row times row_scale[row] if given."""
+    proj = ConvProjection("", tuple(src3), tuple(tgt3), np.asarray(weight, np.float64), tuple(strides), tuple(pads),
+                          tuple(dilations), int(groups))
+    n_out, n_in = _size(tgt3), _size(src3)
+    chunk = max(1, 4_000_000 // max(1, int(np.prod(weight.shape[1:]))))
+    blocks, total = [], 0
+    for start in range(0, n_out, chunk):
+        pos, src, w = proj.rows_csr(np.arange(start, min(start + chunk, n_out)))
+        keep = w != 0
+        total += int(keep.sum())
+        if total > MAX_COMPOSED_NONZEROS:
+            raise MappingError(f"{where} has a {n_out} x {n_in} Jacobian with more than {MAX_COMPOSED_NONZEROS:,} "
+                               "nonzeros")
+        blocks.append((pos[keep] + start, src[keep], w[keep]))
+    rows, cols, vals = (np.concatenate(parts) for parts in zip(*blocks))
+    if row_scale is not None:
+        vals = vals * row_scale[rows]
+    return _csr(rows, cols, vals, (n_out, n_in))
+
+
+def _kron_csr(*factors) -> sparse.csr_matrix:
+    m = factors[0]
+    for f in factors[1:]:
+        m = sparse.kron(m, f, format="csr")
+    m = m.tocoo()
+    return _csr(m.row, m.col, m.data, m.shape)
+
+
+def _jac_identity(node, in_shapes, out_shape, constants, where):
+    return [_identity(_size(out_shape))]
+
+
+def _jac_add(node, in_shapes, out_shape, constants, where):
+    return [_identity(_size(out_shape), float(c)) for c in node.coeffs]     # the IR's add does not broadcast
+
+
+def _jac_affine(node, in_shapes, out_shape, constants, where):
+    scale = 1.0 if node.scale is None else np.broadcast_to(constants[node.scale], out_shape).reshape(-1)
+    return [_identity(_size(out_shape), scale)]                             # the shift is in the bias, f(0)
+
+
+def _jac_conv(node, in_shapes, out_shape, constants, where):
+    return [_conv_jacobian(view3(in_shapes[0]), view3(out_shape), constants[node.weight], node.strides, node.pads,
+                           node.dilations, int(node.groups), where)]
+
+
+def _jac_pool(node, in_shapes, out_shape, constants, where):
+    """Average pools as depthwise convs of 1 / window; without count_include_pad a padded window divides by the
+    taps inside the input."""
+    c, h, w = in_shapes[0]
+    if node.op == "global_avg_pool":
+        kernel, strides, pads = (h, w), (1, 1), (0, 0, 0, 0)
+    else:
+        kernel, strides, pads = tuple(node.kernel), tuple(node.strides), tuple(node.pads)
+    if node.op == "global_avg_pool" or node.count_include_pad or not any(pads):
+        weight, scale = np.full((c, 1) + kernel, 1.0 / (kernel[0] * kernel[1])), None
+    else:
+        weight = np.ones((c, 1) + kernel)
+        taps = ConvProjection("", (c, h, w), view3(out_shape), weight, strides, pads, (1, 1), c)._valid
+        scale = np.tile(1.0 / np.multiply.outer(taps[0], taps[1]).reshape(-1).astype(np.float64), c)
+    return [_conv_jacobian((c, h, w), view3(out_shape), weight, strides, pads, (1, 1), c, where, scale)]
+
+
+def _jac_dense(node, in_shapes, out_shape, constants, where):
+    """W applied along `axis`: I_pre (x) W (x) I_post on the flat index."""
+    shape = in_shapes[0]
+    axis = node.axis % len(shape)
+    w = sparse.csr_matrix(np.asarray(constants[node.weight], np.float64))
+    return [_kron_csr(sparse.identity(_size(shape[:axis])), w, sparse.identity(_size(shape[axis + 1:])))]
+
+
+def _jac_graph_conv(node, in_shapes, out_shape, constants, where):
+    """y[i, g] = sum_{j, f} A[i, j] W[g, f] x[j, f]: A (x) W."""
+    a = sparse.csr_matrix(np.asarray(constants[node.adjacency], np.float64))
+    return [_kron_csr(a, sparse.csr_matrix(np.asarray(constants[node.weight], np.float64)))]
+
+
+def _jac_concat(node, in_shapes, out_shape, constants, where):
+    """Each input lands on its own range of the concatenated axis."""
+    axis = node.axis % len(out_shape)
+    pre, post, total = _size(out_shape[:axis]), _size(out_shape[axis + 1:]), int(out_shape[axis])
+    out, offset = [], 0
+    for shape in in_shapes:
+        n = _size(shape)
+        p, x, q = np.unravel_index(np.arange(n), (pre, int(shape[axis]), post))
+        out.append(_csr((p * total + offset + x) * post + q, np.arange(n), np.ones(n), (_size(out_shape), n)))
+        offset += int(shape[axis])
+    return out
+
+
+# op -> fn(node, input shapes, output shape, constants, where) -> [d node / d input_i as float64 CSR, one per input]
+# (flat C order on both sides). A linear op without an entry is probed on its own (`_probe_op`).
+JACOBIAN_FORMULAS: dict[str, Callable] = {
+    "flatten": _jac_identity, "reshape": _jac_identity, "delay": _jac_identity, "add": _jac_add,
+    "affine": _jac_affine, "conv": _jac_conv, "avg_pool": _jac_pool, "global_avg_pool": _jac_pool,
+    "dense": _jac_dense, "graph_conv": _jac_graph_conv, "concat": _jac_concat,
+}
+
+
+def _probe_op(node: Node, index: int, in_shapes, out_shape, constants, where: str,
+              chunk: int = 256) -> sparse.csr_matrix:
+    """d node / d input[index] of one op, probed with unit vectors: f(e_i) - f(0), the other inputs at zero;
+    limited to MAX_PROBE_ENTRIES dense entries."""
+    n_in, n_out = _size(in_shapes[index]), _size(out_shape)
+    if n_in * n_out > MAX_PROBE_ENTRIES:
+        raise MappingError(f"{where} has no Jacobian formula (JACOBIAN_FORMULAS) and probing it gives a "
+                           f"{n_out} x {n_in} matrix ({n_in * n_out:,} entries, limit {MAX_PROBE_ENTRIES:,})")
+
+    def run(batch: np.ndarray | None, size: int) -> np.ndarray:
+        feed = [np.zeros((size,) + tuple(s), np.float64) for s in in_shapes]
+        if batch is not None:
+            feed[index] = batch.reshape((size,) + tuple(in_shapes[index]))
+        return np.asarray(node.evaluate(feed, constants), np.float64).reshape(size, -1)
+
+    base = run(None, 1)
+    blocks = []
+    for start in range(0, n_in, chunk):
+        stop = min(start + chunk, n_in)
+        batch = np.zeros((stop - start, n_in), np.float64)
+        batch[np.arange(stop - start), np.arange(start, stop)] = 1.0
+        out = run(batch, stop - start) - base
+        cols, rows = np.nonzero(out)
+        blocks.append((rows, cols + start, out[cols, rows]))
+    rows, cols, vals = (np.concatenate(parts) for parts in zip(*blocks))
+    return _csr(rows, cols, vals, (n_out, n_in))
+
+
+def _matmul(j: sparse.csr_matrix, m: sparse.csr_matrix) -> sparse.csr_matrix:
+    """j @ m in canonical CSR. When a bound on its nonzeros exceeds MAX_COMPOSED_NONZEROS it is built in row blocks
+    of about _BLOCK_NONZEROS, so that a product over the limit is refused (_TooMany) before it is built whole."""
+    counts = np.diff(m.indptr).astype(np.float64)          # nonzeros per row of m
+    per_entry = counts[j.indices]
+    if per_entry.sum() <= MAX_COMPOSED_NONZEROS:
+        out = (j @ m).tocsr()
+    else:
+        ends = np.concatenate(([0.0], np.cumsum(per_entry)))[j.indptr[1:]]    # bound of rows [0, r] together
+        blocks, total, start, n = [], 0, 0, j.shape[0]
+        while start < n:
+            stop = int(np.searchsorted(ends, (ends[start - 1] if start else 0.0) + _BLOCK_NONZEROS, side="right"))
+            stop = min(max(stop, start + 1), n)
+            block = (j[start:stop] @ m).tocsr()
+            total += block.nnz
+            if total > MAX_COMPOSED_NONZEROS:
+                raise _TooMany(total)
+            blocks.append(block)
+            start = stop
+        out = sparse.vstack(blocks, format="csr")
+    if out.nnz > MAX_COMPOSED_NONZEROS:
+        raise _TooMany(out.nnz)
+    out.sum_duplicates()
+    out.sort_indices()
+    return out
+
+
+def _compose(graph: Graph, nodes: dict, value: str, sources: list[str], target: Layer):
+    """Explicit matrices of the linear sub-graph from `sources` to `value`, composed along the DAG (in graph order)
+    from each op's sparse Jacobian:
+
+        M(v <- s) = sum over the inputs i of v:  J(v, i) @ M(i <- s),      M(s <- s) = I
+
+    The bias is f(0), one forward pass with every source at zero. Alongside M, the same products of |J| bound the
+    magnitude of the terms summed into each entry; an entry at most _CANCEL_RTOL times its bound is a cancellation
+    (x - y + y) left over by rounding and is dropped with the exact zeros."""
+    source_set = set(sources)
+    order = {name: k for k, name in enumerate(nodes)}
+    sub, stack = set(), [value]
+    while stack:
+        name = stack.pop()
+        if name not in sub and name not in source_set:
+            sub.add(name)
+            stack.extend(nodes[name].inputs)
+    sub_order = sorted(sub, key=order.__getitem__)
+
+    memo: dict[str, np.ndarray] = {}
+
+    def evaluate(name: str) -> np.ndarray:
+        if name in source_set:
+            return np.zeros((1,) + tuple(nodes[name].type.shape), np.float32)
+        if name not in memo:
+            node = nodes[name]
+            memo[name] = node.evaluate([evaluate(i) for i in node.inputs], graph.constants)
+        return memo[name]
+
+    base = evaluate(value).reshape(-1).astype(np.float32)
     n_tgt = base.size
+    jacobians: dict[tuple[str, int], tuple[sparse.csr_matrix, sparse.csr_matrix]] = {}
+
+    def jacobian(name: str, index: int):
+        if (name, index) not in jacobians:
+            node = nodes[name]
+            where = f"layer %{target.name}: op %{name} ({node.op}) between its sources and it"
+            in_shapes = [tuple(nodes[i].type.shape) for i in node.inputs]
+            formula = JACOBIAN_FORMULAS.get(node.op)
+            if formula is not None:
+                found = dict(enumerate(formula(node, in_shapes, tuple(node.type.shape), graph.constants, where)))
+            else:
+                found = {index: _probe_op(node, index, in_shapes, tuple(node.type.shape), graph.constants, where)}
+            for k, j in found.items():
+                jacobians[(name, k)] = (j, abs(j).astype(np.float32))
+        return jacobians[(name, index)]
+
+    readers: dict[str, int] = {}
+    for name in sub_order:
+        for i in nodes[name].inputs:
+            readers[i] = readers.get(i, 0) + 1
     projections = []
     for s in sources:
         shape = nodes[s].type.shape
-        n_src = int(np.prod(shape))
-        if n_src * n_tgt > MAX_PROBE_ENTRIES:
-            raise MappingError(
-                f"layer %{target.name}: the linear ops between %{s} and it compose into a {n_tgt} x {n_src} "
-                f"matrix ({n_src * n_tgt:,} entries, limit {MAX_PROBE_ENTRIES:,}); only a conv or a dense read "
-                "straight from a population is mapped structurally")
-        blocks = []
-        for start in range(0, n_src, chunk):
-            stop = min(start + chunk, n_src)
-            batch = np.zeros((stop - start, n_src), np.float32)
-            batch[np.arange(stop - start), np.arange(start, stop)] = 1.0
-            feed = {t: np.zeros((stop - start,) + nodes[t].type.shape, np.float32) for t in sources}
-            feed[s] = batch.reshape((stop - start,) + shape)
-            out = evaluate(value, feed, {}).reshape(stop - start, -1) - base
-            cols, rows = np.nonzero(out)
-            blocks.append((rows, cols + start, out[cols, rows]))
-        matrix = SparseRows.from_blocks(blocks, (n_tgt, n_src))
+        n_src = _size(shape)
+        what = f"layer %{target.name}: the linear ops between %{s} and it compose into a {n_tgt} x {n_src} matrix"
+        hint = "; only a conv or a dense read straight from a population is mapped structurally"
+        exact = {s: _identity(n_src)}
+        bound = {s: exact[s].astype(np.float32)}
+        left = dict(readers)
+        for name in sub_order:
+            node = nodes[name]
+            acc = acc_abs = None
+            try:
+                for k, i in enumerate(node.inputs):
+                    if i not in exact:
+                        continue
+                    j, j_abs = jacobian(name, k)
+                    part, part_abs = _matmul(j, exact[i]), _matmul(j_abs, bound[i])
+                    acc = part if acc is None else acc + part
+                    acc_abs = part_abs if acc_abs is None else acc_abs + part_abs
+            except _TooMany as too_many:
+                raise MappingError(f"{what}: its partial product at %{name} has {too_many.count:,} or more "
+                                   f"nonzeros (limit {MAX_COMPOSED_NONZEROS:,}){hint}") from None
+            for i in node.inputs:
+                left[i] -= 1
+                if left[i] == 0:        # no reader left: free it
+                    exact.pop(i, None)
+                    bound.pop(i, None)
+            if acc is not None:
+                if acc_abs.nnz > MAX_COMPOSED_NONZEROS:
+                    raise MappingError(f"{what}: its partial sum at %{name} has {acc_abs.nnz:,} nonzeros (limit "
+                                       f"{MAX_COMPOSED_NONZEROS:,}){hint}")
+                exact[name], bound[name] = acc.tocsr(), acc_abs.tocsr()
+        if value in exact:
+            matrix = _sparse_rows(exact[value], bound[value])
+        else:
+            matrix = _sparse_rows(sparse.csr_matrix((n_tgt, n_src)), sparse.csr_matrix((n_tgt, n_src)))
+        if matrix.nnz > MAX_COMPOSED_NONZEROS:
+            raise MappingError(f"{what} ({matrix.nnz:,} nonzeros, limit {MAX_COMPOSED_NONZEROS:,}){hint}")
         projections.append(MatrixProjection(s, view3(shape), target.shape3, matrix))
     return projections, base
+
+
+def _sparse_rows(m: sparse.csr_matrix, bound: sparse.csr_matrix) -> SparseRows:
+    """A composed matrix as SparseRows (float32, sorted columns) without cancellation residues or zeros."""
+    m, bound = m.tocsr(), bound.tocsr()
+    for a in (m, bound):
+        a.sum_duplicates()
+        a.sort_indices()
+    if np.array_equal(m.indptr, bound.indptr) and np.array_equal(m.indices, bound.indices):
+        keep = np.abs(m.data) > bound.data.astype(np.float64) * _CANCEL_RTOL      # the same entries: compare data
+    else:   # m lost exact zeros that its bound kept: its entries are a subset of the bound's
+        pos = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+        at = np.asarray(bound[pos, m.indices]).reshape(-1).astype(np.float64)
+        keep = np.abs(m.data) > at * _CANCEL_RTOL
+    keep &= m.data.astype(np.float32) != 0
+    if keep.all():
+        return SparseRows(m.indptr, m.indices, m.data, m.shape)
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
+    indptr = np.zeros(m.shape[0] + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=m.shape[0]), out=indptr[1:])
+    return SparseRows(indptr, m.indices[keep], m.data[keep], m.shape)    # m is canonical: columns stay sorted
 
 
 def _linear_sources(value: str, nodes: dict, is_source, target: str) -> list[str]:
@@ -620,7 +887,7 @@ def extract(graph: Graph) -> Network:
         built = _structural(terms, nodes, graph.constants, layer.shape) if terms is not None else None
         if built is None:
             sources = _linear_sources(value, nodes, is_source, node.name)
-            built = _probe(graph, nodes, value, sources, layer)
+            built = _compose(graph, nodes, value, sources, layer)
         layer.projections, layer.bias = built
         if not np.any(layer.bias):
             layer.bias = None
