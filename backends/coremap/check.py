@@ -14,7 +14,8 @@ import numpy as np
 
 from snncc.backends.coremap.mapfile import slice_from_json
 from snncc.backends.coremap.mapper import ir_digest
-from snncc.backends.coremap.network import ConvProjection, MappingError, explicit_synapses, extract
+from snncc.backends.coremap.network import (ConvProjection, MappingError, explicit_synapses, extract,
+                                            with_recorded_kinds)
 from snncc.backends.coremap.partition import axon_multiplicity
 from snncc.backends.coremap.profile import ProfileError, profile_from_dict
 from snncc.backends.coremap.quantize import quantize
@@ -46,7 +47,7 @@ def check_mapping(graph: Graph, doc: dict) -> list[str]:
         network = extract(graph)
         if doc.get("quantization"):
             network = quantize(network, profile, None).network
-        network = explicit_synapses(network, profile.shared_conv_weights)
+        network = with_recorded_kinds(explicit_synapses(network, profile.shared_conv_weights), doc.get("layers", []))
     except MappingError as exc:
         return problems + [str(exc)]
     layers = network.by_name()

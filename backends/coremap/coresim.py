@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snncc.backends.coremap.mapfile import slice_from_json
-from snncc.backends.coremap.network import MappingError, explicit_synapses, extract
+from snncc.backends.coremap.network import MappingError, explicit_synapses, extract, with_recorded_kinds
 from snncc.backends.coremap.profile import profile_from_dict
 from snncc.backends.coremap.quantize import QuantizedNetwork, quantize
 from snncc.ir import Graph
@@ -56,7 +56,8 @@ class _Slice:
 def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None = None) -> CoreSimResult:
     """Run the mapped network core by core on raw input `x` (quantized here to the file's input grid)."""
     qnet = quantized_from_mapping(graph, doc)
-    net = explicit_synapses(qnet.network, bool(doc["profile"]["shared_conv_weights"]))
+    net = with_recorded_kinds(explicit_synapses(qnet.network, bool(doc["profile"]["shared_conv_weights"])),
+                              doc.get("layers", []))
     layers = net.by_name()
     steps = int(timesteps or doc.get("timesteps") or net.timesteps)
     owner = {l.name: np.full(l.size, -1, np.int64) for l in net.layers if l.kind != "input"}

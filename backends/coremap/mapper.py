@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from snncc.backends.coremap.mapfile import mapping_document
-from snncc.backends.coremap.network import MappingError, Network, explicit_synapses, extract
+from snncc.backends.coremap.network import (MappingError, Network, fits_explicit, explicit_synapses, extract, has_zero_taps,
+                                            with_explicit)
 from snncc.backends.coremap.partition import Mapping, partition
 from snncc.backends.coremap.profile import Profile, load_profile
 from snncc.backends.coremap.quantize import QUANTIZABLE_OPS, QuantizedNetwork, quantize, to_graph
@@ -97,6 +98,17 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
         traffic = f"simulated: {len(x)} calibration samples, T={network.timesteps}"
     target = explicit_synapses(target, profile.shared_conv_weights)
     mapping = partition(target, profile, rates, granularities)
+    if any(has_zero_taps(p) for l in target.layers for p in l.projections):
+        # a sparse-tap conv shares its kernel but its halo box counts sources it never reads; explicit, it stores
+        # every synapse but reads only its sources: keep whichever needs fewer cores (then less traffic)
+        explicit = with_explicit(target, lambda layer, i, p: has_zero_taps(p) and fits_explicit(p))
+        try:
+            other = partition(explicit, profile, rates, granularities)
+        except MappingError:
+            other = None
+        if other is not None and (len(other.cores), round(other.crossing_spikes, 6)) < \
+                (len(mapping.cores), round(mapping.crossing_spikes, 6)):
+            target, mapping = explicit, other
     doc = mapping_document(target, mapping, profile, ir_digest(graph), traffic_source=traffic,
                            quantization=quant_info)
     return MapResult(doc, target, quantized, mapping, profile)

@@ -224,27 +224,41 @@ class ConvProjection:
         cols = self._cum[1][q1] - self._cum[1][q0]
         return int((c1 - c0) * self.weight.shape[1] * rows * cols)
 
+    def _live_taps(self, axis: int) -> np.ndarray:
+        """Kernel rows (axis 0) or columns (axis 1) with a nonzero weight: the others read nothing."""
+        return np.flatnonzero(np.any(self.weight != 0, axis=(0, 1, 3) if axis == 0 else (0, 1, 2)))
+
     def used_sources(self) -> int:
-        """Source neurons read by at least one kernel tap."""
+        """Source neurons read by at least one kernel tap with a nonzero row and column (an upper bound on the
+        sources a nonzero weight reads, so lower bounds built on it stay valid)."""
         hit = []
         for axis in (0, 1):
-            k = self.weight.shape[2 + axis]
             pos = (np.arange(self.tgt_shape[1 + axis])[:, None] * self.strides[axis] - self.pads[axis]
-                   + np.arange(k)[None, :] * self.dilations[axis])
+                   + self._live_taps(axis)[None, :] * self.dilations[axis])
             pos = pos[(pos >= 0) & (pos < self.src_shape[1 + axis])]
             hit.append(np.unique(pos).size)
         return int(self.src_shape[0] * hit[0] * hit[1])
 
     def min_axons(self) -> int:
-        """A lower bound on the input axons all cores together need for this projection: when one kernel tap lands
-        inside the input for every output position, distinct positions read distinct inputs through it, so the
-        cores holding the layer receive at least (output positions) x (input channels) axons; 0 otherwise."""
+        """A lower bound on the input axons all cores together need for this projection: through one kernel tap
+        that lands inside the input for every output position, distinct positions read distinct inputs, so the cores
+        holding the layer receive at least (output positions) x (input channels that tap reads with a nonzero
+        weight) axons; 0 when no tap lands inside everywhere."""
+        inside = []
         for axis in (0, 1):
-            k, s, d = self.weight.shape[2 + axis], self.strides[axis], self.dilations[axis]
+            s, d, k = self.strides[axis], self.dilations[axis], self.weight.shape[2 + axis]
             last = (self.tgt_shape[1 + axis] - 1) * s - self.pads[axis]
-            if not any(t * d >= self.pads[axis] and last + t * d < self.src_shape[1 + axis] for t in range(k)):
-                return 0
-        return int(self.tgt_shape[1] * self.tgt_shape[2] * self.src_shape[0])
+            inside.append([t for t in range(k) if t * d >= self.pads[axis] and last + t * d < self.src_shape[1 + axis]])
+        if not inside[0] or not inside[1]:
+            return 0
+        og, cg = self.weight.shape[0] // self.groups, self.weight.shape[1]
+        group_base = (np.arange(self.weight.shape[0]) // og)[:, None] * cg + np.arange(cg)[None, :]
+        best = 0
+        for t in inside[0]:
+            for u in inside[1]:
+                read = self.weight[:, :, t, u] != 0
+                best = max(best, int(np.unique(group_base[read]).size))
+        return int(self.tgt_shape[1] * self.tgt_shape[2] * best)
 
     def kernel_weights(self, c0, c1) -> int:
         """Weights of the shared kernels of output channels [c0, c1)."""
@@ -887,7 +901,10 @@ def extract(graph: Graph) -> Network:
         built = _structural(terms, nodes, graph.constants, layer.shape) if terms is not None else None
         if built is None:
             sources = _linear_sources(value, nodes, is_source, node.name)
-            built = _compose(graph, nodes, value, sources, layer)
+            projections, bias = _compose(graph, nodes, value, sources, layer)
+            from snncc.backends.coremap.as_conv import matrix_as_conv
+
+            built = [matrix_as_conv(p) or p for p in projections], bias
         layer.projections, layer.bias = built
         if not np.any(layer.bias):
             layer.bias = None
@@ -903,25 +920,53 @@ def extract(graph: Graph) -> Network:
 MAX_EXPLICIT_SYNAPSES = 20_000_000
 
 
+def explicit_projection(p: ConvProjection) -> MatrixProjection:
+    """A conv projection as an explicit sparse matrix, its zero weights dropped."""
+    rows = np.arange(int(np.prod(p.tgt_shape)))
+    pos, src, w = p.rows_csr(rows)
+    keep = w != 0
+    matrix = SparseRows.from_blocks([(pos[keep], src[keep], w[keep])], (rows.size, int(np.prod(p.src_shape))))
+    return MatrixProjection(p.source, p.src_shape, p.tgt_shape, matrix)
+
+
+def fits_explicit(p: ConvProjection) -> bool:
+    return p.synapses(0, p.tgt_shape[0], 0, p.tgt_shape[1], 0, p.tgt_shape[2]) <= MAX_EXPLICIT_SYNAPSES
+
+
+def has_zero_taps(p) -> bool:
+    """A conv whose kernel has an all-zero row or column: its halo box holds sources it never reads (a max-pool
+    selection composed with a conv reads every other row)."""
+    if not isinstance(p, ConvProjection):
+        return False
+    used_rows = np.any(p.weight != 0, axis=(0, 1, 3))
+    used_cols = np.any(p.weight != 0, axis=(0, 1, 2))
+    return not (used_rows.all() and used_cols.all())
+
+
+def with_explicit(network: Network, which) -> Network:
+    """The network with every conv projection p for which which(layer, index, p) holds made explicit."""
+    layers = []
+    for layer in network.layers:
+        projections = [explicit_projection(p) if isinstance(p, ConvProjection) and which(layer, i, p) else p
+                       for i, p in enumerate(layer.projections)]
+        layers.append(Layer(layer.name, layer.op, layer.kind, layer.shape, layer.node, layer.model, projections,
+                            layer.bias, layer.theta))
+    return Network(layers, network.coding, network.timesteps)
+
+
 def explicit_synapses(network: Network, shared_conv_weights: bool) -> Network:
     """On a profile without conv weight sharing every synapse is stored on its own, so a conv projection becomes an
     explicit sparse matrix with its zero weights (after quantization) dropped: they need neither memory nor an axon.
     Conv projections above MAX_EXPLICIT_SYNAPSES stay structural (zeros then count)."""
     if shared_conv_weights:
         return network
-    layers = []
-    for layer in network.layers:
-        projections = []
-        for p in layer.projections:
-            if isinstance(p, ConvProjection) and p.synapses(0, p.tgt_shape[0], 0, p.tgt_shape[1], 0,
-                                                            p.tgt_shape[2]) <= MAX_EXPLICIT_SYNAPSES:
-                rows = np.arange(int(np.prod(p.tgt_shape)))
-                pos, src, w = p.rows_csr(rows)
-                keep = w != 0
-                matrix = SparseRows.from_blocks([(pos[keep], src[keep], w[keep])],
-                                                (rows.size, int(np.prod(p.src_shape))))
-                p = MatrixProjection(p.source, p.src_shape, p.tgt_shape, matrix)
-            projections.append(p)
-        layers.append(Layer(layer.name, layer.op, layer.kind, layer.shape, layer.node, layer.model, projections,
-                            layer.bias, layer.theta))
-    return Network(layers, network.coding, network.timesteps)
+    return with_explicit(network, lambda layer, i, p: fits_explicit(p))
+
+
+def with_recorded_kinds(network: Network, doc_layers: list[dict]) -> Network:
+    """The network with the projection forms a mapping file records (`layers[].sources[].kind`): a conv the file
+    lists as a matrix is made explicit (the mapper may map a sparse-tap conv that way)."""
+    kinds = {d.get("name"): [s.get("kind") for s in d.get("sources", [])] for d in doc_layers
+             if isinstance(d, dict)}
+    return with_explicit(network, lambda layer, i, p: i < len(kinds.get(layer.name, []))
+                         and kinds[layer.name][i] == "matrix")

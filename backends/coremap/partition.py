@@ -196,6 +196,15 @@ def lower_bound(network: Network, profile: Profile) -> tuple[int, dict]:
 # Packing
 # ---------------------------------------------------------------------------------------------------------------
 
+def _distinct(indices: np.ndarray, n: int) -> np.ndarray:
+    """Sorted distinct values of indices in [0, n): a mask when it is cheaper than sorting or hashing."""
+    if indices.size * 8 < n:
+        return np.unique(indices)
+    hit = np.zeros(n, bool)
+    hit[indices] = True
+    return np.flatnonzero(hit)
+
+
 class _Packer:
     def __init__(self, network: Network, profile: Profile, rates: dict[str, np.ndarray], granularity: int,
                  fanout: dict[str, float], consumers_first: bool = False):
@@ -248,7 +257,7 @@ class _Packer:
                     mem += n_syn * p_.weight_bits
             else:
                 rows = box_indices(layer.shape3, *s.box())
-                cols = np.unique(p.sources_of(rows))
+                cols = _distinct(p.sources_of(rows), p.matrix.shape[1])
                 new = int(cols.size - np.count_nonzero(mask.reshape(-1)[cols]))
                 updates.append((p.source, ("flat", cols)))
                 n_syn = p.synapse_count(rows) * mult
@@ -580,6 +589,7 @@ def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[s
         return packer
 
     cores = [list(c) for c in assignment]
+    cache: dict[int, _Packer] = {}      # core index -> its packed state; dropped when a failed try touched it
     changed = True
     while changed and len(cores) > 1:
         changed = False
@@ -589,8 +599,9 @@ def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[s
             for k in range(len(cores)):
                 if k == victim or not stack:
                     continue
-                packer = state(cores[k])
-                layer_units = packer.layers
+                if k not in cache:
+                    cache[k] = state(cores[k])
+                packer = cache[k]
                 while stack:
                     s = stack.pop()
                     cost = packer._cost(s, packer.core)
@@ -599,15 +610,18 @@ def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[s
                         added.setdefault(k, []).append(s)
                         continue
                     halves = s.halves()
-                    min_piece = max(1, profile.neurons_per_core // (64 * layer_units[s.layer].units))
+                    min_piece = max(1, profile.neurons_per_core // (64 * packer.layers[s.layer].units))
                     if halves is not None and s.count > min_piece:
                         stack.extend(reversed(halves))
                         continue
                     stack.append(s)
                     break
             if stack:
+                for k in added:
+                    cache.pop(k, None)
                 continue
             cores = [c + added.get(k, []) for k, c in enumerate(cores) if k != victim]
+            cache = {(k if k < victim else k - 1): p for k, p in cache.items() if k != victim}
             changed = True
             break
     return cores

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import snncc
-from snncc.backends.coremap import MappingError, check_mapping, dumps, map_graph, network
+from snncc.backends.coremap import MappingError, as_conv, check_mapping, dumps, map_graph, network
 from snncc.backends.coremap.network import ConvProjection, MatrixProjection, extract
 from snncc.data import load_npz
 from snncc.ir import (Add, Affine, AvgPool, Concat, ConstRef, Conv, Delay, Dense, Flatten, GlobalAvgPool, Graph,
@@ -172,16 +172,18 @@ def assert_matches_probe(graph: Graph, net) -> int:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_composed_matrices_equal_the_dense_probe(seed):
+def test_composed_matrices_equal_the_dense_probe(seed, monkeypatch):
     graph = random_net(seed)
-    net = extract(graph)
+    assert_matches_probe(graph, extract(graph))             # composed matrices recognised as convs where they are
+    monkeypatch.setattr(as_conv, "matrix_as_conv", lambda p: None)
     # p2 (after the pool tree), the max-pool relus, p3 (concat), p4 and the readout are composed, not structural
-    assert assert_matches_probe(graph, net) >= 8
+    assert assert_matches_probe(graph, extract(graph)) >= 8
 
 
 def test_ops_probed_one_by_one_give_the_same_matrices(monkeypatch):
     """Without any Jacobian formula every op is probed on its own (f(e_i) - f(0) of that op): same matrices."""
     graph = random_net(3)
+    monkeypatch.setattr(as_conv, "matrix_as_conv", lambda p: None)
     with_formulas = extract(graph)
     monkeypatch.setattr(network, "JACOBIAN_FORMULAS", {})
     probed = extract(graph)
@@ -274,20 +276,28 @@ def test_composed_matrix_over_the_cap(monkeypatch):
         extract(graph)
 
 
-def test_mnist_cnn_maps_on_loihi2():
+def test_mnist_cnn_maps_on_loihi2_and_loihi():
     """The bundled MNIST CNN: a lowered 2x2 max pool before a 3x3 conv composes into a 6272 x 12544 matrix of about
-    130 nonzeros per row (78 M dense entries, beyond the old probe's limit)."""
+    130 nonzeros per row (78 M dense entries, beyond the old probe's limit), which is one stride-2 5x5 conv of the
+    pooled population; the max-pool relus read it through depthwise convs. On loihi2 the shared kernels fit 5 cores;
+    on loihi the sparse-tap conv's halo boxes cost more than its explicit synapses, so the mapper keeps it explicit."""
     x = load_npz(snncc.default_calibration_file(MNIST)).x[:64]
     graph = snncc.compile(str(MNIST), "rate", timesteps=8, calibration=x)
     net = extract(graph)
     proj = {p.source: p for p in net.layer("node_relu_1").projections}["node_relu"]
-    assert isinstance(proj, MatrixProjection) and proj.matrix.shape == (6272, 12544)
-    assert 100 * 6272 < proj.matrix.nnz <= 144 * 6272
-    # uniform traffic (measuring spikes simulates the quantized graph with its explicit matrices dense: slow) and
-    # one granularity, to keep the test short
-    result = map_graph(graph, "loihi2", None, granularities=(8,))
-    assert result.document["summary"]["cores"] >= result.document["summary"]["lower_bound_cores"]
-    assert check_mapping(graph, json.loads(dumps(result.document))) == []
+    assert isinstance(proj, ConvProjection) and proj.strides == (2, 2) and proj.weight.shape == (32, 16, 5, 5)
+    explicit = network.explicit_projection(proj)
+    assert explicit.matrix.shape == (6272, 12544) and 100 * 6272 < explicit.matrix.nnz <= 144 * 6272
+    pool = net.layer("node_max_pool2d.max0_0.relu").projections[0]
+    assert isinstance(pool, ConvProjection) and pool.groups == 16
+    kinds = {}
+    for profile in ("loihi2", "loihi"):
+        result = map_graph(graph, profile, x, calibration_samples=16, granularities=(8,))
+        doc = json.loads(dumps(result.document))
+        assert check_mapping(graph, doc) == []
+        assert doc["summary"]["cores"] <= 1.15 * doc["summary"]["lower_bound_cores"], profile
+        kinds[profile] = {s["kind"] for l in doc["layers"] if l["name"] == "node_relu_1" for s in l["sources"]}
+    assert kinds["loihi2"] == {"conv"} and "matrix" in kinds["loihi"]
 
 
 def test_conv_jacobian_matches_conv_projection():
