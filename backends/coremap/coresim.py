@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snncc.backends.coremap.mapfile import slice_from_json
+from snncc.backends.coremap.fan_in import split_fan_in
 from snncc.backends.coremap.network import MappingError, explicit_synapses, extract, with_recorded_kinds
 from snncc.backends.coremap.profile import profile_from_dict
 from snncc.backends.coremap.quantize import QuantizedNetwork, quantize
@@ -56,7 +57,9 @@ class _Slice:
 def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None = None) -> CoreSimResult:
     """Run the mapped network core by core on raw input `x` (quantized here to the file's input grid)."""
     qnet = quantized_from_mapping(graph, doc)
-    net = with_recorded_kinds(explicit_synapses(qnet.network, bool(doc["profile"]["shared_conv_weights"])),
+    profile = profile_from_dict(doc["profile"], "the mapping's profile")
+    net = with_recorded_kinds(split_fan_in(explicit_synapses(qnet.network, profile.shared_conv_weights), profile,
+                                           doc.get("layers", [])),
                               doc.get("layers", []))
     layers = net.by_name()
     steps = int(timesteps or doc.get("timesteps") or net.timesteps)
@@ -149,11 +152,13 @@ def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None
                     s = _fire(layer, v, sl)
                     spikes[layer.name][t][:, sl.rows] = s
                     out.setdefault(k, []).append((sl.rows, s))
+                elif layer.kind == "relay":     # a partial sum leaves as a graded spike every step
+                    out.setdefault(k, []).append((sl.rows, current))
                 else:
                     sl.state += current
-            if layer.kind != "population":
+            if layer.kind not in ("population", "relay"):
                 continue
-            # deliver this step's spikes: the source core sends only its own neurons' spikes
+            # deliver this step's spikes (relays: partial sums): the source core sends only its own neurons' values
             local_pos = {}
             for k, parts in out.items():
                 rows = np.concatenate([r for r, _ in parts])

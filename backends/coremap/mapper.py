@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snncc.backends.coremap.fan_in import split_fan_in
 from snncc.backends.coremap.mapfile import mapping_document
 from snncc.backends.coremap.network import (MappingError, Network, fits_explicit, explicit_synapses, extract, has_zero_taps,
                                             with_explicit)
@@ -96,7 +97,11 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
             sim_graph, sim_x = graph, x
         rates = neuron_spike_counts(sim_graph, sim_x, network.timesteps)
         traffic = f"simulated: {len(x)} calibration samples, T={network.timesteps}"
-    target = explicit_synapses(target, profile.shared_conv_weights)
+    target = split_fan_in(explicit_synapses(target, profile.shared_conv_weights), profile)
+    relays = [l for l in target.layers if l.kind == "relay"]
+    if relays and rates is not None:
+        rates = dict(rates)
+        rates.update({l.name: np.full(l.size, float(network.timesteps)) for l in relays})  # a sum every step
     mapping = partition(target, profile, rates, granularities)
     if any(has_zero_taps(p) for l in target.layers for p in l.projections):
         # a sparse-tap conv shares its kernel but its halo box counts sources it never reads; explicit, it stores

@@ -22,7 +22,7 @@ so a slice is always a channel range x row range x column range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -191,6 +191,7 @@ class ConvProjection:
     dilations: tuple[int, int]
     groups: int
     kind: str = "conv"
+    channel_offset: int = 0     # reads source channels [offset, offset + groups * C/groups) (a partial-sum relay)
 
     def __post_init__(self):
         self._valid = [self._valid_taps(a) for a in (0, 1)]
@@ -210,7 +211,7 @@ class ConvProjection:
         og = out_c // self.groups
         cg = self.weight.shape[1]
         g0, g1 = c0 // og, (c1 - 1) // og
-        box = [g0 * cg, (g1 + 1) * cg]
+        box = [self.channel_offset + g0 * cg, self.channel_offset + (g1 + 1) * cg]
         for axis, (a0, a1) in enumerate(((r0, r1), (q0, q1))):
             k = self.weight.shape[2 + axis]
             lo = a0 * self.strides[axis] - self.pads[axis]
@@ -237,7 +238,7 @@ class ConvProjection:
                    + self._live_taps(axis)[None, :] * self.dilations[axis])
             pos = pos[(pos >= 0) & (pos < self.src_shape[1 + axis])]
             hit.append(np.unique(pos).size)
-        return int(self.src_shape[0] * hit[0] * hit[1])
+        return int(self.groups * self.weight.shape[1] * hit[0] * hit[1])
 
     def min_axons(self) -> int:
         """A lower bound on the input axons all cores together need for this projection: through one kernel tap
@@ -252,7 +253,7 @@ class ConvProjection:
         if not inside[0] or not inside[1]:
             return 0
         og, cg = self.weight.shape[0] // self.groups, self.weight.shape[1]
-        group_base = (np.arange(self.weight.shape[0]) // og)[:, None] * cg + np.arange(cg)[None, :]
+        group_base = self.channel_offset + (np.arange(self.weight.shape[0]) // og)[:, None] * cg + np.arange(cg)[None, :]
         best = 0
         for t in inside[0]:
             for u in inside[1]:
@@ -271,7 +272,7 @@ class ConvProjection:
         oh, ow = np.divmod(rem, ow_all)
         cg, kh, kw = self.weight.shape[1:]
         og = self.weight.shape[0] // self.groups
-        c = (o // og)[:, None, None, None] * cg + np.arange(cg)[None, :, None, None]
+        c = self.channel_offset + (o // og)[:, None, None, None] * cg + np.arange(cg)[None, :, None, None]
         ih = oh[:, None, None, None] * self.strides[0] - self.pads[0] + np.arange(kh)[None, None, :, None] * self.dilations[0]
         iw = ow[:, None, None, None] * self.strides[1] - self.pads[1] + np.arange(kw)[None, None, None, :] * self.dilations[1]
         c, ih, iw = np.broadcast_arrays(c, ih, iw)
@@ -283,9 +284,7 @@ class ConvProjection:
 
     def scaled(self, factor: np.ndarray) -> "ConvProjection":
         """Weights multiplied per output channel."""
-        return ConvProjection(self.source, self.src_shape, self.tgt_shape,
-                              (self.weight * factor.reshape(-1, 1, 1, 1)).astype(np.float32), self.strides,
-                              self.pads, self.dilations, self.groups)
+        return replace(self, weight=(self.weight * factor.reshape(-1, 1, 1, 1)).astype(np.float32))
 
     def max_abs_per_channel(self) -> np.ndarray:
         return np.abs(self.weight).reshape(self.weight.shape[0], -1).max(axis=1)

@@ -364,9 +364,10 @@ class _Packer:
             f"layer %{s.layer} ({layer.op}): one neuron does not fit an empty {self.profile.name} core ({why}): it "
             f"needs {cost[0]} compartment(s), {cost[1]} input axons (fan-in; the core has "
             f"{self.profile.input_axons_per_core}), {cost[3]} synapse memory bits (the core has "
-            f"{self.profile.synapse_memory_bits_per_core}). Splitting a neuron's fan-in across cores would need "
-            "graded partial sums, which the mapper does not do: reduce the layer's fan-in (groups, smaller kernels) "
-            "or use a profile with more input axons per core")
+            f"{self.profile.synapse_memory_bits_per_core}). Splitting a neuron's fan-in across cores needs "
+            f"partial sums carried by graded spikes, which {self.profile.name} does not have (graded_spikes false): "
+            "reduce the layer's fan-in (groups, smaller kernels) or use a profile with more input axons per core or "
+            "with graded spikes")
 
     def place(self, atoms: list[Slice]) -> None:
         stack = list(reversed(atoms))

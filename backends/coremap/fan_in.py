@@ -1,0 +1,142 @@
+"""Partial-sum relays for neurons whose fan-in exceeds one core (profiles with graded spikes).
+
+A neuron that reads more source axons than a core has input axons (or whose synapses need more memory than a
+core has) cannot sit on any core whole. On a profile whose spikes carry an integer payload the hardware splits it
+the way a dendritic tree does: the sources are cut into groups that each fit a core, a *relay* population
+`NAME#partialG` per group (one relay neuron per neuron of the layer) sums its group's weighted spikes each step and
+sends that integer sum on one graded axon, and the neuron adds its relays' sums (weight 1) to its bias and
+threshold as before. Integer weights give integer sums, so the split computes exactly the same currents in the same
+step; relays are layers of kind "relay" in the mapping file and take compartments and cores like any layer.
+Profiles without graded spikes keep the error naming the layer and the numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from snncc.backends.coremap.network import (ConvProjection, Layer, MappingError, MatrixProjection, Network,
+                                            SparseRows, explicit_projection, view3)
+from snncc.backends.coremap.profile import Profile
+
+RELAY_OP = "partial_sum"
+
+
+def _multiplicity(source: Layer, profile: Profile) -> int:
+    from snncc.backends.coremap.partition import axon_multiplicity
+
+    return axon_multiplicity(source, profile)
+
+
+def _per_neuron_fan_in(layer: Layer, layers: dict[str, Layer], profile: Profile) -> tuple[int, int]:
+    """(largest input axons, largest synapse memory bits) of one neuron of the layer."""
+    axons = 0
+    for p in layer.projections:
+        m = _multiplicity(layers[p.source], profile)
+        if isinstance(p, ConvProjection):
+            per_row = p.weight.shape[1] * int(p._valid[0].max()) * int(p._valid[1].max())
+        else:
+            per_row = int(np.diff(p.matrix.indptr).max(initial=0))
+        axons += per_row * m
+    return axons, axons * profile.weight_bits
+
+
+def needs_relays(layer: Layer, layers: dict[str, Layer], profile: Profile) -> bool:
+    if layer.kind == "input" or not layer.projections:
+        return False
+    axons, bits = _per_neuron_fan_in(layer, layers, profile)
+    return axons > profile.input_axons_per_core or bits > profile.synapse_memory_bits_per_core
+
+
+def split_fan_in(network: Network, profile: Profile, recorded: list[dict] | None = None) -> Network:
+    """The network with relays in front of every layer whose neurons do not fit a core (graded profiles only), or,
+    given a mapping file's `layers`, in front of exactly the layers the file has relays for (so that a checker
+    reads the file as written)."""
+    if recorded is not None:
+        names = {d.get("name") for d in recorded if isinstance(d, dict) and d.get("kind") == "relay"}
+        split = {str(n).rsplit("#partial", 1)[0] for n in names if isinstance(n, str) and "#partial" in n}
+    elif not profile.graded_spikes:
+        return network
+    layers = network.by_name()
+    out: list[Layer] = []
+    changed = False
+    for layer in network.layers:
+        wanted = layer.name in split if recorded is not None else needs_relays(layer, layers, profile)
+        if not wanted or layer.kind == "input" or not layer.projections:
+            out.append(layer)
+            continue
+        changed = True
+        relays = _relays(layer, layers, profile)
+        out.extend(relays)
+        n = layer.size
+        identity = SparseRows(np.arange(n + 1), np.arange(n), np.ones(n, np.float32), (n, n))
+        projections = [MatrixProjection(r.name, r.shape3, layer.shape3, identity) for r in relays]
+        out.append(Layer(layer.name, layer.op, layer.kind, layer.shape, layer.node, layer.model, projections,
+                         layer.bias, layer.theta))
+    return Network(out, network.coding, network.timesteps) if changed else network
+
+
+def _conv_blocks(p: ConvProjection, m: int, cap: int) -> list[ConvProjection] | None:
+    """A dense (groups = 1) conv cut into input-channel blocks whose taps fit `cap` axons per neuron: each block
+    is a conv of its own (shared kernel, halo box) reading its channels only. None when that is not possible."""
+    if p.groups != 1:
+        return None
+    taps = int(p._valid[0].max()) * int(p._valid[1].max())
+    per_channel = taps * m
+    if per_channel > cap:
+        return None
+    size = cap // per_channel
+    channels = p.weight.shape[1]
+    return [replace(p, weight=np.ascontiguousarray(p.weight[:, a:min(a + size, channels)]),
+                    channel_offset=p.channel_offset + a) for a in range(0, channels, size)]
+
+
+def _relays(layer: Layer, layers: dict[str, Layer], profile: Profile) -> list[Layer]:
+    """Source groups that each fit one core's input axons and memory, as relay layers over the layer's shape: a
+    dense conv by input-channel blocks (kernels stay shared), anything else by consecutive source neurons."""
+    cap = min(profile.input_axons_per_core, profile.synapse_memory_bits_per_core // profile.weight_bits)
+    blocks: list[list] = []         # projections of each relay
+    matrices = []
+    for p in layer.projections:
+        m = _multiplicity(layers[p.source], profile)
+        if m > cap:
+            raise MappingError(f"layer %{layer.name}: one source neuron of %{p.source} takes {m} axons, more than a "
+                               f"{profile.name} core can give one partial sum ({cap})")
+        convs = _conv_blocks(p, m, cap) if isinstance(p, ConvProjection) else None
+        if convs is not None:
+            blocks += [[c] for c in convs]
+        else:
+            matrices.append((explicit_projection(p) if isinstance(p, ConvProjection) else p, m))
+    # the explicit ones: consecutive source neurons (projection by projection) into groups of at most `cap` axons
+    groups: list[list[tuple[int, int, int]]] = [[]]     # (projection index, first column, last column + 1)
+    used = 0
+    for i, (p, m) in enumerate(matrices):
+        width = p.matrix.shape[1]
+        start = 0
+        while start < width:
+            take = min(width - start, (cap - used) // m)
+            if take == 0:
+                groups.append([])
+                used = 0
+                continue
+            groups[-1].append((i, start, start + take))
+            used += take * m
+            start += take
+    for group in groups:
+        if not group:
+            continue
+        projections = []
+        for i, c0, c1 in group:
+            p = matrices[i][0]
+            mat = p.matrix
+            rows = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))
+            keep = (mat.indices >= c0) & (mat.indices < c1)
+            sub = SparseRows.from_blocks([(rows[keep], mat.indices[keep], mat.data[keep])], mat.shape)
+            projections.append(MatrixProjection(p.source, p.src_shape, view3(layer.shape), sub))
+        blocks.append(projections)
+    if len(blocks) > profile.input_axons_per_core:
+        raise MappingError(f"layer %{layer.name}: its fan-in needs {len(blocks)} partial sums, more than the "
+                           f"{profile.input_axons_per_core} input axons of a {profile.name} core")
+    return [Layer(f"{layer.name}#partial{g}", RELAY_OP, "relay", layer.shape, None, None, projections)
+            for g, projections in enumerate(blocks)]

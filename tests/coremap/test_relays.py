@@ -1,0 +1,62 @@
+"""Fan-in larger than a core on a profile with graded spikes: partial-sum relays, each within a core, whose integer
+sums reach the neuron in the same step, so the cut still gives the whole-graph simulator's spikes exactly."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from snncc.backends.coremap import MappingError, check_mapping, dumps, load_profile, map_graph, to_graph
+from snncc.backends.coremap.coresim import quantized_from_mapping, simulate_cores, whole_graph_spike_trains
+from snncc.backends.coremap.fan_in import split_fan_in
+from snncc.backends.coremap.network import ConvProjection, extract
+from tests.coremap.nets import compiled
+
+NARROW = replace(load_profile("generic"), name="narrow", neurons_per_core=64, input_axons_per_core=40,
+                 output_axons_per_core=4096)
+
+
+@pytest.mark.parametrize("name", ["digits_mlp", "cnn"])
+def test_relays_keep_every_core_within_its_axons_and_the_spikes_exact(name):
+    graph, x = compiled(name)
+    doc = json.loads(dumps(map_graph(graph, NARROW, x, calibration_samples=16).document))
+    relays = [l for l in doc["layers"] if l["kind"] == "relay"]
+    assert relays and all("#partial" in l["name"] and l["op"] == "partial_sum" for l in relays)
+    assert check_mapping(graph, doc) == []
+    assert max(c["input_axons"] for c in doc["cores"]) <= 40
+    cores = simulate_cores(graph, doc, x[:6])
+    q = quantized_from_mapping(graph, doc)
+    ref = whole_graph_spike_trains(to_graph(q, dict(graph.meta)), q.quantize_input(x[:6]), doc["timesteps"])
+    assert set(cores.spikes) == set(ref.spikes)
+    for layer, trains in cores.spikes.items():
+        np.testing.assert_array_equal(trains, ref.spikes[layer], err_msg=layer)
+    for layer, value in cores.readouts.items():
+        np.testing.assert_array_equal(value, ref.readouts[layer], err_msg=layer)
+    # a file without its relays does not fit the profile, and the checker says so
+    stripped = json.loads(dumps(doc))
+    stripped["layers"] = [l for l in stripped["layers"] if l["kind"] != "relay"]
+    assert check_mapping(graph, stripped) != []
+
+
+def test_a_dense_conv_is_split_by_input_channel_blocks_that_keep_shared_kernels():
+    graph, _ = compiled("cnn")
+    network = extract(graph)
+    # relu2 reads relu1 through avgpool2 + conv3x3 = one stride-2 6x6 conv: 8 channels x 36 taps = 288 axons
+    profile = replace(NARROW, input_axons_per_core=110)
+    split = split_fan_in(network, profile)
+    relays = [l for l in split.layers if l.kind == "relay" and l.name.startswith("relu2")]
+    assert len(relays) == 3                                      # 8 channels in blocks of 3 (108 axons)
+    convs = [p for r in relays for p in r.projections]
+    assert all(isinstance(p, ConvProjection) for p in convs)
+    assert [p.channel_offset for p in convs] == [0, 3, 6] and [p.weight.shape[1] for p in convs] == [3, 3, 2]
+    whole = network.layer("relu2").projections[0]
+    np.testing.assert_array_equal(np.concatenate([p.weight for p in convs], axis=1), whole.weight)
+    assert [p.source for p in split.layer("relu2").projections] == [r.name for r in relays]
+
+
+def test_too_many_partial_sums_is_an_error():
+    graph, x = compiled("digits_mlp")
+    tiny = replace(NARROW, input_axons_per_core=4)
+    with pytest.raises(MappingError, match="partial sums, more than the 4 input axons"):
+        map_graph(graph, tiny, x)
