@@ -17,12 +17,14 @@ class InterpretError(RuntimeError):
 
 
 def run(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray], *, keep: Iterable[str] | str = (),
-        observe: Callable[[str, np.ndarray], None] | None = None) -> dict[str, np.ndarray]:
+        observe: Callable[[str, np.ndarray], None] | None = None, dtype=np.float32) -> dict[str, np.ndarray]:
     """Evaluate `graph` on a batch. `inputs` is one array (single-input graphs) or a dict by input name.
 
     Returns the graph outputs plus the values named in `keep` (`keep="all"`: every value). `observe(name, value)`
     is called for every computed value, so statistics can stream without keeping activations alive.
-    Values are freed as soon as their last consumer ran.
+    Values are freed as soon as their last consumer ran. `dtype=np.float64` carries the activations in double
+    precision (constants stay float32): calibration uses it so that the statistics, rounded to float32 at the end,
+    do not depend on which BLAS kernel this CPU picks for float32 matmuls.
     """
     if not isinstance(inputs, Mapping):
         if len(graph.inputs) != 1:
@@ -40,7 +42,7 @@ def run(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray], *, keep: It
         if node.op == "input":
             if node.name not in inputs:
                 raise InterpretError(f"no data for graph input %{node.name}")
-            x = np.asarray(inputs[node.name], dtype=np.float32)
+            x = np.asarray(inputs[node.name], dtype=dtype)
             if x.shape[1:] != node.type.shape:
                 raise InterpretError(f"input %{node.name} expects per-sample shape {list(node.type.shape)}, "
                                      f"got {list(x.shape[1:])}")

@@ -198,6 +198,37 @@ def _spike_tensor(x: np.ndarray, thresholds: np.ndarray, resets: np.ndarray) -> 
     return spikes
 
 
+def _solve_spd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """x with a x = b for a batch of symmetric positive definite a (B, K, K), b (B, K): Cholesky with every sum in
+    a fixed order, elementwise over the batch. LAPACK's solve picks blocked kernels by CPU, and its last-bit
+    differences would steer the fit elsewhere on another machine."""
+    n = a.shape[-1]
+    low = np.zeros_like(a)
+    for j in range(n):
+        d = a[:, j, j].copy()
+        for k in range(j):
+            d -= low[:, j, k] * low[:, j, k]
+        low[:, j, j] = np.sqrt(np.maximum(d, 1e-300))
+        for i in range(j + 1, n):
+            e = a[:, i, j].copy()
+            for k in range(j):
+                e -= low[:, i, k] * low[:, j, k]
+            low[:, i, j] = e / low[:, j, j]
+    y = np.zeros_like(b)
+    for i in range(n):
+        e = b[:, i].copy()
+        for k in range(i):
+            e -= low[:, i, k] * y[:, k]
+        y[:, i] = e / low[:, i, i]
+    x = np.zeros_like(b)
+    for i in reversed(range(n)):
+        e = y[:, i].copy()
+        for k in range(i + 1, n):
+            e -= low[:, k, i] * x[:, k]
+        x[:, i] = e / low[:, i, i]
+    return x
+
+
 def _optimal_output_weights(spikes: np.ndarray, target: np.ndarray,
                             weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """d = argmin mean(w (d Z - y*)^2) per parameter set, and that weighted MSE; spikes Z is (B, K, N).
@@ -211,7 +242,7 @@ def _optimal_output_weights(spikes: np.ndarray, target: np.ndarray,
     rhs = np.einsum("bkn,n->bk", weighted_spikes, sqrt_weight * target)
     K = gram.shape[-1]
     ridge = 1e-10 * np.trace(gram, axis1=1, axis2=2)[:, None, None] / K + 1e-300
-    output_weights = np.linalg.solve(gram + ridge * np.eye(K), rhs[..., None])[..., 0]
+    output_weights = _solve_spd(gram + ridge * np.eye(K), rhs)
     residual = np.einsum("bk,bkn->bn", output_weights, spikes) - target
     return output_weights, np.mean(weight * residual**2, axis=-1)
 

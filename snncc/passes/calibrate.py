@@ -116,7 +116,7 @@ def collect_stats(graph, data: np.ndarray, *, batch_size: int = 256, progress: b
 
     starts = range(0, len(data), batch_size)
     for start in tqdm(starts, desc="calibrate", unit="batch", disable=not progress):
-        run(graph, data[start:start + batch_size], observe=observe)
+        run(graph, data[start:start + batch_size], observe=observe, dtype=np.float64)
     return {name: a.result() for name, a in acc.items()}
 
 

@@ -111,7 +111,9 @@ def _fit_range(lo: float, hi: float, mean: float, std: float) -> tuple[tuple[flo
         lo, hi = lo - 0.5, hi + 0.5
     if not (std > 0 and math.isfinite(mean) and math.isfinite(std)):
         return (lo, hi), None, None
-    return (lo, hi), mean, std
+    # 6 significant digits: statistics summed over the calibration set differ in their last bits between CPUs
+    # (BLAS kernels, SIMD reductions), and the fit must not
+    return (lo, hi), float(f"{mean:.6g}"), float(f"{std:.6g}")
 
 
 class _Lowering:
