@@ -571,7 +571,7 @@ def _split_cores(packer: "_Packer", bad: set[int], profile: Profile) -> list[lis
     return out
 
 
-MAX_REFILL_CORES = 32
+MAX_REFILL_CORES = 256
 
 
 def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[str, float],
@@ -659,30 +659,41 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
         granularities = GRANULARITIES if total <= 200_000 else GRANULARITIES[:1]
     best = None
     consumed = {p.source for l in network.layers for p in l.projections}
+    fanout = {l.name: (1.0 if l.name in consumed else 0.0) for l in network.layers}
     strategies = [(g, False) for g in granularities]
     if profile.output_axons_per_neuron == 1:
         strategies += [(g, True) for g in granularities]
-    for g, consumers_first in strategies:
-        fanout = {l.name: (1.0 if l.name in consumed else 0.0) for l in network.layers}
-        packer = _pack_consumers_first(network, profile, rates, g) if consumers_first \
-            else _pack(network, profile, rates, g, fanout)
-        if profile.output_axons_per_neuron != 1:
-            refilled = _refill(network, profile, g, fanout, [c.slices for c in packer.cores])
-            if len(refilled) < len(packer.cores):
-                packer = _replay(network, profile, rates, g, refilled)
+
+    def settled(packer: _Packer, g: int) -> Mapping | None:
+        """The packing with every core within its output axons (cut as needed), or None."""
         for _ in range(24):
             bad = _output_axons(packer, profile)
             if not bad:
                 break
             packer = _replay(network, profile, rates, g, _split_cores(packer, set(bad), profile))
         else:
-            continue
+            return None
         routes = [Route(k[0], k[1], v[0], v[1]) for k, v in sorted(packer.routes.items(), key=lambda kv: (
             (-1 if kv[0][0] == "host" else kv[0][0]), kv[0][1]))]
-        candidate = Mapping(packer.cores, routes, bound, bounds, g)
-        if best is None or (len(candidate.cores), round(candidate.crossing_spikes, 6)) < \
-                (len(best.cores), round(best.crossing_spikes, 6)):
+        return Mapping(packer.cores, routes, bound, bounds, g)
+
+    def better(a: Mapping | None, b: Mapping | None) -> bool:
+        return a is not None and (b is None or (len(a.cores), round(a.crossing_spikes, 6)) <
+                                  (len(b.cores), round(b.crossing_spikes, 6)))
+
+    for g, consumers_first in strategies:
+        packer = _pack_consumers_first(network, profile, rates, g) if consumers_first \
+            else _pack(network, profile, rates, g, fanout)
+        candidate = settled(packer, g)
+        if better(candidate, best):
             best = candidate
+    # refill the best packing only: it is the slow step
+    if best is not None and profile.output_axons_per_neuron != 1 and len(best.cores) > bound:
+        refilled = _refill(network, profile, best.granularity, fanout, [c.slices for c in best.cores])
+        if len(refilled) < len(best.cores):
+            candidate = settled(_replay(network, profile, rates, best.granularity, refilled), best.granularity)
+            if better(candidate, best):
+                best = candidate
     if best is None:
         raise MappingError(f"no mapping onto {profile.name} keeps every core within its output axons "
                            f"({profile.output_axons_per_core}) and neurons ({profile.neurons_per_core}) after "
