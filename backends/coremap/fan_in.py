@@ -18,24 +18,19 @@ import numpy as np
 
 from snncc.backends.coremap.network import (ConvProjection, Layer, MappingError, MatrixProjection, Network,
                                             SparseRows, explicit_projection, view3)
+from snncc.backends.coremap.partition import axon_multiplicity
 from snncc.backends.coremap.profile import Profile
 
 RELAY_OP = "partial_sum"
-
-
-def _multiplicity(source: Layer, profile: Profile) -> int:
-    from snncc.backends.coremap.partition import axon_multiplicity
-
-    return axon_multiplicity(source, profile)
 
 
 def _per_neuron_fan_in(layer: Layer, layers: dict[str, Layer], profile: Profile) -> tuple[int, int]:
     """(largest input axons, largest synapse memory bits) of one neuron of the layer."""
     axons = 0
     for p in layer.projections:
-        m = _multiplicity(layers[p.source], profile)
+        m = axon_multiplicity(layers[p.source], profile)
         if isinstance(p, ConvProjection):
-            per_row = p.weight.shape[1] * int(p._valid[0].max()) * int(p._valid[1].max())
+            per_row = p.weight.shape[1] * p.max_taps()
         else:
             per_row = int(np.diff(p.matrix.indptr).max(initial=0))
         axons += per_row * m
@@ -82,7 +77,7 @@ def _conv_blocks(p: ConvProjection, m: int, cap: int) -> list[ConvProjection] | 
     is a conv of its own (shared kernel, halo box) reading its channels only. None when that is not possible."""
     if p.groups != 1:
         return None
-    taps = int(p._valid[0].max()) * int(p._valid[1].max())
+    taps = p.max_taps()
     per_channel = taps * m
     if per_channel > cap:
         return None
@@ -99,7 +94,7 @@ def _relays(layer: Layer, layers: dict[str, Layer], profile: Profile) -> list[La
     blocks: list[list] = []         # projections of each relay
     matrices = []
     for p in layer.projections:
-        m = _multiplicity(layers[p.source], profile)
+        m = axon_multiplicity(layers[p.source], profile)
         if m > cap:
             raise MappingError(f"layer %{layer.name}: one source neuron of %{p.source} takes {m} axons, more than a "
                                f"{profile.name} core can give one partial sum ({cap})")

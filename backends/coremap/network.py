@@ -205,6 +205,10 @@ class ConvProjection:
                + np.arange(k)[None, :] * self.dilations[axis])
         return ((pos >= 0) & (pos < size_in)).sum(axis=1)
 
+    def max_taps(self) -> int:
+        """Kernel taps inside the input at the output position that has the most (one input channel)."""
+        return int(self._valid[0].max()) * int(self._valid[1].max())
+
     def input_box(self, c0, c1, r0, r1, q0, q1) -> tuple[int, int, int, int, int, int]:
         """The source box (channels, rows, cols) the target box reads: the halo of the tile."""
         out_c = self.weight.shape[0]
