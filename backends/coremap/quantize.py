@@ -222,3 +222,29 @@ def to_graph(q: QuantizedNetwork, meta: dict | None = None) -> Graph:
     info["coremap_input_scale"] = repr(q.input_scale)
     info["coremap_weight_bits"] = str(q.weight_bits)
     return Graph.build(nodes, outputs, constants, info)
+
+
+def weight_quantized_graph(graph: Graph, profile: Profile, calibration: np.ndarray | None) -> tuple[Graph, float]:
+    """For codings without an integer model here (phase, bits, AMOS): the compiled graph with every conv and dense
+    weight rounded to `profile.weight_bits` with one scale per output channel (s = max |W_o| / (2^(b-1) - 1),
+    W' = s round(W / s)), thresholds and neuron parameters unchanged, and the input step s_x of the 8-bit grid
+    (x' = s_x round(x / s_x), from the calibration maximum). It shows the accuracy that the weight precision costs;
+    the integer thresholds of the rate and signed path (`quantize`) are not modelled."""
+    max_weight = (1 << (profile.weight_bits - 1)) - 1
+    constants = dict(graph.constants)
+    for node in graph.nodes:
+        if node.op not in ("conv", "dense") or node.weight not in constants:
+            continue
+        w = np.asarray(constants[node.weight], np.float64)
+        rows = w.reshape(w.shape[0], -1)
+        scale = np.abs(rows).max(axis=1) / max_weight
+        scale[scale == 0] = 1.0
+        q = np.round(rows / scale[:, None]) * scale[:, None]
+        constants[node.weight] = q.reshape(w.shape).astype(np.float32)
+    peak = float(np.max(np.abs(calibration))) if calibration is not None and len(calibration) else 1.0
+    signed = calibration is None or not len(calibration) or bool(np.min(calibration) < 0)
+    levels = 2 ** (INPUT_BITS - 1) - 1 if signed else 2 ** INPUT_BITS - 1
+    step = peak / levels if peak > 0 else 1.0
+    info = dict(graph.meta)
+    info["coremap_weight_bits"] = str(profile.weight_bits)
+    return Graph.build(list(graph.nodes), list(graph.outputs), constants, info), step

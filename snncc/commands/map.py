@@ -52,12 +52,22 @@ def profile_accuracy(graph, data, steps: list[int], profile: str, *, batch_size:
     """Accuracy of the graph after quantizing its weights to `profile`'s precision (the whole-graph simulator on
     the quantized network, input on the 8-bit grid), per T."""
     from snncc.backends.coremap import extract, load_profile, quantize, to_graph
+    from snncc.backends.coremap.quantize import QUANTIZABLE_OPS, weight_quantized_graph
     from snncc.backends.simulator import simulate
 
     prof = load_profile(profile)
     calibration = default_calibration(graph)
-    q = quantize(extract(graph), prof, data.x if calibration is None else calibration)
-    result = simulate(to_graph(q, dict(graph.meta)), q.quantize_input(data.x), steps, batch_size=batch_size)
+    reference = data.x if calibration is None else calibration
+    network = extract(graph)
+    if all(l.op in QUANTIZABLE_OPS for l in network.layers if l.kind == "population"):
+        q = quantize(network, prof, reference)
+        result = simulate(to_graph(q, dict(graph.meta)), q.quantize_input(data.x), steps, batch_size=batch_size)
+        model, clipped = "integer weights and thresholds", q.clipped_thresholds
+    else:       # phase, bits, AMOS: rounded weights, float thresholds
+        rounded, step = weight_quantized_graph(graph, prof, reference)
+        x = (np.round(np.asarray(data.x, np.float64) / step) * step).astype(np.float32)
+        result = simulate(rounded, x, steps, batch_size=batch_size)
+        model, clipped = "rounded weights, float thresholds", 0
     accuracy = {}
     for t in steps:
         pred = result.predictions[t]
@@ -68,17 +78,17 @@ def profile_accuracy(graph, data, steps: list[int], profile: str, *, batch_size:
         if data.mask is not None:
             hits = hits[..., data.mask] if hits.ndim > 1 else hits[data.mask]
         accuracy[t] = float(np.mean(hits))
-    return {"profile": prof.name, "weight_bits": prof.weight_bits, "input_bits": 8,
+    return {"profile": prof.name, "weight_bits": prof.weight_bits, "input_bits": 8, "model": model,
             "snn_accuracy": accuracy[steps[0]] if len(steps) == 1 else {str(t): a for t, a in accuracy.items()},
-            "clipped_thresholds": q.clipped_thresholds}
+            "clipped_thresholds": clipped}
 
 
 def format_profile_accuracy(info: dict) -> str:
     acc = info["snn_accuracy"]
     fmt = lambda a: "-" if a is None else f"{100 * a:.2f}%"  # noqa: E731
     text = fmt(acc) if not isinstance(acc, dict) else ", ".join(f"T={t}: {fmt(a)}" for t, a in acc.items())
-    return (f"on {info['profile']} ({info['weight_bits']}-bit weights, 8-bit input): SNN accuracy {text} "
-            "after weight quantization")
+    return (f"on {info['profile']} ({info['weight_bits']}-bit weights, 8-bit input; {info['model']}): SNN accuracy "
+            f"{text} after weight quantization")
 
 
 @click.command("map")

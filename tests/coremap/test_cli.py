@@ -1,6 +1,7 @@
 """`snncc map`, `snncc map --check`, `snncc compile --target` and `snncc eval --profile` end to end."""
 
 import json
+from pathlib import Path
 
 from snncc.cli import main
 
@@ -43,7 +44,29 @@ def test_eval_reports_accuracy_after_quantization(tmp_path, capsys):
     assert abs(report["profile"]["snn_accuracy"] - report["snn_accuracy"]) <= 0.05
     assert main(["eval", str(snnir), "--data", "models/data/digits_test.npz", "--limit", "50", "--profile",
                  "truenorth", "--no-progress"]) == 0
-    assert "on truenorth (2-bit weights, 8-bit input): SNN accuracy" in capsys.readouterr().out
+    assert "on truenorth (2-bit weights, 8-bit input; integer weights and thresholds): SNN accuracy" in \
+        capsys.readouterr().out
+
+
+def test_eval_profile_rounds_the_weights_of_other_codings(tmp_path, capsys):
+    """Phase coding: weights rounded per output channel, thresholds in float; 8 bits keep the accuracy, 3 bits
+    cost some (the rounding really happens)."""
+    snnir = tmp_path / "mlp_phase.snnir"
+    assert main(["compile", "models/digits_mlp.onnx", "--coding", "phase", "-o", str(snnir), "--no-progress"]) == 0
+    coarse = tmp_path / "coarse.json"
+    profile = json.loads(Path("backends/coremap/profiles/generic.json").read_text())
+    profile.update(name="coarse", weight_bits=3)
+    coarse.write_text(json.dumps(profile))
+    capsys.readouterr()
+    reports = {}
+    for name in ("generic", str(coarse)):
+        assert main(["eval", str(snnir), "--data", "models/data/digits_test.npz", "--limit", "200", "--profile",
+                     name, "--json", "--no-progress"]) == 0
+        reports[name] = json.loads(capsys.readouterr().out)
+    fine, rough = reports["generic"], reports[str(coarse)]
+    assert fine["profile"]["model"] == "rounded weights, float thresholds"
+    assert abs(fine["profile"]["snn_accuracy"] - fine["snn_accuracy"]) <= 0.02
+    assert rough["profile"]["weight_bits"] == 3 and rough["profile"]["snn_accuracy"] < fine["profile"]["snn_accuracy"]
 
 
 def test_map_user_errors_exit_2(tmp_path, capsys):
