@@ -435,34 +435,52 @@ def _atoms(layer: Layer, profile: Profile, granularity: int, layers: dict[str, L
 MAX_OVERLAP_ORDER_NEURONS = 4096
 
 
-def _overlap_order(layer: Layer, input_axons: int) -> list[int] | None:
-    """Neurons of a flat layer with explicit synapses in a greedy order for packing on few input axons: start a
-    group with the neuron of largest fan-in, then add the neuron that reads the fewest sources the group does not
-    read yet, until the group's sources exceed a core's input axons. None for other layers."""
-    if layer.shape3[1:] != (1, 1) or layer.size > MAX_OVERLAP_ORDER_NEURONS or \
-            any(isinstance(p, ConvProjection) for p in layer.projections) or len(layer.projections) != 1:
+def _overlap_order(layer: Layer, input_axons: int, images: bool = False) -> list[int] | None:
+    """Neurons of a layer with explicit synapses in a greedy order for packing on few input axons: start a group
+    with the neuron of largest fan-in, then add the neuron that reads the fewest sources the group does not read
+    yet, until the group's sources reach a core's input axons. Flat layers only unless `images`; None for others."""
+    if layer.size > MAX_OVERLAP_ORDER_NEURONS or not layer.projections or \
+            any(isinstance(p, ConvProjection) for p in layer.projections) or \
+            (not images and layer.shape3[1:] != (1, 1)):
         return None
-    m = layer.projections[0].matrix
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-    reads = np.zeros(m.shape, bool)
-    reads[rows, m.indices] = True
-    fan = reads.sum(axis=1)
-    left = np.ones(m.shape[0], bool)
-    read_by_group = np.zeros(m.shape[1], bool)
+    blocks = []
+    for p in layer.projections:
+        m = p.matrix
+        block = np.zeros(m.shape, bool)
+        block[np.repeat(np.arange(m.shape[0]), np.diff(m.indptr)), m.indices] = True
+        blocks.append(block[:, block.any(axis=0)])       # sources nobody reads never count
+    reads = np.concatenate(blocks, axis=1)
+    fan = reads.sum(axis=1).astype(np.int64)
+    new = fan.copy()                # sources each neuron reads that the current group does not
+    left = np.ones(len(fan), bool)
+    read_by_group = np.zeros(reads.shape[1], bool)
+    used = 0
     order: list[int] = []
     while left.any():
-        if not read_by_group.any():
-            pick = int(np.flatnonzero(left)[np.argmax(fan[left])])
-        else:
-            new = (reads[:, ~read_by_group]).sum(axis=1)
-            new[~left] = m.shape[1] + 1
-            pick = int(np.argmin(new))
+        candidates = np.flatnonzero(left)
+        pick = int(candidates[np.argmax(fan[candidates])]) if used == 0 else int(candidates[np.argmin(new[candidates])])
         order.append(pick)
         left[pick] = False
-        read_by_group |= reads[pick]
-        if read_by_group.sum() >= input_axons:
+        added = reads[pick] & ~read_by_group
+        read_by_group |= added
+        used += int(added.sum())
+        new -= reads[:, added].sum(axis=1)
+        if used >= input_axons:
             read_by_group[:] = False
+            used = 0
+            new = fan.copy()
     return order
+
+
+def _neuron_slices(layer: Layer, order: list[int]) -> list[Slice]:
+    """One-neuron slices of the layer in the given order of flat indices."""
+    _, h, w = layer.shape3
+    out = []
+    for i in order:
+        c, rem = divmod(i, h * w)
+        r, q = divmod(rem, w)
+        out.append(Slice(layer.name, c, c + 1, r, r + 1, q, q + 1))
+    return out
 
 
 def _layer_order(network: Network) -> list[Layer]:
@@ -486,14 +504,15 @@ def _pack(network: Network, profile: Profile, rates, granularity: int, fanout: d
     return packer
 
 
-def _pack_consumers_first(network: Network, profile: Profile, rates, granularity: int) -> _Packer:
+def _pack_consumers_first(network: Network, profile: Profile, rates, granularity: int,
+                          images: bool = False) -> _Packer:
     """Pack in reverse topological order (exact splitters and output axons), then replay the assignment in
     forward order so that core ids run from the input side and the routes are built."""
     packer = _Packer(network, profile, rates, granularity, {}, consumers_first=True)
     for layer in reversed(_layer_order(network)):
-        order = _overlap_order(layer, profile.input_axons_per_core)
+        order = _overlap_order(layer, profile.input_axons_per_core, images)
         atoms = _atoms(layer, profile, granularity, packer.layers, whole_positions=True) if order is None \
-            else [Slice(layer.name, i, i + 1, 0, 1, 0, 1) for i in order]
+            else _neuron_slices(layer, order)
         packer.place(atoms)
     packer.finish()
     assignment = [list(reversed(core.slices)) for core in reversed(packer.cores)]
@@ -660,9 +679,9 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
     best = None
     consumed = {p.source for l in network.layers for p in l.projections}
     fanout = {l.name: (1.0 if l.name in consumed else 0.0) for l in network.layers}
-    strategies = [(g, False) for g in granularities]
-    if profile.output_axons_per_neuron == 1:
-        strategies += [(g, True) for g in granularities]
+    strategies = [(g, False, False) for g in granularities]
+    if profile.output_axons_per_neuron == 1:      # consumers first; image layers by shared inputs too, or not
+        strategies += [(g, True, images) for images in (False, True) for g in granularities]
 
     def settled(packer: _Packer, g: int) -> Mapping | None:
         """The packing with every core within its output axons (cut as needed), or None."""
@@ -681,8 +700,8 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
         return a is not None and (b is None or (len(a.cores), round(a.crossing_spikes, 6)) <
                                   (len(b.cores), round(b.crossing_spikes, 6)))
 
-    for g, consumers_first in strategies:
-        packer = _pack_consumers_first(network, profile, rates, g) if consumers_first \
+    for g, consumers_first, images in strategies:
+        packer = _pack_consumers_first(network, profile, rates, g, images) if consumers_first \
             else _pack(network, profile, rates, g, fanout)
         candidate = settled(packer, g)
         if better(candidate, best):

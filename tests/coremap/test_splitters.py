@@ -90,8 +90,11 @@ def test_consumer_copies_push_the_source_bound():
 def test_consumers_first_packing_counts_splitters_exactly(name):
     graph, x = compiled(name)
     result = map_graph(graph, "truenorth", x, calibration_samples=16)
-    packer = _pack_consumers_first(result.network, result.profile, {}, 8)
-    assert _output_axons(packer, result.profile) == []      # no core over its neurons or output axons: no cut
+    for images in (False, True):        # image layers in blocks, or neuron by neuron ordered by shared inputs
+        packer = _pack_consumers_first(result.network, result.profile, {}, 8, images)
+        assert _output_axons(packer, result.profile) == []  # no core over its neurons or output axons: no cut
+        placed = sum(s.count for c in packer.cores for s in c.slices)
+        assert placed == sum(l.size for l in result.network.layers if l.kind != "input")
     assert check_mapping(graph, result.document) == []
     assert result.document["summary"]["cores"] >= result.document["summary"]["lower_bound_cores"]
 
