@@ -43,7 +43,7 @@ def test_a_dense_conv_is_split_by_input_channel_blocks_that_keep_shared_kernels(
     graph, _ = compiled("cnn")
     network = extract(graph)
     # relu2 reads relu1 through avgpool2 + conv3x3 = one stride-2 6x6 conv: 8 channels x 36 taps = 288 axons
-    profile = replace(NARROW, input_axons_per_core=110)
+    profile = replace(NARROW, input_axons_per_core=120)     # relay groups take 90%: 108 axons
     split = split_fan_in(network, profile)
     relays = [l for l in split.layers if l.kind == "relay" and l.name.startswith("relu2")]
     assert len(relays) == 3                                      # 8 channels in blocks of 3 (108 axons)
