@@ -591,6 +591,7 @@ def _split_cores(packer: "_Packer", bad: set[int], profile: Profile) -> list[lis
 
 
 MAX_REFILL_CORES = 256
+REFILL_BUDGET = 20_000      # slice placements tried in all; keeps the step bounded and deterministic
 
 
 def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[str, float],
@@ -608,43 +609,52 @@ def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[s
             packer._commit(s, packer._cost(s, packer.core))
         return packer
 
-    cores = [list(c) for c in assignment]
-    cache: dict[int, _Packer] = {}      # core index -> its packed state; dropped when a failed try touched it
-    changed = True
-    while changed and len(cores) > 1:
-        changed = False
-        for victim in sorted(range(len(cores)), key=lambda k: (sum(s.count for s in cores[k]), -k)):
-            stack = list(reversed(cores[victim]))
-            added: dict[int, list[Slice]] = {}
-            for k in range(len(cores)):
-                if k == victim or not stack:
-                    continue
-                if k not in cache:
-                    cache[k] = state(cores[k])
-                packer = cache[k]
-                while stack:
-                    s = stack.pop()
-                    cost = packer._cost(s, packer.core)
-                    if packer._fits(s, cost) is None:
-                        packer._commit(s, cost)
-                        added.setdefault(k, []).append(s)
-                        continue
-                    halves = s.halves()
-                    min_piece = max(1, profile.neurons_per_core // (64 * packer.layers[s.layer].units))
-                    if halves is not None and s.count > min_piece:
-                        stack.extend(reversed(halves))
-                        continue
-                    stack.append(s)
-                    break
-            if stack:
-                for k in added:
-                    cache.pop(k, None)
+    cores = {k: list(c) for k, c in enumerate(assignment)}     # core id -> slices; ids of removed cores vanish
+    cache: dict[int, _Packer] = {}      # core id -> its packed state; dropped when a failed try touched it
+    units = {l.name: l.units for l in network.layers}
+
+    def neurons(slices: list[Slice]) -> int:
+        return sum(s.count * units[s.layer] for s in slices)
+
+    budget = REFILL_BUDGET
+    # each core is tried once, emptiest first: a core that cannot be emptied now cannot be later either, since the
+    # others only fill up
+    for victim in sorted(cores, key=lambda k: (neurons(cores[k]), -k)):
+        spare = sum(profile.neurons_per_core - neurons(c) for k, c in cores.items() if k != victim)
+        if len(cores) < 2 or neurons(cores[victim]) > spare or budget <= 0:
+            continue
+        stack = list(reversed(cores[victim]))
+        added: dict[int, list[Slice]] = {}
+        for k in cores:
+            if k == victim or not stack or neurons(cores[k]) >= profile.neurons_per_core:
                 continue
-            cores = [c + added.get(k, []) for k, c in enumerate(cores) if k != victim]
-            cache = {(k if k < victim else k - 1): p for k, p in cache.items() if k != victim}
-            changed = True
-            break
-    return cores
+            if k not in cache:
+                cache[k] = state(cores[k])
+            packer = cache[k]
+            while stack and budget > 0:
+                s = stack.pop()
+                budget -= 1
+                cost = packer._cost(s, packer.core)
+                if packer._fits(s, cost) is None:
+                    packer._commit(s, cost)
+                    added.setdefault(k, []).append(s)
+                    continue
+                halves = s.halves()
+                min_piece = max(1, profile.neurons_per_core // (64 * units[s.layer]))
+                if halves is not None and s.count > min_piece:
+                    stack.extend(reversed(halves))
+                    continue
+                stack.append(s)
+                break
+        if stack:
+            for k in added:
+                cache.pop(k, None)
+            continue
+        for k, pieces in added.items():
+            cores[k] = cores[k] + pieces
+        del cores[victim]
+        cache.pop(victim, None)
+    return [cores[k] for k in sorted(cores)]
 
 
 def _replay(network: Network, profile: Profile, rates, granularity: int, assignment: list[list[Slice]]) -> _Packer:
