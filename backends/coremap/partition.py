@@ -591,6 +591,7 @@ def _split_cores(packer: "_Packer", bad: set[int], profile: Profile) -> list[lis
 
 
 MAX_REFILL_CORES = 256
+MAX_REFILL_MASK_BYTES = 512 * 2 ** 20    # the cached core states' axon masks, at most
 REFILL_BUDGET = 20_000      # slice placements tried in all; keeps the step bounded and deterministic
 
 
@@ -601,6 +602,9 @@ def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[s
     (halved as needed) all fit into the other cores is removed; repeated until no core can be emptied. Small
     mappings only (MAX_REFILL_CORES); output axons are re-checked afterwards like any packing."""
     if len(assignment) > MAX_REFILL_CORES or len(assignment) < 2:
+        return assignment
+    mask_bytes = sum(l.size for l in network.layers)          # each cached core state holds one axon mask per layer
+    if len(assignment) * mask_bytes > MAX_REFILL_MASK_BYTES:
         return assignment
 
     def state(slices: list[Slice]) -> _Packer:
