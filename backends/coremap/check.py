@@ -14,9 +14,8 @@ import numpy as np
 
 from snncc.backends.coremap.mapfile import slice_from_json
 from snncc.backends.coremap.mapper import ir_digest
-from snncc.backends.coremap.fan_in import split_fan_in
-from snncc.backends.coremap.network import (ConvProjection, MappingError, explicit_synapses, extract,
-                                            with_recorded_kinds)
+from snncc.backends.coremap.fan_in import as_recorded
+from snncc.backends.coremap.network import ConvProjection, MappingError, extract
 from snncc.backends.coremap.partition import axon_multiplicity
 from snncc.backends.coremap.profile import ProfileError, profile_from_dict
 from snncc.backends.coremap.quantize import quantize
@@ -48,9 +47,7 @@ def check_mapping(graph: Graph, doc: dict) -> list[str]:
         network = extract(graph)
         if doc.get("quantization"):
             network = quantize(network, profile, None).network
-        network = with_recorded_kinds(split_fan_in(explicit_synapses(network, profile.shared_conv_weights), profile,
-                                                   doc.get("layers", [])),
-                                      doc.get("layers", []))
+        network = as_recorded(network, profile, doc)
     except MappingError as exc:
         return problems + [str(exc)]
     layers = network.by_name()

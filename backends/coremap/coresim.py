@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from snncc.backends.coremap.mapfile import slice_from_json
-from snncc.backends.coremap.fan_in import split_fan_in
-from snncc.backends.coremap.network import MappingError, explicit_synapses, extract, with_recorded_kinds
+from snncc.backends.coremap.fan_in import as_recorded
+from snncc.backends.coremap.network import MappingError, extract
 from snncc.backends.coremap.profile import profile_from_dict
 from snncc.backends.coremap.quantize import QuantizedNetwork, quantize
 from snncc.ir import Graph
@@ -58,9 +58,7 @@ def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None
     """Run the mapped network core by core on raw input `x` (quantized here to the file's input grid)."""
     qnet = quantized_from_mapping(graph, doc)
     profile = profile_from_dict(doc["profile"], "the mapping's profile")
-    net = with_recorded_kinds(split_fan_in(explicit_synapses(qnet.network, profile.shared_conv_weights), profile,
-                                           doc.get("layers", [])),
-                              doc.get("layers", []))
+    net = as_recorded(qnet.network, profile, doc)
     layers = net.by_name()
     steps = int(timesteps or doc.get("timesteps") or net.timesteps)
     owner = {l.name: np.full(l.size, -1, np.int64) for l in net.layers if l.kind != "input"}

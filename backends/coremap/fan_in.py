@@ -17,7 +17,8 @@ from dataclasses import replace
 import numpy as np
 
 from snncc.backends.coremap.network import (ConvProjection, Layer, MappingError, MatrixProjection, Network,
-                                            SparseRows, explicit_projection, view3)
+                                            SparseRows, explicit_projection, explicit_synapses, view3,
+                                            with_recorded_kinds)
 from snncc.backends.coremap.partition import axon_multiplicity
 from snncc.backends.coremap.profile import Profile
 
@@ -27,8 +28,8 @@ RELAY_OP = "partial_sum"
 RELAY_FILL = 0.9
 
 
-def _per_neuron_fan_in(layer: Layer, layers: dict[str, Layer], profile: Profile) -> tuple[int, int]:
-    """(largest input axons, largest synapse memory bits) of one neuron of the layer."""
+def _per_neuron_fan_in(layer: Layer, layers: dict[str, Layer], profile: Profile) -> int:
+    """Largest input axons of one neuron of the layer (its synapses take as many weights)."""
     axons = 0
     for p in layer.projections:
         m = axon_multiplicity(layers[p.source], profile)
@@ -37,14 +38,14 @@ def _per_neuron_fan_in(layer: Layer, layers: dict[str, Layer], profile: Profile)
         else:
             per_row = int(np.diff(p.matrix.indptr).max(initial=0))
         axons += per_row * m
-    return axons, axons * profile.weight_bits
+    return axons
 
 
 def needs_relays(layer: Layer, layers: dict[str, Layer], profile: Profile) -> bool:
     if layer.kind == "input" or not layer.projections:
         return False
-    axons, bits = _per_neuron_fan_in(layer, layers, profile)
-    return axons > profile.input_axons_per_core or bits > profile.synapse_memory_bits_per_core
+    axons = _per_neuron_fan_in(layer, layers, profile)
+    return axons > profile.input_axons_per_core or axons * profile.weight_bits > profile.synapse_memory_bits_per_core
 
 
 def split_fan_in(network: Network, profile: Profile, recorded: list[dict] | None = None) -> Network:
@@ -73,6 +74,14 @@ def split_fan_in(network: Network, profile: Profile, recorded: list[dict] | None
         out.append(Layer(layer.name, layer.op, layer.kind, layer.shape, layer.node, layer.model, projections,
                          layer.bias, layer.theta))
     return Network(out, network.coding, network.timesteps) if changed else network
+
+
+def as_recorded(network: Network, profile: Profile, doc: dict) -> Network:
+    """The (quantized) network in the form a mapping file records: explicit synapses where the profile stores them
+    one by one, the file's relays, and the conv or matrix form the file lists for each projection."""
+    layers = doc.get("layers", [])
+    return with_recorded_kinds(split_fan_in(explicit_synapses(network, profile.shared_conv_weights), profile, layers),
+                               layers)
 
 
 def _conv_blocks(p: ConvProjection, m: int, cap: int) -> list[ConvProjection] | None:

@@ -14,8 +14,8 @@ import numpy as np
 
 from snncc.backends.coremap.fan_in import split_fan_in
 from snncc.backends.coremap.mapfile import mapping_document
-from snncc.backends.coremap.network import (MappingError, Network, fits_explicit, explicit_synapses, extract, has_zero_taps,
-                                            with_explicit)
+from snncc.backends.coremap.network import (MappingError, Network, explicit_synapses, extract, fits_explicit,
+                                            has_zero_taps, with_explicit)
 from snncc.backends.coremap.partition import Mapping, partition
 from snncc.backends.coremap.profile import Profile, load_profile
 from snncc.backends.coremap.quantize import QUANTIZABLE_OPS, QuantizedNetwork, quantize, to_graph
@@ -111,8 +111,7 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
             other = partition(explicit, profile, rates, granularities)
         except MappingError:
             other = None
-        if other is not None and (len(other.cores), round(other.crossing_spikes, 6)) < \
-                (len(mapping.cores), round(mapping.crossing_spikes, 6)):
+        if other is not None and other.rank < mapping.rank:
             target, mapping = explicit, other
     doc = mapping_document(target, mapping, profile, ir_digest(graph), traffic_source=traffic,
                            quantization=quant_info)

@@ -146,6 +146,12 @@ class SparseRows:
     def row_counts(self, rows: np.ndarray) -> np.ndarray:
         return self.indptr[rows + 1] - self.indptr[rows]
 
+    def pattern(self) -> np.ndarray:
+        """Dense boolean (rows, columns): which source each row reads."""
+        out = np.zeros(self.shape, bool)
+        out[np.repeat(np.arange(self.shape[0]), np.diff(self.indptr)), self.indices] = True
+        return out
+
     def to_dense(self) -> np.ndarray:
         out = np.zeros(self.shape, np.float32)
         rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
@@ -257,7 +263,8 @@ class ConvProjection:
         if not inside[0] or not inside[1]:
             return 0
         og, cg = self.weight.shape[0] // self.groups, self.weight.shape[1]
-        group_base = self.channel_offset + (np.arange(self.weight.shape[0]) // og)[:, None] * cg + np.arange(cg)[None, :]
+        group = (np.arange(self.weight.shape[0]) // og)[:, None]
+        group_base = self.channel_offset + group * cg + np.arange(cg)[None, :]
         best = 0
         for t in inside[0]:
             for u in inside[1]:

@@ -111,6 +111,11 @@ class Mapping:
         return float(sum(r.spikes_per_sample for r in self.routes
                          if r.source != "host" and r.source != r.destination))
 
+    @property
+    def rank(self) -> tuple[int, float]:
+        """Smaller is better: fewest cores, then least expected spike traffic between cores."""
+        return len(self.cores), round(self.crossing_spikes, 6)
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Per-layer costs
@@ -443,13 +448,8 @@ def _overlap_order(layer: Layer, input_axons: int, images: bool = False) -> list
             any(isinstance(p, ConvProjection) for p in layer.projections) or \
             (not images and layer.shape3[1:] != (1, 1)):
         return None
-    blocks = []
-    for p in layer.projections:
-        m = p.matrix
-        block = np.zeros(m.shape, bool)
-        block[np.repeat(np.arange(m.shape[0]), np.diff(m.indptr)), m.indices] = True
-        blocks.append(block[:, block.any(axis=0)])       # sources nobody reads never count
-    reads = np.concatenate(blocks, axis=1)
+    blocks = [p.matrix.pattern() for p in layer.projections]
+    reads = np.concatenate([b[:, b.any(axis=0)] for b in blocks], axis=1)   # sources nobody reads never count
     fan = reads.sum(axis=1).astype(np.int64)
     new = fan.copy()                # sources each neuron reads that the current group does not
     left = np.ones(len(fan), bool)
@@ -599,8 +599,9 @@ def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[s
             assignment: list[list[Slice]]) -> list[list[Slice]]:
     """Empty cores into the spare room of others: next-fit packs layer after layer, so a layer that fills cores'
     neurons but little memory (or the reverse) leaves room that another layer could use. A core whose slices
-    (halved as needed) all fit into the other cores is removed; repeated until no core can be emptied. Small
-    mappings only (MAX_REFILL_CORES); output axons are re-checked afterwards like any packing."""
+    (halved as needed) all fit into the other cores is removed; each core is tried once, within REFILL_BUDGET
+    placements. Small mappings only (MAX_REFILL_CORES, MAX_REFILL_MASK_BYTES); output axons are re-checked
+    afterwards like any packing."""
     if len(assignment) > MAX_REFILL_CORES or len(assignment) < 2:
         return assignment
     mask_bytes = sum(l.size for l in network.layers)          # each cached core state holds one axon mask per layer
@@ -711,8 +712,7 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
         return Mapping(packer.cores, routes, bound, bounds, g)
 
     def better(a: Mapping | None, b: Mapping | None) -> bool:
-        return a is not None and (b is None or (len(a.cores), round(a.crossing_spikes, 6)) <
-                                  (len(b.cores), round(b.crossing_spikes, 6)))
+        return a is not None and (b is None or a.rank < b.rank)
 
     for g, consumers_first, images in strategies:
         packer = _pack_consumers_first(network, profile, rates, g, images) if consumers_first \

@@ -5,8 +5,8 @@ Two neurons of a layer whose inputs together need more axons than a core has can
 reaches at least that many cores and needs at least that many minus one splitters; any clique of the conflict graph
 among its consumers (found greedily here) gives a valid count, and a clique among a whole layer's neurons is a lower
 bound on that layer's cores. So does the union of the consumers' inputs divided by a core's input axons: each core
-holding some of them receives at most that many axons. Only layers with explicit synapse matrices up to MAX_NEURONS neurons are examined; the
-bound stays valid (only looser) for the others.
+holding some of them receives at most that many axons. Only layers with explicit synapse matrices up to MAX_NEURONS
+neurons are examined; the bound stays valid (only looser) for the others.
 """
 
 from __future__ import annotations
@@ -41,12 +41,9 @@ def _reads(layer: Layer, multiplicity) -> tuple[np.ndarray, np.ndarray, list] | 
         return None
     blocks, weights, owners = [], [], []
     for p in layer.projections:
-        m = p.matrix
-        reads = np.zeros(m.shape, bool)
-        reads[np.repeat(np.arange(m.shape[0]), np.diff(m.indptr)), m.indices] = True
-        blocks.append(reads)
-        weights.append(np.full(m.shape[1], multiplicity(p.source), np.int64))
-        owners.append((p.source, m.shape[1]))
+        blocks.append(p.matrix.pattern())
+        weights.append(np.full(p.matrix.shape[1], multiplicity(p.source), np.int64))
+        owners.append((p.source, p.matrix.shape[1]))
     return np.concatenate(blocks, axis=1), np.concatenate(weights), owners
 
 

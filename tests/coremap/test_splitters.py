@@ -10,7 +10,7 @@ from snncc.backends.coremap import check_mapping, dumps, load_profile, map_graph
 from snncc.backends.coremap.network import extract
 from snncc.backends.coremap.partition import _output_axons, _pack_consumers_first, axon_multiplicity, lower_bound
 from snncc.backends.coremap.splitter_bound import splitter_bound
-from snncc.ir import Dense, Flatten, Graph, IFNeuron, Input, TensorType
+from snncc.ir import Dense, Graph, IFNeuron, Input, TensorType
 from snncc.ir.node import ConstRef
 from tests.coremap.nets import NETS, compiled
 
