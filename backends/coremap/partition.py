@@ -18,7 +18,8 @@ splitters, its neurons) is cut in two, which never raises any other count, and t
 core fits. On a profile whose neurons drive one axon each, the partitioner also packs consumers first (reverse
 topological order): when a layer is packed, every consumer core of each of its neurons is known, so its splitters and
 output axons are counted exactly instead of estimated, and atoms hold all channels of a few positions, which keeps a
-source neuron's consumers on few cores.
+source neuron's consumers on few cores; layers with explicit synapses are placed in groups of neurons that share many
+inputs (`shared_inputs.group_by_shared_inputs`), since each core that reads a source neuron costs it one copy.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 
 from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network, box_indices
 from snncc.backends.coremap.profile import Profile
+from snncc.backends.coremap.shared_inputs import group_by_shared_inputs
 from snncc.backends.coremap.splitter_bound import splitter_bound
 
 GRANULARITIES = (8, 4, 16)
@@ -262,32 +264,54 @@ class _Packer:
                     mem += n_syn * p_.weight_bits
             else:
                 rows = box_indices(layer.shape3, *s.box())
-                cols = _distinct(p.sources_of(rows), p.matrix.shape[1])
-                new = int(cols.size - np.count_nonzero(mask.reshape(-1)[cols]))
-                updates.append((p.source, ("flat", cols)))
-                n_syn = p.synapse_count(rows) * mult
+                new, n_syn, update = self._matrix_cost(p, rows, mask)
+                updates.append(update)
+                n_syn *= mult
                 mem += n_syn * p_.weight_bits
             axons += new * mult
             syn += n_syn
         return neurons, axons, syn, mem, updates, kernel_updates
 
+    @staticmethod
+    def _matrix_cost(p, rows: np.ndarray, mask: np.ndarray):
+        """(new axons, synapses, axon update) of the given target rows of an explicit projection."""
+        cols = _distinct(p.sources_of(rows), p.matrix.shape[1])
+        new = int(cols.size - np.count_nonzero(mask.reshape(-1)[cols]))
+        return new, p.synapse_count(rows), (p.source, ("flat", cols))
+
+    def _rows_cost(self, name: str, rows: np.ndarray):
+        """Neurons, new axons, synapses and memory of adding the given neurons of a layer with explicit
+        projections only (the cost tuple of `_cost`, without updates)."""
+        layer, p_ = self.layers[name], self.profile
+        axons = syn = 0
+        for p in layer.projections:
+            mult = axon_multiplicity(self.layers[p.source], p_)
+            new, n_syn, _ = self._matrix_cost(p, rows, self.masks[p.source])
+            axons += new * mult
+            syn += n_syn * mult
+        return rows.size * layer.units, axons, syn, syn * p_.weight_bits, [], []
+
     def _fanout(self, s: Slice) -> tuple[float, float]:
         """(output axons, splitter neurons) of slice s: exact when its consumers are placed, else estimated."""
+        return self._fanout_of(s.layer, box_indices(self.layers[s.layer].shape3, *s.box()))
+
+    def _fanout_of(self, name: str, idx: np.ndarray) -> tuple[float, float]:
         if self.consumers_first:
-            dest = self.dest_count.get(s.layer)
+            dest = self.dest_count.get(name)
             if dest is None:
                 return 0.0, 0.0
-            idx = box_indices(self.layers[s.layer].shape3, *s.box())
-            d = dest[idx] + self.masks[s.layer].reshape(-1)[idx]    # closed consumer cores + the open core
+            d = dest[idx] + self.masks[name].reshape(-1)[idx]    # closed consumer cores + the open core
             split = float(np.maximum(d - 1, 0).sum()) if self.profile.output_axons_per_neuron == 1 else 0.0
             return float(d.sum()), split
-        d = self.fanout.get(s.layer, 0.0)
-        return s.count * d, (s.count * max(d - 1.0, 0.0) if self.profile.output_axons_per_neuron == 1 else 0.0)
+        d = self.fanout.get(name, 0.0)
+        return idx.size * d, (idx.size * max(d - 1.0, 0.0) if self.profile.output_axons_per_neuron == 1 else 0.0)
 
     def _fits(self, s: Slice, cost) -> str | None:
+        return self._fits_fanout(cost, *self._fanout(s))
+
+    def _fits_fanout(self, cost, out: float, split: float) -> str | None:
         neurons, axons, syn, mem, _, _ = cost
         p, c = self.profile, self.core
-        out, split = self._fanout(s)
         split += self.split_estimate
         if c.neurons + neurons + split > p.neurons_per_core:
             return f"neurons {c.neurons + neurons} (+{split:.0f} splitters) > {p.neurons_per_core}"
@@ -401,6 +425,16 @@ class _Packer:
             self._open()
             stack.append(s)
 
+    def place_groups(self, layer: Layer, groups: list[np.ndarray]) -> None:
+        """Place a layer's neurons group by group: a group that does not fit whole into the open core starts a
+        new one (so that a group's neurons share their input axons), unless it is larger than a core."""
+        for group in groups:
+            if self.core.slices and self._fits_fanout(self._rows_cost(layer.name, group),
+                                                      *self._fanout_of(layer.name, group)) is not None:
+                self._close()
+                self._open()
+            self.place(_neuron_slices(layer, group.tolist()))
+
     def finish(self) -> None:
         self._close()
         if not self.core.slices:
@@ -472,6 +506,29 @@ def _overlap_order(layer: Layer, input_axons: int, images: bool = False) -> list
     return order
 
 
+MAX_GROUPED_NEURONS = 2048     # merging groups costs up to (neurons)^2 per merge in the worst case
+
+
+def _shared_input_groups(packer: "_Packer", layer: Layer) -> list[np.ndarray] | None:
+    """The layer's neurons grouped by shared inputs (`group_by_shared_inputs`), each neuron costing its exact
+    copies (consumers are placed); None for layers with conv projections or over MAX_GROUPED_NEURONS neurons."""
+    if layer.size > MAX_GROUPED_NEURONS or not layer.projections or \
+            any(isinstance(p, ConvProjection) for p in layer.projections):
+        return None
+    profile = packer.profile
+    blocks, weights = [], []
+    for p in layer.projections:
+        pattern = p.matrix.pattern()
+        read = pattern.any(axis=0)
+        blocks.append(pattern[:, read])
+        weights.append(np.full(int(read.sum()), axon_multiplicity(packer.layers[p.source], profile), np.int64))
+    dest = packer.dest_count.get(layer.name)
+    copies = np.zeros(layer.size, np.int64) if dest is None else \
+        np.maximum(dest + packer.masks[layer.name].reshape(-1) - 1, 0)
+    return group_by_shared_inputs(np.concatenate(blocks, axis=1), np.concatenate(weights), layer.units + copies,
+                                  profile.input_axons_per_core, profile.neurons_per_core)
+
+
 def _neuron_slices(layer: Layer, order: list[int]) -> list[Slice]:
     """One-neuron slices of the layer in the given order of flat indices."""
     _, h, w = layer.shape3
@@ -510,6 +567,10 @@ def _pack_consumers_first(network: Network, profile: Profile, rates, granularity
     forward order so that core ids run from the input side and the routes are built."""
     packer = _Packer(network, profile, rates, granularity, {}, consumers_first=True)
     for layer in reversed(_layer_order(network)):
+        groups = _shared_input_groups(packer, layer) if images or layer.shape3[1:] == (1, 1) else None
+        if groups is not None:
+            packer.place_groups(layer, groups)
+            continue
         order = _overlap_order(layer, profile.input_axons_per_core, images)
         atoms = _atoms(layer, profile, granularity, packer.layers, whole_positions=True) if order is None \
             else _neuron_slices(layer, order)
@@ -596,12 +657,14 @@ REFILL_BUDGET = 20_000      # slice placements tried in all; keeps the step boun
 
 
 def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[str, float],
-            assignment: list[list[Slice]]) -> list[list[Slice]]:
+            assignment: list[list[Slice]], dest_count: dict[str, np.ndarray] | None = None) -> list[list[Slice]]:
     """Empty cores into the spare room of others: next-fit packs layer after layer, so a layer that fills cores'
     neurons but little memory (or the reverse) leaves room that another layer could use. A core whose slices
     (halved as needed) all fit into the other cores is removed; each core is tried once, within REFILL_BUDGET
     placements. Small mappings only (MAX_REFILL_CORES, MAX_REFILL_MASK_BYTES); output axons are re-checked
-    afterwards like any packing."""
+    afterwards like any packing. `dest_count` (one-axon profiles): the destination cores of each neuron in the
+    assignment, which price a moved neuron's splitters (a moved consumer can change its sources' counts: the
+    re-check catches that)."""
     if len(assignment) > MAX_REFILL_CORES or len(assignment) < 2:
         return assignment
     mask_bytes = sum(l.size for l in network.layers)          # each cached core state holds one axon mask per layer
@@ -609,7 +672,9 @@ def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[s
         return assignment
 
     def state(slices: list[Slice]) -> _Packer:
-        packer = _Packer(network, profile, {}, granularity, fanout)
+        packer = _Packer(network, profile, {}, granularity, fanout, consumers_first=dest_count is not None)
+        if dest_count is not None:
+            packer.dest_count = dest_count
         for s in slices:
             packer._commit(s, packer._cost(s, packer.core))
         return packer
@@ -721,8 +786,12 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
         if better(candidate, best):
             best = candidate
     # refill the best packing only: it is the slow step
-    if best is not None and profile.output_axons_per_neuron != 1 and len(best.cores) > bound:
-        refilled = _refill(network, profile, best.granularity, fanout, [c.slices for c in best.cores])
+    if best is not None and len(best.cores) > bound:
+        assignment = [c.slices for c in best.cores]
+        dest = None
+        if profile.output_axons_per_neuron == 1:
+            dest = _replay(network, profile, rates, best.granularity, assignment).dest_count
+        refilled = _refill(network, profile, best.granularity, fanout, assignment, dest)
         if len(refilled) < len(best.cores):
             candidate = settled(_replay(network, profile, rates, best.granularity, refilled), best.granularity)
             if better(candidate, best):
