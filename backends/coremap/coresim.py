@@ -54,13 +54,12 @@ class _Slice:
         self.theta = None
 
 
-def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None = None) -> CoreSimResult:
-    """Run the mapped network core by core on raw input `x` (quantized here to the file's input grid)."""
-    qnet = quantized_from_mapping(graph, doc)
-    profile = profile_from_dict(doc["profile"], "the mapping's profile")
-    net = as_recorded(qnet.network, profile, doc)
+def layout_cores(net, doc: dict) -> tuple[list[list[_Slice]], list[dict[str, np.ndarray]], dict[str, list]]:
+    """(slices per core, each core's input axons per source layer, deliveries per source layer) of a mapping file
+    over the network it was made for. A delivery (source core or "host", destination core, source neuron indices,
+    positions among the destination's axons of that source) carries one route; the routes rebuilt from which core
+    owns each source neuron must equal the file's routing table axon for axon (MappingError otherwise)."""
     layers = net.by_name()
-    steps = int(timesteps or doc.get("timesteps") or net.timesteps)
     owner = {l.name: np.full(l.size, -1, np.int64) for l in net.layers if l.kind != "input"}
     core_slices: list[list[_Slice]] = []
     for k, core in enumerate(doc["cores"]):
@@ -112,6 +111,17 @@ def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None
     if table != counted:
         wrong = sorted(set(table.items()) ^ set(counted.items()), key=str)[:5]
         raise MappingError(f"the mapping's routing table does not carry the spikes its slices need: {wrong}")
+    return core_slices, axons, deliveries
+
+
+def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None = None) -> CoreSimResult:
+    """Run the mapped network core by core on raw input `x` (quantized here to the file's input grid)."""
+    qnet = quantized_from_mapping(graph, doc)
+    profile = profile_from_dict(doc["profile"], "the mapping's profile")
+    net = as_recorded(qnet.network, profile, doc)
+    layers = net.by_name()
+    steps = int(timesteps or doc.get("timesteps") or net.timesteps)
+    core_slices, axons, deliveries = layout_cores(net, doc)
     # run
     xq = qnet.quantize_input(x).reshape(len(x), -1)
     batch = len(x)

@@ -1,0 +1,171 @@
+"""Core-level simulation of the windowed codings (phase, bits, AMOS): every core runs from the frames routed to it.
+
+Cores, axons and routes come from the mapping file as in `coresim` (`layout_cores`: the routes rebuilt from the
+slices must equal the file's routing table). These codings run one window per layer. A core computes the complete
+pre-activation of its slices from its inbox, and its neurons emit their K spike frames through the IR ops' own
+functions (`phase_frames`, `bit_serial`, `fs_circuit_frames`). The frames travel along the routes, and the
+destination weighs frame k by the source neuron's per-step synapse scale: phase theta B^-k, bits Delta 2^(T-k),
+AMOS d(k) plus the circuit's offset e. That is the per-step scaling the mapping counts as extra weights or state.
+Partial-sum relays send their graded sums.
+
+The reference (`whole_network_windowed`) evaluates the same network with each layer's whole weight matrix and no
+cores. Equal frames show that the cut and the routes preserve the network. No integer model of these codings
+exists here, so the weights are the compiled float weights and the sums run in float64. A different summation
+order moves a pre-activation by about 1e-16, so the two can disagree only on an exact tie with a threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from snncc.backends.coremap.coresim import layout_cores
+from snncc.backends.coremap.fan_in import as_recorded
+from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network, extract
+from snncc.backends.coremap.profile import profile_from_dict
+from snncc.ir import Graph
+from snncc.ir.ops_amos import fs_circuit_decode, fs_circuit_frames
+from snncc.ir.ops_bits import bit_serial, bits_decode, bits_delta
+from snncc.ir.ops_phase import phase_decode, phase_factors, phase_frames
+
+WINDOWED_OPS = ("phase_neuron", "bits_neuron", "fs_neuron")
+
+
+@dataclass
+class WindowedResult:
+    """frames[layer]: (K, N, neurons) float32 spike frames of one window (flat C order); readouts[layer]: (N,
+    neurons) float64 complete pre-activations of the readout layers."""
+
+    frames: dict[str, np.ndarray]
+    readouts: dict[str, np.ndarray]
+
+
+def _theta(layer: Layer, rows: np.ndarray) -> np.ndarray:
+    return np.broadcast_to(np.asarray(layer.theta, np.float32), layer.shape).reshape(-1)[rows]
+
+
+def emit(layer: Layer, v: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Spike frames (K, batch, rows) float32 of the layer's neurons `rows` on pre-activations v (batch, rows)."""
+    node = layer.node
+    if layer.op == "phase_neuron":
+        frames, _ = phase_frames(v.astype(np.float32), _theta(layer, rows), node.base, node.phases, node.shift,
+                                 node.multi_spike)
+        return frames
+    if layer.op == "bits_neuron":
+        frames, _ = bit_serial(v.astype(np.float32), _theta(layer, rows), node.timesteps)
+        return frames
+    if layer.op == "fs_neuron":
+        return fs_circuit_frames(v, node.thresholds, node.resets, node.ge).astype(np.float32)
+    raise MappingError(f"layer %{layer.name} ({layer.op}): the windowed core simulation runs "
+                       f"{', '.join(WINDOWED_OPS)} populations only")
+
+
+def decode(layer: Layer, frames: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """What the consumers of source neurons `rows` receive over the window, float64 (batch, rows)."""
+    node = layer.node
+    if layer.op == "phase_neuron":
+        levels, _ = phase_factors(node.base, node.phases, node.shift, node.multi_spike)
+        theta = _theta(layer, rows)
+        weights = np.stack([theta * f for f in levels]) if node.phases else np.zeros((0, rows.size), np.float32)
+        return phase_decode(frames, weights, node.multi_spike).astype(np.float64)
+    if layer.op == "bits_neuron":
+        delta = bits_delta(_theta(layer, rows), node.timesteps)
+        steps = int(node.timesteps)
+        weights = np.stack([(delta * np.float32(1 << (steps - t))).astype(np.float32) for t in range(1, steps + 1)])
+        return bits_decode(frames, weights).astype(np.float64)
+    return fs_circuit_decode(frames, node.weights, node.bias_offset)
+
+
+def _check_windowed(net: Network) -> None:
+    for layer in net.layers:
+        if layer.kind == "population" and layer.op not in WINDOWED_OPS:
+            raise MappingError(f"layer %{layer.name} ({layer.op}) is not a windowed population; the rate and signed "
+                               "codings have their integer core simulation (`simulate_cores`)")
+
+
+def simulate_cores_windowed(graph: Graph, doc: dict, x: np.ndarray) -> WindowedResult:
+    """Run one window of the mapped network core by core on input `x` (the host sends it unchanged)."""
+    profile = profile_from_dict(doc["profile"], "the mapping's profile")
+    net = as_recorded(extract(graph), profile, doc)
+    _check_windowed(net)
+    layers = net.by_name()
+    core_slices, axons, deliveries = layout_cores(net, doc)
+    batch = len(x)
+    flat = np.asarray(x, np.float64).reshape(batch, -1)
+    inbox = [{src: np.zeros((batch, idx.size)) for src, idx in mine.items()} for mine in axons]
+    for src, routes in deliveries.items():
+        if layers[src].kind == "input":
+            for _, k, idx, pos in routes:
+                inbox[k][src][:, pos] = flat[:, idx]
+    frames = {l.name: np.zeros((_steps(l), batch, l.size), np.float32) for l in net.layers if l.kind == "population"}
+    readouts = {l.name: np.zeros((batch, l.size)) for l in net.layers if l.kind == "readout"}
+    for layer in net.layers:
+        if layer.kind == "input":
+            continue
+        sent: dict[int, list] = {}
+        for k, slices in enumerate(core_slices):
+            for sl in slices:
+                if sl.layer is not layer:
+                    continue
+                v = np.zeros((batch, sl.rows.size))
+                for source, local in sl.inputs:
+                    v += inbox[k][source] @ local.astype(np.float64)
+                if layer.bias is not None:
+                    v += layer.bias[sl.rows]
+                if layer.kind == "readout":
+                    readouts[layer.name][:, sl.rows] = v
+                    continue
+                payload = emit(layer, v, sl.rows) if layer.kind == "population" else v[None]   # relays: sums
+                if layer.kind == "population":
+                    frames[layer.name][:, :, sl.rows] = payload
+                sent.setdefault(k, []).append((sl.rows, payload))
+        for j, k, idx, pos in deliveries.get(layer.name, []):
+            rows = np.concatenate([r for r, _ in sent[j]])
+            payload = np.concatenate([p for _, p in sent[j]], axis=2)
+            order = np.argsort(rows)
+            at = order[np.searchsorted(rows, idx, sorter=order)]
+            part = payload[:, :, at]
+            inbox[k][layer.name][:, pos] = decode(layer, part, idx) if layer.kind == "population" else part[0]
+    return WindowedResult(frames, readouts)
+
+
+def _steps(layer: Layer) -> int:
+    node = layer.node
+    return int({"phase_neuron": lambda: node.phases, "bits_neuron": lambda: node.timesteps,
+                "fs_neuron": lambda: node.steps}.get(layer.op, lambda: 1)())
+
+
+def _whole_matrix(p, size: int) -> sparse.csr_matrix:
+    if isinstance(p, ConvProjection):
+        pos, src, w = p.rows_csr(np.arange(size))
+        return sparse.csr_matrix((w.astype(np.float64), (pos, src)), shape=(size, int(np.prod(p.src_shape))))
+    m = p.matrix
+    return sparse.csr_matrix((m.data.astype(np.float64), m.indices, m.indptr), shape=m.shape)
+
+
+def whole_network_windowed(net: Network, x: np.ndarray) -> WindowedResult:
+    """The reference: one window of the network with each layer's whole weight matrix (no cores, no routes)."""
+    _check_windowed(net)
+    batch = len(x)
+    values = {}
+    frames, readouts = {}, {}
+    for layer in net.layers:
+        if layer.kind == "input":
+            values[layer.name] = np.asarray(x, np.float64).reshape(batch, -1)
+            continue
+        v = np.zeros((batch, layer.size))
+        for p in layer.projections:
+            v += (_whole_matrix(p, layer.size) @ values[p.source].T).T
+        if layer.bias is not None:
+            v += layer.bias
+        rows = np.arange(layer.size)
+        if layer.kind == "readout":
+            readouts[layer.name] = v
+        elif layer.kind == "population":
+            frames[layer.name] = emit(layer, v, rows)
+            values[layer.name] = decode(layer, frames[layer.name], rows)
+        else:
+            values[layer.name] = v
+    return WindowedResult(frames, readouts)

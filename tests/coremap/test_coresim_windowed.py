@@ -1,0 +1,84 @@
+"""The cut preserves the windowed codings too: phase, bits and AMOS networks run core by core from the frames
+routed to each core give the same frames as the whole network evaluated without cores, and the simulator's output."""
+
+import copy
+import json
+from dataclasses import replace
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+import snncc
+from snncc.backends.coremap import MappingError, check_mapping, dumps, map_graph
+from snncc.backends.coremap.coresim_windowed import simulate_cores_windowed, whole_network_windowed
+from snncc.backends.coremap.fan_in import as_recorded
+from snncc.backends.coremap.network import extract
+from snncc.backends.coremap.profile import profile_from_dict
+from snncc.backends.simulator import simulate
+from tests.coremap.nets import MODELS, compiled
+from tests.coremap.profiles import SMALL
+
+# few input axons: the digits CNN's conv and dense fan-in is cut into partial-sum relays
+RELAYS = replace(SMALL, name="small-relays", input_axons_per_core=100)
+
+
+@lru_cache(maxsize=None)
+def bundled(model: str, coding: str, timesteps: int):
+    x = np.load(MODELS / "data" / "digits_calib.npz", allow_pickle=False)["x"][:64].astype(np.float32)
+    return snncc.compile(str(MODELS / f"{model}.onnx"), coding, timesteps=timesteps, calibration=x)
+
+
+def digits(n: int = 40) -> np.ndarray:
+    return np.load(MODELS / "data" / "digits_test.npz", allow_pickle=False)["x"][:n].astype(np.float32)
+
+
+def mapped_doc(graph, profile):
+    doc = json.loads(dumps(map_graph(graph, profile, digits(64)).document))
+    assert check_mapping(graph, doc) == []
+    return doc
+
+
+CASES = [("digits_cnn", "phase", 32, SMALL), ("digits_cnn", "phase", 32, RELAYS), ("digits_cnn", "bits", 6, SMALL),
+         ("digits_cnn", "bits", 6, "loihi2"), ("digits_silu", "amos", 32, "loihi2"),
+         ("digits_silu", "amos", 32, "spinnaker2")]
+
+
+@pytest.mark.parametrize("model,coding,timesteps,profile", CASES,
+                         ids=[f"{m}-{c}-{getattr(p, 'name', p)}" for m, c, _, p in CASES])
+def test_core_level_frames_equal_the_whole_network(model, coding, timesteps, profile):
+    graph = bundled(model, coding, timesteps)
+    doc = mapped_doc(graph, profile)
+    x = digits()
+    cores = simulate_cores_windowed(graph, doc, x)
+    whole = whole_network_windowed(as_recorded(extract(graph), profile_from_dict(doc["profile"], "p"), doc), x)
+    assert set(cores.frames) == set(whole.frames) and cores.frames
+    for layer, frames in whole.frames.items():
+        np.testing.assert_array_equal(cores.frames[layer], frames, err_msg=layer)
+    assert sum(float(f.sum()) for f in cores.frames.values()) > 0
+    if profile is RELAYS:
+        assert any(layer["kind"] == "relay" for layer in doc["layers"])
+    if doc["summary"]["cores"] > 1:
+        assert doc["summary"]["spikes_per_sample_crossing_cores"] > 0
+    # and the same logits as the simulator on the compiled graph (float32 there, float64 here)
+    (name, logits), = cores.readouts.items()
+    np.testing.assert_allclose(logits, whole.readouts[name], rtol=0, atol=1e-9)
+    reference = simulate(graph, x, timesteps).outputs[timesteps]
+    np.testing.assert_allclose(logits, reference, rtol=1e-4, atol=1e-4)
+
+
+def test_windowed_core_simulation_uses_the_routing_table():
+    graph = bundled("digits_cnn", "phase", 32)
+    doc = mapped_doc(graph, SMALL)
+    bad = copy.deepcopy(doc)
+    route = next(r for r in bad["routes"] if r["source"] != "host" and r["source"] != r["destination"])
+    bad["routes"].remove(route)
+    with pytest.raises(MappingError, match="routing table does not carry"):
+        simulate_cores_windowed(graph, bad, digits(2))
+
+
+def test_windowed_core_simulation_refuses_rate_networks():
+    graph, x = compiled("cnn")
+    doc = json.loads(dumps(map_graph(graph, SMALL, x, calibration_samples=8).document))
+    with pytest.raises(MappingError, match="not a windowed population"):
+        simulate_cores_windowed(graph, doc, x[:2])
