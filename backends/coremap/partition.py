@@ -509,12 +509,17 @@ def _overlap_order(layer: Layer, input_axons: int, images: bool = False) -> list
 MAX_GROUPED_NEURONS = 2048     # merging groups costs up to (neurons)^2 per merge in the worst case
 
 
-def _shared_input_groups(packer: "_Packer", layer: Layer) -> list[np.ndarray] | None:
+def _groupable(layer: Layer, images: bool) -> bool:
+    """Whether consumers-first packing places the layer in groups by shared inputs: explicit synapses only, at most
+    MAX_GROUPED_NEURONS neurons, and a flat layer unless `images`."""
+    return (0 < layer.size <= MAX_GROUPED_NEURONS and bool(layer.projections)
+            and not any(isinstance(p, ConvProjection) for p in layer.projections)
+            and (images or layer.shape3[1:] == (1, 1)))
+
+
+def _shared_input_groups(packer: "_Packer", layer: Layer) -> list[np.ndarray]:
     """The layer's neurons grouped by shared inputs (`group_by_shared_inputs`), each neuron costing its exact
-    copies (consumers are placed); None for layers with conv projections or over MAX_GROUPED_NEURONS neurons."""
-    if layer.size > MAX_GROUPED_NEURONS or not layer.projections or \
-            any(isinstance(p, ConvProjection) for p in layer.projections):
-        return None
+    copies (consumers are placed)."""
     profile = packer.profile
     blocks, weights = [], []
     for p in layer.projections:
@@ -567,9 +572,8 @@ def _pack_consumers_first(network: Network, profile: Profile, rates, granularity
     forward order so that core ids run from the input side and the routes are built."""
     packer = _Packer(network, profile, rates, granularity, {}, consumers_first=True)
     for layer in reversed(_layer_order(network)):
-        groups = _shared_input_groups(packer, layer) if images or layer.shape3[1:] == (1, 1) else None
-        if groups is not None:
-            packer.place_groups(layer, groups)
+        if _groupable(layer, images):
+            packer.place_groups(layer, _shared_input_groups(packer, layer))
             continue
         order = _overlap_order(layer, profile.input_axons_per_core, images)
         atoms = _atoms(layer, profile, granularity, packer.layers, whole_positions=True) if order is None \
@@ -761,7 +765,10 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
     fanout = {l.name: (1.0 if l.name in consumed else 0.0) for l in network.layers}
     strategies = [(g, False, False) for g in granularities]
     if profile.output_axons_per_neuron == 1:      # consumers first; image layers by shared inputs too, or not
-        strategies += [(g, True, images) for images in (False, True) for g in granularities]
+        for images in (False, True):
+            # granularity shapes only the atoms of layers that are not grouped by shared inputs
+            grouped = all(l.kind == "input" or _groupable(l, images) for l in network.layers)
+            strategies += [(g, True, images) for g in (granularities[:1] if grouped else granularities)]
 
     def settled(packer: _Packer, g: int) -> Mapping | None:
         """The packing with every core within its output axons (cut as needed), or None."""
