@@ -27,8 +27,8 @@ from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, 
 from snncc.backends.coremap.profile import profile_from_dict
 from snncc.ir import Graph
 from snncc.ir.ops_amos import fs_circuit_decode, fs_circuit_frames
-from snncc.ir.ops_bits import bit_serial, bits_decode, bits_delta
-from snncc.ir.ops_phase import phase_decode, phase_factors, phase_frames
+from snncc.ir.ops_bits import bit_serial, bits_decode
+from snncc.ir.ops_phase import phase_decode, phase_frames
 
 WINDOWED_OPS = ("phase_neuron", "bits_neuron", "fs_neuron")
 
@@ -65,15 +65,12 @@ def emit(layer: Layer, v: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def decode(layer: Layer, frames: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """What the consumers of source neurons `rows` receive over the window, float64 (batch, rows)."""
     node = layer.node
+    nothing = np.zeros((0, rows.size), np.float32)     # the ops' frame weights, from an empty batch
     if layer.op == "phase_neuron":
-        levels, _ = phase_factors(node.base, node.phases, node.shift, node.multi_spike)
-        theta = _theta(layer, rows)
-        weights = np.stack([theta * f for f in levels]) if node.phases else np.zeros((0, rows.size), np.float32)
+        _, weights = phase_frames(nothing, _theta(layer, rows), node.base, node.phases, node.shift, node.multi_spike)
         return phase_decode(frames, weights, node.multi_spike).astype(np.float64)
     if layer.op == "bits_neuron":
-        delta = bits_delta(_theta(layer, rows), node.timesteps)
-        steps = int(node.timesteps)
-        weights = np.stack([(delta * np.float32(1 << (steps - t))).astype(np.float32) for t in range(1, steps + 1)])
+        _, weights = bit_serial(nothing, _theta(layer, rows), node.timesteps)
         return bits_decode(frames, weights).astype(np.float64)
     return fs_circuit_decode(frames, node.weights, node.bias_offset)
 
@@ -132,9 +129,9 @@ def simulate_cores_windowed(graph: Graph, doc: dict, x: np.ndarray) -> WindowedR
 
 
 def _steps(layer: Layer) -> int:
-    node = layer.node
-    return int({"phase_neuron": lambda: node.phases, "bits_neuron": lambda: node.timesteps,
-                "fs_neuron": lambda: node.steps}.get(layer.op, lambda: 1)())
+    """K: the frames one window of the population emits."""
+    attribute = {"phase_neuron": "phases", "bits_neuron": "timesteps", "fs_neuron": "steps"}[layer.op]
+    return int(getattr(layer.node, attribute))
 
 
 def _whole_matrix(p, size: int) -> sparse.csr_matrix:
