@@ -18,6 +18,8 @@ def group_by_shared_inputs(reads: np.ndarray, axon_weight: np.ndarray, neuron_co
     """Groups (sorted neuron indices, ordered by their first neuron) of the boolean neuron x source matrix `reads`.
     `axon_weight[k]`: axons source k takes; `neuron_cost[i]`: neurons neuron i takes (its copies included)."""
     n = reads.shape[0]
+    if n == 0:
+        return []
     reads = np.ascontiguousarray(reads, bool)
     w = np.asarray(axon_weight, np.int64)
     wf = w.astype(np.float32)
