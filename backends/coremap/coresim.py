@@ -114,6 +114,25 @@ def layout_cores(net, doc: dict) -> tuple[list[list[_Slice]], list[dict[str, np.
     return core_slices, axons, deliveries
 
 
+def slices_by_layer(net, core_slices: list[list[_Slice]]) -> dict[str, list[tuple[int, _Slice]]]:
+    """(core, slice) pairs of every non-input layer, cores in order."""
+    return {l.name: [(k, sl) for k, slices in enumerate(core_slices) for sl in slices if sl.layer is l]
+            for l in net.layers if l.kind != "input"}
+
+
+def routed(sent: dict[int, list], routes: list):
+    """Yield (destination core, positions among its axons, source indices, values) for each route of one layer.
+    `sent[core]` lists the (rows, values (..., rows)) its slices produced; a source core sends only its own
+    neurons' values, taken along the last axis."""
+    outbox = {}
+    for k, parts in sent.items():
+        rows = np.concatenate([r for r, _ in parts])
+        outbox[k] = (np.argsort(rows), rows, np.concatenate([v for _, v in parts], axis=-1))
+    for j, k, idx, pos in routes:
+        order, rows, values = outbox[j]
+        yield k, pos, idx, values[..., order[np.searchsorted(rows, idx, sorter=order)]]
+
+
 def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None = None) -> CoreSimResult:
     """Run the mapped network core by core on raw input `x` (quantized here to the file's input grid)."""
     qnet = quantized_from_mapping(graph, doc)
@@ -141,8 +160,7 @@ def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None
             else:
                 sl.state = np.zeros((batch, sl.rows.size), np.float32)
     order = [l for l in net.layers if l.kind != "input"]
-    by_layer = {l.name: [(k, sl) for k, slices in enumerate(core_slices) for sl in slices if sl.layer is l]
-                for l in order}
+    by_layer = slices_by_layer(net, core_slices)
     spikes = {l.name: np.zeros((steps, batch, l.size), np.float32) for l in order if l.kind == "population"}
     readouts = {l.name: np.zeros((batch, l.size), np.float32) for l in order if l.kind == "readout"}
     for t in range(steps):
@@ -166,15 +184,9 @@ def simulate_cores(graph: Graph, doc: dict, x: np.ndarray, timesteps: int | None
                     sl.state += current
             if layer.kind not in ("population", "relay"):
                 continue
-            # deliver this step's spikes (relays: partial sums): the source core sends only its own neurons' values
-            local_pos = {}
-            for k, parts in out.items():
-                rows = np.concatenate([r for r, _ in parts])
-                local_pos[k] = (np.argsort(rows), rows, np.concatenate([s for _, s in parts], axis=1))
-            for j, k, idx, pos in deliveries.get(layer.name, []):
-                order_, rows, s = local_pos[j]
-                at = order_[np.searchsorted(rows, idx, sorter=order_)]
-                inbox[k][layer.name][:, pos] = s[:, at]
+            # deliver this step's spikes (relays: partial sums)
+            for k, pos, _, values in routed(out, deliveries.get(layer.name, [])):
+                inbox[k][layer.name][:, pos] = values
     for k, slices in enumerate(core_slices):
         for sl in slices:
             if sl.layer.kind == "readout":

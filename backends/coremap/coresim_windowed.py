@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from snncc.backends.coremap.coresim import layout_cores
+from snncc.backends.coremap.coresim import layout_cores, routed, slices_by_layer
 from snncc.backends.coremap.fan_in import as_recorded
 from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network, extract
 from snncc.backends.coremap.profile import profile_from_dict
@@ -89,6 +89,7 @@ def simulate_cores_windowed(graph: Graph, doc: dict, x: np.ndarray) -> WindowedR
     _check_windowed(net)
     layers = net.by_name()
     core_slices, axons, deliveries = layout_cores(net, doc)
+    by_layer = slices_by_layer(net, core_slices)
     batch = len(x)
     flat = np.asarray(x, np.float64).reshape(batch, -1)
     inbox = [{src: np.zeros((batch, idx.size)) for src, idx in mine.items()} for mine in axons]
@@ -102,28 +103,20 @@ def simulate_cores_windowed(graph: Graph, doc: dict, x: np.ndarray) -> WindowedR
         if layer.kind == "input":
             continue
         sent: dict[int, list] = {}
-        for k, slices in enumerate(core_slices):
-            for sl in slices:
-                if sl.layer is not layer:
-                    continue
-                v = np.zeros((batch, sl.rows.size))
-                for source, local in sl.inputs:
-                    v += inbox[k][source] @ local.astype(np.float64)
-                if layer.bias is not None:
-                    v += layer.bias[sl.rows]
-                if layer.kind == "readout":
-                    readouts[layer.name][:, sl.rows] = v
-                    continue
-                payload = emit(layer, v, sl.rows) if layer.kind == "population" else v[None]   # relays: sums
-                if layer.kind == "population":
-                    frames[layer.name][:, :, sl.rows] = payload
-                sent.setdefault(k, []).append((sl.rows, payload))
-        for j, k, idx, pos in deliveries.get(layer.name, []):
-            rows = np.concatenate([r for r, _ in sent[j]])
-            payload = np.concatenate([p for _, p in sent[j]], axis=2)
-            order = np.argsort(rows)
-            at = order[np.searchsorted(rows, idx, sorter=order)]
-            part = payload[:, :, at]
+        for k, sl in by_layer[layer.name]:
+            v = np.zeros((batch, sl.rows.size))
+            for source, local in sl.inputs:
+                v += inbox[k][source] @ local.astype(np.float64)
+            if layer.bias is not None:
+                v += layer.bias[sl.rows]
+            if layer.kind == "readout":
+                readouts[layer.name][:, sl.rows] = v
+                continue
+            payload = emit(layer, v, sl.rows) if layer.kind == "population" else v[None]   # relays: sums
+            if layer.kind == "population":
+                frames[layer.name][:, :, sl.rows] = payload
+            sent.setdefault(k, []).append((sl.rows, payload))
+        for k, pos, idx, part in routed(sent, deliveries.get(layer.name, [])):
             inbox[k][layer.name][:, pos] = decode(layer, part, idx) if layer.kind == "population" else part[0]
     return WindowedResult(frames, readouts)
 

@@ -295,12 +295,17 @@ class _Packer:
         """(output axons, splitter neurons) of slice s: exact when its consumers are placed, else estimated."""
         return self._fanout_of(s.layer, box_indices(self.layers[s.layer].shape3, *s.box()))
 
+    def destinations(self, name: str, idx: np.ndarray) -> np.ndarray | None:
+        """Consumers first: the cores that read each given neuron of a layer (closed consumer cores + the open
+        core); None for a layer nobody reads."""
+        dest = self.dest_count.get(name)
+        return None if dest is None else dest[idx] + self.masks[name].reshape(-1)[idx]
+
     def _fanout_of(self, name: str, idx: np.ndarray) -> tuple[float, float]:
         if self.consumers_first:
-            dest = self.dest_count.get(name)
-            if dest is None:
+            d = self.destinations(name, idx)
+            if d is None:
                 return 0.0, 0.0
-            d = dest[idx] + self.masks[name].reshape(-1)[idx]    # closed consumer cores + the open core
             split = float(np.maximum(d - 1, 0).sum()) if self.profile.output_axons_per_neuron == 1 else 0.0
             return float(d.sum()), split
         d = self.fanout.get(name, 0.0)
@@ -527,9 +532,8 @@ def _shared_input_groups(packer: "_Packer", layer: Layer) -> list[np.ndarray]:
         read = pattern.any(axis=0)
         blocks.append(pattern[:, read])
         weights.append(np.full(int(read.sum()), axon_multiplicity(packer.layers[p.source], profile), np.int64))
-    dest = packer.dest_count.get(layer.name)
-    copies = np.zeros(layer.size, np.int64) if dest is None else \
-        np.maximum(dest + packer.masks[layer.name].reshape(-1) - 1, 0)
+    dest = packer.destinations(layer.name, np.arange(layer.size))
+    copies = np.zeros(layer.size, np.int64) if dest is None else np.maximum(dest - 1, 0)
     return group_by_shared_inputs(np.concatenate(blocks, axis=1), np.concatenate(weights), layer.units + copies,
                                   profile.input_axons_per_core, profile.neurons_per_core)
 

@@ -24,8 +24,7 @@ def group_by_shared_inputs(reads: np.ndarray, axon_weight: np.ndarray, neuron_co
     w = np.asarray(axon_weight, np.int64)
     wf = w.astype(np.float32)
     union = reads.copy()
-    axons = reads.astype(np.float32) @ wf
-    axons = np.rint(axons).astype(np.int64)
+    axons = np.rint(reads.astype(np.float32) @ wf).astype(np.int64)
     cost = np.asarray(neuron_cost, np.int64).copy()
     shared = np.rint((reads * wf) @ reads.T.astype(np.float32)).astype(np.int64)
     alive = np.ones(n, bool)
@@ -58,9 +57,8 @@ def group_by_shared_inputs(reads: np.ndarray, axon_weight: np.ndarray, neuron_co
         keep, gone = sorted((a, int(partner[a])))
         added = np.flatnonzero(union[gone] & ~union[keep])
         union[keep, added] = True
-        if added.size:
+        if added.size:    # every group shares with `keep` the added sources it reads too
             shared[keep] += np.rint(union[:, added].astype(np.float32) @ wf[added]).astype(np.int64)
-        # the axons both already had, counted twice by the sum above for the two merged rows only
         axons[keep] += int(w[added].sum())
         shared[keep, keep] = axons[keep]
         shared[:, keep] = shared[keep]

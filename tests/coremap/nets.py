@@ -89,3 +89,19 @@ def compiled(name: str, timesteps: int = 16):
 
 
 NETS = ("digits_mlp", "cnn", "resnet", "maxpool")
+
+
+def dense_chain_graph(w1: np.ndarray, w2: np.ndarray, w3: np.ndarray, timesteps: int = 8):
+    """x -> dense w1 -> IF population a -> dense w2 -> IF population b -> readout w3 (no biases, thresholds 1)."""
+    from snncc.ir import Dense, Graph, IFNeuron, Input, TensorType
+    from snncc.ir.node import ConstRef
+
+    n_a, n_b = w1.shape[0], w2.shape[0]
+    consts = {"w1": w1, "w2": w2, "w3": w3, "ta": np.ones(n_a, np.float32), "tb": np.ones(n_b, np.float32)}
+    nodes = [Input(name="x", type=TensorType((w1.shape[1],))),
+             Dense(name="d1", inputs=("x",), type=TensorType((n_a,)), weight=ConstRef("w1"), bias=None),
+             IFNeuron(name="a", inputs=("d1",), type=TensorType((n_a,)), theta=ConstRef("ta"), v0=0.5),
+             Dense(name="d2", inputs=("a",), type=TensorType((n_b,)), weight=ConstRef("w2"), bias=None),
+             IFNeuron(name="b", inputs=("d2",), type=TensorType((n_b,)), theta=ConstRef("tb"), v0=0.5),
+             Dense(name="y", inputs=("b",), type=TensorType((w3.shape[0],)), weight=ConstRef("w3"), bias=None)]
+    return Graph.build(nodes, ["y"], consts, {"coding": "rate", "timesteps": str(timesteps)})

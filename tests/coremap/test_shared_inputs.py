@@ -8,8 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from snncc.backends.coremap import check_mapping, load_profile, map_graph
 from snncc.backends.coremap.shared_inputs import group_by_shared_inputs
-from snncc.ir import Dense, Graph, IFNeuron, Input, TensorType
-from snncc.ir.node import ConstRef
+from snncc.ir import Graph
+from tests.coremap.nets import dense_chain_graph
 
 
 def _union(reads, weight, group):
@@ -60,15 +60,7 @@ def interleaved_graph(neurons: int = 8, block: int = 10) -> Graph:
     w2 = np.zeros((neurons, n_a), np.float32)
     w2[0::2, :block] = np.where(np.arange(block) % 2, 1.0, -1.0)
     w2[1::2, block:] = np.where(np.arange(block) % 3, 1.0, -1.0)
-    consts = {"w1": np.eye(n_a, dtype=np.float32), "w2": w2, "w3": np.ones((2, neurons), np.float32),
-              "ta": np.ones(n_a, np.float32), "tb": np.ones(neurons, np.float32)}
-    nodes = [Input(name="x", type=TensorType((n_a,))),
-             Dense(name="d1", inputs=("x",), type=TensorType((n_a,)), weight=ConstRef("w1"), bias=None),
-             IFNeuron(name="a", inputs=("d1",), type=TensorType((n_a,)), theta=ConstRef("ta"), v0=0.5),
-             Dense(name="d2", inputs=("a",), type=TensorType((neurons,)), weight=ConstRef("w2"), bias=None),
-             IFNeuron(name="b", inputs=("d2",), type=TensorType((neurons,)), theta=ConstRef("tb"), v0=0.5),
-             Dense(name="y", inputs=("b",), type=TensorType((2,)), weight=ConstRef("w3"), bias=None)]
-    return Graph.build(nodes, ["y"], consts, {"coding": "rate", "timesteps": "8"})
+    return dense_chain_graph(np.eye(n_a, dtype=np.float32), w2, np.ones((2, neurons), np.float32))
 
 
 def test_mapping_puts_neurons_that_share_inputs_on_one_core():

@@ -10,9 +10,8 @@ from snncc.backends.coremap import check_mapping, dumps, load_profile, map_graph
 from snncc.backends.coremap.network import extract
 from snncc.backends.coremap.partition import _output_axons, _pack_consumers_first, axon_multiplicity, lower_bound
 from snncc.backends.coremap.splitter_bound import splitter_bound
-from snncc.ir import Dense, Graph, IFNeuron, Input, TensorType
-from snncc.ir.node import ConstRef
-from tests.coremap.nets import NETS, compiled
+from snncc.ir import Graph
+from tests.coremap.nets import NETS, compiled, dense_chain_graph
 
 # 16 input axons per core: two consumers that read 10 shared + 4 own sources each need 18 > 16 axons together
 TINY = replace(load_profile("truenorth"), name="tiny-one-axon", neurons_per_core=64, input_axons_per_core=16,
@@ -28,15 +27,7 @@ def conflicting_consumers_graph(consumers: int = 4, shared: int = 10, own: int =
     w2[:, :shared] = 1.0
     for i in range(consumers):
         w2[i, shared + i * own: shared + (i + 1) * own] = -1.0
-    w3 = np.ones((2, consumers), np.float32)
-    consts = {"w1": w1, "w2": w2, "w3": w3, "ta": np.ones(n_a, np.float32), "tb": np.ones(consumers, np.float32)}
-    nodes = [Input(name="x", type=TensorType((32,))),
-             Dense(name="d1", inputs=("x",), type=TensorType((n_a,)), weight=ConstRef("w1"), bias=None),
-             IFNeuron(name="a", inputs=("d1",), type=TensorType((n_a,)), theta=ConstRef("ta"), v0=0.5),
-             Dense(name="d2", inputs=("a",), type=TensorType((consumers,)), weight=ConstRef("w2"), bias=None),
-             IFNeuron(name="b", inputs=("d2",), type=TensorType((consumers,)), theta=ConstRef("tb"), v0=0.5),
-             Dense(name="y", inputs=("b",), type=TensorType((2,)), weight=ConstRef("w3"), bias=None)]
-    return Graph.build(nodes, ["y"], consts, {"coding": "rate", "timesteps": "8"})
+    return dense_chain_graph(w1, w2, np.ones((2, consumers), np.float32))
 
 
 def test_pairwise_conflicting_consumers_cost_splitters_in_the_bound_and_the_mapping():
