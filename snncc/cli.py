@@ -71,7 +71,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--balance", type=click.Choice(["layer", "channel"]), default="channel", show_default=True)
 @click.option("--stat", type=click.Choice(["max", "percentile", "max-input-current"]), default="percentile",
               show_default=True, help="Threshold statistic.")
-@click.option("--percentile", type=click.FloatRange(0, 100, min_open=True), default=99.99, show_default=True)
+@click.option("--percentile", type=click.FloatRange(0, 100, min_open=True), default=None,
+              help="Percentile q of the threshold statistic [default: 99.99 for --stat percentile; "
+                   "max-input-current takes the maximum unless q is given].")
 @click.option("--v0", type=click.Choice(["half", "zero"]), default="half", show_default=True,
               help="Initial membrane potential of IF neurons, as a fraction of theta.")
 @click.option("-K", "--phases", type=int, default=None,
@@ -110,6 +112,8 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
     calibration = load_npz(calib_path).x if calib_path else None
     options = {"balance": balance, "stat": stat, "percentile": percentile, "v0": v0, "phases": phases, "base": base,
                "threshold_shift": not no_threshold_shift, "multi_spike": multi_spike, "theta_n": theta_n}
+    if percentile is None:   # each coding's own default (max-input-current: the maximum, not a percentile)
+        del options["percentile"]
     graph = snncc.compile(model, coding, timesteps=timesteps, calibration=calibration, pipeline=pipeline,
                           progress=progress, print_after=print_after, **options)
     with out:

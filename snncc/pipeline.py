@@ -10,10 +10,15 @@ from snncc.errors import OptionError
 CANONICALIZE = "match-qcfs,fold-bn,fold-affine,fold-input-norm"
 
 
-def rate_pipeline(balance: str = "channel", stat: str = "percentile", percentile: float = 99.99,
+def rate_pipeline(balance: str = "channel", stat: str = "percentile", percentile: float | None = None,
                   v0: str = "half", **_: object) -> str:
-    """Soft-reset IF rate coding (algorithms.md §1.2-1.4)."""
-    return (f"{CANONICALIZE},calibrate,balance-thresholds{{mode={balance},q={percentile},stat={stat}}},"
+    """Soft-reset IF rate coding (algorithms.md §1.2-1.4). `percentile` None: 99.99 for stat=percentile, the
+    maximum for max-input-current (Viet & Lee), whose calibration simulation starts its neurons at the same v0."""
+    from snncc.passes.balance_thresholds import default_q
+
+    q = default_q(stat, percentile)
+    neuron = f",v0={v0}" if stat == "max-input-current" else ""
+    return (f"{CANONICALIZE},calibrate,balance-thresholds{{mode={balance},q={q},stat={stat}{neuron}}},"
             f"maxpool-to-relu-tree,lower-rate{{v0={v0}}},fold-out-scale")
 
 

@@ -8,7 +8,8 @@ New neuron types plug in with `register_neuron_kernel` (see `NeuronKernel`), new
 from snncc.backends.simulator.kernels import (ENERGY_PJ_PER_ACCUMULATE, ENERGY_PJ_PER_MAC, KERNELS, SCHEDULES, Kernel,
                                               NeuronKernel, NotLoweredError, Program, ProgramError, Signal,
                                               register_kernel, register_neuron_kernel, register_schedule)
-from snncc.backends.simulator.runner import SimulationResult, build_program, program_description, simulate
+from snncc.backends.simulator.runner import (SimulationResult, build_program, program_description, simulate,
+                                             trace_steps)
 from snncc.backends.simulator.emit import emit_program, program_source
 
 __all__ = [

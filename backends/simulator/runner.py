@@ -132,3 +132,23 @@ def simulate(graph: Graph | kernels.Program, x: np.ndarray | Mapping[str, np.nda
         max_spikes_per_neuron=raw["max_spikes_per_neuron"], all_outputs=raw["outputs"],
         latency_steps=int(raw.get("latency_steps", raw["timesteps"][-1])),
         pipeline_interval_steps=int(raw.get("pipeline_interval_steps", raw["timesteps"][-1])))
+
+
+def trace_steps(graph: Graph, x: np.ndarray, timesteps: int, *, batch_size: int = 256) -> np.ndarray:
+    """The value of the graph's first output at every step of the concurrent schedule, shape (T, N, *shape): what
+    a population reading that value receives as input current at t = 1..T (inputs as constant analog currents).
+    Used by calibrations that look inside the SNN (max-input-current balancing, calibrate-snn)."""
+    program = build_program(graph.with_(meta={**graph.meta, "schedule": "concurrent"}))
+    name = program.outputs[0]
+    x = np.asarray(x, np.float32)
+    out = np.zeros((int(timesteps), len(x)) + program.shapes[name], np.float32)
+    with _one_blas_thread():
+        for start in range(0, len(x), batch_size):
+            stop = min(start + batch_size, len(x))
+            bound = program.bind({program.inputs[0]: x[start:stop]}, stop - start, kernels.RunOptions(), start)
+            moving = [k for k in program.kernels if not k.output.static]
+            for t in range(1, int(timesteps) + 1):
+                for kernel in (program.kernels if t == 1 else moving):
+                    kernel.step(t)
+                out[t - 1, start:stop] = bound[name].value
+    return out

@@ -13,6 +13,14 @@ from snncc.passes.rewrite import GraphEdit, channel_view
 
 MODES = ("layer", "channel")
 STATS = ("max", "percentile", "max-input-current")
+PERCENTILE = 99.99   # the default of stat=percentile (unused by max)
+
+
+def default_q(stat: str, q: float | None) -> float:
+    """q when asked for; else Viet & Lee's maximum (100) for max-input-current, and 99.99 otherwise."""
+    if q is not None:
+        return float(q)
+    return 100.0 if stat == "max-input-current" else PERCENTILE
 
 
 def data_free_theta(node) -> float | None:
@@ -35,27 +43,29 @@ def thresholds_from_stats(stats, shape, mode: str, stat: str, q: float) -> np.nd
 
 
 @register_pass("balance-thresholds")
-def balance_thresholds(graph, ctx, mode: str = "channel", stat: str = "percentile", q: float = 99.99,
-                       timesteps: int | None = None) -> PassResult:
+def balance_thresholds(graph, ctx, mode: str = "channel", stat: str = "percentile", q: float | None = None,
+                       timesteps: int | None = None, v0: str = "half") -> PassResult:
     """Threshold balancing (Diehl 2015, Rueckauer 2017; algorithms.md §1.3):
 
         theta_l = stat over calibration activations a_l of layer l   (mode=layer)
         theta_l[c] = stat over a_l[:, c]                               (mode=channel)
 
     stat is `max`, `percentile` (q, default 99.99) or `max-input-current` (Viet & Lee: the max per-step input
-    current measured in the SNN, layer by layer; algorithms.md §6). Relu -> bounded_relu{theta}; Clip(0, c) ->
+    current measured in the SNN, layer by layer, with IF neurons starting at `v0`, the compile's `lower-rate{v0}`;
+    algorithms.md §6; q defaults to 100 there, the paper's maximum). Relu -> bounded_relu{theta}; Clip(0, c) ->
     bounded_relu{theta=c} (data-free)."""
     if mode not in MODES:
         raise OptionError(f"balance mode {mode!r} is not one of {', '.join(MODES)}")
     if stat not in STATS:
         raise OptionError(f"threshold statistic {stat!r} is not one of {', '.join(STATS)}")
+    q = default_q(stat, q)
     if not 0 < float(q) <= 100:
         raise OptionError(f"percentile q={q} must be in (0, 100]")
     if stat == "max-input-current":
         from snncc.passes.max_input_current import balance_by_input_current
 
         return balance_by_input_current(graph, ctx, mode=mode, q=float(q),
-                                        timesteps=int(timesteps or ctx.timesteps))
+                                        timesteps=int(timesteps or ctx.timesteps), v0=str(v0))
     edit = GraphEdit(graph)
     relus = [n for n in graph.nodes if isinstance(n, Relu)]
     stats = ctx.stats.get("activations")

@@ -24,19 +24,17 @@ def ancestors_graph(graph: Graph, name: str) -> Graph:
     return Graph.build([n for n in graph.nodes if n.name in needed], (name,), graph.constants, graph.meta)
 
 
-def step_currents(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int, progress: bool):
-    """Yield, per batch, the per-step input current I(t) of the graph's output, shape (T, n, ...)."""
-    from snncc.backends.simulator import simulate
+def step_currents(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int, progress: bool, v0: str = "half"):
+    """Yield, per batch, the per-step input current I(t) of the graph's output, shape (T, n, ...), with the
+    thresholded ReLUs before it lowered to IF neurons starting at `v0` (the compile's own setting)."""
+    from snncc.backends.simulator import trace_steps
     from snncc.passes.lower_rate import lower_rate
     from snncc.passes.maxpool_to_relu_tree import maxpool_to_relu_tree
 
     ctx = PassContext()
-    spiking = lower_rate(maxpool_to_relu_tree(graph, ctx).graph, ctx).graph
-    checkpoints = list(range(1, timesteps + 1))
+    spiking = lower_rate(maxpool_to_relu_tree(graph, ctx).graph, ctx, v0=v0).graph
     for start in range(0, len(x), batch_size):
-        decoded = simulate(spiking, x[start:start + batch_size], checkpoints, batch_size=batch_size).outputs
-        sums = np.stack([decoded[t] * t for t in checkpoints])
-        yield np.diff(sums, axis=0, prepend=np.zeros_like(sums[:1]))
+        yield trace_steps(spiking, x[start:start + batch_size], timesteps, batch_size=batch_size)
 
 
 def _theta(currents: list[np.ndarray], shape, mode: str, q: float) -> np.ndarray:
@@ -53,10 +51,12 @@ def _theta(currents: list[np.ndarray], shape, mode: str, q: float) -> np.ndarray
 
 
 def balance_by_input_current(graph: Graph, ctx: PassContext, *, mode: str, q: float, timesteps: int,
-                             batch_size: int = 256) -> PassResult:
+                             v0: str = "half", batch_size: int = 256) -> PassResult:
     """For each ReLU l in topological order: lower everything before it to IF neurons (thresholds already chosen),
     simulate the calibration set for T steps, record I_l(t) = W_l s_{l-1}(t) + b_l at every step, sample and position,
-    and set theta_l = max (q = 100) or the q-th percentile of it, per layer or per channel. Layer l's theta never
+    and set theta_l = max (q = 100, the paper's statistic) or the q-th percentile of it, per layer or per channel.
+    The simulated IF neurons start at `v0` (the compile's `lower-rate{v0}`): thresholds measured with another
+    initial membrane are the wrong ones (with v0 = 0 the deeper layers fire far less). Layer l's theta never
     depends on later layers. Clip(0, c) keeps theta = c."""
     if ctx.calibration is None:
         raise DataError("max-input-current balancing simulates the SNN on calibration data: pass --calib FILE.npz")
@@ -70,7 +70,7 @@ def balance_by_input_current(graph: Graph, ctx: PassContext, *, mode: str, q: fl
             value = np.array(theta, np.float32)
         else:
             sub = ancestors_graph(current, node.inputs[0])
-            currents = list(step_currents(sub, x, timesteps, batch_size, ctx.progress))
+            currents = list(step_currents(sub, x, timesteps, batch_size, ctx.progress, v0))
             value = _theta(currents, node.type.shape, mode, 100.0 if q >= 100 else q)
         edit.replace(BoundedRelu(name=name, inputs=node.inputs, type=node.type,
                                  theta=edit.constant(f"{name}.theta", value)))
