@@ -297,6 +297,8 @@ from snncc.commands.export import export_cmd  # noqa: E402
 cli.add_command(export_cmd)
 from snncc.commands.map import map_cmd  # noqa: E402
 cli.add_command(map_cmd)
+from snncc.commands.sweep import sweep_cmd  # noqa: E402
+cli.add_command(sweep_cmd)
 
 if __name__ == "__main__":
     sys.exit(main())

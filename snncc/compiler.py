@@ -36,6 +36,15 @@ def default_calibration_file(model_path: str | os.PathLike) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
+def default_test_file(model_path: str | os.PathLike) -> Path | None:
+    """The test split recorded next to a bundled model: `MODEL.test.npz`, or `data/<prefix>_test.npz` in the
+    model's folder (digits_cnn -> data/digits_test.npz), as for the calibration set."""
+    path = Path(model_path)
+    candidates = [path.with_suffix(".test.npz"),
+                  path.parent / "data" / f"{path.stem.split('_')[0]}_test.npz"]
+    return next((c for c in candidates if c.is_file()), None)
+
+
 def _checked_calibration(graph: Graph, calibration) -> np.ndarray | None:
     """Calibration data must be numeric, finite and shaped (N, *input_shape): DataError before any pass runs."""
     if calibration is None:
