@@ -43,7 +43,11 @@ def pyplot():
     return plt
 
 
-def _png(figure) -> bytes:
+def _png(figure, ax, xlabel: str, ylabel: str, title: str) -> bytes:
+    """Label, grid and legend `ax`, then the figure as PNG bytes."""
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
     pyplot().close(figure)
@@ -65,10 +69,7 @@ def accuracy_vs_latency(records: list[dict]) -> bytes:
         rs = sorted(rs, key=lambda r: r["latency_steps"])
         ax.plot([r["latency_steps"] for r in rs], [100 * score(r) for r in rs], "o-", label=coding)
     ax.set_xscale("log", base=2)
-    ax.set(xlabel="latency (time steps until the output is ready)", ylabel="accuracy %", title="accuracy vs latency")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return _png(fig)
+    return _png(fig, ax, "latency (time steps until the output is ready)", "accuracy %", "accuracy vs latency")
 
 
 def accuracy_vs_spikes(records: list[dict]) -> bytes:
@@ -83,10 +84,7 @@ def accuracy_vs_spikes(records: list[dict]) -> bytes:
         ax.plot([r["spikes_per_sample"] for r in front], [100 * score(r) for r in front], "o", mfc="none",
                 mec="k", ms=12)
     ax.set_xscale("log")
-    ax.set(xlabel="spikes per sample", ylabel="accuracy %", title="accuracy vs spikes (Pareto front circled)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return _png(fig)
+    return _png(fig, ax, "spikes per sample", "accuracy %", "accuracy vs spikes (Pareto front circled)")
 
 
 def spikes_per_layer(records: list[dict]) -> bytes:
@@ -98,10 +96,7 @@ def spikes_per_layer(records: list[dict]) -> bytes:
         layers = best["spikes_per_layer"]
         ax.plot(range(len(layers)), list(layers.values()), "o-", label=best["id"])
     ax.set_yscale("symlog")
-    ax.set(xlabel="spiking layer (network order)", ylabel="spikes per sample", title="spikes per layer")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return _png(fig)
+    return _png(fig, ax, "spiking layer (network order)", "spikes per sample", "spikes per layer")
 
 
 PLOTS = {"accuracy_vs_latency.png": accuracy_vs_latency, "accuracy_vs_spikes.png": accuracy_vs_spikes,
