@@ -6,8 +6,8 @@
   resets h(t) and output weights d(t), each spiking at most once, on the layer-windowed schedule.
 
 The circuit's numerics are `snncc.gates.fs_forward` (float64, then float32 for the graph). The simulator's kernel
-(`FSNeuronKernel` in backends/simulator/kernels.py, which must stay NumPy-only and self-contained) carries the same
-few lines, and a test checks that the two agree bit for bit.
+(`FSNeuronKernel` in backends/simulator/kernels/fs_neuron.py, which must stay NumPy-only and self-contained)
+carries the same few lines, and a test checks that the two agree bit for bit.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def bit_serial(current: np.ndarray, theta: np.ndarray, timesteps: int) -> tuple[
         w_t = Delta 2^(T-t);  s(t) = [v >= w_t];  v -= w_t s(t)        (t = 1..T: the threshold halves each step)
 
     These are the exact float32 operations of the simulator kernel (`BitsNeuronKernel` in
-    backends/simulator/kernels.py), and a test checks that the two agree bit for bit."""
+    backends/simulator/kernels/bits_neuron.py), and a test checks that the two agree bit for bit."""
     steps = int(timesteps)
     delta = bits_delta(theta, steps)
     weights = np.stack([(delta * np.float32(1 << (steps - t))).astype(np.float32) for t in range(1, steps + 1)])

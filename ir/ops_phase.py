@@ -10,8 +10,8 @@
   transform and its constant normalised adjacency (made by `canonicalize-gcn`).
 
 The phase quantizer below is the single definition of the neuron's numerics on the IR side; the simulator's kernel
-(`backends/simulator/kernels.py`, which must stay NumPy-only and self-contained) carries the same few lines, and a
-test checks that the two agree bit for bit.
+(`backends/simulator/kernels/phase_neuron.py`, which must stay NumPy-only and self-contained) carries the same
+few lines, and a test checks that the two agree bit for bit.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """NumPy simulator backend: time-stepped, batched simulation of lowered spiking graphs, in process (`simulate`)
-and as an emitted standalone program (`emit_program`); both run the kernels in `kernels.py`.
+and as an emitted standalone program (`emit_program`); both run the kernels of the `kernels` package.
 
 New neuron types plug in with `register_neuron_kernel` (see `NeuronKernel`), new schedules with
-`register_schedule`; both go in kernels.py so that emitted programs carry them.
+`register_schedule`; both go in a module of the `kernels` package so that emitted programs carry them.
 """
 
 from snncc.backends.simulator.kernels import (ENERGY_PJ_PER_ACCUMULATE, ENERGY_PJ_PER_MAC, KERNELS, SCHEDULES, Kernel,

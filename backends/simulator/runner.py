@@ -1,5 +1,5 @@
 """In-process face of the simulator: convert a `snncc.ir.Graph` into a program description and run it with the
-kernels in `kernels.py` (the same code an emitted program runs)."""
+kernels of the `kernels` package (the same code an emitted program runs)."""
 
 from __future__ import annotations
 

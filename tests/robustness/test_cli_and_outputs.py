@@ -33,7 +33,8 @@ def test_all_outputs_are_written_together(tmp_path, capsys):
                            "--emit-program", out / "prog", "--no-progress")
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["m.snnir", "m.txt", "prog"]
-    assert sorted(p.name for p in (out / "prog").iterdir()) == ["program.json", "snn_program.py", "weights.npz"]
+    assert sorted(p.name for p in (out / "prog").iterdir()) == ["program.json", "snn_kernels", "snn_program.py",
+                                                                 "weights.npz"]
     assert (out / "m.snnir").stat().st_mode & 0o044 == 0o044 & ~_umask()    # not mkstemp's 0600
 
 

@@ -6,6 +6,7 @@ import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,16 +31,26 @@ def emitted(tmp_path_factory):
 
 def test_program_imports_only_numpy_and_stdlib(emitted):
     _, folder, script, _, _ = emitted
-    assert sorted(p.name for p in folder.iterdir()) == ["input.npz", "program.json", "snn_program.py", "weights.npz"]
-    tree = ast.parse(script.read_text())
+    assert sorted(p.name for p in folder.iterdir()) == ["input.npz", "program.json", "snn_kernels", "snn_program.py",
+                                                        "weights.npz"]
+    carried = sorted((folder / "snn_kernels").glob("*.py"))
+    assert "main.py" in {p.name for p in carried} and "__init__.py" in {p.name for p in carried}
     imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            imported.add(node.module.split(".")[0])
-    assert imported <= STDLIB_AND_NUMPY
+    for path in [script, *carried]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    assert imported <= STDLIB_AND_NUMPY | {"snn_kernels"}
     assert "snncc" not in imported
+
+
+def test_program_carries_every_kernel_module(emitted):
+    from snncc.backends.simulator import kernels
+    _, folder, _, _, _ = emitted
+    package = Path(kernels.__file__).parent
+    assert {p.name for p in (folder / "snn_kernels").glob("*.py")} == {p.name for p in package.glob("*.py")}
 
 
 def test_program_predictions_equal_simulate(emitted):

@@ -1,0 +1,159 @@
+"""Dense synapses with dense, per-row event and column-union event paths."""
+
+import numpy as np
+
+from .base import (COST_DETECT, COST_GATHER, COST_ROW_GATHER, Kernel, Signal, register_kernel,
+                   zeros_buffer)
+
+def event_coordinates(events, mask, width):
+    """Row and column of every non-zero of `events` (viewed as rows of `width`), row-major; `mask` is a bool buffer
+    of the same size. (A flat search plus divmod is several times faster than np.nonzero on a 2-D array.)"""
+    np.not_equal(events, 0, out=mask)
+    return np.divmod(np.flatnonzero(mask), width)
+
+
+@register_kernel("dense")
+class DenseKernel(Kernel):
+    """y = W x + b contracting per-sample axis `axis` of x with W[out, in]; the bias broadcasts against y.
+
+    Rows: x is viewed as R = batch * (other axes) rows of K inputs, y as R rows of O outputs: Y = X W^T + b.
+
+    Event-driven paths when x is a spike train X = S diag(scale):
+    - per row: y_r = b + sum_{k: S_rk != 0} S_rk scale_k W[:, k]. The active columns of each row are packed into a
+      (width, R) index table (width = the most events in any row, short rows padded with a zero row of W^T), and
+      y += (W^T)[table[j]] for j < width: work ~ width * R * O gathered adds instead of K * R * O multiply-adds;
+    - column union: Y = S[:, U] (W^T)[U] + b with U the columns active anywhere: work ~ R |U| O.
+    The cheapest of dense, per-row and union is taken each step (cost model in COST_*). The scale is folded into
+    W^T once when it is constant along the non-contracted axes; otherwise event values are read from x.
+    """
+
+    synaptic = True
+
+    def setup(self):
+        weight = self.const("weight")
+        if weight is None or weight.ndim != 2:
+            self.fail("needs a 2-D weight")
+        (in_shape,) = self.input_shapes
+        self.axis = int(self.attr("axis", -1)) % len(in_shape)
+        self.out_features, self.in_features = weight.shape
+        if in_shape[self.axis] != self.in_features:
+            self.fail(f"weight {weight.shape} does not fit input {list(in_shape)} on axis {self.axis}")
+        self.weight_t = np.ascontiguousarray(weight.T)          # (K, O)
+        self.bias = self.const("bias")
+        self.last_axis = self.axis == len(in_shape) - 1
+        self.rows_per_sample = int(np.prod(in_shape, dtype=np.int64)) // self.in_features
+
+    def ann_macs(self):
+        return int(np.prod(self.shape, dtype=np.int64)) * self.in_features
+
+    def input_fanout(self, index, output_fanout):
+        return np.full(self.input_shapes[0], float(self.out_features))
+
+    def bind(self, inputs, batch, run):
+        (source,) = inputs
+        self.source = source
+        self.run = run
+        self.out = zeros_buffer(batch, self.shape)
+        rows = batch * self.rows_per_sample
+        if self.last_axis:
+            self.x_rows = source.value.reshape(rows, self.in_features)
+            self.y_rows = self.out.reshape(rows, self.out_features)
+            self.events_rows = None if source.events is None else source.events.reshape(rows, self.in_features)
+        else:
+            # move the contracted axis last into scratch buffers (copies each step)
+            moved = (batch,) + tuple(np.delete(self.input_shapes[0], self.axis)) + (self.in_features,)
+            self._x_moved = np.zeros(moved, dtype=np.float32)
+            self._e_moved = np.zeros(moved, dtype=np.float32) if source.events is not None else None
+            self._y_moved = np.zeros(moved[:-1] + (self.out_features,), dtype=np.float32)
+            self.x_rows = self._x_moved.reshape(rows, self.in_features)
+            self.y_rows = self._y_moved.reshape(rows, self.out_features)
+            self.events_rows = None if self._e_moved is None else self._e_moved.reshape(rows, self.in_features)
+        self.analog_input = not source.spike_derived
+        if source.events is not None:
+            self._mask = np.zeros((rows, self.in_features), dtype=bool)
+            self._gathered = np.zeros((rows, self.out_features), dtype=np.float32)
+            self._prepare_event_weights(source)
+        self.output = Signal(self.out, static=source.static)
+        return self.output
+
+    def _prepare_event_weights(self, source):
+        """W^T with a zero row appended (the padding target), the spike scale folded in when the events are binary
+        and the scale is constant along the other axes (then `events_are_values` is False)."""
+        weight_t = self.weight_t
+        self.events_are_values = True
+        if source.binary:
+            if source.event_scale is None:
+                self.events_are_values = False
+            else:
+                scale = np.moveaxis(source.event_scale, self.axis, -1).reshape(-1, self.in_features)
+                if np.all(scale == scale[:1]):
+                    weight_t = self.weight_t * scale[0][:, None]
+                    self.events_are_values = False
+
+
+        self.event_weight_t = np.concatenate([weight_t, np.zeros((1, self.out_features), np.float32)])
+
+    def step(self, t):
+        source = self.source
+        if not self.last_axis:
+            np.copyto(self._x_moved, np.moveaxis(source.value, self.axis + 1, -1))
+            if source.events is not None:
+                np.copyto(self._e_moved, np.moveaxis(source.events, self.axis + 1, -1))
+        path = self._choose_path()
+        if path == "dense":
+            np.matmul(self.x_rows, self.weight_t, out=self.y_rows)
+        elif path == "union":
+            self._union_step()
+        else:
+            self._row_step()
+        if not self.last_axis:
+            np.copyto(self.out, np.moveaxis(self._y_moved, -1, self.axis + 1))
+        if self.bias is not None:
+            self.out += self.bias
+
+    def _choose_path(self):
+        mode = self.run.synaptic_path
+        if self.source.events is None or mode == "dense":
+            return "dense"
+        if mode == "auto" and self.out_features <= COST_DETECT:
+            return "dense"      # finding the events would cost more than the dense product
+        rows, cols = event_coordinates(self.events_rows, self._mask, self.in_features)
+        self._rows, self._cols = rows, cols
+        n_rows, k, o = self.x_rows.shape[0], self.in_features, self.out_features
+        self._row_counts = np.bincount(rows, minlength=n_rows)
+        width = int(self._row_counts.max(initial=0))
+        union = int(np.count_nonzero(self._mask.any(axis=0)))
+        costs = {"row": width * n_rows * o * COST_ROW_GATHER,
+                 "union": n_rows * union * (o + COST_GATHER) + union * o * COST_GATHER}
+        if mode == "auto":
+            costs["dense"] = n_rows * k * o
+        path = min(costs, key=costs.get)
+        self.run.count_path(self.name, path)
+        return path
+
+    def _union_step(self):
+        active = np.flatnonzero(self._mask.any(axis=0))
+        if self.events_are_values:
+            np.matmul(self.x_rows[:, active], self.weight_t[active], out=self.y_rows)
+        else:
+            np.matmul(self.events_rows[:, active], self.event_weight_t[active], out=self.y_rows)
+
+    def _row_step(self):
+        rows, cols, counts = self._rows, self._cols, self._row_counts
+        n_rows, k = self.x_rows.shape
+        self.y_rows.fill(0)
+        if rows.size == 0:
+            return
+        width = int(counts.max())
+        rank = np.arange(rows.size) - (np.cumsum(counts) - counts)[rows]     # position of each event in its row
+        table = np.full((width, n_rows), k, dtype=np.intp)                   # k: the appended zero row
+        table[rank, rows] = cols
+        if self.events_are_values:
+            values = np.zeros((width, n_rows, 1), dtype=np.float32)
+            values[rank, rows, 0] = self.x_rows[rows, cols]
+        gathered = self._gathered
+        for j in range(width):
+            np.take(self.event_weight_t, table[j], axis=0, out=gathered, mode="clip")
+            if self.events_are_values:
+                gathered *= values[j]
+            self.y_rows += gathered

@@ -1,0 +1,95 @@
+"""Elementwise ops: weighted sums, affine maps and the (non-spiking) product of two values."""
+
+import numpy as np
+
+from .base import Kernel, Signal, pass_through_signal, register_kernel, zeros_buffer
+
+
+@register_kernel("add")
+class AddKernel(Kernel):
+    """y = sum_i coeffs[i] x_i."""
+
+    def setup(self):
+        self.coeffs = [np.float32(c) for c in self.attr("coeffs", (1.0, 1.0))]
+        if len(self.coeffs) != len(self.inputs):
+            self.fail(f"{len(self.inputs)} inputs but {len(self.coeffs)} coefficients")
+
+    def input_fanout(self, index, output_fanout):
+        return output_fanout.copy()
+
+    def bind(self, inputs, batch, run):
+        self.values = [s.value for s in inputs]
+        self.out = zeros_buffer(batch, self.shape)
+        self._term = zeros_buffer(batch, self.shape)
+        self.output = pass_through_signal(self.out, inputs)
+        return self.output
+
+    def step(self, t):
+        np.multiply(self.values[0], self.coeffs[0], out=self.out)
+        for coeff, value in zip(self.coeffs[1:], self.values[1:]):
+            if coeff == 1:
+                self.out += value
+            else:
+                np.multiply(value, coeff, out=self._term)
+                self.out += self._term
+
+
+@register_kernel("affine")
+class AffineKernel(Kernel):
+    """y = x * scale + shift (both optional, broadcast against the per-sample shape). A shift makes the output
+    dense, so spike events do not pass through an affine with a shift."""
+
+    def setup(self):
+        self.scale = self.const("scale")
+        self.shift = self.const("shift")
+
+    def input_fanout(self, index, output_fanout):
+        return output_fanout.copy()
+
+    def bind(self, inputs, batch, run):
+        (source,) = inputs
+        self.x = source.value
+        self.out = zeros_buffer(batch, self.shape)
+        signal = pass_through_signal(self.out, inputs)
+        if self.shift is not None and signal.spike_derived:
+            signal = Signal(self.out, static=source.static)
+        self.output = signal
+        return self.output
+
+    def step(self, t):
+        if self.scale is not None:
+            np.multiply(self.x, self.scale, out=self.out)
+        else:
+            np.copyto(self.out, self.x)
+        if self.shift is not None:
+            self.out += self.shift
+
+
+def reduce_to_shape(array, shape):
+    """Sum `array` (a per-sample output shape) over the axes that broadcasting added to `shape`."""
+    shape = tuple(shape)
+    lead = array.ndim - len(shape)
+    out = array.sum(axis=tuple(range(lead))) if lead > 0 else array
+    axes = tuple(i for i, d in enumerate(shape) if d == 1 and out.shape[i] != 1)
+    return out.sum(axis=axes, keepdims=True) if axes else out.copy()
+
+
+@register_kernel("mul")
+class MulKernel(Kernel):
+    """y = a * b elementwise (broadcast): the product of two decoded values, e.g. a squeeze-excitation
+    x * sigmoid(s). It is not spiking (the AMOS EfficientNet run kept it exact too); its output is an analog value,
+    so a dense or conv consumer does MACs on it."""
+
+    def input_fanout(self, index, output_fanout):
+        return reduce_to_shape(output_fanout, self.input_shapes[index])
+
+    def bind(self, inputs, batch, run):
+        if len(inputs) != 2:
+            self.fail(f"takes 2 inputs, got {len(inputs)}")
+        self.a, self.b = inputs[0].value, inputs[1].value
+        self.out = zeros_buffer(batch, self.shape)
+        self.output = Signal(self.out, static=inputs[0].static and inputs[1].static)
+        return self.output
+
+    def step(self, t):
+        np.multiply(self.a, self.b, out=self.out)

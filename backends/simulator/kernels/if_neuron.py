@@ -1,0 +1,48 @@
+"""Soft-reset integrate-and-fire population (rate coding, concurrent schedule)."""
+
+import numpy as np
+
+from .base import NeuronKernel, register_neuron_kernel, zeros_buffer
+
+
+@register_neuron_kernel("if_neuron")
+class IFNeuronKernel(NeuronKernel):
+    """Soft-reset (reset-by-subtraction) integrate-and-fire population:
+
+        v(0) = v0 * theta
+        v(t) = v(t-1) + I(t);  s(t) = [v(t) >= theta];  v(t) <- v(t) - theta * s(t)
+
+    theta is a scalar or broadcast-ready per channel, e.g. (C, 1, 1). With constant current I and v0 = 1/2 the spike
+    count after T steps is clip(floor(I T / theta + 1/2), 0, T).
+    """
+
+    def setup(self):
+        super().setup()
+        self.theta = self.const("theta")
+        if self.theta is None:
+            self.fail("has no theta")
+        if np.any(self.theta <= 0):
+            self.fail("theta must be positive")
+        self.v0 = float(self.attr("v0", 0.0))
+
+        # rate coding reads a spike as theta (out_scale = theta): the emitted value is then the reset charge itself
+        self.scale_is_theta = self.out_scale is not None and self.out_scale.shape == self.theta.shape \
+            and np.array_equal(self.out_scale, self.theta)
+
+    def reset(self, batch):
+        self.v = zeros_buffer(batch, self.shape)
+        self.v[...] = np.float32(self.v0) * self.theta
+        self._fired = np.zeros((batch,) + self.shape, dtype=bool)
+        self._charge = self.value if self.scale_is_theta else zeros_buffer(batch, self.shape)
+
+    def fire(self, current, t):
+        self.v += current
+        np.greater_equal(self.v, self.theta, out=self._fired)
+        np.copyto(self.spikes, self._fired)
+        # v - theta * s: the same floats as subtracting theta where s = 1 (a masked subtract is ~10x slower)
+        np.multiply(self.spikes, self.theta, out=self._charge)
+        self.v -= self._charge
+
+    def emit(self, t):
+        if not self.scale_is_theta:      # else fire() already wrote spikes * theta into the value
+            super().emit(t)

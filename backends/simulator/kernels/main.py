@@ -1,0 +1,97 @@
+"""Command line of an emitted program (`snn_program.py` calls `program_main`): read `program.json` and
+`weights.npz`, run, print predictions (or one JSON report)."""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from .program import Program, predictions_of, simulate_program
+
+PROGRAM_FILE = "program.json"
+WEIGHTS_FILE = "weights.npz"
+
+
+def load_program(directory):
+    """Read `program.json` and `weights.npz` (no pickles) from an emitted program's folder."""
+    with open(os.path.join(directory, PROGRAM_FILE), encoding="utf-8") as f:
+        description = json.load(f)
+    with np.load(os.path.join(directory, WEIGHTS_FILE), allow_pickle=False) as weights:
+        constants = {name: weights[name] for name in weights.files}
+    return Program(description, constants)
+
+
+def _parse_timesteps(text):
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"timesteps must be integers like 32 or 4,8,16, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"timesteps must be positive, got {text!r}")
+    return values
+
+
+def program_main(argv, directory):
+    """Command line of an emitted program:
+
+        python snn_program.py INPUT.npz [--timesteps T[,T2,...]] [--batch-size B] [--input-coding analog|poisson]
+                                        [--seed S] [--json] [--progress]
+
+    INPUT.npz holds the samples under the input's name (or `x` for a single-input program) and optional labels `y`.
+    Prints one prediction per line for the largest T (accuracy, when `y` is given, on stderr), or with --json one
+    JSON object with predictions and accuracy per T and the spike, SynOps and energy counts.
+    """
+    program = load_program(directory)
+    default_t = program.meta.get("timesteps", "32")
+    parser = argparse.ArgumentParser(prog="snn_program.py", description="Run a compiled spiking network.")
+    parser.add_argument("input", help="npz with the samples (key: input name, or x) and optional labels y")
+    parser.add_argument("--timesteps", type=_parse_timesteps, default=_parse_timesteps(default_t),
+                        help=f"steps, or a comma list of snapshot steps (default {default_t})")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--input-coding", choices=("analog", "poisson"), default="analog")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print one JSON object with all results")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar (needs tqdm)")
+    args = parser.parse_args(argv)
+    with np.load(args.input, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    inputs = {}
+    for name in program.inputs:
+        if name in arrays:
+            inputs[name] = arrays[name]
+        elif len(program.inputs) == 1 and "x" in arrays:
+            inputs[name] = arrays["x"]
+        else:
+            parser.error(f"{args.input} has no array {name!r} for program input %{name}")
+    labels = arrays.get("y")
+    result = simulate_program(program, inputs, args.timesteps, input_coding=args.input_coding, seed=args.seed,
+                              batch_size=args.batch_size, progress=args.progress)
+    first = program.outputs[0]
+    predictions = {t: predictions_of(v) for t, v in result["outputs"][first].items()}
+    accuracy = None
+    if labels is not None:
+        accuracy = {t: float(np.mean(p == labels)) for t, p in predictions.items()}
+    if args.json:
+        report = {key: result[key] for key in ("timesteps", "spikes_per_layer", "spikes_per_sample",
+                                               "synops_per_sample", "ann_macs_per_sample", "snn_macs_per_sample",
+                                               "ann_energy_pj", "snn_energy_pj", "energy_ratio",
+                                               "max_spikes_per_neuron", "n_samples", "latency_steps",
+                                               "pipeline_interval_steps")}
+
+
+        report["output"] = first
+        report["predictions"] = {str(t): p.tolist() for t, p in predictions.items()}
+        if accuracy is not None:
+            report["accuracy"] = {str(t): a for t, a in accuracy.items()}
+        json.dump(report, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        last = result["timesteps"][-1]
+        for row in predictions[last].reshape(predictions[last].shape[0], -1):
+            sys.stdout.write(" ".join(str(int(v)) for v in row) + "\n")
+        if accuracy is not None:
+            for t, a in accuracy.items():
+                sys.stderr.write(f"accuracy at T={t}: {a:.4f}\n")
+    return 0

@@ -1,0 +1,174 @@
+"""Programs and runs: build the kernels of a description, bind them to batches, step them with the
+program's schedule, and count spikes, SynOps and energy."""
+
+import numpy as np
+
+from .base import (ENERGY_PJ_PER_ACCUMULATE, ENERGY_PJ_PER_MAC, FORMAT, FORMAT_VERSION, KERNELS, SCHEDULES,
+                   NotLoweredError, ProgramError, RunOptions, not_lowered_message)
+from .schedule_windowed import window_latency
+
+class Program:
+    """A validated program description with its kernels built (index maps, transposed weights) and its static
+    accounting: ANN MACs per sample and, per node, the synaptic events one unit on each of its elements causes
+    downstream (`fanout`)."""
+
+    def __init__(self, description, constants):
+        if description.get("format") != FORMAT:
+            raise ProgramError(f"not a simulator program (format {description.get('format')!r}, "
+                               f"expected {FORMAT!r})")
+        if description.get("version") != FORMAT_VERSION:
+            raise ProgramError(f"program format version {description.get('version')} is not supported "
+                               f"(this simulator reads version {FORMAT_VERSION})")
+        self.schedule = description.get("schedule", "concurrent")
+        if self.schedule not in SCHEDULES:
+            raise ProgramError(f"unknown schedule {self.schedule!r}; available: {', '.join(sorted(SCHEDULES))}")
+        self.meta = dict(description.get("meta", {}))
+        self.kernels = []
+        shapes = {}
+        for node in description["nodes"]:
+            name, op = node["name"], node["op"]
+            cls = KERNELS.get(op)
+            if cls is None:
+                raise NotLoweredError(not_lowered_message(name, op))
+            for src in node.get("inputs", []):
+                if src not in shapes:
+                    raise ProgramError(f"node %{name} ({op}) reads %{src}, which no earlier node produces")
+            self.kernels.append(cls(node, constants, [shapes[s] for s in node.get("inputs", [])]))
+            shapes[name] = tuple(node["shape"])
+        self.shapes = shapes
+        self.inputs = [k.name for k in self.kernels if k.op == "input"]
+        for index, kernel in enumerate(k for k in self.kernels if k.op == "input"):
+            kernel.input_index = index
+        self.outputs = list(description["outputs"])
+        for out in self.outputs:
+            if out not in shapes:
+                raise ProgramError(f"program output %{out} is not produced by any node")
+        self.fanout = self._fanouts()
+        self.ann_macs = sum(k.ann_macs() for k in self.kernels)
+
+    def _fanouts(self):
+        """Reverse sweep: fanout[v] = sum over consumers c of c.input_fanout(v's slot, fanout[c]); a graph output
+        starts at 1 per element (its value is accumulated by the decoder)."""
+        fan = {k.name: np.zeros(k.shape) for k in self.kernels}
+        for out in self.outputs:
+            fan[out] += 1.0
+        for kernel in reversed(self.kernels):
+            for index, src in enumerate(kernel.inputs):
+                fan[src] = fan[src] + kernel.input_fanout(index, fan[kernel.name])
+        return fan
+
+    def bind(self, batch_inputs, batch, run, start=0):
+        """Bind every kernel to a batch whose first sample is `start`; returns the output Signals by name."""
+        run.batch_inputs = batch_inputs
+        run.batch_start = start
+        signals = {}
+        for kernel in self.kernels:
+            signals[kernel.name] = kernel.bind([signals[s] for s in kernel.inputs], batch, run)
+        return {name: signals[name] for name in self.outputs}
+
+
+class BatchRun:
+    """One bound batch: the program's kernels and the graph-output Signals, ready to be stepped by a schedule."""
+
+    def __init__(self, program, outputs, batch):
+        self.program = program
+        self.outputs = outputs
+        self.batch = batch
+
+
+def _progress(iterable, total, enabled):
+    if not enabled:
+        return iterable
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, total=total, unit="batch", desc="simulate")
+
+
+def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=0, batch_size=256,
+                     progress=False, synaptic_path="auto"):
+
+
+    """Run `program` (a `Program`) on `inputs` ({input name: (N, *shape) array}) for max(timesteps) steps in batches.
+
+    Returns a dict:
+        timesteps          sorted checkpoints
+        outputs            {output name: {T: (N, *shape) decoded output at T}}
+        spikes_per_layer   {spiking node: mean spikes per sample over the whole run}
+        spikes_per_sample  total over spiking nodes (input spikes included under poisson coding)
+        synops_per_sample  sum over spikes of the spiking neuron's fan-out (program.fanout)
+        ann_macs_per_sample, snn_macs_per_sample (synaptic ops on analog input, x max T)
+        ann_energy_pj, snn_energy_pj (per sample), energy_ratio = ann / snn
+        max_spikes_per_neuron, n_samples, path_counts
+        latency_steps, pipeline_interval_steps (windowed: K x spiking depth and K; concurrent: max T for both)
+    """
+    checkpoints = sorted({int(t) for t in ([timesteps] if np.isscalar(timesteps) else timesteps)})
+    if not checkpoints or checkpoints[0] < 1:
+        raise ProgramError(f"timesteps must be positive integers, got {timesteps}")
+    if batch_size < 1:
+        raise ProgramError(f"batch size must be positive, got {batch_size}")
+    missing = [name for name in program.inputs if name not in inputs]
+    if missing:
+        raise ProgramError(f"no data for program input(s) {', '.join('%' + m for m in missing)}")
+    arrays = {name: np.asarray(inputs[name], dtype=np.float32) for name in program.inputs}
+    sizes = {a.shape[0] for a in arrays.values()}
+    if len(sizes) != 1:
+        raise ProgramError(f"inputs differ in sample count: {sorted(sizes)}")
+    n = sizes.pop()
+    t_max = checkpoints[-1]
+    run = RunOptions(input_coding, seed, synaptic_path)
+    schedule = SCHEDULES[program.schedule]
+    outputs = {name: {t: np.zeros((n,) + program.shapes[name], np.float32) for t in checkpoints}
+               for name in program.outputs}
+    spikes = {}
+    synops = 0.0
+    snn_macs = 0
+    max_per_neuron = 0.0
+    starts = range(0, n, batch_size)
+    for start in _progress(starts, len(starts), progress):
+        stop = min(start + batch_size, n)
+        batch = stop - start
+        bound = program.bind({name: a[start:stop] for name, a in arrays.items()}, batch, run, start)
+        decoded = schedule(BatchRun(program, bound, batch), checkpoints)
+        for t, per_output in decoded.items():
+            for name, value in per_output.items():
+                outputs[name][t][start:stop] = value
+        for kernel in program.kernels:
+            if kernel.counts is not None:
+                counts = kernel.counts.astype(np.float64)
+                spikes[kernel.name] = spikes.get(kernel.name, 0.0) + float(counts.sum())
+                synops += float((counts * program.fanout[kernel.name]).sum())
+                max_per_neuron = max(max_per_neuron, float(counts.max(initial=0.0)))
+            if kernel.synaptic and kernel.analog_input:
+                # windowed schedule: a layer integrates its analog input once per window, not every step
+                snn_macs += kernel.ann_macs() * (1 if program.schedule == "windowed" else t_max) * batch
+    spikes_per_layer = {name: total / n for name, total in spikes.items()} if n else {}
+    # latency in steps and steps between pipelined samples (windowed: K x depth and K; concurrent: T and T)
+    latency, interval = window_latency(program) if program.schedule == "windowed" else (t_max, t_max)
+    ann_energy = ENERGY_PJ_PER_MAC * program.ann_macs
+    synops_per_sample = synops / n if n else 0.0
+    snn_macs_per_sample = snn_macs / n if n else 0.0
+    snn_energy = ENERGY_PJ_PER_ACCUMULATE * synops_per_sample + ENERGY_PJ_PER_MAC * snn_macs_per_sample
+    return {
+        "timesteps": checkpoints,
+        "outputs": outputs,
+        "spikes_per_layer": spikes_per_layer,
+        "spikes_per_sample": float(sum(spikes_per_layer.values())),
+        "synops_per_sample": synops_per_sample,
+        "ann_macs_per_sample": int(program.ann_macs),
+        "snn_macs_per_sample": snn_macs_per_sample,
+        "ann_energy_pj": ann_energy,
+        "snn_energy_pj": snn_energy,
+        "energy_ratio": ann_energy / snn_energy if snn_energy > 0 else float("inf"),
+        "max_spikes_per_neuron": int(max_per_neuron),
+        "n_samples": n,
+        "latency_steps": latency,
+        "pipeline_interval_steps": interval,
+        "path_counts": run.path_counts,
+    }
+
+
+def predictions_of(decoded):
+    """Class predictions: argmax over the last axis of a decoded output."""
+    return np.argmax(decoded, axis=-1)

@@ -1,0 +1,49 @@
+"""Dual-threshold IF population with signed spikes (signed coding, concurrent); same numerics as
+`snncc.ir.ops_signed`."""
+
+import numpy as np
+
+from .base import NeuronKernel, register_neuron_kernel, zeros_buffer
+
+
+@register_neuron_kernel("signed_neuron")
+class SignedNeuronKernel(NeuronKernel):
+    """Dual-threshold soft-reset IF population with signed spikes (error-compensation learning; algorithms.md §5):
+
+        v(0) = v0 theta;  n(0) = 0
+        v += I(t);  s = +1 if v >= theta;  s = -1 if v < theta_n theta and n > 0;  else 0
+        v -= theta s;  n += s
+
+    (theta_n and v0 are fractions of theta; theta_n = -inf: plain IF). Spikes are events of value +-1 (counted as
+    |s|). Same float32 operations as `snncc.ir.ops_signed.dual_threshold` (tested bit for bit)."""
+
+    signed = True
+
+    def setup(self):
+        super().setup()
+        self.theta = self.const("theta")
+        if self.theta is None or np.any(self.theta <= 0):
+            self.fail("needs a positive theta")
+        self.v0 = float(self.attr("v0", 0.5))
+        theta_n = self.attr("theta_n", 0.0)
+        theta_n = float("-inf") if theta_n is None else float(theta_n)
+        self.low = (np.float32(theta_n) * self.theta).astype(np.float32) if np.isfinite(theta_n) else None
+
+    def reset(self, batch):
+        self.v = zeros_buffer(batch, self.shape)
+        self.v[...] = np.float32(self.v0) * self.theta
+        self.n = zeros_buffer(batch, self.shape)
+        self._pos = np.zeros((batch,) + self.shape, dtype=bool)
+        self._neg = np.zeros((batch,) + self.shape, dtype=bool)
+
+    def fire(self, current, t):
+        self.v += current
+        np.greater_equal(self.v, self.theta, out=self._pos)
+        np.copyto(self.spikes, self._pos)
+        if self.low is not None:
+            np.less(self.v, self.low, out=self._neg)
+            self._neg &= self.n > 0
+            self._neg &= ~self._pos
+            self.spikes -= self._neg
+        np.subtract(self.v, self.theta * self.spikes, out=self.v)
+        self.n += self.spikes
