@@ -256,8 +256,6 @@ class NeuronKernel(Kernel):
         self.output = Signal(self.value, events=self.spikes, binary=not (self.signed or self.multi_spike
                                                                          or self.time_varying_scale),
                              event_scale=self.event_scale, spike_derived=True)
-
-
         return self.output
 
     def step(self, t):

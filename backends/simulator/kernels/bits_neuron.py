@@ -26,7 +26,6 @@ class BitsNeuronKernel(WindowedNeuronKernel):
         self.weights = np.stack([(delta * np.float32(1 << (self.steps - t))).astype(np.float32)
                                  for t in range(1, self.steps + 1)])
 
-
     def window_steps(self):
         return self.steps
 

@@ -175,8 +175,6 @@ class ConvKernel(Kernel):
                         z = np.matmul(x_grouped[:, keep], self.weight_taps[tap])         # (G, A_t, Og)
                         z = z.transpose(1, 0, 2).reshape(keep.size, o)
                         self._scatter_add(base[keep] + targets[keep], z)
-
-
         per_sample = acc.reshape(self.batch, self.out_pixels + 1, o)[:, :self.out_pixels]
         np.copyto(self.out_flat, per_sample.transpose(0, 2, 1))
 

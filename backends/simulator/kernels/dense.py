@@ -89,8 +89,6 @@ class DenseKernel(Kernel):
                 if np.all(scale == scale[:1]):
                     weight_t = self.weight_t * scale[0][:, None]
                     self.events_are_values = False
-
-
         self.event_weight_t = np.concatenate([weight_t, np.zeros((1, self.out_features), np.float32)])
 
     def step(self, t):

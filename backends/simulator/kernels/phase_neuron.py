@@ -12,8 +12,6 @@ class PhaseNeuronKernel(WindowedNeuronKernel):
 
         single spike:  s_k = [V >= theta c_k] and no spike before k; c_k = B^-k (no shift) or
                        (B^-k + B^-(k+1)) / 2 with B^-K read as 0 (threshold shift: the nearest level)
-
-
         multi_spike:   r = V; s_k = [r >= L_k]; r -= L_k s_k   (B = 2: the K-bit floor expansion)
 
     and the spike at phase k weighs L_k. Same numerics as `snncc.ir.ops_phase.phase_frames` (tested bit for bit)."""

@@ -27,8 +27,6 @@ class AvgPoolKernel(Kernel):
         _, h, w = in_shape
         self.tiles = (self.strides == kernel and not any(self.pads)
                       and h == self.shape[1] * kernel[0] and w == self.shape[2] * kernel[1])
-
-
         self.kernel = kernel
 
     def input_fanout(self, index, output_fanout):

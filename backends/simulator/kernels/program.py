@@ -88,8 +88,6 @@ def _progress(iterable, total, enabled):
 
 def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=0, batch_size=256,
                      progress=False, synaptic_path="auto"):
-
-
     """Run `program` (a `Program`) on `inputs` ({input name: (N, *shape) array}) for max(timesteps) steps in batches.
 
     Returns a dict:

@@ -80,6 +80,4 @@ class DelayKernel(Kernel):
         (source,) = inputs
         self.output = Signal(source.value, source.events, source.binary, source.event_scale, source.static,
                              source.spike_derived)
-
-
         return self.output
