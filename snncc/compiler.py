@@ -64,12 +64,14 @@ def _checked_calibration(graph: Graph, calibration) -> np.ndarray | None:
 
 def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "rate", *, timesteps: int = 32,
             calibration: np.ndarray | None = None, pipeline: str | None = None, progress: bool = False,
-            print_after: str | None = None, profile=None, **coding_options) -> Graph:
+            print_after: str | None = None, profile=None, record_spike_rates: bool = True,
+            **coding_options) -> Graph:
     """Compile an ONNX model (path, ModelProto or an already imported IR graph) into a spiking IR graph.
 
     `pipeline` overrides the coding's default pass pipeline; `coding_options` go to the coding's pipeline builder
     (rate: balance, stat, percentile, v0). The pipeline string, coding, T and the source file's SHA-256 are
-    recorded in the graph header.
+    recorded in the graph header, and with calibration data the spike rate of every population measured on it
+    (`spike_rates`, the traffic `snncc map` uses; `record_spike_rates=False` leaves it out).
     """
     if not 1 <= int(timesteps) <= MAX_TIMESTEPS:
         raise OptionError(f"timesteps must be in [1, {MAX_TIMESTEPS}], got {timesteps}")
@@ -93,4 +95,10 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
     meta["pipeline"] = manager.pipeline_string()
     merged = dict(compiled.meta)
     merged.update(meta)
-    return compiled.with_(meta=merged)
+    compiled = compiled.with_(meta=merged)
+    if record_spike_rates and calibration is not None and len(compiled.inputs) == 1:
+        from snncc.backends.coremap.traffic import HEADER_KEY, format_rates, population_rates
+
+        merged[HEADER_KEY] = format_rates(population_rates(compiled, calibration, int(timesteps)))
+        compiled = compiled.with_(meta=merged)
+    return compiled

@@ -7,7 +7,8 @@ from snncc.backends.coremap.network import (MappingError, NeuronModel, NEURON_MO
 from snncc.backends.coremap.quantize import QuantizedNetwork, quantize, to_graph
 from snncc.backends.coremap.partition import Mapping, lower_bound, partition
 from snncc.backends.coremap.mapfile import MAP_FORMAT, MAP_VERSION, dumps, load_mapping
-from snncc.backends.coremap.mapper import MapResult, map_graph, neuron_spike_counts
+from snncc.backends.coremap.mapper import MapResult, map_graph
+from snncc.backends.coremap.traffic import neuron_spike_counts
 from snncc.backends.coremap.check import check_mapping
 
 __all__ = [

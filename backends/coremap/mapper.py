@@ -18,10 +18,10 @@ from snncc.backends.coremap.network import (MappingError, Network, explicit_syna
                                             has_zero_taps, with_explicit)
 from snncc.backends.coremap.partition import Mapping, partition
 from snncc.backends.coremap.profile import Profile, load_profile
+from snncc.backends.coremap.traffic import CALIBRATION_SAMPLES, neuron_spike_counts, recorded_rates
 from snncc.backends.coremap.quantize import QUANTIZABLE_OPS, QuantizedNetwork, quantize, to_graph
 from snncc.ir import Graph, to_bytes
 
-CALIBRATION_SAMPLES = 128
 
 
 @dataclass
@@ -47,33 +47,45 @@ def ir_digest(graph: Graph) -> str:
     return hashlib.sha256(to_bytes(graph)).hexdigest()
 
 
-def neuron_spike_counts(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int = 128) -> dict[str, np.ndarray]:
-    """Mean spikes per sample of every neuron of every spiking population (flat C-order arrays), measured with the
-    simulator's kernels on analog input: the per-neuron counts the simulator keeps per batch (`kernel.counts`),
-    summed here (its `simulate` reports layer totals only)."""
-    from snncc.backends.simulator import build_program
-    from snncc.backends.simulator import kernels
+TRAFFIC_SOURCES = ("auto", "recorded", "simulate", "uniform")
 
-    program = build_program(graph)
-    run = kernels.RunOptions("analog", 0, "dense")
-    schedule = kernels.SCHEDULES[program.schedule]
-    n = len(x)
-    totals: dict[str, np.ndarray] = {}
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        bound = program.bind({program.inputs[0]: np.asarray(x[start:stop], np.float32)}, stop - start, run)
-        schedule(kernels.BatchRun(program, bound, stop - start), [int(timesteps)])
-        for kernel in program.kernels:
-            if kernel.counts is not None:
-                c = kernel.counts.reshape(stop - start, -1).astype(np.float64).sum(axis=0)
-                totals[kernel.name] = totals.get(kernel.name, 0.0) + c
-    return {k: v / max(n, 1) for k, v in totals.items()}
+
+def _traffic(graph: Graph, network: Network, quantized: QuantizedNetwork | None, calibration, samples: int,
+             source: str) -> tuple[dict[str, np.ndarray] | None, str]:
+    """(per-neuron spikes per sample by layer, or None for uniform; the words the mapping file records)."""
+    if source not in TRAFFIC_SOURCES:
+        raise MappingError(f"traffic source {source!r} is not one of {', '.join(TRAFFIC_SOURCES)}")
+    recorded = recorded_rates(graph) if source in ("auto", "recorded") else None
+    if source == "recorded" and recorded is None:
+        raise MappingError("--traffic recorded: this graph's header has no spike_rates (compile it with calibration "
+                           "data, or use --traffic simulate with --calib)")
+    if recorded is not None:
+        sizes = {l.name: l.size for l in network.layers}
+        rates = {name: np.full(sizes[name], rate) for name, rate in recorded.items() if name in sizes}
+        return rates, "recorded: spike rates measured by compile on its calibration data"
+    usable = calibration is not None and len(calibration) and len(graph.inputs) == 1
+    if source == "simulate" and not usable:
+        raise MappingError("--traffic simulate needs calibration data (--calib FILE.npz) for a single-input graph")
+    if source in ("auto", "simulate") and usable:
+        x = np.asarray(calibration[:samples], np.float32)
+        if quantized is not None:
+            sim_graph, sim_x = to_graph(quantized, dict(graph.meta)), quantized.quantize_input(x)
+        else:
+            sim_graph, sim_x = graph, x
+        return (neuron_spike_counts(sim_graph, sim_x, network.timesteps),
+                f"simulated: {len(x)} calibration samples, T={network.timesteps}")
+    why = "--traffic uniform" if source == "uniform" else "no recorded spike rates, no calibration data"
+    return None, f"uniform: 1 spike per neuron per sample ({why})"
 
 
 def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | None = None, *,
               calibration_samples: int = CALIBRATION_SAMPLES, granularities: tuple[int, ...] | None = None,
-              progress=None) -> MapResult:
-    """Map a compiled graph onto a profile's cores; MappingError when it cannot fit."""
+              progress=None, traffic: str = "auto") -> MapResult:
+    """Map a compiled graph onto a profile's cores; MappingError when it cannot fit.
+
+    `traffic` weighs the routes: "recorded" (the header's spike rates from compile), "simulate" (simulate the
+    calibration data), "uniform" (one spike per neuron per sample), or "auto": recorded, else simulated, else
+    uniform."""
     profile = load_profile(profile)
     network = extract(graph)
     check_coding(graph, network, profile)
@@ -87,16 +99,7 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
                       "input_scale": float(repr(quantized.input_scale)), "input_signed": quantized.input_signed,
                       "scale": "per threshold group (per channel or per layer); per layer for readouts",
                       "clipped_thresholds": quantized.clipped_thresholds}
-    rates = None
-    traffic = "uniform: 1 spike per neuron per sample (no calibration data)"
-    if calibration is not None and len(calibration) and len(graph.inputs) == 1:
-        x = np.asarray(calibration[:calibration_samples], np.float32)
-        if quantized is not None:
-            sim_graph, sim_x = to_graph(quantized, dict(graph.meta)), quantized.quantize_input(x)
-        else:
-            sim_graph, sim_x = graph, x
-        rates = neuron_spike_counts(sim_graph, sim_x, network.timesteps)
-        traffic = f"simulated: {len(x)} calibration samples, T={network.timesteps}"
+    rates, traffic = _traffic(graph, network, quantized, calibration, calibration_samples, traffic)
     target = split_fan_in(explicit_synapses(target, profile.shared_conv_weights), profile)
     relays = [l for l in target.layers if l.kind == "relay"]
     if relays and rates is not None:

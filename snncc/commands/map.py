@@ -38,12 +38,13 @@ def format_summary(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def write_mapping(graph, profile: str, output: str | Path, calibration: np.ndarray | None) -> dict:
+def write_mapping(graph, profile: str, output: str | Path, calibration: np.ndarray | None,
+                  traffic: str = "auto") -> dict:
     """Map and write the mapping file atomically; returns the document."""
     from snncc.backends.coremap import dumps, map_graph
     from snncc.ir.atomic_write import atomic_write
 
-    result = map_graph(graph, profile, calibration)
+    result = map_graph(graph, profile, calibration, traffic=traffic)
     atomic_write(str(output), dumps(result.document))
     return result.document
 
@@ -101,9 +102,13 @@ def format_profile_accuracy(info: dict) -> str:
 @click.option("--calib", type=click.Path(dir_okay=False), default=None,
               help="Calibration data (.npz with 'x') for the spike-traffic weights and the input grid; defaults to "
                    "the file recorded next to the source model.")
+@click.option("--traffic", type=click.Choice(["auto", "recorded", "simulate", "uniform"]), default="auto",
+              show_default=True,
+              help="Spike traffic that weighs the routes: the rates compile recorded in the header, a simulation of "
+                   "the calibration data, or one spike per neuron; auto takes the first available.")
 @click.option("--check", "check", is_flag=True,
               help="Check MAPFILE against SNNIR: recompute every limit and list each violation (exit 1 if any).")
-def map_cmd(snnir, mapfile, profile, output, calib, check):
+def map_cmd(snnir, mapfile, profile, output, calib, traffic, check):
     """Map a compiled SNN onto the cores of a hardware profile, or (--check) verify a mapping file."""
     from snncc.backends.coremap import check_mapping, load_mapping
     from snncc.commands.diff import read_graph
@@ -127,6 +132,6 @@ def map_cmd(snnir, mapfile, profile, output, calib, check):
         raise OptionError("--profile is required (loihi, loihi2, truenorth, spinnaker2, generic, or a JSON file)")
     calibration = load_npz(calib).x if calib else default_calibration(graph)
     output = output or str(Path(snnir).with_suffix(".map.json"))
-    doc = write_mapping(graph, profile, output, calibration)
+    doc = write_mapping(graph, profile, output, calibration, traffic)
     click.echo(format_summary(doc))
     click.echo(f"wrote {output}", err=True)

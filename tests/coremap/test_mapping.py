@@ -54,7 +54,7 @@ def test_small_cores_split_layers_and_route_spikes(mapped):
     assert crossing and all(r["axons"] > 0 for r in crossing)
     assert doc["summary"]["spikes_per_sample_crossing_cores"] == pytest.approx(
         sum(r["spikes_per_sample"] for r in crossing), rel=1e-4)
-    assert doc["traffic"].startswith("simulated")
+    assert doc["traffic"].startswith("recorded")
 
 
 def test_same_inputs_same_bytes():
@@ -69,7 +69,7 @@ def test_same_inputs_same_bytes():
 
 def test_traffic_is_weighted_by_measured_spikes(mapped):
     graph, x, doc = mapped("cnn", SMALL)
-    uniform = json.loads(dumps(map_graph(graph, SMALL, None).document))
+    uniform = json.loads(dumps(map_graph(graph, SMALL, None, traffic="uniform").document))
     assert uniform["traffic"].startswith("uniform")
     assert doc["summary"]["cores"] == uniform["summary"]["cores"]
     assert doc["summary"]["spikes_per_sample_crossing_cores"] != uniform["summary"]["spikes_per_sample_crossing_cores"]

@@ -1,0 +1,74 @@
+"""Spike traffic: per-neuron spike counts measured on calibration data, and the per-population rates that `compile`
+records in the `.snnir` header (`spike_rates`) so that `map` weighs routes by real traffic without the data.
+
+The header entry reads `name=rate name=rate ...`: mean spikes per neuron per sample of every spiking population,
+four significant digits, populations in graph order."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from snncc.errors import FormatError
+from snncc.ir import Graph
+
+HEADER_KEY = "spike_rates"
+CALIBRATION_SAMPLES = 128
+_ENTRY = re.compile(r"([A-Za-z0-9_.:\-/]+)=([0-9.eE+\-]+)")
+
+
+def neuron_spike_counts(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int = 128) -> dict[str, np.ndarray]:
+    """Mean spikes per sample of every neuron of every spiking population (flat C-order arrays), measured with the
+    simulator's kernels on analog input: the per-neuron counts the simulator keeps per batch (`kernel.counts`),
+    summed here (its `simulate` reports layer totals only)."""
+    from snncc.backends.simulator import build_program
+    from snncc.backends.simulator import kernels
+
+    program = build_program(graph)
+    run = kernels.RunOptions("analog", 0, "dense")
+    schedule = kernels.SCHEDULES[program.schedule]
+    n = len(x)
+    totals: dict[str, np.ndarray] = {}
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        bound = program.bind({program.inputs[0]: np.asarray(x[start:stop], np.float32)}, stop - start, run)
+        schedule(kernels.BatchRun(program, bound, stop - start), [int(timesteps)])
+        for kernel in program.kernels:
+            if kernel.counts is not None:
+                c = kernel.counts.reshape(stop - start, -1).astype(np.float64).sum(axis=0)
+                totals[kernel.name] = totals.get(kernel.name, 0.0) + c
+    return {k: v / max(n, 1) for k, v in totals.items()}
+
+
+def population_rates(graph: Graph, x: np.ndarray, timesteps: int,
+                     samples: int = CALIBRATION_SAMPLES) -> dict[str, float]:
+    """Mean spikes per neuron per sample of each spiking population on the first `samples` rows of `x`."""
+    counts = neuron_spike_counts(graph, np.asarray(x[:samples], np.float32), timesteps)
+    order = {node.name: i for i, node in enumerate(graph.nodes)}
+    return {name: float(c.mean()) if c.size else 0.0 for name, c in sorted(counts.items(),
+                                                                          key=lambda kv: order.get(kv[0], 0))}
+
+
+def format_rates(rates: dict[str, float]) -> str:
+    return " ".join(f"{name}={rate:.4g}" for name, rate in rates.items())
+
+
+def parse_rates(text: str) -> dict[str, float]:
+    """The header entry back as {population: rate}; FormatError on anything but `name=number` pairs."""
+    rates = {}
+    for item in text.split():
+        m = _ENTRY.fullmatch(item)
+        value = float(m.group(2)) if m else math.nan
+        if not m or not math.isfinite(value) or value < 0:
+            raise FormatError(f"header entry {HEADER_KEY} has a malformed item {item[:60]!r}; expected name=rate "
+                              "with a finite rate >= 0 (recompile, or map with --traffic simulate)")
+        rates[m.group(1)] = value
+    return rates
+
+
+def recorded_rates(graph: Graph) -> dict[str, float] | None:
+    """The rates `compile` recorded in the header, or None when it recorded none."""
+    text = graph.meta.get(HEADER_KEY)
+    return None if text is None else parse_rates(text)
