@@ -55,7 +55,8 @@ def _stats(values: list[float]) -> dict:
 
 
 def mapping_document(network: Network, mapping: Mapping, profile: Profile, ir_sha256: str, *,
-                     traffic_source: str, quantization: dict | None) -> dict:
+                     traffic_source: str, quantization: dict | None,
+                     graph_bound: tuple[int, dict] | None = None) -> dict:
     """The JSON object of a mapping (see docs/mapping.md)."""
     cores = mapping.cores
     cpc = profile.cores_per_chip
@@ -79,6 +80,9 @@ def mapping_document(network: Network, mapping: Mapping, profile: Profile, ir_sh
         "extra_state_bits": sum(c.state_bits for c in cores),
         "lower_bound_cores": mapping.lower_bound, "lower_bound_parts": dict(mapping.bounds),
         "cores_over_bound": _num(len(cores) / mapping.lower_bound),
+        **({} if graph_bound is None else {
+            "graph_bound_cores": graph_bound[0], "graph_bound_parts": dict(graph_bound[1]),
+            "cores_over_graph_bound": _num(len(cores) / graph_bound[0])}),
         "utilisation": util,
         "spikes_per_sample_crossing_cores": _num(mapping.crossing_spikes),
         "spikes_per_sample_within_cores": _num(sum(r.spikes_per_sample for r in mapping.routes

@@ -17,6 +17,8 @@ from snncc.backends.coremap.mapfile import mapping_document
 from snncc.backends.coremap.network import (MappingError, Network, explicit_synapses, extract, fits_explicit,
                                             has_zero_taps, with_explicit)
 from snncc.backends.coremap.partition import Mapping, partition
+from snncc.backends.coremap.graph_bound import graph_bound
+from snncc.backends.coremap.preflight import check_feasible
 from snncc.backends.coremap.profile import Profile, load_profile
 from snncc.backends.coremap.traffic import CALIBRATION_SAMPLES, neuron_spike_counts, recorded_rates
 from snncc.backends.coremap.quantize import QUANTIZABLE_OPS, QuantizedNetwork, quantize, to_graph
@@ -99,6 +101,9 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
                       "input_scale": float(repr(quantized.input_scale)), "input_signed": quantized.input_signed,
                       "scale": "per threshold group (per channel or per layer); per layer for readouts",
                       "clipped_thresholds": quantized.clipped_thresholds}
+    # weights rounded to the profile's precision: some become zero and read nothing (both bounds see that)
+    check_feasible(target, profile)
+    bound = graph_bound(target, profile)
     rates, traffic = _traffic(graph, network, quantized, calibration, calibration_samples, traffic)
     target = split_fan_in(explicit_synapses(target, profile.shared_conv_weights), profile)
     relays = [l for l in target.layers if l.kind == "relay"]
@@ -117,5 +122,5 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
         if other is not None and other.rank < mapping.rank:
             target, mapping = explicit, other
     doc = mapping_document(target, mapping, profile, ir_digest(graph), traffic_source=traffic,
-                           quantization=quant_info)
+                           quantization=quant_info, graph_bound=bound)
     return MapResult(doc, target, quantized, mapping, profile)

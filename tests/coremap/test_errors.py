@@ -27,15 +27,21 @@ def test_model_too_big_for_the_chips():
         map_graph(graph, tiny, x)
 
 
-def test_fan_in_larger_than_a_core_without_graded_spikes():
+def test_fan_in_larger_than_a_core_without_graded_spikes(monkeypatch):
+    import snncc.backends.coremap.mapper as mapper
+
+    def no_partitioning(*args, **kwargs):
+        raise AssertionError("infeasibility must be found before partitioning")
+
+    monkeypatch.setattr(mapper, "partition", no_partitioning)
     graph, x = compiled("digits_mlp")
     narrow = replace(load_profile("generic"), name="narrow", input_axons_per_core=32, graded_spikes=False)
     with pytest.raises(MappingError) as info:
         map_graph(graph, narrow, x)
     text = str(info.value)
-    needed = int(re.search(r"(\d+) input axons \(fan-in", text).group(1))
+    needed = int(re.search(r"fan-in of (\d+) input axons", text).group(1))
     first = next(n.name for n in graph.nodes if n.op == "if_neuron")
-    assert f"layer %{first} (if_neuron)" in text and 32 < needed <= 64 and "the core has 32" in text
+    assert f"layer %{first} (if_neuron)" in text and 32 < needed <= 64 and "narrow core has 32" in text
     assert "graded spikes" in text
     assert isinstance(info.value, SnnccError)
 

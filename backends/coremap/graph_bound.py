@@ -1,0 +1,86 @@
+"""A lower bound on the cores of any mapping of a compiled graph onto a profile, from the graph and the profile
+alone: no mapper choice (relays, splitters, explicit or shared conv kernels, granularity) enters it.
+
+Every mapping holds at least the graph's neurons (x compartments per neuron), stores every nonzero weight at least
+once (a conv's kernel at least once where the profile shares kernels, else each synapse), brings every source neuron
+that a nonzero weight reads into at least one core on an input axon (x the axons its spikes take there), and sends
+every such non-input source out of its core on at least one output axon. Relays and splitters only add to each
+count, so each total divided by its per-core capacity, rounded up, is a lower bound, and so is their maximum.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from snncc.backends.coremap.network import ConvProjection, Network
+from snncc.backends.coremap.partition import axon_multiplicity
+from snncc.backends.coremap.profile import Profile
+
+
+def _inside_per_tap(p: ConvProjection, axis: int) -> np.ndarray:
+    """For each kernel tap along `axis`, the output positions at which it lands inside the input."""
+    k = p.weight.shape[2 + axis]
+    pos = (np.arange(p.tgt_shape[1 + axis])[:, None] * p.strides[axis] - p.pads[axis]
+           + np.arange(k)[None, :] * p.dilations[axis])
+    return ((pos >= 0) & (pos < p.src_shape[1 + axis])).sum(axis=0)
+
+
+def conv_nonzero_synapses(p: ConvProjection) -> int:
+    """Synapses of the explicit form with a nonzero weight: each nonzero tap times the positions it lands inside."""
+    rows, cols = _inside_per_tap(p, 0), _inside_per_tap(p, 1)
+    nonzero = (p.weight != 0).sum(axis=(0, 1))                # (kh, kw): output-channel x input-channel pairs
+    return int(np.sum(nonzero * rows[:, None] * cols[None, :]) * p.tgt_shape[0] // p.weight.shape[0])
+
+
+def _positions(p: ConvProjection, axis: int, tap: int) -> np.ndarray:
+    """Input positions along `axis` that kernel tap `tap` reads over all output positions."""
+    pos = np.arange(p.tgt_shape[1 + axis]) * p.strides[axis] - p.pads[axis] + tap * p.dilations[axis]
+    return pos[(pos >= 0) & (pos < p.src_shape[1 + axis])]
+
+
+def conv_used_sources(p: ConvProjection) -> int:
+    """Source neurons that at least one nonzero weight reads (exactly; input channels with the same pattern of
+    nonzero taps read the same number of positions, so each pattern is counted once)."""
+    og, cg = p.weight.shape[0] // p.groups, p.weight.shape[1]
+    taps = (p.weight.reshape(p.groups, og, cg, *p.weight.shape[2:]) != 0).any(axis=1).reshape(-1, *p.weight.shape[2:])
+    patterns, counts = np.unique(taps.reshape(len(taps), -1), axis=0, return_counts=True)
+    total = 0
+    for pattern, channels in zip(patterns, counts):
+        hit = np.zeros(p.src_shape[1:], bool)
+        for i, j in zip(*np.nonzero(pattern.reshape(p.weight.shape[2:]))):
+            hit[np.ix_(_positions(p, 0, i), _positions(p, 1, j))] = True
+        total += int(hit.sum()) * int(channels)
+    return total
+
+
+def graph_bound(network: Network, profile: Profile) -> tuple[int, dict]:
+    """(cores, {part: cores}) for the network `extract` reads from a compiled graph (before fan-in relays and the
+    explicit-synapse choice)."""
+    layers = network.by_name()
+    neurons = memory = 0
+    used: dict[str, int] = {}
+    for layer in network.layers:
+        if layer.kind == "input":
+            continue
+        neurons += layer.size * layer.units
+        for p in layer.projections:
+            m = axon_multiplicity(layers[p.source], profile)
+            reads = conv_used_sources(p) if isinstance(p, ConvProjection) else \
+                int(np.unique(p.matrix.indices[p.matrix.data != 0]).size)
+            used[p.source] = max(used.get(p.source, 0), reads * m)
+            if profile.synapse_memory_model != "per_synapse":
+                continue
+            if isinstance(p, ConvProjection):
+                explicit = conv_nonzero_synapses(p) * m
+                shared = p.kernel_weights(0, p.weight.shape[0]) * m if profile.shared_conv_weights else explicit
+                memory += min(explicit, shared) * profile.weight_bits
+            else:
+                memory += int(np.count_nonzero(p.matrix.data)) * m * profile.weight_bits
+    parts = {"neurons": math.ceil(neurons / profile.neurons_per_core),
+             "synapse_memory": math.ceil(memory / profile.synapse_memory_bits_per_core),
+             "input_axons": math.ceil(sum(used.values()) / profile.input_axons_per_core),
+             "output_axons": math.ceil(sum(n for s, n in used.items() if layers[s].kind != "input")
+                                       / profile.output_axons_per_core)}
+    return max(1, *parts.values()), parts

@@ -1,0 +1,83 @@
+"""The graph-only lower bound: computed from the compiled graph and the profile alone, it never exceeds the cores of
+any mapping the mapper finds (property test over random small conv and dense graphs and random profiles), and it
+is reported in the mapping file next to the mapper's own bound."""
+
+from dataclasses import replace
+
+import numpy as np
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
+
+from snncc.backends.coremap import MappingError, extract, load_profile, map_graph
+from snncc.backends.coremap.graph_bound import conv_nonzero_synapses, conv_used_sources, graph_bound
+from snncc.backends.coremap.network import ConvProjection
+from snncc.ir import Conv, Dense, Flatten, Graph, IFNeuron, Input, TensorType
+from snncc.ir.node import ConstRef
+from tests.coremap.nets import compiled
+
+
+def conv_graph(rng, channels: int, size: int, out: int, kernel: int, stride: int, pad: int, groups: int,
+               sparsity: float, hidden: int) -> Graph:
+    """x (channels, size, size) -> conv -> IF -> flatten -> dense(hidden) -> IF -> dense readout(3)."""
+    w = rng.normal(size=(out, channels // groups, kernel, kernel)).astype(np.float32)
+    w[rng.random(w.shape) < sparsity] = 0
+    side = (size + 2 * pad - kernel) // stride + 1
+    n = out * side * side
+    w2 = rng.normal(size=(hidden, n)).astype(np.float32)
+    w2[rng.random(w2.shape) < sparsity] = 0
+    consts = {"w": w, "t1": np.ones((out, 1, 1), np.float32), "w2": w2, "t2": np.ones(hidden, np.float32),
+              "w3": rng.normal(size=(3, hidden)).astype(np.float32)}
+    nodes = [Input(name="x", type=TensorType((channels, size, size))),
+             Conv(name="c", inputs=("x",), type=TensorType((out, side, side)), weight=ConstRef("w"),
+                  strides=(stride, stride), pads=(pad,) * 4, groups=groups),
+             IFNeuron(name="a", inputs=("c",), type=TensorType((out, side, side)), theta=ConstRef("t1"), v0=0.5),
+             Flatten(name="f", inputs=("a",), type=TensorType((n,))),
+             Dense(name="d", inputs=("f",), type=TensorType((hidden,)), weight=ConstRef("w2")),
+             IFNeuron(name="b", inputs=("d",), type=TensorType((hidden,)), theta=ConstRef("t2"), v0=0.5),
+             Dense(name="y", inputs=("b",), type=TensorType((3,)), weight=ConstRef("w3"))]
+    return Graph.build(nodes, ["y"], consts, {"coding": "rate", "timesteps": "4"})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2 ** 31 - 1), groups=st.sampled_from([1, 2]), channels=st.sampled_from([2, 4]),
+       out=st.sampled_from([2, 4, 6]), size=st.integers(3, 8), kernel=st.integers(1, 3), stride=st.integers(1, 2),
+       pad=st.integers(0, 1), sparsity=st.sampled_from([0.0, 0.3, 0.8]), hidden=st.integers(1, 24),
+       base=st.sampled_from(["loihi", "loihi2", "generic", "spinnaker2"]), neurons=st.integers(4, 64),
+       axons=st.integers(8, 200), memory=st.integers(200, 20_000), shared=st.booleans())
+def test_graph_bound_never_exceeds_the_cores_of_a_mapping(seed, groups, channels, out, size, kernel, stride, pad,
+                                                         sparsity, hidden, base, neurons, axons, memory, shared):
+    assume(size + 2 * pad >= kernel)
+    graph = conv_graph(np.random.default_rng(seed), channels, size, out, kernel, stride, pad, groups, sparsity, hidden)
+    profile = replace(load_profile(base), name="random", neurons_per_core=neurons, input_axons_per_core=axons,
+                      output_axons_per_core=axons, synapse_memory_bits_per_core=memory, shared_conv_weights=shared)
+    try:
+        doc = map_graph(graph, profile, None).document
+    except MappingError:
+        assume(False)
+    bound, parts = graph_bound(extract(graph), profile)
+    assert bound <= doc["summary"]["cores"], (parts, doc["summary"]["cores"])
+    assert doc["summary"]["graph_bound_cores"] == bound
+
+
+def test_conv_counts_are_exact_against_the_explicit_matrix():
+    rng = np.random.default_rng(3)
+    for trial in range(20):
+        graph = conv_graph(rng, 4, int(rng.integers(3, 9)), 4, int(rng.integers(1, 4)), int(rng.integers(1, 3)),
+                           int(rng.integers(0, 2)), int(rng.choice([1, 2, 4])), float(rng.choice([0, 0.5, 0.9])), 2)
+        conv = next(p for l in extract(graph).layers for p in l.projections if isinstance(p, ConvProjection))
+        n = int(np.prod(conv.tgt_shape))
+        pos, src, w = conv.rows_csr(np.arange(n))
+        assert conv_nonzero_synapses(conv) == int(np.count_nonzero(w)), trial
+        assert conv_used_sources(conv) == int(np.unique(src[w != 0]).size), trial
+
+
+def test_the_mapping_file_reports_both_bounds_and_the_summary_says_so(capsys):
+    from snncc.commands.map import format_summary
+
+    graph, _ = compiled("cnn")
+    doc = map_graph(graph, "spinnaker2", None).document
+    s = doc["summary"]
+    assert s["graph_bound_cores"] <= s["lower_bound_cores"] <= s["cores"]
+    assert set(s["graph_bound_parts"]) == {"neurons", "synapse_memory", "input_axons", "output_axons"}
+    assert s["cores_over_graph_bound"] == round(s["cores"] / s["graph_bound_cores"], 6) or \
+        abs(s["cores_over_graph_bound"] - s["cores"] / s["graph_bound_cores"]) < 1e-9
+    assert f"graph-only bound {s['graph_bound_cores']}" in format_summary(doc)
