@@ -11,6 +11,7 @@ import traceback
 
 import click
 
+from snncc.compiler import VERSION as __version__
 from snncc.errors import SnnccError
 
 CODING_CHOICES = ["rate", "phase", "amos", "bits", "signed"]
@@ -46,7 +47,16 @@ def _max_memory(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _group_examples() -> str:
+    from snncc.help_examples import epilog
+
+    return epilog(["snncc compile models/digits_cnn.onnx -o digits.snnir && snncc eval digits.snnir",
+                   "snncc passes", "snncc COMMAND --help"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_group_examples())
+@click.version_option(__version__, "-V", "--version", prog_name="snncc", message="%(prog)s %(version)s",
+                      help="Print the version and exit.")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors.")
 @click.option("--max-memory", metavar="SIZE", default=None, callback=_max_memory, expose_value=False,
               help="Refuse inputs whose declared sizes need more memory than SIZE (e.g. 512M, 8G; default "
@@ -68,7 +78,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Time steps the SNN is compiled for.")
 @click.option("--calib", type=click.Path(dir_okay=False), default=None,
               help="Calibration data (.npz with 'x'); defaults to the file recorded next to a bundled model.")
-@click.option("--balance", type=click.Choice(["layer", "channel"]), default="channel", show_default=True)
+@click.option("--balance", type=click.Choice(["layer", "channel"]), default="channel", show_default=True,
+              help="Threshold balancing: one threshold per layer, or per output channel.")
 @click.option("--stat", type=click.Choice(["max", "percentile", "max-input-current"]), default="percentile",
               show_default=True, help="Threshold statistic.")
 @click.option("--percentile", type=click.FloatRange(0, 100, min_open=True), default=None,
@@ -144,13 +155,16 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
 @click.option("--data", "data_path", type=click.Path(dir_okay=False), required=True,
               help=".npz with 'x' and optional 'y' labels.")
 @click.option("--timesteps", default=None, help="Comma-separated T values (default: the compiled T).")
-@click.option("--input-coding", type=click.Choice(["analog", "poisson"]), default="analog", show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--input-coding", type=click.Choice(["analog", "poisson"]), default="analog", show_default=True,
+              help="How the input enters the SNN: as a constant current, or as Poisson spike trains.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Samples simulated together (lower it to save memory).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N samples.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed of the Poisson input coding.")
 @click.option("--mask", default=None, help="Name of a boolean array in the data file selecting the labels to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--progress/--no-progress", default=None)
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @click.option("--profile", default=None,
               help="Also report the accuracy after quantizing the weights to this hardware profile's precision.")
 def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed, mask, as_json, progress, profile):
@@ -299,6 +313,8 @@ from snncc.commands.map import map_cmd  # noqa: E402
 cli.add_command(map_cmd)
 from snncc.commands.sweep import sweep_cmd  # noqa: E402
 cli.add_command(sweep_cmd)
+from snncc.help_examples import attach_examples  # noqa: E402
+attach_examples(cli)   # after every add_command: each command's --help ends with its examples
 
 if __name__ == "__main__":
     sys.exit(main())
