@@ -205,11 +205,16 @@ def inspect_cmd(snnir):
 @cli.command("passes")
 def passes_cmd():
     """List the registered passes and codings."""
+    import shutil
+    import textwrap
+
     from snncc.passes import PASS_REGISTRY
     from snncc.pipeline import CODINGS
 
-    for name in sorted(PASS_REGISTRY):
-        click.echo(f"{name:24} {PASS_REGISTRY[name].doc}")
+    width = max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
+    for name in sorted(PASS_REGISTRY):   # the docstring's whole first sentence, wrapped under its column
+        click.echo(textwrap.fill(PASS_REGISTRY[name].doc, width, initial_indent=f"{name:24} ",
+                                 subsequent_indent=" " * 25, break_on_hyphens=False))
     click.echo("\ncodings: " + ", ".join(sorted(CODINGS)))
 
 
