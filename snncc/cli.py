@@ -152,8 +152,9 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
 
 @cli.command("eval")
 @click.argument("snnir", type=click.Path(dir_okay=False))
-@click.option("--data", "data_path", type=click.Path(dir_okay=False), required=True,
-              help=".npz with 'x' and optional 'y' labels.")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False), default=None,
+              help=".npz with 'x' and optional 'y' labels [default: the test split recorded next to a bundled source "
+                   "model].")
 @click.option("--timesteps", default=None, help="Comma-separated T values (default: the compiled T).")
 @click.option("--input-coding", type=click.Choice(["analog", "poisson"]), default="analog", show_default=True,
               help="How the input enters the SNN: as a constant current, or as Poisson spike trains.")
@@ -169,19 +170,25 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
               help="Also report the accuracy after quantizing the weights to this hardware profile's precision.")
 def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed, mask, as_json, progress, profile):
     """Simulate a compiled SNN on DATA and compare it with the source ANN."""
+    from snncc.compiled_input import default_test_data, read_compiled
     from snncc.data import Dataset, load_npz
     from snncc.evaluate import evaluate, format_report
-    from snncc.ir import load
     from snncc.ir.serialize import header_timesteps
 
-    graph = load(snnir)
+    graph = read_compiled(snnir, "eval")
     inputs = graph.inputs
+    data_note = None
+    if data_path is None:
+        data_path = default_test_data(graph)
+        data_note = f"data: {data_path}, the test split recorded next to {graph.meta['source']} (no --data given)"
     data = load_npz(data_path, inputs[0].type.shape if len(inputs) == 1 else None, mask_key=mask)
     if limit:
         data = Dataset(data.x[:limit], None if data.y is None else data.y[:limit], data.mask)
     steps = _timesteps_list(timesteps) if timesteps else [header_timesteps(graph)]
     report = evaluate(graph, data, steps, input_coding=input_coding, seed=seed, batch_size=batch_size,
                       progress=sys.stderr.isatty() if progress is None else progress)
+    if data_note:
+        report.notes.insert(0, data_note)
     hardware = None
     if profile:  # coremap: accuracy after quantizing the weights to the profile's precision
         from snncc.commands.map import format_profile_accuracy, profile_accuracy
@@ -197,9 +204,10 @@ def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed,
 @click.argument("snnir", type=click.Path(dir_okay=False))
 def inspect_cmd(snnir):
     """Print the deterministic text form of a .snnir file."""
-    from snncc.ir import load, to_text
+    from snncc.compiled_input import read_compiled
+    from snncc.ir import to_text
 
-    click.echo(to_text(load(snnir)), nl=False)
+    click.echo(to_text(read_compiled(snnir, "inspect")), nl=False)
 
 
 @cli.command("passes")

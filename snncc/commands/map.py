@@ -114,7 +114,7 @@ def map_cmd(snnir, mapfile, profile, output, calib, traffic, check):
     from snncc.commands.diff import read_graph
     from snncc.data import load_npz
 
-    graph = read_graph(snnir)
+    graph = read_graph(snnir, "map")
     if check:
         if not mapfile:
             raise OptionError("--check needs the mapping file: snncc map --check MODEL.snnir MODEL.map.json")
