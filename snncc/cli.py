@@ -74,8 +74,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--coding", default="rate", show_default=True, callback=_known_coding,
               help="Spike coding: " + ", ".join(CODING_CHOICES) + ".")
-@click.option("-T", "--timesteps", type=click.IntRange(min=1, max=1 << 16), default=32, show_default=True,
-              help="Time steps the SNN is compiled for.")
+@click.option("-T", "--timesteps", type=click.IntRange(min=1, max=1 << 16), default=None,
+              help="Time steps the SNN is compiled for [default: 32]; bits: steps (bits) per layer window "
+                   "[default: 4]; not used by phase and amos, whose windows are K steps (-K).")
 @click.option("--calib", type=click.Path(dir_okay=False), default=None,
               help="Calibration data (.npz with 'x'); defaults to the file recorded next to a bundled model.")
 @click.option("--balance", type=click.Choice(["layer", "channel"]), default="channel", show_default=True,
@@ -125,6 +126,12 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
                "threshold_shift": not no_threshold_shift, "multi_spike": multi_spike, "theta_n": theta_n}
     if percentile is None:   # each coding's own default (max-input-current: the maximum, not a percentile)
         del options["percentile"]
+    from snncc.coding_steps import default_timesteps, steps_summary, timesteps_note
+
+    note = timesteps_note(coding, timesteps)
+    if note:
+        click.echo(note, err=True)
+    timesteps = default_timesteps(coding) if timesteps is None else timesteps
     graph = snncc.compile(model, coding, timesteps=timesteps, calibration=calibration, pipeline=pipeline,
                           progress=progress, print_after=print_after, **options)
     with out:
@@ -147,7 +154,7 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
 
         click.echo(format_summary(mapping), err=True)
         click.echo(f"wrote {map_output_path(output)}", err=True)
-    click.echo(f"wrote {output} ({len(graph.nodes)} nodes, coding {coding}, T={timesteps})", err=True)
+    click.echo(f"wrote {output} ({len(graph.nodes)} nodes, coding {coding}, {steps_summary(graph)})", err=True)
 
 
 @cli.command("eval")
@@ -189,6 +196,10 @@ def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed,
                       progress=sys.stderr.isatty() if progress is None else progress)
     if data_note:
         report.notes.insert(0, data_note)
+    if timesteps and graph.meta.get("schedule") == "windowed":
+        from snncc.coding_steps import eval_timesteps_note
+
+        report.notes.append(eval_timesteps_note(graph))
     hardware = None
     if profile:  # coremap: accuracy after quantizing the weights to the profile's precision
         from snncc.commands.map import format_profile_accuracy, profile_accuracy
