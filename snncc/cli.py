@@ -54,10 +54,25 @@ def _group_examples() -> str:
                    "snncc passes", "snncc COMMAND --help"])
 
 
+def _load_plugins(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """--plugin: import the user's modules (and the `snncc.passes` entry points) so their passes register."""
+    if value:
+        from snncc.plugins import load_plugins
+
+        load_plugins(value)
+    return value
+
+
+PLUGIN_HELP = ("Import this module (a name importable from here, or a .py file) before running, so the passes it "
+               "registers can be used (repeatable; entry points of the group snncc.passes are always loaded).")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_group_examples())
 @click.version_option(__version__, "-V", "--version", prog_name="snncc", message="%(prog)s %(version)s",
                       help="Print the version and exit.")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors.")
+@click.option("--plugin", multiple=True, metavar="MODULE|FILE.py", callback=_load_plugins, expose_value=False,
+              help=PLUGIN_HELP)
 @click.option("--max-memory", metavar="SIZE", default=None, callback=_max_memory, expose_value=False,
               help="Refuse inputs whose declared sizes need more memory than SIZE (e.g. 512M, 8G; default "
                    "$SNNCC_MAX_BYTES or 4G).")
@@ -96,6 +111,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--theta-n", type=float, default=None, help="signed: negative threshold (default 0).")
 @click.option("--target", default=None, help="Also map onto this hardware profile (name or JSON file).")
 @click.option("--pipeline", default=None, help="Run this pass pipeline instead of the coding's default.")
+@click.option("--plugin", multiple=True, metavar="MODULE|FILE.py", callback=_load_plugins, expose_value=False,
+              is_eager=True, help=PLUGIN_HELP)
+@click.option("--insert-after", multiple=True, metavar="ANCHOR:PASS{k=v}",
+              help="Insert PASS (with options) after pass ANCHOR of the coding's pipeline (repeatable), e.g. "
+                   "fold-bn:my-pass{factor=2}.")
+@click.option("--insert-before", multiple=True, metavar="ANCHOR:PASS{k=v}",
+              help="Insert PASS (with options) before pass ANCHOR of the coding's pipeline (repeatable).")
 @click.option("--print-after", default=None, metavar="PASS|all", help="Print the IR after a pass (to stderr).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Output .snnir file.")
 @click.option("--emit-text", type=click.Path(dir_okay=False), default=None, help="Also write the text form here.")
@@ -103,7 +125,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Also write a standalone NumPy simulator program into this folder.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, phases, base, no_threshold_shift,
-                multi_spike, theta_n, target, pipeline, print_after, output, emit_text, emit_program, progress):
+                multi_spike, theta_n, target, pipeline, insert_after, insert_before, print_after, output, emit_text,
+                emit_program, progress):
     """Compile MODEL (.onnx) into a spiking network (.snnir)."""
     import snncc
     from snncc.data import load_npz
@@ -132,6 +155,15 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
     if note:
         click.echo(note, err=True)
     timesteps = default_timesteps(coding) if timesteps is None else timesteps
+    from snncc.plugins import load_entry_points
+
+    load_entry_points()
+    if insert_after or insert_before:
+        from snncc.pipeline import pipeline_for
+        from snncc.pipeline_edit import insert_passes
+
+        base = pipeline or pipeline_for(coding, timesteps=timesteps, **options)
+        pipeline = insert_passes(base, insert_after, insert_before)
     graph = snncc.compile(model, coding, timesteps=timesteps, calibration=calibration, pipeline=pipeline,
                           progress=progress, print_after=print_after, **options)
     with out:
@@ -229,6 +261,9 @@ def passes_cmd():
 
     from snncc.passes import PASS_REGISTRY
     from snncc.pipeline import CODINGS
+    from snncc.plugins import load_entry_points
+
+    load_entry_points()
 
     width = max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
     for name in sorted(PASS_REGISTRY):   # the docstring's whole first sentence, wrapped under its column
