@@ -207,13 +207,23 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @click.option("--profile", default=None,
               help="Also report the accuracy after quantizing the weights to this hardware profile's precision.")
-def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed, mask, as_json, progress, profile):
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="OUT.png",
+              help="Also draw accuracy vs time step and spikes per layer into this PNG (needs matplotlib: "
+                   "pip install 'snncc[plot]').")
+def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed, mask, as_json, progress, profile,
+             plot_path):
     """Simulate a compiled SNN on DATA and compare it with the source ANN."""
     from snncc.compiled_input import default_test_data, read_compiled
     from snncc.data import Dataset, load_npz
     from snncc.evaluate import evaluate, format_report
     from snncc.ir.serialize import header_timesteps
 
+    if plot_path:   # before the simulation: a missing matplotlib or an unwritable path fails now
+        from snncc.eval_plot import pyplot
+        from snncc.outputs import check_target
+
+        check_target(plot_path)
+        pyplot()
     graph = read_compiled(snnir, "eval")
     inputs = graph.inputs
     data_note = None
@@ -224,8 +234,20 @@ def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed,
     if limit:
         data = Dataset(data.x[:limit], None if data.y is None else data.y[:limit], data.mask)
     steps = _timesteps_list(timesteps) if timesteps else [header_timesteps(graph)]
-    report = evaluate(graph, data, steps, input_coding=input_coding, seed=seed, batch_size=batch_size,
-                      progress=sys.stderr.isatty() if progress is None else progress)
+    if plot_path:
+        from snncc.eval_plot import plot_checkpoints
+
+        run_steps = plot_checkpoints(steps) if graph.meta.get("schedule") != "windowed" else steps
+    report = evaluate(graph, data, run_steps if plot_path else steps, input_coding=input_coding, seed=seed,
+                      batch_size=batch_size, progress=sys.stderr.isatty() if progress is None else progress)
+    if plot_path:
+        from pathlib import Path
+
+        from snncc.eval_plot import only, write_eval_plot
+
+        write_eval_plot(report, plot_path, f"{Path(snnir).name} ({graph.meta.get('coding', '?')} coding)")
+        report = only(report, steps)
+        click.echo(f"wrote {plot_path}", err=True)
     if data_note:
         report.notes.insert(0, data_note)
     if timesteps and graph.meta.get("schedule") == "windowed":
