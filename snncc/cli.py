@@ -178,7 +178,7 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
             from snncc.backends.coremap import dumps, map_graph
             from snncc.commands.target import map_output_path
 
-            mapping = map_graph(graph, target, calibration).document
+            mapping = map_graph(graph, target, calibration, progress=progress).document
             out.file(map_output_path(output), dumps(mapping))
         out.commit()
     if target:
@@ -238,8 +238,9 @@ def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed,
         from snncc.eval_plot import plot_checkpoints
 
         run_steps = plot_checkpoints(steps) if graph.meta.get("schedule") != "windowed" else steps
+    progress = sys.stderr.isatty() if progress is None else progress
     report = evaluate(graph, data, run_steps if plot_path else steps, input_coding=input_coding, seed=seed,
-                      batch_size=batch_size, progress=sys.stderr.isatty() if progress is None else progress)
+                      batch_size=batch_size, progress=progress)
     if plot_path:
         from pathlib import Path
 
@@ -258,7 +259,7 @@ def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed,
     if profile:  # coremap: accuracy after quantizing the weights to the profile's precision
         from snncc.commands.map import format_profile_accuracy, profile_accuracy
 
-        hardware = profile_accuracy(graph, data, steps, profile, batch_size=batch_size)
+        hardware = profile_accuracy(graph, data, steps, profile, batch_size=batch_size, progress=progress)
     if as_json:
         click.echo(json.dumps(dict(report.to_json(), **({"profile": hardware} if hardware else {})), sort_keys=True))
     else:
