@@ -15,6 +15,10 @@ EXAMPLES: dict[str, list[str]] = {
         "snncc eval m.snnir --data test.npz --timesteps 4,8,16,32 --json",
         "snncc eval m.snnir --data test.npz --plot m.png   # accuracy per T, spikes per layer",
     ],
+    "check": [
+        "snncc check models/digits_cnn.onnx             # which codings work, and what stops the others",
+        "snncc check m.onnx --coding amos --profile loihi2 --json",
+    ],
     "inspect": [
         "snncc inspect digits.snnir",
         "snncc inspect digits.snnir | grep if_neuron",
