@@ -11,6 +11,7 @@ import traceback
 
 import click
 
+from snncc.compiler import VERSION as __version__
 from snncc.errors import SnnccError
 
 CODING_CHOICES = ["rate", "phase", "amos", "bits", "signed"]
@@ -46,8 +47,32 @@ def _max_memory(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _group_examples() -> str:
+    from snncc.help_examples import epilog
+
+    return epilog(["snncc compile models/digits_cnn.onnx -o digits.snnir && snncc eval digits.snnir",
+                   "snncc passes", "snncc COMMAND --help"])
+
+
+def _load_plugins(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """--plugin: import the user's modules (and the `snncc.passes` entry points) so their passes register."""
+    if value:
+        from snncc.plugins import load_plugins
+
+        load_plugins(value)
+    return value
+
+
+PLUGIN_HELP = ("Import this module (a name importable from here, or a .py file) before running, so the passes it "
+               "registers can be used (repeatable; entry points of the group snncc.passes are always loaded).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_group_examples())
+@click.version_option(__version__, "-V", "--version", prog_name="snncc", message="%(prog)s %(version)s",
+                      help="Print the version and exit.")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors.")
+@click.option("--plugin", multiple=True, metavar="MODULE|FILE.py", callback=_load_plugins, expose_value=False,
+              help=PLUGIN_HELP)
 @click.option("--max-memory", metavar="SIZE", default=None, callback=_max_memory, expose_value=False,
               help="Refuse inputs whose declared sizes need more memory than SIZE (e.g. 512M, 8G; default "
                    "$SNNCC_MAX_BYTES or 4G).")
@@ -64,11 +89,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--coding", default="rate", show_default=True, callback=_known_coding,
               help="Spike coding: " + ", ".join(CODING_CHOICES) + ".")
-@click.option("-T", "--timesteps", type=click.IntRange(min=1, max=1 << 16), default=32, show_default=True,
-              help="Time steps the SNN is compiled for.")
+@click.option("-T", "--timesteps", type=click.IntRange(min=1, max=1 << 16), default=None,
+              help="Time steps the SNN is compiled for [default: 32]; bits: steps (bits) per layer window "
+                   "[default: 4]; not used by phase and amos, whose windows are K steps (-K).")
 @click.option("--calib", type=click.Path(dir_okay=False), default=None,
               help="Calibration data (.npz with 'x'); defaults to the file recorded next to a bundled model.")
-@click.option("--balance", type=click.Choice(["layer", "channel"]), default="channel", show_default=True)
+@click.option("--balance", type=click.Choice(["layer", "channel"]), default="channel", show_default=True,
+              help="Threshold balancing: one threshold per layer, or per output channel.")
 @click.option("--stat", type=click.Choice(["max", "percentile", "max-input-current"]), default="percentile",
               show_default=True, help="Threshold statistic.")
 @click.option("--percentile", type=click.FloatRange(0, 100, min_open=True), default=None,
@@ -84,6 +111,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--theta-n", type=float, default=None, help="signed: negative threshold (default 0).")
 @click.option("--target", default=None, help="Also map onto this hardware profile (name or JSON file).")
 @click.option("--pipeline", default=None, help="Run this pass pipeline instead of the coding's default.")
+@click.option("--plugin", multiple=True, metavar="MODULE|FILE.py", callback=_load_plugins, expose_value=False,
+              is_eager=True, help=PLUGIN_HELP)
+@click.option("--insert-after", multiple=True, metavar="ANCHOR:PASS{k=v}",
+              help="Insert PASS (with options) after pass ANCHOR of the coding's pipeline (repeatable), e.g. "
+                   "fold-bn:my-pass{factor=2}.")
+@click.option("--insert-before", multiple=True, metavar="ANCHOR:PASS{k=v}",
+              help="Insert PASS (with options) before pass ANCHOR of the coding's pipeline (repeatable).")
 @click.option("--print-after", default=None, metavar="PASS|all", help="Print the IR after a pass (to stderr).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Output .snnir file.")
 @click.option("--emit-text", type=click.Path(dir_okay=False), default=None, help="Also write the text form here.")
@@ -91,7 +125,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Also write a standalone NumPy simulator program into this folder.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, phases, base, no_threshold_shift,
-                multi_spike, theta_n, target, pipeline, print_after, output, emit_text, emit_program, progress):
+                multi_spike, theta_n, target, pipeline, insert_after, insert_before, print_after, output, emit_text,
+                emit_program, progress):
     """Compile MODEL (.onnx) into a spiking network (.snnir)."""
     import snncc
     from snncc.data import load_npz
@@ -114,6 +149,21 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
                "threshold_shift": not no_threshold_shift, "multi_spike": multi_spike, "theta_n": theta_n}
     if percentile is None:   # each coding's own default (max-input-current: the maximum, not a percentile)
         del options["percentile"]
+    from snncc.coding_steps import default_timesteps, steps_summary, timesteps_note
+
+    note = timesteps_note(coding, timesteps)
+    if note:
+        click.echo(note, err=True)
+    timesteps = default_timesteps(coding) if timesteps is None else timesteps
+    from snncc.plugins import load_entry_points
+
+    load_entry_points()
+    if insert_after or insert_before:
+        from snncc.pipeline import pipeline_for
+        from snncc.pipeline_edit import insert_passes
+
+        base = pipeline or pipeline_for(coding, timesteps=timesteps, **options)
+        pipeline = insert_passes(base, insert_after, insert_before)
     graph = snncc.compile(model, coding, timesteps=timesteps, calibration=calibration, pipeline=pipeline,
                           progress=progress, print_after=print_after, **options)
     with out:
@@ -128,7 +178,7 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
             from snncc.backends.coremap import dumps, map_graph
             from snncc.commands.target import map_output_path
 
-            mapping = map_graph(graph, target, calibration).document
+            mapping = map_graph(graph, target, calibration, progress=progress).document
             out.file(map_output_path(output), dumps(mapping))
         out.commit()
     if target:
@@ -136,43 +186,80 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
 
         click.echo(format_summary(mapping), err=True)
         click.echo(f"wrote {map_output_path(output)}", err=True)
-    click.echo(f"wrote {output} ({len(graph.nodes)} nodes, coding {coding}, T={timesteps})", err=True)
+    click.echo(f"wrote {output} ({len(graph.nodes)} nodes, coding {coding}, {steps_summary(graph)})", err=True)
 
 
 @cli.command("eval")
 @click.argument("snnir", type=click.Path(dir_okay=False))
-@click.option("--data", "data_path", type=click.Path(dir_okay=False), required=True,
-              help=".npz with 'x' and optional 'y' labels.")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False), default=None,
+              help=".npz with 'x' and optional 'y' labels [default: the test split recorded next to a bundled source "
+                   "model].")
 @click.option("--timesteps", default=None, help="Comma-separated T values (default: the compiled T).")
-@click.option("--input-coding", type=click.Choice(["analog", "poisson"]), default="analog", show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--input-coding", type=click.Choice(["analog", "poisson"]), default="analog", show_default=True,
+              help="How the input enters the SNN: as a constant current, or as Poisson spike trains.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Samples simulated together (lower it to save memory).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N samples.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed of the Poisson input coding.")
 @click.option("--mask", default=None, help="Name of a boolean array in the data file selecting the labels to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--progress/--no-progress", default=None)
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @click.option("--profile", default=None,
               help="Also report the accuracy after quantizing the weights to this hardware profile's precision.")
-def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed, mask, as_json, progress, profile):
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="OUT.png",
+              help="Also draw accuracy vs time step and spikes per layer into this PNG (needs matplotlib: "
+                   "pip install 'snncc[plot]').")
+def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed, mask, as_json, progress, profile,
+             plot_path):
     """Simulate a compiled SNN on DATA and compare it with the source ANN."""
+    from snncc.compiled_input import default_test_data, read_compiled
     from snncc.data import Dataset, load_npz
     from snncc.evaluate import evaluate, format_report
-    from snncc.ir import load
     from snncc.ir.serialize import header_timesteps
 
-    graph = load(snnir)
+    if plot_path:   # before the simulation: a missing matplotlib or an unwritable path fails now
+        from snncc.eval_plot import pyplot
+        from snncc.outputs import check_target
+
+        check_target(plot_path)
+        pyplot()
+    graph = read_compiled(snnir, "eval")
     inputs = graph.inputs
+    data_note = None
+    if data_path is None:
+        data_path = default_test_data(graph)
+        data_note = f"data: {data_path}, the test split recorded next to {graph.meta['source']} (no --data given)"
     data = load_npz(data_path, inputs[0].type.shape if len(inputs) == 1 else None, mask_key=mask)
     if limit:
         data = Dataset(data.x[:limit], None if data.y is None else data.y[:limit], data.mask)
     steps = _timesteps_list(timesteps) if timesteps else [header_timesteps(graph)]
-    report = evaluate(graph, data, steps, input_coding=input_coding, seed=seed, batch_size=batch_size,
-                      progress=sys.stderr.isatty() if progress is None else progress)
+    if plot_path:
+        from snncc.eval_plot import plot_checkpoints
+
+        run_steps = plot_checkpoints(steps) if graph.meta.get("schedule") != "windowed" else steps
+    progress = sys.stderr.isatty() if progress is None else progress
+    report = evaluate(graph, data, run_steps if plot_path else steps, input_coding=input_coding, seed=seed,
+                      batch_size=batch_size, progress=progress)
+    if plot_path:
+        from pathlib import Path
+
+        from snncc.eval_plot import only, write_eval_plot
+
+        write_eval_plot(report, plot_path, f"{Path(snnir).name} ({graph.meta.get('coding', '?')} coding)")
+        report = only(report, steps)
+        click.echo(f"wrote {plot_path}", err=True)
+    if data_note:
+        report.notes.insert(0, data_note)
+    if timesteps and graph.meta.get("schedule") == "windowed":
+        from snncc.coding_steps import eval_timesteps_note
+
+        report.notes.append(eval_timesteps_note(graph))
     hardware = None
     if profile:  # coremap: accuracy after quantizing the weights to the profile's precision
         from snncc.commands.map import format_profile_accuracy, profile_accuracy
 
-        hardware = profile_accuracy(graph, data, steps, profile, batch_size=batch_size)
+        hardware = profile_accuracy(graph, data, steps, profile, batch_size=batch_size, progress=progress)
     if as_json:
         click.echo(json.dumps(dict(report.to_json(), **({"profile": hardware} if hardware else {})), sort_keys=True))
     else:
@@ -183,19 +270,28 @@ def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed,
 @click.argument("snnir", type=click.Path(dir_okay=False))
 def inspect_cmd(snnir):
     """Print the deterministic text form of a .snnir file."""
-    from snncc.ir import load, to_text
+    from snncc.compiled_input import read_compiled
+    from snncc.ir import to_text
 
-    click.echo(to_text(load(snnir)), nl=False)
+    click.echo(to_text(read_compiled(snnir, "inspect")), nl=False)
 
 
 @cli.command("passes")
 def passes_cmd():
     """List the registered passes and codings."""
+    import shutil
+    import textwrap
+
     from snncc.passes import PASS_REGISTRY
     from snncc.pipeline import CODINGS
+    from snncc.plugins import load_entry_points
 
-    for name in sorted(PASS_REGISTRY):
-        click.echo(f"{name:24} {PASS_REGISTRY[name].doc}")
+    load_entry_points()
+
+    width = max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
+    for name in sorted(PASS_REGISTRY):   # the docstring's whole first sentence, wrapped under its column
+        click.echo(textwrap.fill(PASS_REGISTRY[name].doc, width, initial_indent=f"{name:24} ",
+                                 subsequent_indent=" " * 25, break_on_hyphens=False))
     click.echo("\ncodings: " + ", ".join(sorted(CODINGS)))
 
 
@@ -299,6 +395,8 @@ from snncc.commands.map import map_cmd  # noqa: E402
 cli.add_command(map_cmd)
 from snncc.commands.sweep import sweep_cmd  # noqa: E402
 cli.add_command(sweep_cmd)
+from snncc.help_examples import attach_examples  # noqa: E402
+attach_examples(cli)   # after every add_command: each command's --help ends with its examples
 
 if __name__ == "__main__":
     sys.exit(main())

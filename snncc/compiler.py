@@ -99,6 +99,7 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
     if record_spike_rates and calibration is not None and len(compiled.inputs) == 1:
         from snncc.backends.coremap.traffic import HEADER_KEY, format_rates, population_rates
 
-        merged[HEADER_KEY] = format_rates(population_rates(compiled, calibration, int(timesteps)))
+        merged[HEADER_KEY] = format_rates(population_rates(compiled, calibration, int(timesteps),
+                                                           progress=progress))
         compiled = compiled.with_(meta=merged)
     return compiled

@@ -50,7 +50,7 @@ def _accuracy(pred: np.ndarray, data: Dataset) -> float | None:
     return float(np.mean(hits))
 
 
-def ann_reference(graph: Graph, x: np.ndarray, notes: list[str]) -> np.ndarray | None:
+def ann_reference(graph: Graph, x: np.ndarray, notes: list[str], progress: bool = False) -> np.ndarray | None:
     """ANN logits from onnxruntime on the source model recorded in the header (if present and unchanged)."""
     source = graph.meta.get("source")
     if not source or not Path(source).is_file():
@@ -63,7 +63,7 @@ def ann_reference(graph: Graph, x: np.ndarray, notes: list[str]) -> np.ndarray |
     from snncc.frontend.load import run_onnxruntime
 
     try:
-        return run_onnxruntime(source, x)
+        return run_onnxruntime(source, x, progress=progress)
     except SnnccError as exc:
         notes.append(f"no ANN reference: {exc}")
         return None
@@ -77,7 +77,7 @@ def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding:
     if graph.meta.get("amos_non_spiking"):   # --coding amos: products (x * sigmoid(s)) kept as analog multiplies
         notes.append("non-spiking mul nodes (analog products): "
                      + ", ".join("%" + n for n in graph.meta["amos_non_spiking"].split(",")))
-    ann_logits = ann_reference(graph, data.x, notes)
+    ann_logits = ann_reference(graph, data.x, notes, progress)
     ann_pred = None if ann_logits is None else ann_logits.argmax(-1)
     result = simulate(graph, data.x, timesteps, input_coding=input_coding, seed=seed, batch_size=batch_size,
                       progress=progress)

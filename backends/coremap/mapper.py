@@ -53,7 +53,7 @@ TRAFFIC_SOURCES = ("auto", "recorded", "simulate", "uniform")
 
 
 def _traffic(graph: Graph, network: Network, quantized: QuantizedNetwork | None, calibration, samples: int,
-             source: str) -> tuple[dict[str, np.ndarray] | None, str]:
+             source: str, progress: bool = False) -> tuple[dict[str, np.ndarray] | None, str]:
     """(per-neuron spikes per sample by layer, or None for uniform; the words the mapping file records)."""
     if source not in TRAFFIC_SOURCES:
         raise MappingError(f"traffic source {source!r} is not one of {', '.join(TRAFFIC_SOURCES)}")
@@ -74,7 +74,8 @@ def _traffic(graph: Graph, network: Network, quantized: QuantizedNetwork | None,
             sim_graph, sim_x = to_graph(quantized, dict(graph.meta)), quantized.quantize_input(x)
         else:
             sim_graph, sim_x = graph, x
-        return (neuron_spike_counts(sim_graph, sim_x, network.timesteps),
+        return (neuron_spike_counts(sim_graph, sim_x, network.timesteps, progress=progress,
+                                    desc="map: spike traffic"),
                 f"simulated: {len(x)} calibration samples, T={network.timesteps}")
     why = "--traffic uniform" if source == "uniform" else "no recorded spike rates, no calibration data"
     return None, f"uniform: 1 spike per neuron per sample ({why})"
@@ -104,7 +105,7 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
     # weights rounded to the profile's precision: some become zero and read nothing (both bounds see that)
     check_feasible(target, profile)
     bound = graph_bound(target, profile)
-    rates, traffic = _traffic(graph, network, quantized, calibration, calibration_samples, traffic)
+    rates, traffic = _traffic(graph, network, quantized, calibration, calibration_samples, traffic, bool(progress))
     target = split_fan_in(explicit_synapses(target, profile.shared_conv_weights), profile)
     relays = [l for l in target.layers if l.kind == "relay"]
     if relays and rates is not None:

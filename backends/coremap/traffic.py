@@ -19,7 +19,8 @@ CALIBRATION_SAMPLES = 128
 _ENTRY = re.compile(r"([A-Za-z0-9_.:\-/]+)=([0-9.eE+\-]+)")
 
 
-def neuron_spike_counts(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int = 128) -> dict[str, np.ndarray]:
+def neuron_spike_counts(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int = 128,
+                        progress: bool = False, desc: str = "spike traffic") -> dict[str, np.ndarray]:
     """Mean spikes per sample of every neuron of every spiking population (flat C-order arrays), measured with the
     simulator's kernels on analog input: the per-neuron counts the simulator keeps per batch (`kernel.counts`),
     summed here (its `simulate` reports layer totals only)."""
@@ -31,21 +32,27 @@ def neuron_spike_counts(graph: Graph, x: np.ndarray, timesteps: int, batch_size:
     schedule = kernels.SCHEDULES[program.schedule]
     n = len(x)
     totals: dict[str, np.ndarray] = {}
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        bound = program.bind({program.inputs[0]: np.asarray(x[start:stop], np.float32)}, stop - start, run)
-        schedule(kernels.BatchRun(program, bound, stop - start), [int(timesteps)])
-        for kernel in program.kernels:
-            if kernel.counts is not None:
-                c = kernel.counts.reshape(stop - start, -1).astype(np.float64).sum(axis=0)
-                totals[kernel.name] = totals.get(kernel.name, 0.0) + c
+    bar = kernels.progress_bar(n, desc, progress)
+    try:
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            bound = program.bind({program.inputs[0]: np.asarray(x[start:stop], np.float32)}, stop - start, run)
+            schedule(kernels.BatchRun(program, bound, stop - start, bar and bar.update), [int(timesteps)])
+            for kernel in program.kernels:
+                if kernel.counts is not None:
+                    c = kernel.counts.reshape(stop - start, -1).astype(np.float64).sum(axis=0)
+                    totals[kernel.name] = totals.get(kernel.name, 0.0) + c
+    finally:
+        if bar is not None:
+            bar.close()
     return {k: v / max(n, 1) for k, v in totals.items()}
 
 
-def population_rates(graph: Graph, x: np.ndarray, timesteps: int,
-                     samples: int = CALIBRATION_SAMPLES) -> dict[str, float]:
+def population_rates(graph: Graph, x: np.ndarray, timesteps: int, samples: int = CALIBRATION_SAMPLES,
+                     progress: bool = False) -> dict[str, float]:
     """Mean spikes per neuron per sample of each spiking population on the first `samples` rows of `x`."""
-    counts = neuron_spike_counts(graph, np.asarray(x[:samples], np.float32), timesteps)
+    counts = neuron_spike_counts(graph, np.asarray(x[:samples], np.float32), timesteps, progress=progress,
+                                 desc="compile: spike rates")
     order = {node.name: i for i, node in enumerate(graph.nodes)}
     return {name: float(c.mean()) if c.size else 0.0 for name, c in sorted(counts.items(),
                                                                           key=lambda kv: order.get(kv[0], 0))}

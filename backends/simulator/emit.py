@@ -5,7 +5,8 @@
     out_dir/program.json     the program description
     out_dir/weights.npz      the constants (read back with allow_pickle=False)
 
-Run it as `python out_dir/snn_program.py INPUT.npz [--timesteps T] [--batch-size B] [--json]`.
+Run it as `python out_dir/snn_program.py INPUT.npz [--timesteps T] [--batch-size B] [--json] [--out PRED.txt]`: it
+prints the accuracy (when INPUT.npz has labels `y`) and writes the predictions to `--out`.
 """
 
 from __future__ import annotations

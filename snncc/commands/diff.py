@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import click
 
-from snncc.errors import ModelLoadError, OptionError
+from snncc.errors import OptionError
 
 
-def read_graph(path: str):
+def read_graph(path: str, command: str = "inspect"):
     """A compiled graph from a .snnir file or its text form; unreadable files are a ModelLoadError."""
-    from snncc.ir.parse import load_any
-    from snncc.ir.serialize import FormatError
+    from snncc.compiled_input import read_compiled
 
-    try:
-        return load_any(path)
-    except FormatError as exc:
-        raise ModelLoadError(f"{path}: {exc}") from None
+    return read_compiled(path, command, text_too=True)
 
 
 @click.command("diff")
@@ -35,7 +31,8 @@ def diff_cmd(ctx: click.Context, old: str, new: str, tolerance: float, ignore_he
 
     if not tolerance >= 0:
         raise OptionError(f"--tolerance must be >= 0, got {tolerance}")
-    result = diff(read_graph(old), read_graph(new), tolerance=tolerance, ignore_header=ignore_header)
+    result = diff(read_graph(old, "diff"), read_graph(new, "diff"), tolerance=tolerance,
+                  ignore_header=ignore_header)
     click.echo(result.format(old, new), nl=False)
     if exit_code and not result.equal:
         ctx.exit(1)

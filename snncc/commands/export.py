@@ -25,7 +25,7 @@ def export_cmd(snnir: str, fmt: str, full: bool, output: str) -> None:
 
     if full and fmt != "text":
         raise OptionError("--full applies to --format text only")
-    graph = read_graph(snnir)
+    graph = read_graph(snnir, "export")
     hashed = has_summaries(graph)
     if hashed and (fmt == "nir" or full):
         raise OptionError(f"{snnir} is a text IR with hashed tensors ({', '.join('@' + h for h in hashed[:3])}"

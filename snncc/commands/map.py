@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -40,17 +41,18 @@ def format_summary(doc: dict) -> str:
 
 
 def write_mapping(graph, profile: str, output: str | Path, calibration: np.ndarray | None,
-                  traffic: str = "auto") -> dict:
+                  traffic: str = "auto", progress: bool = False) -> dict:
     """Map and write the mapping file atomically; returns the document."""
     from snncc.backends.coremap import dumps, map_graph
     from snncc.ir.atomic_write import atomic_write
 
-    result = map_graph(graph, profile, calibration, traffic=traffic)
+    result = map_graph(graph, profile, calibration, traffic=traffic, progress=progress)
     atomic_write(str(output), dumps(result.document))
     return result.document
 
 
-def profile_accuracy(graph, data, steps: list[int], profile: str, *, batch_size: int = 256) -> dict:
+def profile_accuracy(graph, data, steps: list[int], profile: str, *, batch_size: int = 256,
+                     progress: bool = False) -> dict:
     """Accuracy of the graph after quantizing its weights to `profile`'s precision (the whole-graph simulator on
     the quantized network, input on the 8-bit grid), per T."""
     from snncc.backends.coremap import extract, load_profile, quantize, to_graph
@@ -63,12 +65,13 @@ def profile_accuracy(graph, data, steps: list[int], profile: str, *, batch_size:
     network = extract(graph)
     if all(l.op in QUANTIZABLE_OPS for l in network.layers if l.kind == "population"):
         q = quantize(network, prof, reference)
-        result = simulate(to_graph(q, dict(graph.meta)), q.quantize_input(data.x), steps, batch_size=batch_size)
+        result = simulate(to_graph(q, dict(graph.meta)), q.quantize_input(data.x), steps, batch_size=batch_size,
+                          progress=progress)
         model, clipped = "integer weights and thresholds", q.clipped_thresholds
     else:       # phase, bits, AMOS: rounded weights, float thresholds
         rounded, step = weight_quantized_graph(graph, prof, reference)
         x = (np.round(np.asarray(data.x, np.float64) / step) * step).astype(np.float32)
-        result = simulate(rounded, x, steps, batch_size=batch_size)
+        result = simulate(rounded, x, steps, batch_size=batch_size, progress=progress)
         model, clipped = "rounded weights, float thresholds", 0
     accuracy = {}
     for t in steps:
@@ -109,13 +112,14 @@ def format_profile_accuracy(info: dict) -> str:
                    "the calibration data, or one spike per neuron; auto takes the first available.")
 @click.option("--check", "check", is_flag=True,
               help="Check MAPFILE against SNNIR: recompute every limit and list each violation (exit 1 if any).")
-def map_cmd(snnir, mapfile, profile, output, calib, traffic, check):
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
+def map_cmd(snnir, mapfile, profile, output, calib, traffic, check, progress):
     """Map a compiled SNN onto the cores of a hardware profile, or (--check) verify a mapping file."""
     from snncc.backends.coremap import check_mapping, load_mapping
     from snncc.commands.diff import read_graph
     from snncc.data import load_npz
 
-    graph = read_graph(snnir)
+    graph = read_graph(snnir, "map")
     if check:
         if not mapfile:
             raise OptionError("--check needs the mapping file: snncc map --check MODEL.snnir MODEL.map.json")
@@ -133,6 +137,7 @@ def map_cmd(snnir, mapfile, profile, output, calib, traffic, check):
         raise OptionError("--profile is required (loihi, loihi2, truenorth, spinnaker2, generic, or a JSON file)")
     calibration = load_npz(calib).x if calib else default_calibration(graph)
     output = output or str(Path(snnir).with_suffix(".map.json"))
-    doc = write_mapping(graph, profile, output, calibration, traffic)
+    doc = write_mapping(graph, profile, output, calibration, traffic,
+                        progress=sys.stderr.isatty() if progress is None else progress)
     click.echo(format_summary(doc))
     click.echo(f"wrote {output}", err=True)

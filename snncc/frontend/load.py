@@ -261,9 +261,10 @@ def _infer_shapes(model: onnx.ModelProto, where: str) -> onnx.ModelProto:
                              "inconsistent (onnxruntime would refuse it too)") from None
 
 
-def run_onnxruntime(path: str | os.PathLike, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def run_onnxruntime(path: str | os.PathLike, x: np.ndarray, batch_size: int = 512,
+                    progress: bool = False) -> np.ndarray:
     """First output of the ONNX model at `path` on `x`, in batches (of the model's own batch size when its batch
-    axis is static); ModelLoadError when onnxruntime cannot load or run it."""
+    axis is static); ModelLoadError when onnxruntime cannot load or run it. `progress`: a bar over the batches."""
     import onnxruntime as ort
 
     # onnxruntime gets the bytes, external data inlined by read_model: it never opens a path named inside the file
@@ -274,7 +275,10 @@ def run_onnxruntime(path: str | os.PathLike, x: np.ndarray, batch_size: int = 51
         static = info.shape[0] if info.shape and isinstance(info.shape[0], int) and info.shape[0] > 0 else None
         step = static or batch_size
         outputs = []
-        for start in range(0, len(x), step):
+        from tqdm import tqdm
+
+        for start in tqdm(range(0, len(x), step), desc="ANN (onnxruntime)", unit="batch", disable=not progress,
+                          leave=False):
             chunk = x[start:start + step]
             if static and len(chunk) < static:   # pad the last batch of a static-batch model, then trim
                 pad = np.zeros((static - len(chunk), *chunk.shape[1:]), chunk.dtype)

@@ -45,7 +45,9 @@ def thresholds_from_stats(stats, shape, mode: str, stat: str, q: float) -> np.nd
 @register_pass("balance-thresholds")
 def balance_thresholds(graph, ctx, mode: str = "channel", stat: str = "percentile", q: float | None = None,
                        timesteps: int | None = None, v0: str = "half") -> PassResult:
-    """Threshold balancing (Diehl 2015, Rueckauer 2017; algorithms.md §1.3):
+    """Set every ReLU's firing threshold from calibration activations, per layer or per channel.
+
+    Threshold balancing (Diehl 2015, Rueckauer 2017; algorithms.md §1.3):
 
         theta_l = stat over calibration activations a_l of layer l   (mode=layer)
         theta_l[c] = stat over a_l[:, c]                               (mode=channel)

@@ -52,7 +52,9 @@ def _compact_bias(full: np.ndarray) -> np.ndarray | None:
 
 @register_pass("canonicalize-gcn")
 def canonicalize_gcn(graph, ctx) -> PassResult:
-    """Fuse dense{axis=-1, W} and dense{axis=-2, A} on (nodes, features), in either order (A (X W^T) = (A X) W^T):
+    """Fuse the feature and node-mixing dense pair of a GCN layer into one graph_conv.
+
+    Fuse dense{axis=-1, W} and dense{axis=-2, A} on (nodes, features), in either order (A (X W^T) = (A X) W^T):
 
         graph_conv{adjacency=A, weight=W, bias}(x) = A x W^T + b,   b = the pair's output at x = 0
 

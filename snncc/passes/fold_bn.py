@@ -21,7 +21,9 @@ def _foldable(producer, consumers, graph) -> str | None:
 
 @register_pass("fold-bn")
 def fold_bn(graph, ctx) -> PassResult:
-    """BN after Conv/Dense, with k = gamma / sqrt(var + eps) per output channel:
+    """Fold a BatchNormalization into the Conv/Dense before it (weights and bias rescaled).
+
+    BN after Conv/Dense, with k = gamma / sqrt(var + eps) per output channel:
 
         W' = W * k[:, None, ...]      b' = (b - mean) * k + beta
 

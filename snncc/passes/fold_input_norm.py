@@ -11,7 +11,9 @@ from snncc.passes.rewrite import GraphEdit
 
 @register_pass("fold-input-norm")
 def fold_input_norm(graph, ctx) -> PassResult:
-    """x' = x * s + t on a graph input, read only by a Conv/Dense:
+    """Fold the input normalisation (x * s + t) into the first Conv/Dense's weights and bias.
+
+    x' = x * s + t on a graph input, read only by a Conv/Dense:
 
         W'[:, c] = W[:, c] * s_c        b' = b + sum_{c, kernel} W[:, c] * t_c
 

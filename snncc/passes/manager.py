@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from tqdm import tqdm
+
 from snncc.errors import PassError, SnnccError
 from snncc.ir import Graph, VerifyError, to_text, verify
 from snncc.passes.registry import PassContext, format_pipeline, get_pass, parse_pipeline
@@ -56,38 +58,46 @@ class PassManager:
 
     def run(self, graph: Graph, ctx: PassContext | None = None) -> Graph:
         ctx = ctx or PassContext()
+        items = self.items()
         done: list[str] = []
-        for name, options in self.items():
-            registered = get_pass(name)
-            start = time.perf_counter()
-            after = f" (after: {', '.join(done)})" if done else " (first pass)"
-            try:
-                result = registered.fn(graph, ctx, **options)
-            except RewriteError as exc:
-                where = f" on node %{exc.node}" if exc.node else ""
-                raise PassError(f"pass '{name}' failed{where}{after}: {exc.message}") from exc
-            except TypeError as exc:
-                if "unexpected keyword" in str(exc):
-                    raise PassError(f"pass '{name}': {exc}") from None
-                if options and self.user_options:
-                    raise _option_error(name, options, exc) from None
-                raise
-            except SnnccError:
-                raise
-            except (ValueError, OverflowError, ZeroDivisionError) as exc:
-                # with options the user wrote (compile --pipeline) the likeliest cause is an option value the pass
-                # cannot use; otherwise it is a bug and stays an internal error
-                if options and self.user_options:
-                    raise _option_error(name, options, exc) from None
-                raise
-            if self.verify_each:
-                try:
-                    verify(result.graph)
-                except VerifyError as exc:
-                    raise PassError(f"pass '{name}' produced an invalid graph{after}: {exc}") from None
-            self.timings.append(PassTiming(name, time.perf_counter() - start, result.modified))
-            graph = result.graph
-            done.append(name)
-            if self.print_after in ("all", name):
-                self.printer(f"// ----- IR after {name} -----\n{to_text(graph)}")
+        with tqdm(total=len(items), desc="compile", unit="pass", disable=not ctx.progress, leave=False) as bar:
+            for name, options in items:
+                bar.set_postfix_str(name, refresh=True)
+                graph = self._run_one(name, options, graph, ctx, done)
+                done.append(name)
+                bar.update()
         return graph
+
+    def _run_one(self, name: str, options: dict[str, Any], graph: Graph, ctx: PassContext, done: list[str]) -> Graph:
+        """Run one pass (its errors named with the passes `done` before it), verify, time and print it."""
+        registered = get_pass(name)
+        start = time.perf_counter()
+        after = f" (after: {', '.join(done)})" if done else " (first pass)"
+        try:
+            result = registered.fn(graph, ctx, **options)
+        except RewriteError as exc:
+            where = f" on node %{exc.node}" if exc.node else ""
+            raise PassError(f"pass '{name}' failed{where}{after}: {exc.message}") from exc
+        except TypeError as exc:
+            if "unexpected keyword" in str(exc):
+                raise PassError(f"pass '{name}': {exc}") from None
+            if options and self.user_options:
+                raise _option_error(name, options, exc) from None
+            raise
+        except SnnccError:
+            raise
+        except (ValueError, OverflowError, ZeroDivisionError) as exc:
+            # with options the user wrote (compile --pipeline) the likeliest cause is an option value the pass
+            # cannot use; otherwise it is a bug and stays an internal error
+            if options and self.user_options:
+                raise _option_error(name, options, exc) from None
+            raise
+        if self.verify_each:
+            try:
+                verify(result.graph)
+            except VerifyError as exc:
+                raise PassError(f"pass '{name}' produced an invalid graph{after}: {exc}") from None
+        self.timings.append(PassTiming(name, time.perf_counter() - start, result.modified))
+        if self.print_after in ("all", name):
+            self.printer(f"// ----- IR after {name} -----\n{to_text(result.graph)}")
+        return result.graph

@@ -112,7 +112,9 @@ def _broadcast_ready(a: np.ndarray, shape) -> np.ndarray:
 
 @register_pass("match-qcfs")
 def match_qcfs(graph, ctx, clip: bool = False) -> PassResult:
-    """The QCFS activation `lam * clip(floor(z L / lam + 1/2) / L, 0, 1)` as exported to ONNX, e.g.
+    """Recognise the QCFS activation as exported to ONNX (Div, Mul, Add, Floor, Clip) and make it one qcfs gate.
+
+    The QCFS activation `lam * clip(floor(z L / lam + 1/2) / L, 0, 1)` as exported to ONNX, e.g.
 
         Div(lam) -> Mul(L) -> Add(0.5) -> Floor -> Div(L) -> Clip(0, 1) -> Mul(lam)
 

@@ -51,13 +51,26 @@ class RegisteredPass:
 PASS_REGISTRY: dict[str, RegisteredPass] = {}
 
 
+# a sentence ends at . ! or ? before a space ("e.g." and "i.e." do not end one; "1.5" has no space)
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)[.!?](?=\s)")
+
+
+def first_sentence(doc: str) -> str:
+    """The whole first sentence of a docstring's first paragraph, on one line (what `snncc passes` shows).
+    A paragraph without a sentence end is taken whole; a trailing colon (maths follows) becomes a full stop."""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    end = _SENTENCE_END.search(paragraph)
+    sentence = paragraph[:end.end()] if end else paragraph
+    return sentence[:-1] + "." if sentence.endswith(":") else sentence
+
+
 def register_pass(name: str) -> Callable[[PassFn], PassFn]:
     """Decorator: register `fn` as pass `name` (kebab-case). Users add passes and lowerings the same way."""
     if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", name):
         raise ValueError(f"pass name {name!r} must be kebab-case")
 
     def wrap(fn: PassFn) -> PassFn:
-        PASS_REGISTRY[name] = RegisteredPass(name, fn, (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "")
+        PASS_REGISTRY[name] = RegisteredPass(name, fn, first_sentence(fn.__doc__ or ""))
         return fn
     return wrap
 

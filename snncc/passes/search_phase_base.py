@@ -41,7 +41,9 @@ def _subsample(v: np.ndarray) -> np.ndarray:
 
 @register_pass("search-phase-base")
 def search_phase_base(graph, ctx, grid: str = "default", theta: str = "keep") -> PassResult:
-    """For every single-spike phase_neuron, in topological order, pick
+    """Choose each phase layer's base B (and optionally rescale theta) to minimise its quantization error.
+
+    For every single-spike phase_neuron, in topological order, pick
 
         B_l = argmin_{B in grid} mean over calibration of (q_{B,K,theta_l}(V_l) - clip(V_l, 0, theta_l))^2
 

@@ -29,7 +29,9 @@ def _bias_shape_shift(layer, half: np.ndarray) -> np.ndarray | None:
 
 @register_pass("shift-bias")
 def shift_bias(graph, ctx) -> PassResult:
-    """For every bits_neuron{theta, timesteps=T} with Delta = theta / (2^T - 1):
+    """Shift the bias feeding each bits neuron by half a level, so its floor becomes QCFS's rounding.
+
+    For every bits_neuron{theta, timesteps=T} with Delta = theta / (2^T - 1):
 
         b' = b + Delta/2      on the conv/dense (after fold-bn: the BN bias beta' = beta + Delta/2) that feeds it
 

@@ -67,12 +67,12 @@ def test_program_predictions_equal_simulate(emitted):
     assert report["energy_ratio"] == pytest.approx(expected.energy_ratio)
 
 
-def test_program_runs_with_snncc_unimportable(emitted):
+def test_program_runs_with_snncc_unimportable(emitted, tmp_path):
     graph, folder, script, x, _ = emitted
+    out = tmp_path / "pred.txt"
     blocker = ("import runpy, sys; sys.modules['snncc'] = None; "
-               f"sys.argv = [{str(script)!r}, {str(folder / 'input.npz')!r}, '--timesteps', '8']; "
-               f"runpy.run_path({str(script)!r}, run_name='__main__')")
+               f"sys.argv = [{str(script)!r}, {str(folder / 'input.npz')!r}, '--timesteps', '8', '--out', "
+               f"{str(out)!r}]; runpy.run_path({str(script)!r}, run_name='__main__')")
     done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, check=True)
-    lines = done.stdout.split()
-    assert [int(v) for v in lines] == simulate(graph, x, 8).predictions[8].tolist()
-    assert "accuracy at T=8" in done.stderr
+    assert [int(v) for v in out.read_text().split()] == simulate(graph, x, 8).predictions[8].tolist()
+    assert "accuracy at T=8" in done.stdout

@@ -67,5 +67,5 @@ from .elementwise import AddKernel, AffineKernel, MulKernel, reduce_to_shape
 from .shape_ops import ConcatKernel, DelayKernel, FlattenKernel, ReshapeKernel
 from .schedule_concurrent import run_concurrent
 from .schedule_windowed import run_windowed, window_latency
-from .program import BatchRun, Program, predictions_of, simulate_program
+from .program import BatchRun, Program, predictions_of, progress_bar, simulate_program
 from .main import PROGRAM_FILE, WEIGHTS_FILE, load_program, program_main

@@ -1,5 +1,5 @@
 """Command line of an emitted program (`snn_program.py` calls `program_main`): read `program.json` and
-`weights.npz`, run, print predictions (or one JSON report)."""
+`weights.npz`, run, print the accuracy (or one JSON report) and write the predictions to `--out`."""
 
 import argparse
 import json
@@ -37,11 +37,12 @@ def program_main(argv, directory):
     """Command line of an emitted program:
 
         python snn_program.py INPUT.npz [--timesteps T[,T2,...]] [--batch-size B] [--input-coding analog|poisson]
-                                        [--seed S] [--json] [--progress]
+                                        [--seed S] [--json] [--out PREDICTIONS] [--progress]
 
     INPUT.npz holds the samples under the input's name (or `x` for a single-input program) and optional labels `y`.
-    Prints one prediction per line for the largest T (accuracy, when `y` is given, on stderr), or with --json one
-    JSON object with predictions and accuracy per T and the spike, SynOps and energy counts.
+    Prints a short report (samples, accuracy per T when `y` is given, spikes per sample); `--out FILE` writes the
+    predictions for the largest T (`.npy`: an array; otherwise text, one line per sample). With --json, one JSON
+    object with predictions and accuracy per T and the spike, SynOps and energy counts.
     """
     program = load_program(directory)
     default_t = program.meta.get("timesteps", "32")
@@ -53,6 +54,8 @@ def program_main(argv, directory):
     parser.add_argument("--input-coding", choices=("analog", "poisson"), default="analog")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON object with all results")
+    parser.add_argument("--out", default=None, metavar="FILE",
+                        help="write the predictions for the largest T here (.npy: an array; else one line per sample)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar (needs tqdm)")
     args = parser.parse_args(argv)
     with np.load(args.input, allow_pickle=False) as data:
@@ -86,10 +89,44 @@ def program_main(argv, directory):
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")
     else:
-        last = result["timesteps"][-1]
-        for row in predictions[last].reshape(predictions[last].shape[0], -1):
-            sys.stdout.write(" ".join(str(int(v)) for v in row) + "\n")
-        if accuracy is not None:
-            for t, a in accuracy.items():
-                sys.stderr.write(f"accuracy at T={t}: {a:.4f}\n")
+        sys.stdout.write(_summary(program, result, accuracy, args) + "\n")
+    if args.out:
+        write_predictions(args.out, predictions[result["timesteps"][-1]])
+        if not args.json:
+            sys.stdout.write(f"predictions (T={result['timesteps'][-1]}) written to {args.out}\n")
     return 0
+
+
+def _summary(program, result, accuracy, args):
+    """A few lines for a person: samples, accuracy per T (or why there is none), spikes, where the predictions go."""
+    windowed = program.schedule == "windowed"
+    lines = [f"samples: {result['n_samples']}"]
+    if accuracy is None:
+        lines.append(f"accuracy: no labels 'y' in {args.input}")
+    elif windowed:   # one run of fixed latency: T is not a free choice
+        lines.append(f"accuracy: {100 * accuracy[result['timesteps'][-1]]:.2f}% "
+                     f"(latency {result['latency_steps']} steps)")
+    else:
+        lines += [f"accuracy at T={t}: {100 * a:.2f}%" for t, a in accuracy.items()]
+    lines.append(f"spikes/sample: {result['spikes_per_sample']:.1f}")
+    if not args.out:
+        lines.append("predictions: not saved (pass --out FILE, or --json)")
+    return "\n".join(lines)
+
+
+def write_predictions(path, predictions):
+    """Atomically write predictions: `.npy` as an int64 array, otherwise text with one line per sample."""
+    predictions = np.asarray(predictions, dtype=np.int64)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        if str(path).endswith(".npy"):
+            with open(tmp, "wb") as f:
+                np.save(f, predictions)
+        else:
+            rows = predictions.reshape(predictions.shape[0], -1)
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.writelines(" ".join(str(int(v)) for v in row) + "\n" for row in rows)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

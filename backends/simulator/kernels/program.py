@@ -70,20 +70,30 @@ class Program:
 class BatchRun:
     """One bound batch: the program's kernels and the graph-output Signals, ready to be stepped by a schedule."""
 
-    def __init__(self, program, outputs, batch):
+    def __init__(self, program, outputs, batch, on_progress=None):
         self.program = program
         self.outputs = outputs
         self.batch = batch
+        self.on_progress = on_progress
+
+    def advance(self, fraction):
+        """A schedule reports that `fraction` of this batch's work is done (a time step, a layer's window)."""
+        if self.on_progress is not None:
+            self.on_progress(fraction * self.batch)
 
 
-def _progress(iterable, total, enabled):
+def progress_bar(total, desc, enabled):
+    """A tqdm bar over `total` samples that moves within a batch (schedules advance it per step or per layer), or
+    None when disabled or tqdm is missing (emitted programs need only NumPy)."""
     if not enabled:
-        return iterable
+        return None
     try:
         from tqdm import tqdm
     except ImportError:
-        return iterable
-    return tqdm(iterable, total=total, unit="batch", desc="simulate")
+        return None
+    # n advances by fractions of a batch: show the percentage and the times, not a float count
+    return tqdm(total=total, desc=desc, unit="sample",
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
 
 
 def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=0, batch_size=256,
@@ -123,24 +133,28 @@ def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=
     synops = 0.0
     snn_macs = 0
     max_per_neuron = 0.0
-    starts = range(0, n, batch_size)
-    for start in _progress(starts, len(starts), progress):
-        stop = min(start + batch_size, n)
-        batch = stop - start
-        bound = program.bind({name: a[start:stop] for name, a in arrays.items()}, batch, run, start)
-        decoded = schedule(BatchRun(program, bound, batch), checkpoints)
-        for t, per_output in decoded.items():
-            for name, value in per_output.items():
-                outputs[name][t][start:stop] = value
-        for kernel in program.kernels:
-            if kernel.counts is not None:
-                counts = kernel.counts.astype(np.float64)
-                spikes[kernel.name] = spikes.get(kernel.name, 0.0) + float(counts.sum())
-                synops += float((counts * program.fanout[kernel.name]).sum())
-                max_per_neuron = max(max_per_neuron, float(counts.max(initial=0.0)))
-            if kernel.synaptic and kernel.analog_input:
-                # windowed schedule: a layer integrates its analog input once per window, not every step
-                snn_macs += kernel.ann_macs() * (1 if program.schedule == "windowed" else t_max) * batch
+    bar = progress_bar(n, "simulate", progress)
+    try:
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            batch = stop - start
+            bound = program.bind({name: a[start:stop] for name, a in arrays.items()}, batch, run, start)
+            decoded = schedule(BatchRun(program, bound, batch, bar and bar.update), checkpoints)
+            for t, per_output in decoded.items():
+                for name, value in per_output.items():
+                    outputs[name][t][start:stop] = value
+            for kernel in program.kernels:
+                if kernel.counts is not None:
+                    counts = kernel.counts.astype(np.float64)
+                    spikes[kernel.name] = spikes.get(kernel.name, 0.0) + float(counts.sum())
+                    synops += float((counts * program.fanout[kernel.name]).sum())
+                    max_per_neuron = max(max_per_neuron, float(counts.max(initial=0.0)))
+                if kernel.synaptic and kernel.analog_input:
+                    # windowed schedule: a layer integrates its analog input once per window, not every step
+                    snn_macs += kernel.ann_macs() * (1 if program.schedule == "windowed" else t_max) * batch
+    finally:
+        if bar is not None:
+            bar.close()
     spikes_per_layer = {name: total / n for name, total in spikes.items()} if n else {}
     # latency in steps and steps between pipelined samples (windowed: K x depth and K; concurrent: T and T)
     latency, interval = window_latency(program) if program.schedule == "windowed" else (t_max, t_max)

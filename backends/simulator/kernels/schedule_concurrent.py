@@ -22,4 +22,5 @@ def run_concurrent(batch_run, checkpoints):
             sums[name] += sig.value
         if t in wanted:
             decoded[t] = {name: s / np.float32(t) for name, s in sums.items()}
+        batch_run.advance(1 / max(checkpoints))
     return decoded

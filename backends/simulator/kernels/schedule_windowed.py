@@ -29,11 +29,13 @@ def run_windowed(batch_run, checkpoints):
     pre-activation it integrated over its producers' windows into its K spike frames and their decoded value.
     The output layer's membrane holds the complete logits after the last window (no division by T), so every
     checkpoint T gets the same decoded outputs; latency and throughput come from `window_latency`."""
-    for kernel in batch_run.program.kernels:
+    kernels = batch_run.program.kernels
+    for kernel in kernels:
         if isinstance(kernel, NeuronKernel) and not isinstance(kernel, WindowedNeuronKernel):
             kernel.fail("is a concurrent-schedule neuron in a windowed program")
         if getattr(kernel, "poisson", False):
             kernel.fail("poisson input coding is not available on the windowed schedule; use analog input")
         kernel.step(1)
+        batch_run.advance(1 / len(kernels))
     decoded = {name: sig.value.copy() for name, sig in batch_run.outputs.items()}
     return {t: decoded for t in checkpoints}
