@@ -98,8 +98,12 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
     compiled = compiled.with_(meta=merged)
     if record_spike_rates and calibration is not None and len(compiled.inputs) == 1:
         from snncc.backends.coremap.traffic import HEADER_KEY, format_rates, population_rates
+        from snncc.backends.simulator.kernels import NotLoweredError
 
-        merged[HEADER_KEY] = format_rates(population_rates(compiled, calibration, int(timesteps),
-                                                           progress=progress))
-        compiled = compiled.with_(meta=merged)
+        try:
+            merged[HEADER_KEY] = format_rates(population_rates(compiled, calibration, int(timesteps),
+                                                               progress=progress))
+            compiled = compiled.with_(meta=merged)
+        except NotLoweredError:
+            pass        # a pipeline that stops before lowering (ANN mode) has no spikes to measure
     return compiled
