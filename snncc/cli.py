@@ -166,6 +166,9 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
         pipeline = insert_passes(base, insert_after, insert_before)
     graph = snncc.compile(model, coding, timesteps=timesteps, calibration=calibration, pipeline=pipeline,
                           progress=progress, print_after=print_after, **options)
+    if graph.meta.get("dropped_tail"):
+        click.echo(f"note: dropped the output tail after the last linear layer: {graph.meta['dropped_tail']} "
+                   "(argmax unchanged)", err=True)
     with out:
         out.file(output, to_bytes(graph))
         if emit_text:
