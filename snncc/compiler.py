@@ -10,7 +10,9 @@ import numpy as np
 import onnx
 
 from snncc.errors import DataError, OptionError
-from snncc.frontend import load_onnx, onnx_to_ir, prepare
+from snncc.frontend import onnx_to_ir, prepare
+from snncc.frontend.input_shape import shapes_from_calibration
+from snncc.frontend.load import read_model
 from snncc.ir import Graph
 from snncc.ir.serialize import MAX_TIMESTEPS
 from snncc.passes import PassContext, PassManager
@@ -62,16 +64,28 @@ def _checked_calibration(graph: Graph, calibration) -> np.ndarray | None:
     return x
 
 
+def load_model(model: str | os.PathLike | onnx.ModelProto, input_shapes: dict | None = None,
+               calibration: np.ndarray | None = None) -> onnx.ModelProto:
+    """The checked, shape-inferred ONNX model; dynamic input axes sized by `input_shapes` ({name: dims}, batch
+    first), else by the calibration data's per-sample shape."""
+    raw = read_model(Path(model)) if not isinstance(model, onnx.ModelProto) else model
+    if not input_shapes and calibration is not None:
+        input_shapes = shapes_from_calibration(raw, tuple(np.shape(calibration)[1:]))
+    return prepare(raw, "model" if isinstance(model, onnx.ModelProto) else str(model), input_shapes=input_shapes)
+
+
 def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "rate", *, timesteps: int = 32,
             calibration: np.ndarray | None = None, pipeline: str | None = None, progress: bool = False,
             print_after: str | None = None, profile=None, record_spike_rates: bool = True,
+            input_shapes: dict | None = None,
             **coding_options) -> Graph:
     """Compile an ONNX model (path, ModelProto or an already imported IR graph) into a spiking IR graph.
 
     `pipeline` overrides the coding's default pass pipeline; `coding_options` go to the coding's pipeline builder
-    (rate: balance, stat, percentile, v0). The pipeline string, coding, T and the source file's SHA-256 are
-    recorded in the graph header, and with calibration data the spike rate of every population measured on it
-    (`spike_rates`, the traffic `snncc map` uses; `record_spike_rates=False` leaves it out).
+    (rate: balance, stat, percentile, v0). `input_shapes` ({input name: (N, C, H, W)}) sizes dynamic input axes;
+    without it they take the calibration data's per-sample shape. The pipeline string, coding, T and the source
+    file's SHA-256 are recorded in the graph header, and with calibration data the spike rate of every population
+    measured on it (`spike_rates`, the traffic `snncc map` uses; `record_spike_rates=False` leaves it out).
     """
     if not 1 <= int(timesteps) <= MAX_TIMESTEPS:
         raise OptionError(f"timesteps must be in [1, {MAX_TIMESTEPS}], got {timesteps}")
@@ -80,10 +94,10 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
     if isinstance(model, Graph):
         graph = model
     elif isinstance(model, onnx.ModelProto):
-        graph = onnx_to_ir(prepare(model))
+        graph = onnx_to_ir(load_model(model, input_shapes, calibration))
     else:
         source = str(model)
-        graph = onnx_to_ir(load_onnx(source))
+        graph = onnx_to_ir(load_model(source, input_shapes, calibration))
         meta["source"] = source
         meta["source_sha256"] = file_sha256(source)
     text = pipeline or pipeline_for(coding, timesteps=int(timesteps), **coding_options)

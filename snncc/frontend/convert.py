@@ -82,10 +82,12 @@ def _input_type(vi: onnx.ValueInfoProto) -> TensorType:
     shape = []
     for i, d in enumerate(dims[1:], start=1):
         if not d.HasField("dim_value") or d.dim_value <= 0:
-            label = d.dim_param or "?"
+            example = "x".join(["1"] + [str(e.dim_value) if e.HasField("dim_value") and e.dim_value > 0
+                                        else (e.dim_param or "?") for e in dims[1:]])
             raise UnsupportedModelError(
-                f"input {vi.name!r}: axis {i} is dynamic ({label}); only the batch axis (0) may be dynamic. "
-                "Re-export with a fixed input size")
+                f"input {vi.name!r}: axis {i} is dynamic ({d.dim_param or '?'}) and its size is unknown; give it "
+                f"with --input-shape {vi.name}={example} (numbers for every axis; API: input_shapes="
+                f"{{{vi.name!r}: (...)}}), or pass calibration data, whose per-sample shape is used")
         shape.append(int(d.dim_value))
     return TensorType(tuple(shape))
 
