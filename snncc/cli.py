@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -148,7 +149,8 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
     if progress is None:
         progress = sys.stderr.isatty()
     calib_path = calib or snncc.default_calibration_file(model)
-    calibration = load_npz(calib_path).x if calib_path else None
+    # loaded after the pre-flight check (or first, when a dynamic input axis takes its size), once
+    calibration = functools.cache(lambda: load_npz(calib_path).x) if calib_path else None
     options = {"balance": balance, "stat": stat, "percentile": percentile, "v0": v0, "phases": phases, "base": base,
                "threshold_shift": not no_threshold_shift, "multi_spike": multi_spike, "theta_n": theta_n}
     if percentile is None:   # each coding's own default (max-input-current: the maximum, not a percentile)
@@ -186,7 +188,7 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
             from snncc.backends.coremap import dumps, map_graph
             from snncc.commands.target import map_output_path
 
-            mapping = map_graph(graph, target, calibration, progress=progress).document
+            mapping = map_graph(graph, target, calibration() if calibration else None, progress=progress).document
             out.file(map_output_path(output), dumps(mapping))
         out.commit()
     if target:
@@ -395,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL_ERROR
 
 
+from snncc.commands.check import check_cmd  # noqa: E402
+cli.add_command(check_cmd)
 from snncc.commands.diff import diff_cmd  # noqa: E402
 cli.add_command(diff_cmd)
 from snncc.commands.export import export_cmd  # noqa: E402

@@ -90,6 +90,11 @@ def apply_input_shapes(model: onnx.ModelProto, shapes: InputShapes | None, where
     return out
 
 
+def needs_input_shapes(model: onnx.ModelProto) -> bool:
+    """Whether some model input has a dynamic per-sample axis."""
+    return any(dynamic_axes(vi) for vi in _graph_inputs(model))
+
+
 def shapes_from_calibration(model: onnx.ModelProto, sample_shape: tuple[int, ...]) -> InputShapes:
     """The per-sample shape of the calibration data as the size of a single input's dynamic axes (none when the
     model's input is static or the model has several inputs)."""
