@@ -126,3 +126,4 @@ def test_compile_refuses_an_infeasible_coding_before_calibration(tmp_path, capsy
     assert code == 2
     err = capsys.readouterr().err
     assert "--coding phase cannot" in err and "never-read" not in err
+
