@@ -13,7 +13,11 @@ def _shape(dims) -> str:
 
 def blocker_summary(blockers, shown: int = SHOWN) -> str:
     """The first blockers, '; '-separated, and how many more."""
-    text = "; ".join((f"pass '{b.pass_name}' refuses " if b.pass_name else "") + str(b) for b in blockers[:shown])
+    parts, last = [], None
+    for b in blockers[:shown]:   # the pass is named when it changes
+        parts.append((f"pass '{b.pass_name}' refuses " if b.pass_name and b.pass_name != last else "") + str(b))
+        last = b.pass_name
+    text = "; ".join(parts)
     return text + (f" (and {len(blockers) - shown} more)" if len(blockers) > shown else "")
 
 
