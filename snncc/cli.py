@@ -172,7 +172,7 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
         pipeline = insert_passes(base, insert_after, insert_before)
     graph = snncc.compile(model, coding, timesteps=timesteps, calibration=calibration, pipeline=pipeline,
                           progress=progress, print_after=print_after, input_shapes=parse_input_shapes(input_shape),
-                          **options)
+                          profile=target, **options)
     if graph.meta.get("dropped_tail"):
         click.echo(f"note: dropped the output tail after the last linear layer: {graph.meta['dropped_tail']} "
                    "(argmax unchanged)", err=True)

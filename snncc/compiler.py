@@ -79,7 +79,7 @@ def load_model(model: str | os.PathLike | onnx.ModelProto, input_shapes: dict | 
     return prepare(raw, "model" if isinstance(model, onnx.ModelProto) else str(model), input_shapes=input_shapes)
 
 
-def preflight(graph: Graph, coding: str, pipeline: str, timesteps: int, *, custom: bool = False,
+def preflight(graph: Graph, coding: str, pipeline: str, timesteps: int, *, custom: bool = False, profile=None,
               **coding_options) -> None:
     """Refuse a coding (or a custom pipeline) the graph-only check finds blocked (PassError, as the pass itself
     would after calibration): the blockers and the codings that work."""
@@ -87,10 +87,17 @@ def preflight(graph: Graph, coding: str, pipeline: str, timesteps: int, *, custo
     from snncc.check.table import blocker_summary
 
     verdict = check_pipeline(graph, pipeline, coding, timesteps)
+    if profile is not None:   # the hardware the result is mapped onto (compile --target)
+        from snncc.check.profile_fit import profile_blockers
+        from snncc.check.verdict import BLOCKED, Verdict
+
+        stops = tuple(b for b in profile_blockers(graph, coding, profile) if b.blocking)
+        if stops:
+            verdict = Verdict(coding, BLOCKED, verdict.blockers + stops)
     if verdict.ok:
         return
     what = "the pipeline" if custom else f"--coding {coding}"
-    others = [v.coding for v in check_graph(graph, timesteps=timesteps, **coding_options)
+    others = [v.coding for v in check_graph(graph, timesteps=timesteps, profile=profile, **coding_options)
               if v.status == "works" and v.coding != coding]
     hint = (f"; would work: {' or '.join('--coding ' + c for c in others)}" if others
             else f"; {verdict.blockers[0].fix}" if verdict.blockers[0].fix else "")
@@ -131,7 +138,11 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
     text = pipeline or pipeline_for(coding, timesteps=int(timesteps), **coding_options)
     manager = PassManager(text, print_after=print_after, user_options=bool(pipeline))
     manager.items()   # an unknown pass in a user pipeline is an option error before the check
-    preflight(graph, coding, text, int(timesteps), custom=bool(pipeline), **coding_options)
+    if isinstance(profile, (str, os.PathLike)):
+        from snncc.backends.coremap import load_profile
+
+        profile = load_profile(profile)
+    preflight(graph, coding, text, int(timesteps), custom=bool(pipeline), profile=profile, **coding_options)
     if callable(calibration):
         calibration = calibration()
     calibration = _checked_calibration(graph, calibration)

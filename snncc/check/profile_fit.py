@@ -1,9 +1,10 @@
 """Hardware-profile preconditions: what stops a coding on a profile, from the ANN graph, before any partitioning.
 
 Each is `fn(graph, coding, profile) -> [Blocker]`, registered with `register_profile_precondition`. Built in: the
-profile runs the coding's neuron model, and every neuron fits one core (its fan-in, the inputs of one output of a
+profile runs the coding's neuron model, and every neuron should fit one core (its fan-in, the inputs of one output of a
 dense or conv layer, is at most the core's input axons), unless the profile splits fan-in into partial sums (graded
-spikes). `map_preflight` runs the same fan-in rule on a compiled graph's layers for `snncc map`.
+spikes); the fan-in rule is a note here (quantization may zero weights) and a refusal in `snncc map`, which sees the
+quantized weights (backends/coremap/preflight.py).
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ def neurons_fit_a_core(graph, coding: str, profile) -> list[Blocker]:
     for node in graph.nodes:
         n = fan_in(node, graph)
         if n is not None and n > profile.input_axons_per_core:
+            # a note, not a blocker: quantizing to the profile's weight bits may zero enough weights to fit
             blockers.append(Blocker(node.name, node.op, f"one neuron reads {n} inputs, more than a "
                                     f"{profile.name} core's {profile.input_axons_per_core} input axons, and the "
-                                    "profile has no graded spikes to split it", "a profile with graded spikes"))
+                                    "profile has no graded spikes to split it: it fits only if quantization to "
+                                    f"{profile.weight_bits}-bit weights zeroes enough of them",
+                                    "a profile with graded spikes", blocking=False))
     return blockers

@@ -114,9 +114,10 @@ def check_graph(graph: Graph, codings: list[str] | None = None, *, timesteps: in
             continue
         verdict = check_pipeline(graph, pipeline, coding, timesteps)
         if profile is not None:
-            extra = tuple(profile_blockers(graph, coding, profile))
-            if extra:
-                verdict = Verdict(coding, BLOCKED, verdict.blockers + extra, verdict.notes, unchecked=verdict.unchecked)
+            extra = profile_blockers(graph, coding, profile)
+            stops = verdict.blockers + tuple(b for b in extra if b.blocking)
+            verdict = Verdict(coding, BLOCKED if stops else verdict.status, stops,
+                              verdict.notes + tuple(b for b in extra if not b.blocking), unchecked=verdict.unchecked)
         verdicts.append(verdict)
     working = [v.coding for v in verdicts if v.status == WORKS]
     return [Verdict(v.coding, v.status, v.blockers, v.notes, _suggest(v, working), v.unchecked) for v in verdicts]

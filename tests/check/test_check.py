@@ -80,8 +80,8 @@ def test_profile_fan_in_and_coding():
     nodes = [helper.make_node("Gemm", ["x", "w"], ["z"], name="wide"), helper.make_node("Relu", ["z"], ["y"])]
     model = make_model(nodes, [300], [4], {"w": rand(300, 4)})
     report = check_model(model, ["rate", "amos"], profile="truenorth")
-    rate = report.verdict("rate")
-    assert rate.status == BLOCKED and rate.blockers[0].node == "wide" and "300 inputs" in rate.blockers[0].why
+    rate = report.verdict("rate")   # quantization may still zero enough weights: a note, `map` decides
+    assert rate.status == WORKS and rate.notes[0].node == "wide" and "300 inputs" in rate.notes[0].why
     assert "cannot run the amos coding" in str(report.verdict("amos").blockers[0])
     assert check_model(model, ["amos"], profile="loihi2").verdict("amos").status == WORKS
 
@@ -127,3 +127,10 @@ def test_compile_refuses_an_infeasible_coding_before_calibration(tmp_path, capsy
     err = capsys.readouterr().err
     assert "--coding phase cannot" in err and "never-read" not in err
 
+
+def test_compile_target_refuses_a_coding_the_profile_cannot_run(tmp_path, capsys):
+    code = main(["compile", "models/digits_mlp.onnx", "--coding", "amos", "--target", "truenorth",
+                 "-o", str(tmp_path / "o.snnir"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "profile truenorth cannot run the amos coding" in err and "found before calibration" in err
+    assert not (tmp_path / "o.snnir").exists()
