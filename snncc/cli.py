@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -110,6 +111,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--multi-spike", is_flag=True, help="phase: classic multi-spike phase coding (B = 2, K-bit floor).")
 @click.option("--theta-n", type=float, default=None, help="signed: negative threshold (default 0).")
 @click.option("--target", default=None, help="Also map onto this hardware profile (name or JSON file).")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=DIMS",
+              help="Size of a model input with dynamic axes, batch first (x=1x3x224x224; repeat per input). "
+                   "Default: the calibration data's per-sample shape.")
 @click.option("--pipeline", default=None, help="Run this pass pipeline instead of the coding's default.")
 @click.option("--plugin", multiple=True, metavar="MODULE|FILE.py", callback=_load_plugins, expose_value=False,
               is_eager=True, help=PLUGIN_HELP)
@@ -125,11 +129,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Also write a standalone NumPy simulator program into this folder.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, phases, base, no_threshold_shift,
-                multi_spike, theta_n, target, pipeline, insert_after, insert_before, print_after, output, emit_text,
-                emit_program, progress):
+                multi_spike, theta_n, target, input_shape, pipeline, insert_after, insert_before, print_after, output,
+                emit_text, emit_program, progress):
     """Compile MODEL (.onnx) into a spiking network (.snnir)."""
     import snncc
     from snncc.data import load_npz
+    from snncc.frontend.input_shape import parse_input_shapes
     from snncc.ir import to_bytes, to_text
     from snncc.outputs import Outputs
 
@@ -144,7 +149,8 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
     if progress is None:
         progress = sys.stderr.isatty()
     calib_path = calib or snncc.default_calibration_file(model)
-    calibration = load_npz(calib_path).x if calib_path else None
+    # loaded after the pre-flight check (or first, when a dynamic input axis takes its size), once
+    calibration = functools.cache(lambda: load_npz(calib_path).x) if calib_path else None
     options = {"balance": balance, "stat": stat, "percentile": percentile, "v0": v0, "phases": phases, "base": base,
                "threshold_shift": not no_threshold_shift, "multi_spike": multi_spike, "theta_n": theta_n}
     if percentile is None:   # each coding's own default (max-input-current: the maximum, not a percentile)
@@ -165,7 +171,11 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
         base = pipeline or pipeline_for(coding, timesteps=timesteps, **options)
         pipeline = insert_passes(base, insert_after, insert_before)
     graph = snncc.compile(model, coding, timesteps=timesteps, calibration=calibration, pipeline=pipeline,
-                          progress=progress, print_after=print_after, **options)
+                          progress=progress, print_after=print_after, input_shapes=parse_input_shapes(input_shape),
+                          profile=target, **options)
+    if graph.meta.get("dropped_tail"):
+        click.echo(f"note: dropped the output tail after the last linear layer: {graph.meta['dropped_tail']} "
+                   "(argmax unchanged)", err=True)
     with out:
         out.file(output, to_bytes(graph))
         if emit_text:
@@ -178,7 +188,7 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
             from snncc.backends.coremap import dumps, map_graph
             from snncc.commands.target import map_output_path
 
-            mapping = map_graph(graph, target, calibration, progress=progress).document
+            mapping = map_graph(graph, target, calibration() if calibration else None, progress=progress).document
             out.file(map_output_path(output), dumps(mapping))
         out.commit()
     if target:
@@ -387,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL_ERROR
 
 
+from snncc.commands.check import check_cmd  # noqa: E402
+cli.add_command(check_cmd)
 from snncc.commands.diff import diff_cmd  # noqa: E402
 cli.add_command(diff_cmd)
 from snncc.commands.export import export_cmd  # noqa: E402

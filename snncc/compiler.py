@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from snncc.errors import DataError, OptionError
-from snncc.frontend import load_onnx, onnx_to_ir, prepare
+from snncc.errors import DataError, OptionError, PassError
+from snncc.frontend import onnx_to_ir, prepare
+from snncc.frontend.input_shape import needs_input_shapes, shapes_from_calibration
+from snncc.frontend.load import read_model
 from snncc.ir import Graph
 from snncc.ir.serialize import MAX_TIMESTEPS
 from snncc.passes import PassContext, PassManager
@@ -62,16 +64,63 @@ def _checked_calibration(graph: Graph, calibration) -> np.ndarray | None:
     return x
 
 
+def load_model(model: str | os.PathLike | onnx.ModelProto, input_shapes: dict | None = None,
+               calibration: np.ndarray | None = None) -> onnx.ModelProto:
+    """The checked, shape-inferred ONNX model; dynamic input axes sized by `input_shapes` ({name: dims}, batch
+    first), else by the calibration data's per-sample shape."""
+    raw = read_model(Path(model)) if not isinstance(model, onnx.ModelProto) else model
+    if not input_shapes and calibration is not None:
+        if callable(calibration) and not needs_input_shapes(raw):
+            calibration = None    # a lazy loader is only called when its shape is needed
+        elif callable(calibration):
+            calibration = calibration()
+    if not input_shapes and calibration is not None:
+        input_shapes = shapes_from_calibration(raw, tuple(np.shape(calibration)[1:]))
+    return prepare(raw, "model" if isinstance(model, onnx.ModelProto) else str(model), input_shapes=input_shapes)
+
+
+def preflight(graph: Graph, coding: str, pipeline: str, timesteps: int, *, custom: bool = False, profile=None,
+              **coding_options) -> None:
+    """Refuse a coding (or a custom pipeline) the graph-only check finds blocked (PassError, as the pass itself
+    would after calibration): the blockers and the codings that work."""
+    from snncc.check import check_graph, check_pipeline
+    from snncc.check.table import blocker_summary
+
+    verdict = check_pipeline(graph, pipeline, coding, timesteps)
+    if profile is not None:   # the hardware the result is mapped onto (compile --target)
+        from snncc.check.profile_fit import profile_blockers
+        from snncc.check.verdict import BLOCKED, Verdict
+
+        stops = tuple(b for b in profile_blockers(graph, coding, profile) if b.blocking)
+        if stops:
+            verdict = Verdict(coding, BLOCKED, verdict.blockers + stops)
+    if verdict.ok:
+        return
+    what = "the pipeline" if custom else f"--coding {coding}"
+    others = [v.coding for v in check_graph(graph, timesteps=timesteps, profile=profile, **coding_options)
+              if v.status == "works" and v.coding != coding]
+    hint = (f"; would work: {' or '.join('--coding ' + c for c in others)}" if others
+            else f"; {verdict.blockers[0].fix}" if verdict.blockers[0].fix else "")
+    raise PassError(f"{what} cannot compile this model (found before calibration): "
+                                f"{blocker_summary(verdict.blockers)}{hint}. `snncc check MODEL` lists every coding")
+
+
 def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "rate", *, timesteps: int = 32,
             calibration: np.ndarray | None = None, pipeline: str | None = None, progress: bool = False,
             print_after: str | None = None, profile=None, record_spike_rates: bool = True,
+            input_shapes: dict | None = None,
             **coding_options) -> Graph:
     """Compile an ONNX model (path, ModelProto or an already imported IR graph) into a spiking IR graph.
 
     `pipeline` overrides the coding's default pass pipeline; `coding_options` go to the coding's pipeline builder
-    (rate: balance, stat, percentile, v0). The pipeline string, coding, T and the source file's SHA-256 are
-    recorded in the graph header, and with calibration data the spike rate of every population measured on it
-    (`spike_rates`, the traffic `snncc map` uses; `record_spike_rates=False` leaves it out).
+    (rate: balance, stat, percentile, v0). `input_shapes` ({input name: (N, C, H, W)}) sizes dynamic input axes;
+    without it they take the calibration data's per-sample shape. The pipeline string, coding, T and the source
+    file's SHA-256 are recorded in the graph header, and with calibration data the spike rate of every population
+    measured on it (`spike_rates`, the traffic `snncc map` uses; `record_spike_rates=False` leaves it out).
+
+    The pre-flight check (`snncc.check`) runs first: a coding that cannot express the graph is refused before
+    calibration (PassError naming the nodes and the codings that would work). `calibration` may be a
+    zero-argument callable that loads the data: it is called only once the check passed.
     """
     if not 1 <= int(timesteps) <= MAX_TIMESTEPS:
         raise OptionError(f"timesteps must be in [1, {MAX_TIMESTEPS}], got {timesteps}")
@@ -80,14 +129,22 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
     if isinstance(model, Graph):
         graph = model
     elif isinstance(model, onnx.ModelProto):
-        graph = onnx_to_ir(prepare(model))
+        graph = onnx_to_ir(load_model(model, input_shapes, calibration))
     else:
         source = str(model)
-        graph = onnx_to_ir(load_onnx(source))
+        graph = onnx_to_ir(load_model(source, input_shapes, calibration))
         meta["source"] = source
         meta["source_sha256"] = file_sha256(source)
     text = pipeline or pipeline_for(coding, timesteps=int(timesteps), **coding_options)
     manager = PassManager(text, print_after=print_after, user_options=bool(pipeline))
+    manager.items()   # an unknown pass in a user pipeline is an option error before the check
+    if isinstance(profile, (str, os.PathLike)):
+        from snncc.backends.coremap import load_profile
+
+        profile = load_profile(profile)
+    preflight(graph, coding, text, int(timesteps), custom=bool(pipeline), profile=profile, **coding_options)
+    if callable(calibration):
+        calibration = calibration()
     calibration = _checked_calibration(graph, calibration)
     ctx = PassContext(calibration=calibration, source_model=source, timesteps=int(timesteps), progress=progress,
                       profile=profile)

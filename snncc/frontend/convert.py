@@ -9,6 +9,7 @@ from onnx import numpy_helper
 from snncc.errors import UnsupportedModelError
 from snncc.frontend.context import ConversionContext
 from snncc.frontend.converters import CONVERTERS
+from snncc.frontend.tail import convert_tail_node, describe, output_tail
 from snncc.ir import Graph, Input, TensorType, VerifyError, verify
 
 # ONNX element types accepted for the model input (everything is computed in float32).
@@ -59,7 +60,7 @@ def _fold(ctx: ConversionContext, node: onnx.NodeProto) -> None:
 def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
     """One line per node whose op has no converter (and is not computable at compile time): name, op, opset."""
     opsets = {i.domain or "ai.onnx": i.version for i in model.opset_import}
-    foldable = constant_nodes(model)
+    foldable = constant_nodes(model) | output_tail(model)
     lines = []
     for index, node in enumerate(model.graph.node):
         domain = node.domain or "ai.onnx"
@@ -81,10 +82,12 @@ def _input_type(vi: onnx.ValueInfoProto) -> TensorType:
     shape = []
     for i, d in enumerate(dims[1:], start=1):
         if not d.HasField("dim_value") or d.dim_value <= 0:
-            label = d.dim_param or "?"
+            example = "x".join(["1"] + [str(e.dim_value) if e.HasField("dim_value") and e.dim_value > 0
+                                        else (e.dim_param or "?") for e in dims[1:]])
             raise UnsupportedModelError(
-                f"input {vi.name!r}: axis {i} is dynamic ({label}); only the batch axis (0) may be dynamic. "
-                "Re-export with a fixed input size")
+                f"input {vi.name!r}: axis {i} is dynamic ({d.dim_param or '?'}) and its size is unknown; give it "
+                f"with --input-shape {vi.name}={example} (numbers for every axis; API: input_shapes="
+                f"{{{vi.name!r}: (...)}}), or pass calibration data, whose per-sample shape is used")
         shape.append(int(d.dim_value))
     return TensorType(tuple(shape))
 
@@ -120,10 +123,15 @@ def onnx_to_ir(model: onnx.ModelProto) -> Graph:
     if not ctx.nodes:
         raise UnsupportedModelError("the model has no input")
     foldable = constant_nodes(model)
+    tail = output_tail(model)
+    dropped = []
     for index, node in enumerate(model.graph.node):
         try:
             if index in foldable:
                 _fold(ctx, node)
+            elif index in tail:
+                if convert_tail_node(ctx, node):
+                    dropped.append(describe(node))
             else:
                 CONVERTERS[node.op_type](ctx, node)
         except (KeyError, IndexError, ValueError, TypeError, AttributeError, ArithmeticError) as exc:
@@ -138,7 +146,8 @@ def onnx_to_ir(model: onnx.ModelProto) -> Graph:
         outputs.append(ctx.values[out.name])
     nodes = _drop_dead_nodes(ctx.nodes, outputs)
     try:
-        graph = Graph.build(nodes, outputs, ctx.constants, {})
+        # the header says which output normalisers were dropped (argmax unchanged)
+        graph = Graph.build(nodes, outputs, ctx.constants, {"dropped_tail": ", ".join(dropped)} if dropped else {})
         verify(graph)
     except (VerifyError, ValueError) as exc:
         raise UnsupportedModelError(f"conversion produced an invalid graph: {exc}") from None

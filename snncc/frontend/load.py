@@ -109,11 +109,11 @@ def _read_external_data(model: onnx.ModelProto, path: Path) -> None:
         tensor.data_location = onnx.TensorProto.DEFAULT
 
 
-def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
+def load_onnx(path: str | os.PathLike, input_shapes: dict | None = None) -> onnx.ModelProto:
     """Read, check and normalise an ONNX model; ModelLoadError (or UnsupportedModelError, ResourceLimitError) with
-    the reason on any problem."""
+    the reason on any problem. `input_shapes` sizes dynamic input axes ({name: (N, C, H, W)}, see input_shape.py)."""
     path = Path(path)
-    return prepare(read_model(path), str(path))
+    return prepare(read_model(path), str(path), input_shapes=input_shapes)
 
 
 def read_model(path: Path) -> onnx.ModelProto:
@@ -211,9 +211,12 @@ def check_weights(model: onnx.ModelProto, where: str = "model") -> None:
                                             "fix the trained model (diverged training or a broken export)")
 
 
-def prepare(model: onnx.ModelProto, where: str = "model") -> onnx.ModelProto:
-    """Checker, version conversion up to opset 13 when older, size checks, constant folding, shape inference,
-    weight checks."""
+def prepare(model: onnx.ModelProto, where: str = "model", input_shapes: dict | None = None) -> onnx.ModelProto:
+    """Input sizes (`input_shapes`) set on dynamic axes, checker, version conversion up to opset 13 when older, size
+    checks, constant folding, shape inference, weight checks."""
+    from snncc.frontend.input_shape import apply_input_shapes
+
+    model = apply_input_shapes(model, input_shapes, where)
     for tensor in _all_tensors(model):
         if external_data_helper.uses_external_data(tensor):
             # only load_onnx(path) knows the folder to confine external data to

@@ -8,6 +8,7 @@ from snncc.ir import BitsNeuron
 from snncc.ir.ops_bits import bits_levels
 from snncc.passes.lower_rate import NON_RELU_GATES
 from snncc.passes.manager import RewriteError
+from snncc.passes.preconditions import Blocker, gate_blockers, register_precondition
 from snncc.passes.registry import PassResult, register_pass
 from snncc.passes.rewrite import GraphEdit
 
@@ -101,3 +102,24 @@ def _register() -> None:
 
 
 _register()
+
+
+def relu_only_blockers(graph, view, coding: str, own_op: str) -> list[Blocker]:
+    """What `check_gate` refuses, found on the graph before the data passes (relu/clip get thresholds there)."""
+    blockers = gate_blockers(graph, NON_RELU_GATES, coding)
+    for node in graph.nodes:
+        if node.op == "max_pool" and not view.ran("maxpool-to-relu-tree"):
+            blockers.append(Blocker(node.name, node.op, f"max_pool reaches the {coding} lowering",
+                                    "run maxpool-to-relu-tree before it"))
+        elif node.op == "floor":
+            blockers.append(Blocker(node.name, node.op, "a Floor that is not part of a QCFS activation cannot be "
+                                    "lowered", "export the activation as lam * clip(floor(z L / lam + 0.5) / L, 0, 1)"))
+        elif node.spiking and node.op != own_op:
+            blockers.append(Blocker(node.name, node.op, f"{node.op} is already lowered to another coding"))
+    return blockers
+
+
+@register_precondition("lower-bits")
+def lower_bits_precondition(graph, view) -> list[Blocker]:
+    """Bits coding lowers ReLU/Clip/QCFS populations only."""
+    return relu_only_blockers(graph, view, "bits", "bits_neuron")

@@ -30,6 +30,7 @@ from snncc.gates import FitSettings, FSCircuit, UnknownGateError, affine_circuit
 from snncc.ir import Affine, FSNeuron, Gelu, Graph, run
 from snncc.ir.ops_ann import _Elementwise
 from snncc.passes.manager import RewriteError
+from snncc.passes.preconditions import Blocker, register_precondition
 from snncc.passes.registry import PassResult, register_pass
 from snncc.passes.rewrite import GraphEdit
 
@@ -427,3 +428,39 @@ def _register() -> None:
 
 
 _register()
+
+
+@register_precondition("lower-gates")
+def lower_gates_precondition(graph, view) -> list[Blocker]:
+    """What lower-gates refuses from the graph alone: gates with no registered circuit, a LeakyRelu slope or a
+    decreasing HardSigmoid the table lacks, a bare Floor, a MaxPool without the ReLU tree, another coding's neurons.
+    Products (`mul`, squeeze-excitation) are not refused: they stay non-spiking, said in a note."""
+    blockers = []
+    for node in graph.nodes:
+        op = node.op
+        if op == "mul":
+            blockers.append(Blocker(node.name, op, "a product of two activations (squeeze-excitation) stays a "
+                                    "non-spiking mul (analog multiply)", blocking=False))
+        elif op == "max_pool" and not view.ran("maxpool-to-relu-tree"):
+            blockers.append(Blocker(node.name, op, "max_pool reaches lower-gates", "run maxpool-to-relu-tree first"))
+        elif op == "floor":
+            blockers.append(Blocker(node.name, op, "a Floor outside a QCFS activation has no circuit"))
+        elif op == "gate" or op in OP_GATES:
+            name = node.gate if op == "gate" else OP_GATES[op]
+            try:
+                get_gate(name)
+            except UnknownGateError:
+                blockers.append(Blocker(node.name, op, f"no FS lowering for gate {name!r}", HOW_TO_REGISTER))
+        elif op == "leaky_relu" and np.float32(node.alpha) != np.float32(0.01):
+            blockers.append(Blocker(node.name, op, f"leaky_relu with slope {node.alpha}: only the slope 0.01 gate "
+                                    "is registered", HOW_TO_REGISTER))
+        elif op == "hard_sigmoid" and float(node.alpha) <= 0:
+            blockers.append(Blocker(node.name, op, f"hard_sigmoid with alpha={node.alpha} <= 0 is a decreasing "
+                                    "gate"))
+        elif node.spiking and op != "fs_neuron":
+            blockers.append(Blocker(node.name, op, f"{op} is already lowered to another coding"))
+        elif isinstance(node, _Elementwise) and op not in ("relu", "bounded_relu", "qcfs", "clip", "hard_sigmoid",
+                                                           "leaky_relu"):
+            blockers.append(Blocker(node.name, op, f"no FS lowering for the {op} gate", HOW_TO_REGISTER))
+    return blockers
+

@@ -7,6 +7,7 @@ import numpy as np
 from snncc.errors import OptionError
 from snncc.ir import FirstSpikePool, PhaseNeuron
 from snncc.passes.manager import RewriteError
+from snncc.passes.preconditions import Blocker, gate_blockers, register_precondition
 from snncc.passes.registry import PassResult, register_pass
 from snncc.passes.rewrite import GraphEdit
 
@@ -123,3 +124,24 @@ def _register() -> None:
 
 
 _register()
+
+
+def _relu_like(node) -> bool:
+    """A population that becomes a phase neuron once thresholds are balanced (Clip(0, c) included)."""
+    return node.op in ("relu", "bounded_relu", "qcfs") or (node.op == "clip" and float(node.lo) == 0.0)
+
+
+@register_precondition("lower-phase")
+def lower_phase_precondition(graph, view) -> list[Blocker]:
+    """Phase coding lowers ReLU/Clip/QCFS populations only; a MaxPool reaching it must read such a population
+    (first-spike pool) unless the ReLU tree ran before."""
+    blockers = gate_blockers(graph, NON_RELU_GATES, "phase")
+    if view.ran("maxpool-to-relu-tree"):
+        return blockers
+    multi = flag(view.options.get("multi_spike", False), "multi_spike")
+    for node in graph.nodes:
+        if node.op == "max_pool" and (multi or not _relu_like(graph.node(node.inputs[0]))):
+            blockers.append(Blocker(node.name, node.op, f"max_pool reads {graph.node(node.inputs[0]).op} output; the "
+                                    "first-spike pool needs a ReLU population right before it",
+                                    "--coding amos, or a pipeline with maxpool-to-relu-tree"))
+    return blockers

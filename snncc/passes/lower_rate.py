@@ -5,6 +5,7 @@ from __future__ import annotations
 from snncc.errors import OptionError
 from snncc.ir import IFNeuron
 from snncc.passes.manager import RewriteError
+from snncc.passes.preconditions import Blocker, gate_blockers, register_precondition
 from snncc.passes.registry import PassResult, register_pass
 from snncc.passes.rewrite import GraphEdit
 
@@ -37,3 +38,13 @@ def lower_rate(graph, ctx, v0: str | float = "half") -> PassResult:
         elif node.op == "max_pool":
             raise RewriteError(node.name, "run maxpool-to-relu-tree before lower-rate")
     return PassResult(edit.apply(), edit.modified)
+
+
+@register_precondition("lower-rate")
+def lower_rate_precondition(graph, view) -> list[Blocker]:
+    """Rate coding lowers ReLU/Clip/QCFS populations only; a MaxPool needs the ReLU tree before it."""
+    blockers = gate_blockers(graph, NON_RELU_GATES, "rate")
+    if not view.ran("maxpool-to-relu-tree"):
+        blockers += [Blocker(n.name, n.op, "max_pool reaches lower-rate", "run maxpool-to-relu-tree before it")
+                     for n in graph.nodes if n.op == "max_pool"]
+    return blockers

@@ -7,7 +7,8 @@ import math
 
 from snncc.errors import OptionError
 from snncc.ir import SignedNeuron
-from snncc.passes.lower_bits import check_gate, check_timesteps, low_latency_options
+from snncc.passes.lower_bits import check_gate, check_timesteps, low_latency_options, relu_only_blockers
+from snncc.passes.preconditions import register_precondition
 from snncc.passes.registry import PassResult, register_pass
 from snncc.passes.rewrite import GraphEdit
 
@@ -86,3 +87,9 @@ def _register() -> None:
 
 
 _register()
+
+
+@register_precondition("lower-signed")
+def lower_signed_precondition(graph, view) -> list[Blocker]:
+    """Signed coding lowers ReLU/Clip/QCFS populations only."""
+    return relu_only_blockers(graph, view, "signed", "signed_neuron")

@@ -7,6 +7,7 @@ import numpy as np
 
 from snncc.ir import Add, BoundedRelu, Conv, MaxPool, Relu
 from snncc.passes.manager import RewriteError
+from snncc.passes.preconditions import Blocker, register_precondition
 from snncc.passes.registry import PassResult, register_pass
 from snncc.passes.rewrite import GraphEdit
 
@@ -73,3 +74,18 @@ def maxpool_to_relu_tree(graph, ctx) -> PassResult:
     return PassResult(edit.apply(), edit.modified)
 
 
+
+
+@register_precondition("maxpool-to-relu-tree")
+def maxpool_to_relu_tree_precondition(graph, view) -> list[Blocker]:
+    """The ReLU tree needs a non-negative pool input (clip with lo >= 0 counts: balancing makes it a bounded ReLU)."""
+    nodes = graph.node_map()
+    blockers = []
+    for pool in graph.nodes:
+        if isinstance(pool, MaxPool):
+            producer = nodes[pool.inputs[0]]
+            if producer.op not in NON_NEGATIVE_OPS and not (producer.op == "clip" and float(producer.lo) >= 0):
+                blockers.append(Blocker(pool.name, pool.op, f"max_pool reads {producer.op} output, which can be "
+                                        "negative; the ReLU tree needs a non-negative input",
+                                        "a ReLU before the pool"))
+    return blockers

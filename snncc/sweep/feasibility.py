@@ -1,7 +1,7 @@
 """Which codings a sweep compiles: the one place that asks `snncc check` (its Python API `check_model`).
 
-Until `snncc.check` is available every requested coding is tried, and a point that fails to compile is recorded as
-infeasible with the compiler's message, so the answer is the same, only found later."""
+A coding the check finds blocked is recorded as infeasible, with the blockers and what would work, without being
+compiled; the options of single points (a T a coding refuses) are still found by compiling them."""
 
 from __future__ import annotations
 
@@ -15,16 +15,31 @@ class Verdict:
     reason: str = ""
 
 
-def coding_verdicts(model_path: str, codings: list[str]) -> list[Verdict]:
-    try:
-        from snncc.check import check_model
-    except ImportError:
-        return [Verdict(c, True) for c in codings]
-    report = check_model(model_path, codings=codings)
+def coding_verdicts(model_path: str, codings: list[str], calib: str | None = None) -> list[Verdict]:
+    """The check's verdict per coding; a model with dynamic input axes takes their size from the calibration data."""
+    from snncc.check import check_model
+    from snncc.check.table import blocker_summary
+
+    report = check_model(model_path, codings=codings, input_shapes=_shapes_from(model_path, calib))
     verdicts = []
     for v in report.verdicts:
-        reason = "; ".join(str(b) for b in (v.blockers or []))
-        if getattr(v, "suggestion", None):
-            reason += f" ({v.suggestion})"
+        reason = blocker_summary(v.blockers)
+        if v.suggestion:
+            reason += f" (would work: {v.suggestion})"
         verdicts.append(Verdict(v.coding, bool(v.ok), reason))
     return verdicts
+
+
+def _shapes_from(model_path: str, calib: str | None) -> dict | None:
+    if not calib:
+        return None
+    from pathlib import Path
+
+    from snncc.data import load_npz
+    from snncc.frontend.input_shape import needs_input_shapes, shapes_from_calibration
+    from snncc.frontend.load import read_model
+
+    raw = read_model(Path(model_path))
+    if not needs_input_shapes(raw):
+        return None
+    return shapes_from_calibration(raw, tuple(load_npz(calib).x.shape[1:]))

@@ -77,7 +77,7 @@ def run_sweep(model: str, data: str, out_dir: str | os.PathLike, executor, *, ca
     shards = shard_bounds(n, shard_size)
 
     records: dict[str, dict] = {}
-    verdicts = {v.coding: v for v in coding_verdicts(model, list(codings))}
+    verdicts = {v.coding: v for v in coding_verdicts(model, list(codings), calib)}
     pending = []
     for point in plan_points(codings, timesteps, phases):
         path = out / POINTS_FOLDER / f"{point.id}.json"

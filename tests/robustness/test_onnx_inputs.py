@@ -73,7 +73,7 @@ def test_a_dynamic_non_batch_dimension(tmp_path, capsys):
     dim.dim_param = "features"
     path = save_model(model, tmp_path / "dyn.onnx")
     code, _, err = run_cli(capsys, "compile", path, "-o", tmp_path / "o.snnir")
-    assert_clean_failure(code, err, "axis 1 is dynamic", "features", "fixed input size")
+    assert_clean_failure(code, err, "axis 1 is dynamic", "features", "--input-shape")
 
 
 def test_a_zero_sized_input(tmp_path):

@@ -1,0 +1,170 @@
+"""The pre-flight check: which codings can express a model, from its graph alone (no calibration), in seconds.
+
+For each coding, its pipeline runs on the converted graph: the graph-only passes for real until the first pass
+that needs calibration data (it raises DataError), then each remaining pass's registered precondition
+(`snncc.passes.preconditions`) on the graph as it stands. A frontend failure (an op without a converter) blocks
+every coding; a hardware profile adds its own preconditions (`snncc.check.profile_fit`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import replace
+
+import onnx
+
+from snncc.check.verdict import BLOCKED, UNCHECKED, WORKS, CheckReport, Verdict
+from snncc.errors import DataError, OptionError, SnnccError, UnsupportedModelError
+from snncc.ir import Graph
+from snncc.passes import PassContext
+from snncc.passes.manager import RewriteError
+from snncc.passes.preconditions import Blocker, PipelineView, preconditions_for
+from snncc.passes.registry import get_pass, parse_pipeline
+
+FRONTEND_FIX = ("no coding can take it until the op converts: see README 'Supported ONNX ops', or register a "
+                "converter with snncc.frontend.converter(op_type)")
+_UNSUPPORTED_LINE = re.compile(r"node '(?P<node>[^']*)': op (?P<op>\S+) \(opset")
+_NODE_MESSAGE = re.compile(r"node '(?P<node>[^']*)' \((?P<op>[A-Za-z0-9_.:]+)\): (?P<why>.*)", re.S)
+
+
+def frontend_blockers(exc: UnsupportedModelError) -> list[Blocker]:
+    """The frontend's refusal as blockers: one per unsupported node, or the node a converter named."""
+    text = str(exc)
+    found = [Blocker(m["node"], m["op"].split("::")[-1], "no converter for this op", FRONTEND_FIX)
+             for m in _UNSUPPORTED_LINE.finditer(text)]
+    if found:
+        return found
+    m = _NODE_MESSAGE.match(text)
+    if m:
+        return [Blocker(m["node"], m["op"], m["why"].strip(), FRONTEND_FIX)]
+    return [Blocker(None, None, text, "")]
+
+
+def check_pipeline(graph: Graph, pipeline: str, coding: str, timesteps: int | None = None) -> Verdict:
+    """One coding's verdict: graph-only passes run for real, preconditions from the first data pass on."""
+    ctx = PassContext(calibration=None, timesteps=int(timesteps or 32))
+    blockers: list[Blocker] = []
+    done: list[str] = []
+    unchecked: list[str] = []
+    needs_data = False
+    for name, options in parse_pipeline(pipeline):
+        if not needs_data:
+            try:
+                graph = get_pass(name).fn(graph, ctx, **options).graph
+                done.append(name)
+                continue
+            except DataError:
+                needs_data = True
+            except RewriteError as exc:
+                # the precondition lists every node the pass refuses, the pass stopped at the first
+                view = PipelineView(options=dict(options), before=tuple(done))
+                found = [b for check in preconditions_for(name) for b in check(graph, view)]
+                if not any(b.blocking for b in found):
+                    op = graph.node_map()[exc.node].op if exc.node in graph.node_map() else None
+                    found.append(Blocker(exc.node, op, exc.message))
+                blockers += [replace(b, pass_name=name) for b in found]
+                break
+            except SnnccError as exc:
+                blockers.append(Blocker(None, None, str(exc), pass_name=name))
+                break
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                # options the pass cannot use: the pass manager reports them when the pipeline runs
+                blockers.append(Blocker(None, None, f"not checked further: {type(exc).__name__}: {exc}",
+                                        pass_name=name, blocking=False))
+                break
+        checks = preconditions_for(name)
+        if not checks and name.startswith("lower-"):
+            unchecked.append(name)
+        view = PipelineView(options=dict(options), before=tuple(done))
+        for check in checks:
+            blockers += [replace(b, pass_name=b.pass_name or name) for b in check(graph, view)]
+        done.append(name)
+    stops = tuple(b for b in blockers if b.blocking)
+    notes = tuple(b for b in blockers if not b.blocking)
+    status = BLOCKED if stops else (UNCHECKED if unchecked else WORKS)
+    return Verdict(coding, status, stops, notes, unchecked=tuple(unchecked))
+
+
+def _suggest(verdict: Verdict, working: list[str]) -> str:
+    """The codings that work, else the first blocker's own fix."""
+    if verdict.status != BLOCKED:
+        return ""
+    if working:
+        return " or ".join(f"--coding {c}" for c in working)
+    return next((b.fix for b in verdict.blockers if b.fix), "no coding can take this model")
+
+
+def check_graph(graph: Graph, codings: list[str] | None = None, *, timesteps: int | None = None, profile=None,
+                **coding_options) -> list[Verdict]:
+    """Verdicts for an imported IR graph (each coding's default pipeline with `coding_options`; `timesteps` None:
+    each coding's own default)."""
+    from snncc.check.profile_fit import profile_blockers
+    from snncc.pipeline import CODINGS, pipeline_for
+
+    codings = list(codings or CODINGS)
+    verdicts = []
+    for coding in codings:
+        try:
+            options = dict(coding_options, **({"timesteps": int(timesteps)} if timesteps else {}))
+            pipeline = pipeline_for(coding, **options)
+        except OptionError as exc:
+            verdicts.append(Verdict(coding, BLOCKED, (Blocker(None, None, f"option: {exc}"),)))
+            continue
+        verdict = check_pipeline(graph, pipeline, coding, timesteps)
+        if profile is not None:
+            extra = profile_blockers(graph, coding, profile)
+            stops = verdict.blockers + tuple(b for b in extra if b.blocking)
+            verdict = Verdict(coding, BLOCKED if stops else verdict.status, stops,
+                              verdict.notes + tuple(b for b in extra if not b.blocking), unchecked=verdict.unchecked)
+        verdicts.append(verdict)
+    working = [v.coding for v in verdicts if v.status == WORKS]
+    return [Verdict(v.coding, v.status, v.blockers, v.notes, _suggest(v, working), v.unchecked) for v in verdicts]
+
+
+def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] | None = None, *,
+                input_shapes: dict | None = None, timesteps: int | None = None, profile=None,
+                **coding_options) -> CheckReport:
+    """Read the model's graph (no calibration) and say, per coding, whether it compiles and what stops it.
+
+    `input_shapes` sizes dynamic input axes as for compile; `profile` (a name, file or Profile) adds the hardware's
+    preconditions. ModelLoadError/OptionError propagate: they are about the file or the options, not a coding."""
+    from snncc.compiler import load_model
+    from snncc.frontend import onnx_to_ir
+    from snncc.pipeline import CODINGS
+
+    start = time.perf_counter()
+    codings = list(codings or CODINGS)
+    if profile is not None:
+        from snncc.backends.coremap import load_profile
+
+        profile = load_profile(profile)
+    name = "model" if isinstance(model, onnx.ModelProto) else str(model)
+    onnx_model = load_model(model, input_shapes)
+    shapes = _input_shapes(onnx_model)
+    if any(d < 1 for dims in shapes.values() for d in dims[1:]):
+        from snncc.frontend.convert import _input_type
+
+        for vi in onnx_model.graph.input:   # an unknown input size is the user's to give, not a coding's limit
+            if vi.name in shapes:
+                _input_type(vi)
+    try:
+        graph = onnx_to_ir(onnx_model)
+    except UnsupportedModelError as exc:
+        stops = tuple(frontend_blockers(exc))
+        verdicts = tuple(Verdict(c, BLOCKED, stops, suggestion=stops[0].fix) for c in codings)
+        return CheckReport(name, shapes, verdicts, time.perf_counter() - start,
+                           getattr(profile, "name", None))
+    notes = []
+    if graph.meta.get("dropped_tail"):
+        notes.append(f"the output tail {graph.meta['dropped_tail']} is dropped (argmax unchanged)")
+    verdicts = check_graph(graph, codings, timesteps=timesteps, profile=profile, **coding_options)
+    return CheckReport(name, shapes, tuple(verdicts), time.perf_counter() - start, getattr(profile, "name", None),
+                       tuple(notes))
+
+
+def _input_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
+    inits = {i.name for i in model.graph.initializer}
+    return {vi.name: tuple(d.dim_value if d.HasField("dim_value") else -1 for d in vi.type.tensor_type.shape.dim)
+            for vi in model.graph.input if vi.name not in inits}

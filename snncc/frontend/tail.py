@@ -1,0 +1,79 @@
+"""The output tail: nodes after the last linear layer that only normalise or reshape the logits.
+
+Exporters end classifiers with `Softmax`/`LogSoftmax` (after an 11 -> 13 version conversion spelled
+`Flatten -> Softmax -> Reshape`), often with `Identity`, `Reshape`, `Flatten`, `Squeeze`/`Unsqueeze` or a `Transpose`
+that only moves axes of size 1. A normaliser is strictly monotonic along its axis, so dropping it leaves the
+argmax along that axis unchanged; the reshapes around it are kept (a Transpose of size-1 axes becomes a reshape).
+The dropped nodes are recorded in the graph header (`dropped_tail`) and said by `snncc compile`.
+"""
+
+from __future__ import annotations
+
+import onnx
+
+NORMALISERS = frozenset({"Softmax", "LogSoftmax"})
+RESHAPES = frozenset({"Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"})
+
+
+def output_tail(model: onnx.ModelProto) -> set[int]:
+    """Indices of the nodes forming a pure normalise/reshape tail in front of a graph output, when the tail holds at
+    least one normaliser (otherwise the reshapes convert as usual and nothing is dropped). A tail node's output
+    feeds only the next tail node or the graph output."""
+    producers = {out: index for index, node in enumerate(model.graph.node) for out in node.output}
+    outputs = {o.name for o in model.graph.output}
+    readers: dict[str, int] = {}
+    for node in _live_nodes(model, producers, outputs):
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    tail: set[int] = set()
+    for out in outputs:
+        chain, name = [], out
+        while name in producers:
+            index = producers[name]
+            node = model.graph.node[index]
+            if node.op_type not in NORMALISERS | RESHAPES or node.domain not in ("", "ai.onnx"):
+                break
+            if readers.get(name, 0) != (0 if name == out else 1):
+                break
+            chain.append(index)
+            name = node.input[0]
+        if any(model.graph.node[i].op_type in NORMALISERS for i in chain):
+            tail.update(chain)
+    return tail
+
+
+def _live_nodes(model: onnx.ModelProto, producers: dict[str, int], outputs: set[str]) -> list[onnx.NodeProto]:
+    """The nodes some graph output depends on (an optimiser may leave a dead Identity reading an output)."""
+    live, stack = set(), [producers[o] for o in outputs if o in producers]
+    while stack:
+        index = stack.pop()
+        if index in live:
+            continue
+        live.add(index)
+        stack.extend(producers[i] for i in model.graph.node[index].input if i in producers)
+    return [model.graph.node[i] for i in sorted(live)]
+
+
+def convert_tail_node(ctx, node: onnx.NodeProto) -> bool:
+    """Convert one tail node: a normaliser is aliased to its input (dropped: returns True); a Transpose that only
+    moves size-1 axes becomes a reshape when no Transpose converter is registered; the rest convert as usual."""
+    from snncc.frontend.converters import CONVERTERS, _inferred_shape, _reshape_to, attrs, fail
+
+    if node.op_type in NORMALISERS:
+        ctx.alias(node.output[0], ctx.value(node.input[0], node))
+        return True
+    if node.op_type == "Transpose" and "Transpose" not in CONVERTERS:
+        x = ctx.value(node.input[0], node)
+        full = [-1, *ctx.type_of(x).shape]
+        perm = list(attrs(node).get("perm", range(len(full))[::-1]))
+        if [a for a in perm if full[a] != 1] != [a for a in range(len(full)) if full[a] != 1]:
+            raise fail(node, f"Transpose{{perm={perm}}} of the output reorders its axes; only a transpose of "
+                             "size-1 axes is read as a reshape")
+        _reshape_to(ctx, node, x, _inferred_shape(ctx, node.output[0]) or [full[a] for a in perm])
+        return False
+    CONVERTERS[node.op_type](ctx, node)
+    return False
+
+
+def describe(node: onnx.NodeProto) -> str:
+    return f"{node.op_type} {node.name or node.output[0]!r}"

