@@ -114,3 +114,11 @@ def test_paddle_hardswish_compiles_to_one_circuit_in_amos():
     assert [c.gate for c in snn.nodes if isinstance(c, FSNeuron)] == ["hardswish"]
     assert "mul" not in {n.op for n in snn.nodes}
     np.testing.assert_array_equal(simulate(snn, x_test, 1).predictions[1], run(snn, x_test)["y"].argmax(-1))
+
+
+def test_every_coding_runs_it_before_lowering():
+    from snncc.pipeline import CODINGS, pipeline_for
+
+    for coding in CODINGS:
+        passes = [p.split("{")[0] for p in pipeline_for(coding).split(",")]
+        assert passes.index("match-activations") < passes.index("fold-affine"), coding
