@@ -160,7 +160,8 @@ def match_activations(graph, ctx) -> PassResult:
             done.add(node.name)
             if node.name != root.name:
                 edit.remove(node.name, x)
-        if math.isclose(scale, 1.0, rel_tol=RTOL, abs_tol=0):
+        unit = math.isclose(scale, 1.0, rel_tol=RTOL, abs_tol=0)   # x * c / 6 with c = 6 in float32
+        if unit:
             edit.replace(_gate_node(gate, root.name, x, root.type))
         else:
             name = edit.fresh_name(f"{root.name}.{gate}")
@@ -168,5 +169,5 @@ def match_activations(graph, ctx) -> PassResult:
             edit.replace(Affine(name=root.name, inputs=(name,), type=root.type,
                                 scale=edit.constant(f"{root.name}.scale", np.asarray(scale, np.float32))))
         ctx.log.append(f"match-activations: %{root.name} is {gate}(%{x})"
-                       + ("" if scale == 1.0 else f" * {scale:.9g}") + f" ({len(match['nodes'])} nodes)")
+                       + ("" if unit else f" * {scale:.9g}") + f" ({len(match['nodes'])} nodes)")
     return PassResult(edit.apply(), edit.modified)
