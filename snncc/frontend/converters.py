@@ -13,8 +13,8 @@ from onnx import helper
 
 from snncc.errors import UnsupportedModelError
 from snncc.frontend.context import ConversionContext
-from snncc.ir import (Add, Affine, GateOp, AvgPool, BatchNorm, Clip, Concat, Conv, Dense, Flatten, Floor, Gelu, GlobalAvgPool,
-                      HardSigmoid, HardSwish, LeakyRelu, MaxPool, Mul, Relu, Reshape, SiLU, Sigmoid, Tanh)
+from snncc.ir import (Add, Affine, AvgPool, BatchNorm, Clip, Concat, Conv, Dense, Flatten, Floor, GateOp, Gelu,
+                      GlobalAvgPool, HardSigmoid, HardSwish, LeakyRelu, MaxPool, Mul, Relu, Reshape, SiLU, Sigmoid, Tanh)
 
 Converter = Callable[[ConversionContext, onnx.NodeProto], None]
 CONVERTERS: dict[str, Converter] = {}
