@@ -6,8 +6,9 @@ from typing import Callable
 
 from snncc.errors import OptionError
 
-# match-qcfs first: it reads the QCFS activation as exported (Div/Mul/Add/Floor/Clip) before fold-affine merges it
-CANONICALIZE = "match-qcfs,fold-bn,fold-affine,fold-input-norm"
+# match-activations and match-qcfs first: they read activations as exported (Div/Mul/Add/Clip/Floor) before
+# fold-affine merges their parts
+CANONICALIZE = "match-activations,match-qcfs,fold-bn,fold-affine,fold-input-norm"
 
 
 def rate_pipeline(balance: str = "channel", stat: str = "percentile", percentile: float | None = None,

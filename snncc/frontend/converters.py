@@ -13,8 +13,8 @@ from onnx import helper
 
 from snncc.errors import UnsupportedModelError
 from snncc.frontend.context import ConversionContext
-from snncc.ir import (Add, Affine, AvgPool, BatchNorm, Clip, Concat, Conv, Dense, Flatten, Floor, Gelu, GlobalAvgPool,
-                      HardSigmoid, HardSwish, LeakyRelu, MaxPool, Mul, Relu, Reshape, SiLU, Sigmoid, Tanh)
+from snncc.ir import (Add, Affine, AvgPool, BatchNorm, Clip, Concat, Conv, Dense, Flatten, Floor, GateOp, Gelu,
+                      GlobalAvgPool, HardSigmoid, HardSwish, LeakyRelu, MaxPool, Mul, Relu, Reshape, SiLU, Sigmoid, Tanh)
 
 Converter = Callable[[ConversionContext, onnx.NodeProto], None]
 CONVERTERS: dict[str, Converter] = {}
@@ -193,9 +193,45 @@ def convert_hard_sigmoid(ctx, node):
 
 @converter("Gelu")
 def convert_gelu(ctx, node):
-    if attrs(node).get("approximate", b"none") not in (b"none", "none"):
-        raise fail(node, "only the exact (erf) Gelu is supported")
-    ctx.emit(Gelu, node, [ctx.value(node.input[0], node)])
+    approximate = attrs(node).get("approximate", b"none")
+    approximate = approximate.decode() if isinstance(approximate, bytes) else approximate
+    if approximate == "tanh":
+        ctx.emit(GateOp, node, [ctx.value(node.input[0], node)], gate="gelu_tanh")
+    elif approximate == "none":
+        ctx.emit(Gelu, node, [ctx.value(node.input[0], node)])
+    else:
+        raise fail(node, f"approximate={approximate!r} is not a Gelu variant (none or tanh)")
+
+
+@converter("Max", "Min")
+def convert_max_min(ctx, node):
+    """Max(x, c) / Min(x, c) with a scalar constant c: Clip(c, inf) / Clip(-inf, c) (Relu6 as Min(Max(x, 0), 6))."""
+    dynamic = [i for i in node.input if not ctx.is_const(i)]
+    constant = [i for i in node.input if ctx.is_const(i)]
+    if len(dynamic) != 1 or len(constant) != 1 or np.asarray(ctx.const(constant[0])).size != 1:
+        raise fail(node, "only the max/min of one tensor and one scalar constant is supported")
+    c = float(np.asarray(ctx.const(constant[0])).reshape(-1)[0])
+    bounds = {"lo": c} if node.op_type == "Max" else {"hi": c}
+    ctx.emit(Clip, node, [ctx.value(dynamic[0], node)], **bounds)
+
+
+@converter("Pow")
+def convert_pow(ctx, node):
+    """x^n for a constant whole exponent n = 1, 2, 3: x, x*x, (x*x)*x (products that match-activations reads, e.g.
+    in GELU's tanh form)."""
+    if not ctx.is_const(node.input[1]) or np.asarray(ctx.const(node.input[1])).size != 1:
+        raise fail(node, "the exponent must be a scalar constant")
+    n = float(np.asarray(ctx.const(node.input[1])).reshape(-1)[0])
+    if n not in (1.0, 2.0, 3.0):
+        raise fail(node, f"only the exponents 1, 2 and 3 are supported, got {n:g}")
+    x = ctx.value(node.input[0], node)
+    if n == 1.0:
+        ctx.alias(node.output[0], x)
+        return
+    base = ctx.node_name(node)
+    square = ctx.emit(Mul, node, [x, x], name=base if n == 2.0 else ctx.names.fresh(f"{base}.square"))
+    if n == 3.0:
+        ctx.emit(Mul, node, [square, x], name=base)
 
 
 @converter("Clip")

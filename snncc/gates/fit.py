@@ -50,6 +50,8 @@ import numpy as np
 from snncc.gates.circuit import FSCircuit, approximation_error
 from snncc.gates.gate import Gate, GateFunction, Lowering, get_gate
 
+# Bump whenever a change to this module changes what `fit_circuit` returns: it is part of the on-disk cache key.
+FITTER_VERSION = 1
 IMPORTANCE_KNOT_OFFSETS = (-3.0, -2.0, 0.0, 2.0, 3.0)
 IMPORTANCE_KNOT_WEIGHTS = (1.0, 10.0, 11.0, 10.0, 1.0)
 IMPORTANCE_EDGE_WEIGHT = 0.5

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from snncc.gates.circuit import FSCircuit, affine_circuit, relu_circuit
+from snncc.gates import cache as gate_cache
+from snncc.gates.circuit import FSCircuit, affine_circuit, approximation_error, relu_circuit
 from snncc.gates.fit import FitSettings, fit_circuit
 from snncc.gates.gate import Gate, Lowering, get_gate
 
@@ -148,8 +149,45 @@ def _round_to(value: float, step: float, rounding=round) -> float:
 @functools.lru_cache(maxsize=None)
 def _refit(gate: Gate, K: int, x_range: tuple[float, float], mean: float | None, std: float | None,
            settings: FitSettings) -> FSCircuit:
-    """`fit_circuit`, cached in-process: identical gates in a network are fitted once."""
-    return fit_circuit(gate, K, x_range, mean=mean, std=std, settings=settings)
+    """`fit_circuit`, cached in-process (identical gates in a network are fitted once) and on disk
+    (`snncc.gates.cache`: a second compile does not refit)."""
+    key = gate_cache.fit_key(gate, K, x_range, mean, std, settings)
+    circuit = gate_cache.load(key)
+    if circuit is None:
+        circuit = fit_circuit(gate, K, x_range, mean=mean, std=std, settings=settings)
+        gate_cache.store(key, circuit)
+    return circuit
+
+
+# A tabled circuit serves a range wider than its own when its max abs error on the union of both ranges is at most
+# this factor times its error on its own range. Measured on the shipped table: sigmoid K = 12 [-10, 10] extended to
+# [-40, 40], SiLU/GELU K = 16 [-4, 4] to [-20, 4], HardSwish K = 16 [-4, 4] to [-41.3, 4] and HardSigmoid K = 10
+# [-4, 4] to [-7.4, 3.4] keep their error (ratio 1.00: the gate and the circuit are both flat there), while HardSwish
+# to [-5, 4.2] (4.0x), LeakyRelu to [-4.5, 4] (1.12x) or SiLU to [-8, 12.5] (106x) do not and are refitted.
+WIDER_RANGE_TOLERANCE = 1.01
+
+
+@functools.lru_cache(maxsize=None)
+def _error_on(circuit: FSCircuit, gate: Gate, x_range: tuple[float, float]) -> tuple[float, float]:
+    return approximation_error(circuit, gate.function, x_range)
+
+
+def _tabled_over_wider_range(table: GateTable, gate: Gate, K: int,
+                             x_range: tuple[float, float]) -> FSCircuit | None:
+    """The tabled circuit for (gate, K) that keeps its error on a range wider than its own (the lowest error if
+    several do), with x_range and the errors measured on the union of both ranges; None if none does."""
+    best = None
+    for circuit in table.circuits:
+        if circuit.gate != gate.name or circuit.K != K:
+            continue
+        union = (min(x_range[0], circuit.x_range[0]), max(x_range[1], circuit.x_range[1]))
+        error, mse = _error_on(circuit, gate, union)
+        if error <= WIDER_RANGE_TOLERANCE * circuit.max_abs_error and (best is None or error < best[1]):
+            best = (circuit, error, mse, union)
+    if best is None:
+        return None
+    circuit, error, mse, union = best
+    return dataclasses.replace(circuit, x_range=union, max_abs_error=error, mse=mse)
 
 
 def get_circuit(gate_name: str, K: int | None = None, x_range: tuple[float, float] | None = None,
@@ -160,9 +198,10 @@ def get_circuit(gate_name: str, K: int | None = None, x_range: tuple[float, floa
     - closed form (relu, clip): `relu_circuit(alpha=x_range[1], K)`, exact K-bit floor quantizer; x_range[0] is
       irrelevant (inputs below 0 give 0).
     - fitted: the circuit of `table` (default: the shipped one) for (gate, K) whose range contains x_range, the
-      narrowest if several do; otherwise a refit on x_range rounded outwards, importance-weighted by (mean, std)
-      when given, and cached in-process by (gate, K, rounded range, rounded mean/std, fit_settings), so identical
-      gates fit once. mean/std only shape a refit: a table hit ignores them.
+      narrowest if several do; else a tabled circuit whose error on the wider range stays within
+      WIDER_RANGE_TOLERANCE of its own (x_range and errors then those of the union); otherwise a refit on x_range
+      rounded outwards, importance-weighted by (mean, std) when given, and cached in-process by (gate, K, rounded range, rounded mean/std, fit_settings), so identical
+      gates fit once, and on disk (`snncc.gates.cache`). mean/std only shape a refit: a table hit ignores them.
     - affine (tanh, ...): the base gate's circuit on [a*lo + b, a*hi + b] (mean -> a*mean + b, std -> a*std),
       mapped by `affine_circuit`; the returned `bias_offset` e goes into the next layer's bias.
 
@@ -192,11 +231,13 @@ def get_circuit(gate_name: str, K: int | None = None, x_range: tuple[float, floa
                            None if std is None else reuse.a * std, fit_settings=fit_settings, table=table)
         return affine_circuit(base, reuse.a, reuse.b, reuse.c, reuse.e, gate=gate.name)
 
-    tabled = (table if table is not None else shipped_gate_table()).lookup(gate.name, K, (lo, hi))
+    table = table if table is not None else shipped_gate_table()
+    step = _rounding_step(lo, hi)
+    # outwards: still covers x_range; and calibrated ranges that differ in their last bits between CPUs agree
+    fit_range = (_round_to(lo, step, math.floor), _round_to(hi, step, math.ceil))
+    tabled = table.lookup(gate.name, K, (lo, hi)) or _tabled_over_wider_range(table, gate, K, fit_range)
     if tabled is not None:
         return tabled
-    step = _rounding_step(lo, hi)
-    fit_range = (_round_to(lo, step, math.floor), _round_to(hi, step, math.ceil))  # outwards: still covers x_range
     rounded_mean = None if mean is None else _round_to(mean, step)
     rounded_std = None if std is None else max(_round_to(std, step), step)
     return _refit(gate, K, fit_range, rounded_mean, rounded_std, fit_settings)

@@ -20,6 +20,7 @@ from snncc.passes.lower_phase import lower_phase, phase_pipeline
 from snncc.passes.search_phase_base import search_phase_base
 from snncc.passes.insert_delays import insert_delays
 from snncc.passes.match_qcfs import match_qcfs
+from snncc.passes.match_activations import match_activations
 from snncc.passes.lower_bits import bits_pipeline, lower_bits
 from snncc.passes.shift_bias import shift_bias
 from snncc.passes.lower_signed import lower_signed, signed_pipeline
@@ -30,6 +31,6 @@ __all__ = [
     "get_pass", "parse_pipeline", "register_pass", "channel_axis", "channel_view", "fold_bn", "fold_affine",
     "fold_input_norm", "calibrate", "collect_stats", "ActivationStats", "balance_thresholds", "maxpool_to_relu_tree",
     "lower_rate", "fold_out_scale", "canonicalize_gcn", "lower_phase", "phase_pipeline", "search_phase_base",
-    "insert_delays", "match_qcfs", "lower_bits", "bits_pipeline", "shift_bias", "lower_signed", "signed_pipeline",
+    "insert_delays", "match_qcfs", "match_activations", "lower_bits", "bits_pipeline", "shift_bias", "lower_signed", "signed_pipeline",
     "lower_gates", "amos_pipeline",
 ]

@@ -10,8 +10,10 @@ weight W * d(t). How the circuit is obtained (`snncc.gates.get_circuit`):
   so that every level n alpha 2^-K is a float32 and differences of levels stay on the grid (this makes the MaxPool
   tree of `maxpool-to-relu-tree` exact). Clip(lo, hi) is the affine reuse lo + relu_(hi-lo)(x - lo).
 - any other gate: the shipped pre-fitted table when the calibrated input range [min, max] of the gate lies inside a
-  tabled range, else a deterministic refit by surrogate gradients, importance-weighted around mean +- 2 std,
-  cached by (gate, K, range) so identical gates are fitted once.
+  tabled range (or a wider one where the tabled circuit keeps its error), else a deterministic refit by surrogate
+  gradients, importance-weighted around mean +- 2 std, cached by (gate, K, range, ...) in-process and on disk
+  (`snncc.gates.cache`, ~/.cache/snncc/gates; SNNCC_GATE_CACHE=off disables it) so a gate is fitted once per
+  machine. A progress bar counts the gates while they are fitted (on a terminal).
 - tanh reuses the sigmoid circuit (tanh(x) = 2 sigmoid(2x) - 1, bit-exact); HardSigmoid with other (alpha, beta)
   reuses the default one affinely.
 
@@ -240,6 +242,21 @@ def fs_population(node, circuit: FSCircuit) -> FSNeuron:
                     max_abs_error=circuit.max_abs_error, mse=circuit.mse)
 
 
+# ops whose circuit may be fitted (the others have closed forms): the progress bar counts them
+FITTED_OPS = frozenset(OP_GATES) | {"gate", "hard_sigmoid", "leaky_relu"}
+
+
+def _fit_progress(graph: Graph, ctx):
+    """A tqdm bar over the gates that may need a fit (stderr; shown only with ctx.progress, i.e. on a terminal)."""
+    import sys
+
+    from tqdm import tqdm
+
+    total = sum(1 for n in graph.nodes if n.op in FITTED_OPS)
+    return tqdm(total=total, desc="lower-gates: fitting gate circuits", unit="gate", file=sys.stderr,
+                disable=not ctx.progress or total == 0)
+
+
 @register_pass("lower-gates")
 def lower_gates(graph, ctx, k: int | None = None, importance: bool = True, fit: str = "default") -> PassResult:
     """Every gate -> fs_neuron{gate, steps=K, thresholds T, resets h, weights d, bias_offset, x_range, fit error}:
@@ -258,22 +275,30 @@ def lower_gates(graph, ctx, k: int | None = None, importance: bool = True, fit: 
                       or n.op in ("hard_sigmoid", "leaky_relu")])
     edit = GraphEdit(graph)
     non_spiking = []
-    for node in graph.nodes:
-        if node.op == "max_pool":
-            raise RewriteError(node.name, "run maxpool-to-relu-tree before lower-gates (MaxPool as a tree of ReLU "
-                                          "circuits on one grid is exact)")
-        if node.op == "floor":
-            raise RewriteError(node.name, "a Floor outside a QCFS activation has no circuit; run match-qcfs first")
-        if node.op == "mul":
-            non_spiking.append(node.name)
-            continue
-        if node.spiking:
-            if node.op != "fs_neuron":
-                raise RewriteError(node.name, f"{node.op} is already lowered to another coding")
-            continue
-        circuit = lowering.circuit(node)
-        if circuit is not None:
-            edit.replace(fs_population(node, circuit))
+    bar = _fit_progress(graph, ctx)
+    try:
+        for node in graph.nodes:
+            if node.op == "max_pool":
+                raise RewriteError(node.name, "run maxpool-to-relu-tree before lower-gates (MaxPool as a tree of ReLU "
+                                              "circuits on one grid is exact)")
+            if node.op == "floor":
+                raise RewriteError(node.name, "a Floor outside a QCFS activation has no circuit; run match-qcfs first")
+            if node.op == "mul":
+                non_spiking.append(node.name)
+                continue
+            if node.spiking:
+                if node.op != "fs_neuron":
+                    raise RewriteError(node.name, f"{node.op} is already lowered to another coding")
+                continue
+            if node.op in FITTED_OPS:
+                bar.set_postfix_str(f"%{node.name}", refresh=False)
+            circuit = lowering.circuit(node)
+            if node.op in FITTED_OPS:
+                bar.update()
+            if circuit is not None:
+                edit.replace(fs_population(node, circuit))
+    finally:
+        bar.close()
     if not edit.modified:
         return PassResult(graph, False)   # no gate: nothing runs on the windowed schedule
     meta = dict(graph.meta)

@@ -6,10 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from snncc.gates import (FitSettings, GateTableError, fs_forward, get_circuit, get_gate, parse_gate_table,
-                         read_gate_table, relu_circuit, shipped_gate_table, spike_counts, write_gate_table)
+from snncc.gates import (FitSettings, GateTableError, approximation_error, fs_forward, get_circuit, get_gate,
+                         parse_gate_table, read_gate_table, relu_circuit, shipped_gate_table, spike_counts,
+                         write_gate_table)
 from snncc.gates.build_table import TableEntry, build_gate_table
-from snncc.gates.table import TABLE_FILE, _refit, format_gate_table
+from snncc.gates.table import TABLE_FILE, WIDER_RANGE_TOLERANCE, _refit, format_gate_table
 
 QUICK = FitSettings(restarts=4, steps=150, halving_interval=50, survivors=2, polish_sweeps=2, eval_points=10_001)
 
@@ -95,10 +96,24 @@ def test_get_circuit_uses_the_table_inside_its_range():
 
 def test_get_circuit_refits_outside_the_table_once_per_rounded_range():
     before = _refit.cache_info()
-    circuits = [get_circuit("sigmoid", 5, (-12.0 - 1e-3 * i, 12.0), fit_settings=QUICK) for i in range(1, 51)]
+    # SiLU grows beyond the tabled [-4, 4]: the table cannot serve [-12, 12]
+    circuits = [get_circuit("silu", 5, (-12.0 - 1e-3 * i, 12.0), fit_settings=QUICK) for i in range(1, 51)]
     after = _refit.cache_info()
     assert after.misses - before.misses == 1 and all(circuit is circuits[0] for circuit in circuits)
     assert circuits[0].x_range == (-12.1, 12.0) and circuits[0].K == 5  # rounded outwards to 0.1 (width 24)
+
+
+def test_the_table_serves_a_wider_range_where_its_error_holds():
+    tabled = shipped_gate_table().lookup("sigmoid", 12, (-10.0, 10.0))
+    wide = get_circuit("sigmoid", 12, (-40.0, 25.0), fit_settings=QUICK)
+    assert wide.thresholds == tabled.thresholds and wide.output_weights == tabled.output_weights
+    assert wide.x_range == (-40.0, 25.0)
+    measured, _ = approximation_error(wide, get_gate("sigmoid").function)
+    assert measured == wide.max_abs_error <= WIDER_RANGE_TOLERANCE * tabled.max_abs_error
+    # HardSwish is x above 3: the [-4, 4] circuit saturates, so [-5, 6] is refitted
+    before = _refit.cache_info().misses
+    refit = get_circuit("hardswish", 16, (-5.0, 6.0), fit_settings=QUICK)
+    assert _refit.cache_info().misses == before + 1 and refit.x_range == (-5.0, 6.0)
 
 
 def test_get_circuit_closed_form_and_affine_paths():
