@@ -73,6 +73,8 @@ NOT_LOWERED = {
     "batch_norm": "NIR has no BatchNorm; the rate pipeline's fold-bn pass folds it into the convolution",
     "concat": "NIR has no Concat node",
     "mul": "NIR has no product of two signals",
+    "transpose": "NIR has no Transpose node (a permutation of axes); drop it from the model or keep it out of the "
+                 "exported part",
 }
 
 
