@@ -195,3 +195,17 @@ def test_rate_compile_and_simulate_through_every_index_op():
     assert check_mapping(snn, map_graph(snn, "generic").document) == []     # transpose composes as a permutation
     with pytest.raises(NirExportError, match="no Transpose"):
         check_exportable(snn)
+
+
+def test_nir_export_refuses_a_conv_after_a_resize_and_says_why():
+    import snncc
+    from snncc.backends.nir_export import NirExportError, to_nir
+
+    nodes = [helper.make_node("Relu", ["x"], ["r1"]), helper.make_node("Resize", ["r1", "", "up"], ["u"]),
+             helper.make_node("Conv", ["u", "w", "b"], ["c"], strides=[2, 2]), helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Flatten", ["r"], ["y"])]
+    model = make_model(nodes, (1, 4, 4), [32], {"up": np.asarray([1, 1, 2, 2], np.float32), "w": rand(2, 1, 2, 2),
+                                               "b": rand(2)})
+    snn = snncc.compile(model, "rate", calibration=np.abs(rand(20, 1, 4, 4)))
+    with pytest.raises(NirExportError, match="Resize/Slice/Split/Pad/ConvTranspose of an image"):
+        to_nir(snn)
