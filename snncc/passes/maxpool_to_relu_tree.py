@@ -141,7 +141,7 @@ def _shift_before(edit: GraphEdit, graph, consumers, pool: MaxPool, producer, sh
     """x + c as the value the taps read: the producer's bias when it is a conv/dense read only by the pool (and
     not a graph output), else an `affine{shift=c}` node."""
     if (isinstance(producer, (Conv, Dense)) and _sole_reader(consumers, producer.name, pool.name)
-            and producer.name not in graph.outputs and edit._replaced.get(producer.name) is None):
+            and producer.name not in graph.outputs and not edit.changed(producer.name)):
         channels = producer.type.shape[0] if isinstance(producer, Conv) else producer.type.shape[producer.axis]
         bias = np.zeros(channels, np.float32) if producer.bias is None else np.asarray(graph.constants[producer.bias])
         if isinstance(producer, Dense) and bias.shape != (channels,):
@@ -161,7 +161,7 @@ def _shift_after(edit: GraphEdit, graph, consumers, pool: MaxPool, root: str, sh
     readers = consumers.get(pool.name, [])
     foldable = bool(readers) and pool.name not in graph.outputs and all(
         (isinstance(r, Dense) and r.axis in (-1, len(r.type.shape) - 1)) or (isinstance(r, Conv) and not any(r.pads))
-        for r in readers) and all(len(r.inputs) == 1 and r.name not in edit._replaced for r in readers)
+        for r in readers) and all(len(r.inputs) == 1 and not edit.changed(r.name) for r in readers)
     if not foldable:
         edit.replace(Affine(name=pool.name, inputs=(root,), type=pool.type,
                             shift=edit.constant(f"{pool.name}.c", np.array(-shift, np.float32))))

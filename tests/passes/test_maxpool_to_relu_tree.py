@@ -104,3 +104,12 @@ def test_amos_pools_a_signed_gate_exactly(gate, least):
 def test_a_coding_that_cannot_carry_the_gate_names_the_gate_not_the_pool():
     with pytest.raises(PassError, match="leaky_relu gate"):
         snncc.compile(gate_model("LeakyRelu"), "rate", calibration=CALIB)
+
+
+def test_a_rate_compiled_signed_pool_maps_onto_cores_and_exports_to_nir():
+    from snncc.backends.coremap import check_mapping, map_graph
+    from snncc.backends.nir_export import to_nir
+
+    snn = snncc.compile(residual_model(), "rate", timesteps=64, calibration=CALIB)
+    assert check_mapping(snn, map_graph(snn, "generic").document) == []
+    to_nir(snn)     # the shifts are affine synapses NIR can hold
