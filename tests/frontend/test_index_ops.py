@@ -209,3 +209,9 @@ def test_nir_export_refuses_a_conv_after_a_resize_and_says_why():
     snn = snncc.compile(model, "rate", calibration=np.abs(rand(20, 1, 4, 4)))
     with pytest.raises(NirExportError, match="Resize/Slice/Split/Pad/ConvTranspose of an image"):
         to_nir(snn)
+
+
+def test_split_into_num_outputs_of_opset_18():
+    nodes = [helper.make_node("Split", ["x"], ["a", "b", "c"], axis=3, num_outputs=3),
+             helper.make_node("Concat", ["c", "a", "b"], ["y"], axis=3)]
+    _check(make_model(nodes, (2, 3, 7), None, opset=18), rand(N, 2, 3, 7))
