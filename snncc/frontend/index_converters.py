@@ -6,6 +6,7 @@ without new kernels:
   (`conv` 1x1 for the channels of an image); a row of zeros is a padded position;
 - bilinear Resize is separable: one `dense{axis}` per resized axis with the interpolation weights;
 - zero padding of an image is a depthwise identity `conv` with pads, merged into the pads of a Conv that reads it;
+  other padding (a constant as a bias, edge, reflect, wrap) is a 0/1 matrix along each padded axis;
 - ConvTranspose is zero insertion and padding (a 0/1 `dense` along H and along W) followed by a stride-1 `conv`
   with the flipped, transposed kernel;
 - Transpose is a `reshape` when only axes of size 1 move, else the `transpose` op.
@@ -47,36 +48,44 @@ def selection_matrix(indices, size: int) -> np.ndarray:
     return w
 
 
-def linear_along(ctx: ConversionContext, node, x: str, axis: int, matrix: np.ndarray, *, output: int = 0,
-                 last: bool = True, tag: str = "") -> str:
-    """y = matrix applied along per-sample `axis` of x: a 1x1 conv on the channels of an image, else `dense{axis}`.
-    `last` binds the result to the ONNX output; an identity matrix emits nothing when it is the last step."""
+def _identity(matrix: np.ndarray) -> bool:
+    return matrix.shape[0] == matrix.shape[1] and np.array_equal(matrix, np.eye(matrix.shape[0], dtype=np.float32))
+
+
+def linear_along(ctx: ConversionContext, node, x: str, axis: int, matrix: np.ndarray, bias: np.ndarray | None = None,
+                 *, output: int = 0, last: bool = True, tag: str = "") -> str:
+    """y = matrix x (+ bias, one value per output row) along per-sample `axis` of x: a 1x1 conv on the channels of an
+    image, else `dense{axis}`. `last` binds the result to the ONNX output; an identity emits nothing."""
     shape = ctx.type_of(x).shape
-    if matrix.shape[0] == matrix.shape[1] and np.array_equal(matrix, np.eye(matrix.shape[0], dtype=np.float32)):
+    if bias is None and _identity(matrix):
         if last:
             ctx.alias(node.output[output], x)
         return x
     name = ctx.names.fresh((node.output[output] if len(node.output) > 1 else node.name or node.output[0]) + tag)
     if len(shape) == 3 and axis == 0:
         weight = ctx.add_const(f"{name}.weight", matrix.reshape(matrix.shape + (1, 1)))
-        out = ctx.emit(Conv, node, [x], name=name, output=output, weight=weight)
+        ref = None if bias is None else ctx.add_const(f"{name}.bias", bias)
+        out = ctx.emit(Conv, node, [x], name=name, output=output, weight=weight, bias=ref)
     else:
+        ref = None if bias is None else ctx.add_const(f"{name}.bias",
+                                                      bias.reshape((-1,) + (1,) * (len(shape) - axis - 1)))
         out = ctx.emit(Dense, node, [x], name=name, output=output, weight=ctx.add_const(f"{name}.weight", matrix),
-                       axis=axis - len(shape))
+                       bias=ref, axis=axis - len(shape))
     if not last:
         ctx.values.pop(node.output[output], None)
     return out
 
 
-def _per_axis(ctx, node, x: str, matrices: dict[int, np.ndarray], output: int = 0) -> None:
-    """Apply one matrix per per-sample axis (in axis order); the last one binds the ONNX output."""
-    todo = [(a, m) for a, m in sorted(matrices.items())
-            if not (m.shape[0] == m.shape[1] and np.array_equal(m, np.eye(m.shape[0], dtype=np.float32)))]
+def _per_axis(ctx, node, x: str, matrices: dict[int, np.ndarray], output: int = 0,
+              biases: dict[int, np.ndarray] | None = None) -> None:
+    """Apply one matrix (and bias) per per-sample axis, in axis order; the last one binds the ONNX output."""
+    biases = biases or {}
+    todo = [(a, m) for a, m in sorted(matrices.items()) if a in biases or not _identity(m)]
     if not todo:
         ctx.alias(node.output[output], x)
         return
     for i, (axis, matrix) in enumerate(todo):
-        x = linear_along(ctx, node, x, axis, matrix, output=output, last=i == len(todo) - 1,
+        x = linear_along(ctx, node, x, axis, matrix, biases.get(axis), output=output, last=i == len(todo) - 1,
                          tag="" if i == len(todo) - 1 else f".axis{axis}")
 
 
@@ -140,15 +149,41 @@ def convert_split(ctx, node):
 
 # -- Pad -----------------------------------------------------------------------------------------------------
 
+PAD_MODES = ("constant", "edge", "reflect", "wrap")
+
+
+def pad_indices(size: int, begin: int, end: int, mode: str) -> list[int]:
+    """Source index of each padded position along one axis (NO_SOURCE: the constant); negative pads crop."""
+    out = []
+    for i in range(size + begin + end):
+        j = i - begin
+        if 0 <= j < size:
+            out.append(j)
+        elif mode == "constant":
+            out.append(NO_SOURCE)
+        elif mode == "edge":
+            out.append(min(max(j, 0), size - 1))
+        elif mode == "wrap":
+            out.append(j % size)
+        else:   # reflect, the edge not repeated
+            period = 2 * (size - 1)
+            k = j % period if period else 0
+            out.append(k if k < size else period - k)
+    return out
+
+
 @converter("Pad")
 def convert_pad(ctx, node):
+    """Each padded axis is a 0/1 selection along it (constant: zero rows plus the value as a bias; edge, reflect,
+    wrap: repeated source indices). Zero padding of an image's H and W is an identity depthwise conv with pads,
+    which a Conv reading it absorbs."""
     x = ctx.value(node.input[0], node)
     shape = ctx.type_of(x).shape
     rank = len(shape) + 1
     a = attrs(node)
     mode = _text(a.get("mode"), "constant")
-    if mode != "constant":
-        raise fail(node, f"Pad mode {mode!r} is not supported; only constant zero padding is (mode 'constant')")
+    if mode not in PAD_MODES:
+        raise fail(node, f"Pad mode {mode!r} is not supported (use one of {', '.join(PAD_MODES)})")
     pads = _ints(ctx, node, 1, "pads") if len(node.input) > 1 else list(a.get("pads", []))
     value = 0.0
     if len(node.input) > 2 and node.input[2]:
@@ -156,8 +191,6 @@ def convert_pad(ctx, node):
             raise fail(node, "the constant value must be a constant")
         value = float(np.asarray(ctx.const(node.input[2])).reshape(-1)[0])
     value = float(a.get("value", value))
-    if value != 0.0:
-        raise fail(node, f"Pad with the constant {value} is not supported; only zero padding is")
     axes = _ints(ctx, node, 3, "axes") if len(node.input) > 3 else None
     axes = list(range(rank)) if axes is None else [int(v) % rank for v in axes]
     if len(pads) != 2 * len(axes):
@@ -165,9 +198,9 @@ def convert_pad(ctx, node):
     begin, end = dict(zip(axes, pads[:len(axes)])), dict(zip(axes, pads[len(axes):]))
     if begin.get(0, 0) or end.get(0, 0):
         _batch_axis_untouched(node, "Pad")
-    spatial = {ax for ax in axes if begin[ax] or end[ax]}
-    if len(shape) == 3 and spatial <= {2, 3} and all(begin[ax] >= 0 and end[ax] >= 0 for ax in spatial):
-        # zero padding of an image: a depthwise identity conv with pads (merged into a Conv that reads it)
+    padded = {ax for ax in axes if begin[ax] or end[ax]}
+    if (mode == "constant" and value == 0.0 and len(shape) == 3 and padded <= {2, 3}
+            and all(begin[ax] >= 0 and end[ax] >= 0 for ax in padded)):
         channels = shape[0]
         name = ctx.node_name(node)
         pad4 = (begin.get(2, 0), begin.get(3, 0), end.get(2, 0), end.get(3, 0))
@@ -175,15 +208,18 @@ def convert_pad(ctx, node):
                        weight=ctx.add_const(f"{name}.weight", np.ones((channels, 1, 1, 1), np.float32)))
         ctx.zero_padded[out] = (x, pad4)
         return
-    matrices = {}
-    for axis in spatial:
+    matrices, biases = {}, {}
+    for axis in padded:
         size = shape[axis - 1]
-        b, e = begin[axis], end[axis]
-        indices = [i - b if 0 <= i - b < size else NO_SOURCE for i in range(size + b + e)]
+        if mode == "reflect" and max(begin[axis], end[axis]) >= size:
+            raise fail(node, f"reflect padding of {max(begin[axis], end[axis])} on axis {axis} of size {size}")
+        indices = pad_indices(size, begin[axis], end[axis], mode)
         if not indices:
             raise fail(node, "the padded tensor is empty")
         matrices[axis - 1] = selection_matrix(indices, size)
-    _per_axis(ctx, node, x, matrices)
+        if value != 0.0 and NO_SOURCE in indices:
+            biases[axis - 1] = np.where(np.asarray(indices) == NO_SOURCE, np.float32(value), np.float32(0))
+    _per_axis(ctx, node, x, matrices, biases=biases)
 
 
 # -- Resize / Upsample ---------------------------------------------------------------------------------------

@@ -86,12 +86,20 @@ def test_pad_then_conv_is_one_padded_conv():
     assert _ops(graph) == ["conv"] and graph.nodes[-1].pads == (2, 2, 0, 2)
 
 
-@pytest.mark.parametrize("mode,attrs", [("reflect", {}), ("constant", {"value": 1.0})])
-def test_pad_refuses_what_is_not_zero_padding(mode, attrs):
-    inputs = ["x", "p"] + (["v"] if attrs else [])
-    init = {"p": _i64([0, 0, 1, 1, 0, 0, 1, 1])} | ({"v": np.float32(attrs["value"])} if attrs else {})
-    model = make_model([helper.make_node("Pad", inputs, ["y"], mode=mode)], (2, 4, 4), None, init)
-    with pytest.raises(UnsupportedModelError, match="Pad"):
+@pytest.mark.parametrize("mode,value", [("constant", 1.5), ("edge", None), ("reflect", None), ("wrap", None)])
+def test_pad_modes_and_a_nonzero_constant(mode, value):
+    inputs = ["x", "p"] + (["v"] if value is not None else [])
+    init = {"p": _i64([0, 1, 2, 1, 0, 0, 1, 3])} | ({"v": np.float32(value)} if value is not None else {})
+    opset = 19 if mode == "wrap" else 17
+    model = make_model([helper.make_node("Pad", inputs, ["y"], mode=mode)], (2, 4, 5), None, init, opset=opset)
+    graph = _check(model, rand(N, 2, 4, 5))
+    assert set(_ops(graph)) <= {"conv", "dense"}
+
+
+def test_pad_refuses_an_unknown_mode_and_a_reflection_wider_than_the_axis():
+    init = {"p": _i64([0, 0, 4, 0, 0, 0, 0, 0])}
+    model = make_model([helper.make_node("Pad", ["x", "p"], ["y"], mode="reflect")], (2, 4, 4), None, init)
+    with pytest.raises(UnsupportedModelError, match="reflect padding of 4"):
         onnx_to_ir(prepare(model))
 
 
