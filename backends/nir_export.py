@@ -73,6 +73,8 @@ NOT_LOWERED = {
     "batch_norm": "NIR has no BatchNorm; the rate pipeline's fold-bn pass folds it into the convolution",
     "concat": "NIR has no Concat node",
     "mul": "NIR has no product of two signals",
+    "transpose": "NIR has no Transpose node (a permutation of axes); drop it from the model or keep it out of the "
+                 "exported part",
 }
 
 
@@ -238,7 +240,8 @@ def _conv2d(nir, b, node, weight, bias, input_shape, stride, padding, dilation, 
     # nir 1.0.8 infers a Conv2d's input type as weight.shape[1] channels, so `nir.read` rejects a grouped conv
     # (and readers differ on groups): export the equivalent block-diagonal plain convolution instead
     if node.inputs[0] in b.flat:
-        raise NirExportError(f"node %{node.name} ({node.op}) reads %{node.inputs[0]}, which a graph layer carries "
+        raise NirExportError(f"node %{node.name} ({node.op}) reads %{node.inputs[0]}, which a dense layer along one "
+                             "axis (a graph layer, or a Resize/Slice/Split/Pad/ConvTranspose of an image) carries "
                              "flattened; NIR has no reshape back to (C, H, W)")
     nir_node = nir.Conv2d(input_shape=tuple(int(d) for d in input_shape[1:]), weight=ungrouped(weight, int(groups)),
                           stride=tuple(int(s) for s in stride), padding=padding,

@@ -3,8 +3,8 @@
 from snncc.ir.types import TensorType, DTYPES, dtype_name
 from snncc.ir.node import ConstRef, Node, OP_REGISTRY, register_op, op_class
 from snncc.ir.ops_ann import (Input, Dense, Conv, AvgPool, MaxPool, GlobalAvgPool, Add, Mul, Concat, Flatten,
-                              Reshape, Affine, BatchNorm, Relu, BoundedRelu, Clip, LeakyRelu, Sigmoid, HardSigmoid,
-                              Tanh, SiLU, HardSwish, Gelu, QCFS)
+                              Reshape, Transpose, Affine, BatchNorm, Relu, BoundedRelu, Clip, LeakyRelu, Sigmoid,
+                              HardSigmoid, Tanh, SiLU, HardSwish, Gelu, QCFS)
 from snncc.ir.ops_snn import IFNeuron
 from snncc.ir.ops_floor import Floor
 from snncc.ir.ops_bits import BitsNeuron
@@ -22,8 +22,8 @@ from snncc.ir.atomic_write import atomic_write
 __all__ = [
     "TensorType", "DTYPES", "dtype_name", "ConstRef", "Node", "OP_REGISTRY", "register_op", "op_class",
     "Input", "Dense", "Conv", "AvgPool", "MaxPool", "GlobalAvgPool", "Add", "Mul", "Concat", "Flatten", "Reshape",
-    "Affine", "BatchNorm", "Relu", "BoundedRelu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "Tanh", "SiLU",
-    "HardSwish", "Gelu", "QCFS", "IFNeuron", "Floor", "BitsNeuron", "SignedNeuron", "PhaseNeuron", "Delay",
+    "Transpose", "Affine", "BatchNorm", "Relu", "BoundedRelu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "Tanh",
+    "SiLU", "HardSwish", "Gelu", "QCFS", "IFNeuron", "Floor", "BitsNeuron", "SignedNeuron", "PhaseNeuron", "Delay",
     "GraphConv", "FirstSpikePool", "FSNeuron", "GateOp", "Graph", "topological_order", "NameTable", "sanitize",
     "VerifyError", "verify", "InterpretError", "run", "to_text", "tensor_digest", "FormatError", "from_bytes", "load", "save",
     "to_bytes", "atomic_write",

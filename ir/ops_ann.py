@@ -256,6 +256,24 @@ class Reshape(Node):
 
 @register_op
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Transpose(Node):
+    """y = x with its per-sample axes permuted: y.shape[i] = x.shape[perm[i]] (the batch axis stays first)."""
+
+    op = "transpose"
+    perm: tuple[int, ...]
+
+    def infer_type(self, input_types, constants):
+        t = _one_input(self, input_types)
+        if sorted(self.perm) != list(range(len(t.shape))):
+            raise ValueError(f"transpose perm {list(self.perm)} is not a permutation of the {len(t.shape)} axes of {t}")
+        return TensorType(tuple(t.shape[p] for p in self.perm), t.dtype)
+
+    def evaluate(self, inputs, constants):
+        return np.ascontiguousarray(np.transpose(inputs[0], (0,) + tuple(p + 1 for p in self.perm)))
+
+
+@register_op
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Affine(Node):
     """y = x * scale + shift, both broadcast against the per-sample shape (input normalisation, unfoldable BN)."""
 

@@ -197,6 +197,11 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
         click.echo(format_summary(mapping), err=True)
         click.echo(f"wrote {map_output_path(output)}", err=True)
     click.echo(f"wrote {output} ({len(graph.nodes)} nodes, coding {coding}, {steps_summary(graph)})", err=True)
+    from snncc.non_spiking import products_note
+
+    products = products_note(graph)
+    if products:
+        click.echo(f"note: {products}", err=True)
 
 
 @cli.command("eval")

@@ -10,6 +10,7 @@ import numpy as np
 from snncc.compiler import file_sha256
 from snncc.data import Dataset
 from snncc.ir import Graph
+from snncc.non_spiking import non_spiking_products, products_note
 
 
 @dataclass
@@ -29,6 +30,7 @@ class EvalReport:
     schedule: str = "concurrent"
     latency_steps: int = 0
     pipeline_interval_steps: int = 0
+    non_spiking_products: int = 0      # mul nodes: analog products of two activations (squeeze-excitation)
 
     def to_json(self) -> dict:
         single = len(self.timesteps) == 1
@@ -38,7 +40,8 @@ class EvalReport:
                 "agreement": pick(self.agreement), "spikes_per_sample": self.spikes_per_sample,
                 "synops_per_sample": self.synops_per_sample, "energy_ratio": self.energy_ratio,
                 "spikes_per_layer": self.spikes_per_layer, "notes": self.notes, "schedule": self.schedule,
-                "latency_steps": self.latency_steps, "pipeline_interval_steps": self.pipeline_interval_steps}
+                "latency_steps": self.latency_steps, "pipeline_interval_steps": self.pipeline_interval_steps,
+                "non_spiking_products": self.non_spiking_products}
 
 
 def _accuracy(pred: np.ndarray, data: Dataset) -> float | None:
@@ -74,9 +77,9 @@ def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding:
     from snncc.backends.simulator import simulate
 
     notes: list[str] = []
-    if graph.meta.get("amos_non_spiking"):   # --coding amos: products (x * sigmoid(s)) kept as analog multiplies
-        notes.append("non-spiking mul nodes (analog products): "
-                     + ", ".join("%" + n for n in graph.meta["amos_non_spiking"].split(",")))
+    products = products_note(graph)    # --coding amos: products (x * sigmoid(s)) kept as analog multiplies
+    if products:
+        notes.append(products)
     ann_logits = ann_reference(graph, data.x, notes, progress)
     ann_pred = None if ann_logits is None else ann_logits.argmax(-1)
     result = simulate(graph, data.x, timesteps, input_coding=input_coding, seed=seed, batch_size=batch_size,
@@ -92,7 +95,8 @@ def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding:
                       synops_per_sample=float(result.synops_per_sample), energy_ratio=float(result.energy_ratio),
                       spikes_per_layer={k: float(v) for k, v in result.spikes_per_layer.items()}, notes=notes,
                       schedule=graph.meta.get("schedule", "concurrent"), latency_steps=int(result.latency_steps),
-                      pipeline_interval_steps=int(result.pipeline_interval_steps))
+                      pipeline_interval_steps=int(result.pipeline_interval_steps),
+                      non_spiking_products=len(non_spiking_products(graph)))
 
 
 def format_report(report: EvalReport) -> str:

@@ -37,7 +37,7 @@ MAX_COMPOSED_NONZEROS = 60_000_000      # nonzeros of a composed projection matr
 _BLOCK_NONZEROS = 8_000_000             # a sparse product above this many (bounded) nonzeros is built in row blocks
 _CANCEL_RTOL = 1e-10                    # |entry| <= this x (sum of |terms|): a cancellation, dropped
 LINEAR_OPS = {"dense", "conv", "avg_pool", "global_avg_pool", "add", "affine", "flatten", "reshape", "concat",
-              "delay", "graph_conv"}
+              "delay", "graph_conv", "transpose"}
 
 
 class MappingError(OptionError):
@@ -662,12 +662,19 @@ def _jac_concat(node, in_shapes, out_shape, constants, where):
     return out
 
 
+def _jac_transpose(node, in_shapes, out_shape, constants, where):
+    """A permutation: output j (flat) reads the input element at the permuted position."""
+    n = _size(in_shapes[0])
+    source = np.transpose(np.arange(n).reshape(in_shapes[0]), node.perm).reshape(-1)
+    return [_csr(np.arange(n), source, np.ones(n), (n, n))]
+
+
 # op -> fn(node, input shapes, output shape, constants, where) -> [d node / d input_i as float64 CSR, one per input]
 # (flat C order on both sides). A linear op without an entry is probed on its own (`_probe_op`).
 JACOBIAN_FORMULAS: dict[str, Callable] = {
     "flatten": _jac_identity, "reshape": _jac_identity, "delay": _jac_identity, "add": _jac_add,
     "affine": _jac_affine, "conv": _jac_conv, "avg_pool": _jac_pool, "global_avg_pool": _jac_pool,
-    "dense": _jac_dense, "graph_conv": _jac_graph_conv, "concat": _jac_concat,
+    "dense": _jac_dense, "graph_conv": _jac_graph_conv, "concat": _jac_concat, "transpose": _jac_transpose,
 }
 
 

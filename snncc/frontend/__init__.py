@@ -2,6 +2,7 @@
 
 from snncc.frontend.convert import onnx_to_ir, unsupported_nodes
 from snncc.frontend.converters import CONVERTERS, converter
+from snncc.frontend import index_converters  # noqa: F401 - registers Slice, Split, Pad, Resize, Transpose, ...
 from snncc.frontend.load import load_onnx, prepare
 from snncc.ir import Graph
 

@@ -26,6 +26,8 @@ class ConversionContext:
         self.const_values: dict[str, np.ndarray] = {}  # onnx value -> constant array
         self.types: dict[str, TensorType] = {}      # IR value -> type
         self.producers: dict[str, onnx.NodeProto] = {}
+        # IR value made by an explicit zero Pad of an image -> (unpadded value, pads): a Conv reading it pads itself
+        self.zero_padded: dict[str, tuple[str, tuple[int, int, int, int]]] = {}
         for init in model.graph.initializer:
             self.const_values[init.name] = numpy_helper.to_array(init)
         for node in model.graph.node:
@@ -66,10 +68,10 @@ class ConversionContext:
         return self.names.fresh(wanted)
 
     def emit(self, cls: type[Node], onnx_node: onnx.NodeProto, inputs: list[str], name: str | None = None,
-             **attrs: Any) -> str:
-        """Create an IR node (type inferred), bind it to the ONNX node's first output, return its name.
+             output: int = 0, **attrs: Any) -> str:
+        """Create an IR node (type inferred), bind it to the ONNX node's output number `output`, return its name.
         `name` is one reserved earlier with `node_name` (converters that also create constants do that)."""
-        out = onnx_node.output[0]
+        out = onnx_node.output[output]
         name = name if name is not None else self.node_name(onnx_node)
         in_types = [self.types[i] for i in inputs]
         probe = cls(name=name, inputs=tuple(inputs), type=TensorType(()), **attrs)

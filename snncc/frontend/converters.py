@@ -99,6 +99,9 @@ def convert_conv(ctx, node):
     strides = tuple(a.get("strides", (1, 1)))
     dilations = tuple(a.get("dilations", (1, 1)))
     pads = _pads(node, a, ctx.type_of(x).shape[1:], kernel, strides, dilations)
+    if x in ctx.zero_padded:     # Pad(0) then Conv: one conv with both paddings
+        x, extra = ctx.zero_padded[x]
+        pads = tuple(int(p) + e for p, e in zip(pads, extra))
     base = ctx.node_name(node)
     weight = ctx.add_const(f"{base}.weight", w)
     bias = None

@@ -215,7 +215,7 @@ class _Lowering:
             base = self.fitted_on(node, "hard_sigmoid", (a * lo + b, a * hi + b))
             return affine_circuit(base, a, b, 1.0, 0.0, gate="hard_sigmoid")
         if op == "leaky_relu":
-            if float(node.alpha) != 0.01:
+            if np.float32(node.alpha) != np.float32(0.01):   # the ONNX attribute is a float32
                 raise RewriteError(node.name, f"leaky_relu with slope {node.alpha}: only the slope 0.01 gate is "
                                               "registered; " + HOW_TO_REGISTER)
             return self.fitted(node, "leaky_relu")

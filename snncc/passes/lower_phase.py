@@ -99,8 +99,8 @@ def phase_pipeline(phases: int | None = None, base: float | None = None, thresho
 
     K = `phases` (default 8); `base` None searches B per layer (`search-phase-base`), a number fixes it;
     `threshold_shift` rounds to the nearest level; `multi_spike` is classic phase coding (B = 2, K-bit floor).
-    `maxpool`: `first-spike` (single spike: the pool relays the earliest spike) or `relu-tree` (algorithms.md §1.4;
-    always used with multi_spike). `search_theta`: the base search also rescales theta (`theta=search`)."""
+    `maxpool`: `first-spike` (single spike: the pool relays the earliest spike of a ReLU population; pools reading
+    anything else become ReLU trees) or `relu-tree` (algorithms.md §1.4; always used with multi_spike). `search_theta`: the base search also rescales theta (`theta=search`)."""
     from snncc.pipeline import CANONICALIZE
 
     if maxpool not in ("first-spike", "relu-tree"):
@@ -110,7 +110,9 @@ def phase_pipeline(phases: int | None = None, base: float | None = None, thresho
     lower = {"phases": k, "base": 2.0 if b is None else b, "shift": "true" if threshold_shift else "false",
              "multi_spike": "true" if multi_spike else "false"}
     options = ",".join(f"{key}={value}" for key, value in sorted(lower.items()))
-    pool = ",maxpool-to-relu-tree" if multi_spike or maxpool == "relu-tree" else ""
+    # first-spike pools need a ReLU population right before them: other pools (after a residual sum, the input) are
+    # ReLU trees in any case
+    pool = ",maxpool-to-relu-tree" if multi_spike or maxpool == "relu-tree" else ",maxpool-to-relu-tree{only=signed}"
     return (f"{CANONICALIZE},canonicalize-gcn,calibrate,balance-thresholds{{mode={balance},q={percentile},"
             f"stat={stat}}}{pool},lower-phase{{{options}}}"
             + ((",search-phase-base{theta=search}" if search_theta else ",search-phase-base") if search else "")

@@ -39,6 +39,10 @@ class GraphEdit:
         """Put `node` in place of the node with the same name."""
         self._replaced[node.name] = node
 
+    def changed(self, name: str) -> bool:
+        """Whether node `name` is already replaced or removed in this edit."""
+        return name in self._replaced or name in self._removed
+
     def remove(self, name: str, alias: str) -> None:
         """Drop node `name`; its readers read `alias` instead."""
         self._removed[name] = alias

@@ -129,5 +129,16 @@ def test_eval_report_flags_the_non_spiking_product(silu_snn, tmp_path, capsys):
     save(silu_snn, tmp_path / "se.snnir")
     np.savez(tmp_path / "test.npz", x=TEST[:20])
     assert main(["eval", str(tmp_path / "se.snnir"), "--data", str(tmp_path / "test.npz"), "--json"]) == 0
-    notes = json.loads(capsys.readouterr().out)["notes"]
-    assert "non-spiking mul nodes (analog products): %scaled" in notes
+    report = json.loads(capsys.readouterr().out)
+    assert report["non_spiking_products"] == 1
+    assert any(n.startswith("1 non-spiking mul node(s)") and n.endswith(": %scaled") for n in report["notes"])
+
+
+def test_compile_report_counts_the_non_spiking_products(tmp_path, capsys):
+    import onnx
+
+    onnx.save(silu_se_model(), tmp_path / "se.onnx")
+    np.savez(tmp_path / "calib.npz", x=CALIB[:64])
+    assert main(["compile", str(tmp_path / "se.onnx"), "--coding", "amos", "--calib", str(tmp_path / "calib.npz"),
+                 "-o", str(tmp_path / "se.snnir")]) == 0
+    assert "note: 1 non-spiking mul node(s) (analog products of two activations" in capsys.readouterr().err

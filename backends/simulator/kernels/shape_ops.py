@@ -1,4 +1,4 @@
-"""Ops that move values without computing: reshape, flatten, concat and the windowed delay line."""
+"""Ops that move values without computing: reshape, flatten, transpose, concat and the windowed delay line."""
 
 import numpy as np
 
@@ -31,6 +31,28 @@ class FlattenKernel(_ReshapeKernel):
 @register_kernel("reshape")
 class ReshapeKernel(_ReshapeKernel):
     """y = x reshaped to the per-sample `shape` (C-order)."""
+
+
+@register_kernel("transpose")
+class TransposeKernel(Kernel):
+    """y = x with its per-sample axes permuted by `perm`; a linear map, so spike-derived values stay so."""
+
+    def setup(self):
+        self.perm = tuple(int(p) for p in self.attr("perm", ()))
+        self.inverse = tuple(int(i) for i in np.argsort(self.perm))
+
+    def input_fanout(self, index, output_fanout):
+        return np.ascontiguousarray(np.transpose(output_fanout, self.inverse))
+
+    def bind(self, inputs, batch, run):
+        self.x = inputs[0].value
+        self.out = zeros_buffer(batch, self.shape)
+        self.axes = (0,) + tuple(p + 1 for p in self.perm)
+        self.output = pass_through_signal(self.out, inputs)
+        return self.output
+
+    def step(self, t):
+        np.copyto(self.out, np.transpose(self.x, self.axes))
 
 
 @register_kernel("concat")
