@@ -1,11 +1,11 @@
-"""Core-level simulation of the windowed codings (phase, bits, AMOS): every core runs from the frames routed to it.
+"""Core-level simulation of the windowed codings (phase, bits, AMOS, TTFS): every core runs from the frames routed to it.
 
 Cores, axons and routes come from the mapping file as in `coresim` (`layout_cores`: the routes rebuilt from the
 slices must equal the file's routing table). These codings run one window per layer. A core computes the complete
 pre-activation of its slices from its inbox, and its neurons emit their K spike frames through the IR ops' own
-functions (`phase_frames`, `bit_serial`, `fs_circuit_frames`). The frames travel along the routes, and the
+functions (`phase_frames`, `bit_serial`, `fs_circuit_frames`, `ttfs_frames`). The frames travel along the routes, and the
 destination weighs frame k by the source neuron's per-step synapse scale: phase theta B^-k, bits Delta 2^(T-k),
-AMOS d(k) plus the circuit's offset e. That is the per-step scaling the mapping counts as extra weights or state.
+AMOS d(k) plus the circuit's offset e, TTFS Delta (K - k). That is the per-step scaling the mapping counts as extra weights or state.
 Partial-sum relays send their graded sums.
 
 The reference (`whole_network_windowed`) evaluates the same network with each layer's whole weight matrix and no
@@ -29,8 +29,9 @@ from snncc.ir import Graph
 from snncc.ir.ops_amos import fs_circuit_decode, fs_circuit_frames
 from snncc.ir.ops_bits import bit_serial, bits_decode
 from snncc.ir.ops_phase import phase_decode, phase_frames
+from snncc.ir.ops_ttfs import ttfs_decode, ttfs_frames
 
-WINDOWED_OPS = ("phase_neuron", "bits_neuron", "fs_neuron")
+WINDOWED_OPS = ("phase_neuron", "bits_neuron", "fs_neuron", "ttfs_neuron")
 
 
 @dataclass
@@ -56,6 +57,9 @@ def emit(layer: Layer, v: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if layer.op == "bits_neuron":
         frames, _ = bit_serial(v.astype(np.float32), _theta(layer, rows), node.timesteps)
         return frames
+    if layer.op == "ttfs_neuron":
+        frames, _ = ttfs_frames(v.astype(np.float32), _theta(layer, rows), node.steps)
+        return frames
     if layer.op == "fs_neuron":
         return fs_circuit_frames(v, node.thresholds, node.resets, node.ge).astype(np.float32)
     raise MappingError(f"layer %{layer.name} ({layer.op}): the windowed core simulation runs "
@@ -72,6 +76,9 @@ def decode(layer: Layer, frames: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if layer.op == "bits_neuron":
         _, weights = bit_serial(nothing, _theta(layer, rows), node.timesteps)
         return bits_decode(frames, weights).astype(np.float64)
+    if layer.op == "ttfs_neuron":
+        _, weights = ttfs_frames(nothing, _theta(layer, rows), node.steps)
+        return ttfs_decode(frames, weights).astype(np.float64)
     return fs_circuit_decode(frames, node.weights, node.bias_offset)
 
 
@@ -123,7 +130,8 @@ def simulate_cores_windowed(graph: Graph, doc: dict, x: np.ndarray) -> WindowedR
 
 def _steps(layer: Layer) -> int:
     """K: the frames one window of the population emits."""
-    attribute = {"phase_neuron": "phases", "bits_neuron": "timesteps", "fs_neuron": "steps"}[layer.op]
+    attribute = {"phase_neuron": "phases", "bits_neuron": "timesteps", "fs_neuron": "steps",
+                 "ttfs_neuron": "steps"}[layer.op]
     return int(getattr(layer.node, attribute))
 
 
