@@ -51,3 +51,35 @@ def test_emitted_program_runs_the_ttfs_kernel(graph, tmp_path):
     assert report["max_spikes_per_neuron"] == 1
     (predictions,) = report["predictions"].values()
     np.testing.assert_array_equal(predictions, simulate(graph, x, 1).predictions[1])
+
+
+@pytest.mark.parametrize("coding", ["ttfs", "phase"])
+def test_core_level_simulation_runs_first_spike_pools(coding):
+    """Small cores cut the network; run core by core, the frames (pools included) equal the whole network's and
+    the logits equal the simulator's."""
+    from snncc.backends.coremap.coresim_windowed import simulate_cores_windowed, whole_network_windowed
+    from snncc.backends.coremap.fan_in import as_recorded
+    from snncc.backends.coremap.network import extract
+    from snncc.backends.coremap.profile import profile_from_dict
+    from tests.coremap.profiles import SMALL
+
+    model, x = residual_pool_cnn(), integer_input(24, (1, 8, 8), seed=6)
+    graph = snncc.compile(model, coding, phases=GRID if coding == "ttfs" else 8, calibration=x)
+    doc = json.loads(dumps(map_graph(graph, SMALL, x, calibration_samples=8).document))
+    assert check_mapping(graph, doc) == [] and doc["summary"]["cores"] > 1
+    cores = simulate_cores_windowed(graph, doc, x)
+    whole = whole_network_windowed(as_recorded(extract(graph), profile_from_dict(doc["profile"], "p"), doc), x)
+    assert "pool1" in cores.frames and cores.frames["pool1"].sum() > 0
+    for layer, frames in whole.frames.items():
+        np.testing.assert_array_equal(cores.frames[layer], frames, err_msg=layer)
+    if coding == "ttfs":   # the pool's one spike is the earliest spike of its 2x2 window
+        steps = frames_step(cores.frames["clip1"]).reshape(len(x), 4, 4, 2, 4, 2).min(axis=(3, 5))
+        np.testing.assert_array_equal(frames_step(cores.frames["pool1"]).reshape(len(x), 4, 4, 4), steps)
+    (name, logits), = cores.readouts.items()
+    np.testing.assert_allclose(logits, simulate(graph, x, 1).outputs[1], rtol=1e-5, atol=1e-3)
+
+
+def frames_step(frames: np.ndarray) -> np.ndarray:
+    """The step of each neuron's spike in (K, N, neurons) frames, K for a silent one."""
+    assert frames.sum(axis=0).max() <= 1
+    return np.where(frames.any(axis=0), frames.argmax(axis=0), frames.shape[0])
