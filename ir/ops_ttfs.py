@@ -56,6 +56,21 @@ def ttfs_decode(frames: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return out
 
 
+def ttfs_value(v: np.ndarray, theta: np.ndarray, steps: int) -> np.ndarray:
+    """`ttfs_decode(*ttfs_frames(v, theta, steps))` without holding K frames (float32, bit for bit the same: the
+    sum has one non-zero term)."""
+    v = np.asarray(v, dtype=np.float32)
+    drive, weights = ttfs_schedule(theta, steps)
+    theta = np.asarray(theta, dtype=np.float32)
+    out = np.zeros(v.shape, dtype=np.float32)
+    silent = np.ones(v.shape, dtype=bool)
+    for k in range(steps):
+        fired = silent & (v + drive[k] >= theta)
+        np.copyto(out, np.broadcast_to(weights[k], v.shape), where=fired)
+        silent &= ~fired
+    return out
+
+
 def first_spike_step(frames: np.ndarray) -> np.ndarray:
     """The step of each neuron's spike in its window, -1 for a silent neuron (int64, frames.shape[1:])."""
     fired = frames.any(axis=0)
@@ -98,4 +113,4 @@ class TTFSNeuron(Node):
         return ttfs_frames(v, constants[self.theta], self.steps)
 
     def evaluate(self, inputs, constants):
-        return ttfs_decode(*self.frames(inputs[0], constants)).astype(inputs[0].dtype, copy=False)
+        return ttfs_value(inputs[0], constants[self.theta], self.steps).astype(inputs[0].dtype, copy=False)

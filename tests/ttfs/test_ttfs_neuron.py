@@ -67,3 +67,26 @@ def test_frames_of_a_single_value():
     # Delta = 1: 1.0 -> step 3; 0.49 silent; 0.5 rounds up to 1 -> step 3; 3.0 -> step 1; -2.0 silent
     np.testing.assert_array_equal(first_spike_step(frames), [3, -1, 3, 1, -1])
     np.testing.assert_array_equal(weights.ravel(), [4, 3, 2, 1])
+
+
+@pytest.mark.parametrize("steps", [5, 64])
+def test_streamed_window_equals_the_frames_bit_for_bit(steps):
+    """The kernel's step and the op's evaluate walk the window one mask at a time (no K frames held): the value,
+    the spike counts and the recorded frames equal the frame-by-frame definition."""
+    from snncc.backends.simulator.kernels import RunOptions, Signal
+    from snncc.ir.ops_ttfs import ttfs_value
+
+    node, consts = _node(steps)
+    v = np.random.default_rng(7).normal(0.8, 1.2, (32,) + SHAPE).astype(np.float32)
+    frames, weights = ttfs_frames(v, THETA, steps)
+    np.testing.assert_array_equal(ttfs_value(v, THETA, steps), ttfs_decode(frames, weights))
+    np.testing.assert_array_equal(node.evaluate([v], consts), ttfs_decode(frames, weights))
+    description = {"name": "t", "op": "ttfs_neuron", "inputs": ["z"], "shape": list(SHAPE),
+                   "attrs": {"steps": steps}, "consts": {"theta": "theta"}}
+    kernel = TTFSNeuronKernel(description, consts, [SHAPE])
+    kernel.trains = []
+    kernel.bind([Signal(v.copy())], len(v), RunOptions())
+    kernel.step(1)
+    np.testing.assert_array_equal(kernel.value, ttfs_decode(frames, weights))
+    np.testing.assert_array_equal(kernel.spikes, frames.sum(axis=0))
+    np.testing.assert_array_equal(kernel.trains[0], frames)

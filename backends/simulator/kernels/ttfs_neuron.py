@@ -35,6 +35,27 @@ class TTFSNeuronKernel(WindowedNeuronKernel):
     def window_steps(self):
         return self.steps
 
+    def step(self, t):
+        # the window step by step with one spike mask at a time: memory stays O(neurons) however large K is (the
+        # base class holds all K frames); frames are built only when recorded
+        v = self.current
+        silent = np.ones(v.shape, dtype=bool)
+        self.value.fill(0)
+        self.spikes.fill(0)
+        recorded = None if self.trains is None else np.zeros((self.steps,) + v.shape, dtype=np.float32)
+        for k in range(self.steps):
+            fired = silent & (v + self.drive[k] >= self.theta)
+            np.copyto(self.value, np.broadcast_to(self.weights[k], v.shape), where=fired)
+            self.spikes += fired
+            silent &= ~fired
+            if recorded is not None:
+                recorded[k] = fired
+        if recorded is not None:
+            self.trains.append(recorded)
+        if self.spikes.size and self.spikes.max() > 1:
+            self.fail("a neuron fired more than once in one window (single-spike coding violated)")
+        self.counts += self.spikes
+
     def window_frames(self, v):
         frames = np.zeros((self.steps,) + v.shape, dtype=np.float32)
         silent = np.ones(v.shape, dtype=bool)
