@@ -54,3 +54,22 @@ def test_precondition_names_the_gates_ttfs_cannot_take():
     assert ttfs_precondition(onnx_to_ir(load_onnx("models/digits_resnet.onnx"))) == []
     problems = ttfs_precondition(onnx_to_ir(load_onnx("models/digits_silu.onnx")))
     assert problems and all("--coding amos" in p for p in problems)
+
+
+def test_maxpool_that_does_not_read_a_relu_is_refused(tmp_path, capsys):
+    import numpy as np
+    import onnx
+    from onnx import helper
+
+    from tests.helpers import make_model
+
+    init = {"w": np.ones((2, 1, 3, 3), np.float32), "lo": np.array(0.0, np.float32), "hi": np.array(6.0, np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("MaxPool", ["c"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Clip", ["p", "lo", "hi"], ["y"], name="clip")]
+    path = tmp_path / "pool_first.onnx"
+    onnx.save(make_model(nodes, [1, 4, 4], [2, 2, 2], init), path)
+    code = main(["compile", str(path), "--coding", "ttfs", "-o", str(tmp_path / "t.snnir"), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "%pool" in err and "must follow a ReLU" in err and "Traceback" not in err
