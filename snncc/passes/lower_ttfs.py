@@ -47,9 +47,12 @@ def ttfs_precondition(graph) -> list[str]:
 
 @register_pass("lower-ttfs")
 def lower_ttfs(graph, ctx, steps: int = DEFAULT_STEPS) -> PassResult:
-    """bounded_relu{theta} (and qcfs{theta}) -> ttfs_neuron{theta, steps=K}: in its window of K steps the neuron
-    fires once, at step k = K - round(V / Delta) (Delta = theta / K), or not at all for V < Delta / 2; a spike at
-    step k carries Delta (K - k), so the window decodes to Delta round(clip(V, 0, theta) / Delta).
+    """ReLU populations become time-to-first-spike neurons: at most one spike per window of K steps, the earlier
+    the larger the value.
+
+    bounded_relu{theta} (and qcfs{theta}) -> ttfs_neuron{theta, steps=K}: the neuron fires once, at step
+    k = K - round(V / Delta) (Delta = theta / K), or not at all for V < Delta / 2; a spike at step k carries
+    Delta (K - k), so the window decodes to Delta round(clip(V, 0, theta) / Delta).
 
     qcfs{theta, L, shift=1/2} -> ttfs_neuron{theta, steps=L}: its own window of L steps reproduces QCFS exactly
     (Delta round(V / Delta) with Delta = theta / L is QCFS's floor(V L / theta + 1/2) theta / L, clipped alike).
