@@ -59,6 +59,10 @@ CODING_GAPS = {
             "of K steps with graded outputs; NIR's Threshold is a fixed Heaviside step",
     "bits": "bit (binary-weighted) coding needs spikes whose weight doubles or halves every step (a time-varying "
             "weight or a step-indexed payload); NIR synapses are constant and spikes carry no payload",
+    "ttfs": "time-to-first-spike coding needs a neuron that fires at most once per inference (no refractory or "
+            "one-shot state in NIR's IF/LIF), a drive that starts at its layer's window (a time-dependent bias; NIR "
+            "biases are constant) and synapses that integrate only during the previous layer's window (a gated "
+            "linear PSP; CubaLIF's current never stops), and max pooling by the earliest spike (NIR has no MaxPool)",
     "signed": "signed spikes need a negative threshold and -1 spikes (and an initial membrane state); NIR's Threshold "
               "emits only {0, 1} and no node has an initial-state field",
 }

@@ -11,6 +11,7 @@ from snncc.ir.ops_bits import BitsNeuron
 from snncc.ir.ops_signed import SignedNeuron
 from snncc.ir.ops_phase import Delay, FirstSpikePool, GraphConv, PhaseNeuron
 from snncc.ir.ops_amos import FSNeuron, GateOp
+from snncc.ir.ops_ttfs import TTFSNeuron
 from snncc.ir.graph import Graph, topological_order
 from snncc.ir.names import NameTable, sanitize
 from snncc.ir.verify import VerifyError, verify
@@ -24,7 +25,7 @@ __all__ = [
     "Input", "Dense", "Conv", "AvgPool", "MaxPool", "GlobalAvgPool", "Add", "Mul", "Concat", "Flatten", "Reshape",
     "Transpose", "Affine", "BatchNorm", "Relu", "BoundedRelu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "Tanh",
     "SiLU", "HardSwish", "Gelu", "QCFS", "IFNeuron", "Floor", "BitsNeuron", "SignedNeuron", "PhaseNeuron", "Delay",
-    "GraphConv", "FirstSpikePool", "FSNeuron", "GateOp", "Graph", "topological_order", "NameTable", "sanitize",
+    "GraphConv", "FirstSpikePool", "FSNeuron", "GateOp", "TTFSNeuron", "Graph", "topological_order", "NameTable", "sanitize",
     "VerifyError", "verify", "InterpretError", "run", "to_text", "tensor_digest", "FormatError", "from_bytes", "load", "save",
     "to_bytes", "atomic_write",
 ]

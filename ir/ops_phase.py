@@ -188,13 +188,14 @@ class GraphConv(Node):
 @register_op
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FirstSpikePool(Node):
-    """Max pooling of a single-spike phase-coded population by its first spike: within one window the levels
-    theta B^-k decrease with the phase k, so the largest input of a pooling window is the one that fires first, and
+    """Max pooling of a single-spike population by its first spike: within one window the levels decrease with the
+    step k (phase theta B^-k, TTFS Delta (K - k)), so the largest input of a pooling window is the one that fires
+    first, and
 
         y = max over the window of x  =  the first spike of the window, relayed in the same window
 
     Each output relays at most one spike and adds no window of latency. Exact when the pooled inputs share theta
-    and B (one channel of one phase layer). ANN mode: max pooling. pads = (top, left, bottom, right); padding
+    and B or K (one channel of one phase or TTFS layer). ANN mode: max pooling. pads = (top, left, bottom, right); padding
     never fires."""
 
     op = "first_spike_pool"

@@ -15,7 +15,7 @@ import click
 from snncc.compiler import VERSION as __version__
 from snncc.errors import SnnccError
 
-CODING_CHOICES = ["rate", "phase", "amos", "bits", "signed"]
+CODING_CHOICES = ["rate", "phase", "amos", "bits", "signed", "ttfs"]
 
 
 def _timesteps_list(text: str) -> list[int]:
@@ -105,7 +105,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--v0", type=click.Choice(["half", "zero"]), default="half", show_default=True,
               help="Initial membrane potential of IF neurons, as a fraction of theta.")
 @click.option("-K", "--phases", type=int, default=None,
-              help="phase/amos: phases (sub-neurons) per layer window (phase default 8; amos default per gate).")
+              help="phase/amos/ttfs: phases (sub-neurons, steps) per layer window (phase default 8; amos default "
+                   "per gate; ttfs default 16).")
 @click.option("--base", type=float, default=None, help="phase: fixed base B in (1, 2] (default: searched per layer).")
 @click.option("--no-threshold-shift", is_flag=True, help="phase: truncate instead of rounding to the nearest level.")
 @click.option("--multi-spike", is_flag=True, help="phase: classic multi-spike phase coding (B = 2, K-bit floor).")

@@ -1,8 +1,8 @@
 """What `-T/--timesteps` means for each coding, and the compile summary that says it.
 
 rate and signed run T steps. bits and the phase codings run on the layer-windowed schedule: bits takes T as the
-bits (steps) of every layer's window; phase and amos set each window from K (`-K/--phases`), so a `-T` given to them
-is not used, and `snncc compile`/`snncc eval` say so instead of ignoring it silently."""
+bits (steps) of every layer's window; phase, amos and ttfs set each window from K (`-K/--phases`), so a `-T` given
+to them is not used, and `snncc compile`/`snncc eval` say so instead of ignoring it silently."""
 
 from __future__ import annotations
 
@@ -28,13 +28,13 @@ def default_timesteps(coding: str) -> int:
 
 
 def timesteps_note(coding: str, given: int | None) -> str | None:
-    """The note for a -T that a coding does not use (phase, amos); None when it is used or was not given."""
+    """The note for a -T that a coding does not use (phase, amos, ttfs); None when it is used or was not given."""
     from snncc.pipeline import uses_timesteps
 
     if given is None or uses_timesteps(coding):
         return None
     return (f"note: -T/--timesteps {given} is not used by --coding {coding}: every layer emits in its own window of K "
-            f"phases (set with -K/--phases), so the latency follows from K and the depth (shown below)")
+            f"steps (set with -K/--phases), so the latency follows from K and the depth (shown below)")
 
 
 def eval_timesteps_note(graph: Graph) -> str:

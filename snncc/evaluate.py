@@ -31,6 +31,7 @@ class EvalReport:
     latency_steps: int = 0
     pipeline_interval_steps: int = 0
     non_spiking_products: int = 0      # mul nodes: analog products of two activations (squeeze-excitation)
+    spikes_per_neuron: float = 0.0
 
     def to_json(self) -> dict:
         single = len(self.timesteps) == 1
@@ -41,7 +42,8 @@ class EvalReport:
                 "synops_per_sample": self.synops_per_sample, "energy_ratio": self.energy_ratio,
                 "spikes_per_layer": self.spikes_per_layer, "notes": self.notes, "schedule": self.schedule,
                 "latency_steps": self.latency_steps, "pipeline_interval_steps": self.pipeline_interval_steps,
-                "non_spiking_products": self.non_spiking_products}
+                "non_spiking_products": self.non_spiking_products,
+                "spikes_per_neuron": self.spikes_per_neuron}
 
 
 def _accuracy(pred: np.ndarray, data: Dataset) -> float | None:
@@ -96,7 +98,14 @@ def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding:
                       spikes_per_layer={k: float(v) for k, v in result.spikes_per_layer.items()}, notes=notes,
                       schedule=graph.meta.get("schedule", "concurrent"), latency_steps=int(result.latency_steps),
                       pipeline_interval_steps=int(result.pipeline_interval_steps),
-                      non_spiking_products=len(non_spiking_products(graph)))
+                      non_spiking_products=len(non_spiking_products(graph)),
+                      spikes_per_neuron=spikes_per_neuron(graph, float(result.spikes_per_sample)))
+
+
+def spikes_per_neuron(graph: Graph, spikes_per_sample: float) -> float:
+    """Mean spikes per neuron per sample over the graph's spiking nodes (TTFS: at most 1)."""
+    neurons = sum(int(np.prod(n.type.shape)) for n in graph.nodes if n.spiking)
+    return spikes_per_sample / neurons if neurons else 0.0
 
 
 def format_report(report: EvalReport) -> str:
@@ -116,7 +125,8 @@ def format_report(report: EvalReport) -> str:
         for t in report.timesteps:
             lines.append(f"{t:>6} {pct(report.snn_accuracy[t]):>10} {pct(report.agreement[t]):>8}")
         at = f" (at T={max(report.timesteps)})"
-    lines.append(f"spikes/sample {report.spikes_per_sample:.1f}   synops/sample {report.synops_per_sample:.1f}   "
+    lines.append(f"spikes/sample {report.spikes_per_sample:.1f} ({report.spikes_per_neuron:.3f} per neuron)   "
+                 f"synops/sample {report.synops_per_sample:.1f}   "
                  f"energy ANN/SNN {report.energy_ratio:.2f}x{at}")
     lines += [f"note: {n}" for n in report.notes]
     return "\n".join(lines)

@@ -40,10 +40,10 @@ def pipeline_for(coding: str, **options: object) -> str:
 
 
 # codings whose window length is set per layer by its phases K (-K/--phases): --timesteps does not apply to them
-PHASE_WINDOWED: set[str] = {"phase", "amos"}
+PHASE_WINDOWED: set[str] = {"phase", "amos", "ttfs"}
 
 
 def uses_timesteps(coding: str) -> bool:
     """Whether `--timesteps` means something for the coding: the run length (rate, signed) or the bits per window
-    (bits); not for phase and amos, whose windows are K steps per layer."""
+    (bits); not for phase, amos and ttfs, whose windows are K steps per layer."""
     return coding not in PHASE_WINDOWED

@@ -1,12 +1,15 @@
-"""Core-level simulation of the windowed codings (phase, bits, AMOS): every core runs from the frames routed to it.
+"""Core-level simulation of the windowed codings (phase, bits, AMOS, TTFS): every core runs from the frames routed
+to it.
 
 Cores, axons and routes come from the mapping file as in `coresim` (`layout_cores`: the routes rebuilt from the
 slices must equal the file's routing table). These codings run one window per layer. A core computes the complete
 pre-activation of its slices from its inbox, and its neurons emit their K spike frames through the IR ops' own
-functions (`phase_frames`, `bit_serial`, `fs_circuit_frames`). The frames travel along the routes, and the
-destination weighs frame k by the source neuron's per-step synapse scale: phase theta B^-k, bits Delta 2^(T-k),
-AMOS d(k) plus the circuit's offset e. That is the per-step scaling the mapping counts as extra weights or state.
-Partial-sum relays send their graded sums.
+functions (`phase_frames`, `bit_serial`, `fs_circuit_frames`, `ttfs_frames`). The frames travel along the routes,
+and the destination weighs frame k by the source neuron's per-step synapse scale: phase theta B^-k, bits
+Delta 2^(T-k), AMOS d(k) plus the circuit's offset e, TTFS Delta (K - k). That is the per-step scaling the mapping
+counts as extra weights or state. Partial-sum relays send their graded sums. A first-spike pool (phase, TTFS MaxPool)
+takes the largest decoded input of its window and relays it as one spike coded like its source population's (the
+earliest input spike).
 
 The reference (`whole_network_windowed`) evaluates the same network with each layer's whole weight matrix and no
 cores. Equal frames show that the cut and the routes preserve the network. No integer model of these codings
@@ -29,8 +32,9 @@ from snncc.ir import Graph
 from snncc.ir.ops_amos import fs_circuit_decode, fs_circuit_frames
 from snncc.ir.ops_bits import bit_serial, bits_decode
 from snncc.ir.ops_phase import phase_decode, phase_frames
+from snncc.ir.ops_ttfs import ttfs_decode, ttfs_frames
 
-WINDOWED_OPS = ("phase_neuron", "bits_neuron", "fs_neuron")
+WINDOWED_OPS = ("phase_neuron", "bits_neuron", "fs_neuron", "ttfs_neuron")
 
 
 @dataclass
@@ -46,6 +50,29 @@ def _theta(layer: Layer, rows: np.ndarray) -> np.ndarray:
     return np.broadcast_to(np.asarray(layer.theta, np.float32), layer.shape).reshape(-1)[rows]
 
 
+def coder(layer: Layer, layers: dict[str, Layer]) -> Layer:
+    """The layer whose frames code `layer`'s values: itself, or for a first-spike pool the population it pools
+    (one channel shares theta and K, so the pooled maximum is re-coded exactly as the earliest input spike)."""
+    if layer.op != "first_spike_pool":
+        return layer
+    source = layers[layer.projections[0].source]
+    return Layer(layer.name, source.op, layer.kind, layer.shape, source.node, source.model, theta=source.theta)
+
+
+def pool_max(values: np.ndarray, member) -> np.ndarray:
+    """(batch, rows): the largest of `values` (batch, sources) over each row's sources (the non-zeros of column r
+    of `member` (sources, rows), dense or sparse); padding never fires, so a first-spike pool's output is the
+    maximum of its window's decoded inputs (0 for a row without sources)."""
+    m = sparse.csc_matrix(member)
+    m.eliminate_zeros()
+    out = np.zeros((values.shape[0], m.shape[1]), dtype=values.dtype)
+    filled = np.diff(m.indptr) > 0
+    if filled.any():
+        gathered = values[:, m.indices]
+        out[:, filled] = np.maximum.reduceat(gathered, m.indptr[:-1][filled], axis=1)
+    return out
+
+
 def emit(layer: Layer, v: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Spike frames (K, batch, rows) float32 of the layer's neurons `rows` on pre-activations v (batch, rows)."""
     node = layer.node
@@ -55,6 +82,9 @@ def emit(layer: Layer, v: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return frames
     if layer.op == "bits_neuron":
         frames, _ = bit_serial(v.astype(np.float32), _theta(layer, rows), node.timesteps)
+        return frames
+    if layer.op == "ttfs_neuron":
+        frames, _ = ttfs_frames(v.astype(np.float32), _theta(layer, rows), node.steps)
         return frames
     if layer.op == "fs_neuron":
         return fs_circuit_frames(v, node.thresholds, node.resets, node.ge).astype(np.float32)
@@ -72,12 +102,15 @@ def decode(layer: Layer, frames: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if layer.op == "bits_neuron":
         _, weights = bit_serial(nothing, _theta(layer, rows), node.timesteps)
         return bits_decode(frames, weights).astype(np.float64)
+    if layer.op == "ttfs_neuron":
+        _, weights = ttfs_frames(nothing, _theta(layer, rows), node.steps)
+        return ttfs_decode(frames, weights).astype(np.float64)
     return fs_circuit_decode(frames, node.weights, node.bias_offset)
 
 
 def _check_windowed(net: Network) -> None:
     for layer in net.layers:
-        if layer.kind == "population" and layer.op not in WINDOWED_OPS:
+        if layer.kind == "population" and coder(layer, net.by_name()).op not in WINDOWED_OPS:
             raise MappingError(f"layer %{layer.name} ({layer.op}) is not a windowed population; the rate and signed "
                                "codings have their integer core simulation (`simulate_cores`)")
 
@@ -97,7 +130,8 @@ def simulate_cores_windowed(graph: Graph, doc: dict, x: np.ndarray) -> WindowedR
         if layers[src].kind == "input":
             for _, k, idx, pos in routes:
                 inbox[k][src][:, pos] = flat[:, idx]
-    frames = {l.name: np.zeros((_steps(l), batch, l.size), np.float32) for l in net.layers if l.kind == "population"}
+    coders = {l.name: coder(l, layers) for l in net.layers if l.kind == "population"}
+    frames = {name: np.zeros((_steps(c), batch, layers[name].size), np.float32) for name, c in coders.items()}
     readouts = {l.name: np.zeros((batch, l.size)) for l in net.layers if l.kind == "readout"}
     for layer in net.layers:
         if layer.kind == "input":
@@ -106,24 +140,29 @@ def simulate_cores_windowed(graph: Graph, doc: dict, x: np.ndarray) -> WindowedR
         for k, sl in by_layer[layer.name]:
             v = np.zeros((batch, sl.rows.size))
             for source, local in sl.inputs:
-                v += inbox[k][source] @ local.astype(np.float64)
+                if layer.op == "first_spike_pool":
+                    v = pool_max(inbox[k][source], local)
+                else:
+                    v += inbox[k][source] @ local.astype(np.float64)
             if layer.bias is not None:
                 v += layer.bias[sl.rows]
             if layer.kind == "readout":
                 readouts[layer.name][:, sl.rows] = v
                 continue
-            payload = emit(layer, v, sl.rows) if layer.kind == "population" else v[None]   # relays: sums
+            payload = emit(coders[layer.name], v, sl.rows) if layer.kind == "population" else v[None]   # relays: sums
             if layer.kind == "population":
                 frames[layer.name][:, :, sl.rows] = payload
             sent.setdefault(k, []).append((sl.rows, payload))
         for k, pos, idx, part in routed(sent, deliveries.get(layer.name, [])):
-            inbox[k][layer.name][:, pos] = decode(layer, part, idx) if layer.kind == "population" else part[0]
+            inbox[k][layer.name][:, pos] = decode(coders[layer.name], part, idx) if layer.kind == "population" \
+                else part[0]
     return WindowedResult(frames, readouts)
 
 
 def _steps(layer: Layer) -> int:
     """K: the frames one window of the population emits."""
-    attribute = {"phase_neuron": "phases", "bits_neuron": "timesteps", "fs_neuron": "steps"}[layer.op]
+    attribute = {"phase_neuron": "phases", "bits_neuron": "timesteps", "fs_neuron": "steps",
+                 "ttfs_neuron": "steps"}[layer.op]
     return int(getattr(layer.node, attribute))
 
 
@@ -139,6 +178,7 @@ def whole_network_windowed(net: Network, x: np.ndarray) -> WindowedResult:
     """The reference: one window of the network with each layer's whole weight matrix (no cores, no routes)."""
     _check_windowed(net)
     batch = len(x)
+    layers = net.by_name()
     values = {}
     frames, readouts = {}, {}
     for layer in net.layers:
@@ -147,15 +187,19 @@ def whole_network_windowed(net: Network, x: np.ndarray) -> WindowedResult:
             continue
         v = np.zeros((batch, layer.size))
         for p in layer.projections:
-            v += (_whole_matrix(p, layer.size) @ values[p.source].T).T
+            if layer.op == "first_spike_pool":
+                v = pool_max(values[p.source], _whole_matrix(p, layer.size).T)
+            else:
+                v += (_whole_matrix(p, layer.size) @ values[p.source].T).T
         if layer.bias is not None:
             v += layer.bias
         rows = np.arange(layer.size)
         if layer.kind == "readout":
             readouts[layer.name] = v
         elif layer.kind == "population":
-            frames[layer.name] = emit(layer, v, rows)
-            values[layer.name] = decode(layer, frames[layer.name], rows)
+            code = coder(layer, layers)
+            frames[layer.name] = emit(code, v, rows)
+            values[layer.name] = decode(code, frames[layer.name], rows)
         else:
             values[layer.name] = v
     return WindowedResult(frames, readouts)

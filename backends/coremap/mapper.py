@@ -37,7 +37,7 @@ class MapResult:
 
 def check_coding(graph: Graph, network: Network, profile: Profile) -> None:
     """MappingError when the profile cannot run the graph's coding or one of its neuron models."""
-    needed = sorted({l.model.coding for l in network.layers if l.model is not None} |
+    needed = sorted({l.model.coding for l in network.layers if l.model is not None and l.model.coding} |
                     ({graph.meta["coding"]} if graph.meta.get("coding") else set()))
     missing = [c for c in needed if c not in profile.neuron_models]
     if missing:

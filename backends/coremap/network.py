@@ -83,8 +83,13 @@ NEURON_MODELS: dict[str, NeuronModel] = {
                                steps=lambda n: int(n.timesteps)),
     "phase_neuron": NeuronModel("phase", extra_state_bits=lambda n: _counter_bits(n.phases) + 1,
                                 steps=lambda n: int(n.phases)),
-    # relays the first spike of a pooling window (a depthwise projection of ones from the phase population)
-    "first_spike_pool": NeuronModel("phase", extra_state_bits=lambda n: 1),
+    # relays the first spike of a pooling window (a depthwise projection of ones from the single-spike population
+    # it pools: phase or ttfs); no neuron model of its own, the graph's coding decides
+    "first_spike_pool": NeuronModel("", extra_state_bits=lambda n: 1),
+    # one spike per neuron per window, at the step that codes its value: a step counter and a fired flag, and the
+    # consumer weighs step k by Delta (K - k), the linear PSP's value at the window's end
+    "ttfs_neuron": NeuronModel("ttfs", extra_state_bits=lambda n: _counter_bits(n.steps) + 1,
+                               steps=lambda n: int(n.steps)),
     # K sub-neurons per gate are K neurons; sub-neuron t's spike carries d(t) through its own axon
     "fs_neuron": NeuronModel("amos", units=lambda n: int(n.steps), unit_outputs=True),
 }

@@ -15,7 +15,7 @@ from snncc.errors import OptionError
 
 PROFILE_SCHEMA = "snncc-hw-profile/1"
 PROFILE_DIR = Path(__file__).with_name("profiles")
-CODINGS = ("rate", "signed", "bits", "phase", "amos")
+CODINGS = ("rate", "signed", "bits", "phase", "amos", "ttfs")
 MEMORY_MODELS = ("per_synapse", "crossbar")
 
 
@@ -42,7 +42,7 @@ class Profile:
     signed_spikes                 a spike can carry a sign; otherwise signed events need a second axon
     graded_spikes                 a spike can carry an integer payload (per-step scales of bits/phase codings);
                                   otherwise each step's scale needs its own axon and weight copy
-    neuron_models                 codings the profile can run (rate, signed, bits, phase, amos)
+    neuron_models                 codings the profile can run (rate, signed, bits, phase, amos, ttfs)
     """
 
     name: str

@@ -9,7 +9,7 @@ import click
 
 from snncc.errors import DataError, OptionError
 
-DEFAULT_CODINGS = "rate,phase,amos,bits,signed"
+DEFAULT_CODINGS = "rate,phase,amos,bits,signed,ttfs"
 DEFAULT_TIMESTEPS = "1,2,4,8,16,32"
 
 EXAMPLES = """Examples:
@@ -43,7 +43,7 @@ def _int_list(text: str | None, what: str) -> list[int]:
 @click.option("--timesteps", default=DEFAULT_TIMESTEPS, show_default=True,
               help="T values for the codings that take T (rate, signed: run length; bits: bits per window).")
 @click.option("-K", "--phases", default=None,
-              help="Phases K per window for phase and amos (comma-separated; default: each coding's own).")
+              help="Phases K per window for phase, amos and ttfs (comma-separated; default: each coding's own).")
 @click.option("-o", "--output", type=click.Path(file_okay=False), required=True,
               help="Output folder: results.json, report.html, plots/, points/ (one result file per point).")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",

@@ -11,7 +11,7 @@ from snncc.ir import load
 MLP = "models/digits_mlp.onnx"
 
 
-@pytest.mark.parametrize("coding", ["phase", "amos"])
+@pytest.mark.parametrize("coding", ["phase", "amos", "ttfs"])
 def test_t_on_a_phase_windowed_coding_prints_a_note(coding, tmp_path, capsys):
     out = tmp_path / f"{coding}.snnir"
     assert main(["compile", MLP, "--coding", coding, "-T", "5", "-K", "6", "-o", str(out), "--no-progress"]) == 0

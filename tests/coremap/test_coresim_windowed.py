@@ -1,4 +1,4 @@
-"""The cut preserves the windowed codings too: phase, bits and AMOS networks run core by core from the frames
+"""The cut preserves the windowed codings too: phase, bits, AMOS and TTFS networks run core by core from the frames
 routed to each core give the same frames as the whole network evaluated without cores, and the simulator's output."""
 
 import copy
@@ -41,7 +41,8 @@ def mapped_doc(graph, profile):
 
 CASES = [("digits_cnn", "phase", 32, SMALL), ("digits_cnn", "phase", 32, RELAYS), ("digits_cnn", "bits", 6, SMALL),
          ("digits_cnn", "bits", 6, "loihi2"), ("digits_silu", "amos", 32, "loihi2"),
-         ("digits_silu", "amos", 32, "spinnaker2")]
+         ("digits_silu", "amos", 32, "spinnaker2"), ("digits_cnn", "ttfs", 32, SMALL),
+         ("digits_cnn", "ttfs", 32, RELAYS), ("digits_mlp", "ttfs", 32, "loihi2")]
 
 
 @pytest.mark.parametrize("model,coding,timesteps,profile", CASES,

@@ -8,7 +8,7 @@ One module per kind of kernel:
     base                 format, errors, registries, Signal, RunOptions, Kernel and NeuronKernel
     input                graph inputs (analog, Poisson)
     if_neuron, signed_neuron                     neurons of the concurrent schedule
-    windowed_neuron, phase_neuron, bits_neuron, fs_neuron   neurons of the layer-windowed schedule
+    windowed_neuron, phase_neuron, bits_neuron, fs_neuron, ttfs_neuron   neurons of the layer-windowed schedule
     dense, conv, graph_conv                      synapses (dense and event-driven paths)
     windows              sliding-window index maps shared by conv and pooling
     pooling, elementwise, shape_ops              pass-through ops
@@ -58,6 +58,7 @@ from .windowed_neuron import WindowedNeuronKernel
 from .phase_neuron import PhaseNeuronKernel
 from .bits_neuron import BitsNeuronKernel
 from .fs_neuron import FSNeuronKernel
+from .ttfs_neuron import TTFSNeuronKernel
 from .dense import DenseKernel, event_coordinates
 from .windows import PaddedInput, conv_index_maps
 from .conv import ConvKernel

@@ -1,4 +1,4 @@
-"""Pooling: average pools (pass-through linear maps) and the first-spike max pool of phase coding."""
+"""Pooling: average pools (pass-through linear maps) and the first-spike max pool of phase and TTFS coding."""
 
 import numpy as np
 
@@ -83,8 +83,8 @@ class GlobalAvgPoolKernel(Kernel):
 
 @register_kernel("first_spike_pool")
 class FirstSpikePoolKernel(Kernel):
-    """Max pooling of a single-spike phase population on the windowed schedule: the levels decrease with the
-    phase, so an output relays the first spike of its pooling window, i.e. y = max over the window of x (padding
+    """Max pooling of a single-spike population (phase, TTFS) on the windowed schedule: the levels decrease with
+    the step, so an output relays the first spike of its pooling window, i.e. y = max over the window of x (padding
     never fires). Each output emits at most one spike (counted, with the fan-out of what it feeds); each input spike
     is one event into the pool."""
 

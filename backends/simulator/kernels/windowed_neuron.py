@@ -30,6 +30,7 @@ class WindowedNeuronKernel(NeuronKernel):
 
     single_spike = False
     time_varying_scale = True
+    trains = None       # set to a list on a built program to record each batch's spike frames (K, batch, *shape)
 
     def window_steps(self):
         """Steps of this population's emission window (K)."""
@@ -49,6 +50,8 @@ class WindowedNeuronKernel(NeuronKernel):
         frames, weights = self.window_frames(self.current)
         if frames.shape[0] != self.window_steps():
             self.fail(f"emitted {frames.shape[0]} frames for a window of {self.window_steps()} steps")
+        if self.trains is not None:
+            self.trains.append(frames.copy())
         np.sum(frames, axis=0, out=self.spikes)
         if self.single_spike and self.spikes.size and self.spikes.max() > 1:
             self.fail("a neuron fired more than once in one window (single-spike coding violated)")
