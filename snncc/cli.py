@@ -82,6 +82,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--no-threshold-shift", is_flag=True, help="phase: truncate instead of rounding to the nearest level.")
 @click.option("--multi-spike", is_flag=True, help="phase: classic multi-spike phase coding (B = 2, K-bit floor).")
 @click.option("--theta-n", type=float, default=None, help="signed: negative threshold (default 0).")
+@click.option("--calibrate-snn/--no-calibrate-snn", default=None,
+              help="rate/signed: fit each population's v0, threshold scale and bias to the ANN on the calibration "
+                   "data (default: on at T <= 8 when calibration data is given).")
 @click.option("--target", default=None, help="Also map onto this hardware profile (name or JSON file).")
 @click.option("--pipeline", default=None, help="Run this pass pipeline instead of the coding's default.")
 @click.option("--print-after", default=None, metavar="PASS|all", help="Print the IR after a pass (to stderr).")
@@ -91,7 +94,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Also write a standalone NumPy simulator program into this folder.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, phases, base, no_threshold_shift,
-                multi_spike, theta_n, target, pipeline, print_after, output, emit_text, emit_program, progress):
+                multi_spike, theta_n, calibrate_snn, target, pipeline, print_after, output, emit_text, emit_program,
+                progress):
     """Compile MODEL (.onnx) into a spiking network (.snnir)."""
     import snncc
     from snncc.data import load_npz
@@ -111,7 +115,8 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
     calib_path = calib or snncc.default_calibration_file(model)
     calibration = load_npz(calib_path).x if calib_path else None
     options = {"balance": balance, "stat": stat, "percentile": percentile, "v0": v0, "phases": phases, "base": base,
-               "threshold_shift": not no_threshold_shift, "multi_spike": multi_spike, "theta_n": theta_n}
+               "threshold_shift": not no_threshold_shift, "multi_spike": multi_spike, "theta_n": theta_n,
+               "calibrate_snn": calibrate_snn}
     if percentile is None:   # each coding's own default (max-input-current: the maximum, not a percentile)
         del options["percentile"]
     graph = snncc.compile(model, coding, timesteps=timesteps, calibration=calibration, pipeline=pipeline,

@@ -68,8 +68,8 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
     """Compile an ONNX model (path, ModelProto or an already imported IR graph) into a spiking IR graph.
 
     `pipeline` overrides the coding's default pass pipeline; `coding_options` go to the coding's pipeline builder
-    (rate: balance, stat, percentile, v0). The pipeline string, coding, T and the source file's SHA-256 are
-    recorded in the graph header.
+    (rate: balance, stat, percentile, v0, calibrate_snn: None = on at T <= 8 with calibration data). The pipeline
+    string, coding, T and the source file's SHA-256 are recorded in the graph header.
     """
     if not 1 <= int(timesteps) <= MAX_TIMESTEPS:
         raise OptionError(f"timesteps must be in [1, {MAX_TIMESTEPS}], got {timesteps}")
@@ -84,9 +84,10 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
         graph = onnx_to_ir(load_onnx(source))
         meta["source"] = source
         meta["source_sha256"] = file_sha256(source)
-    text = pipeline or pipeline_for(coding, timesteps=int(timesteps), **coding_options)
-    manager = PassManager(text, print_after=print_after, user_options=bool(pipeline))
     calibration = _checked_calibration(graph, calibration)
+    text = pipeline or pipeline_for(coding, timesteps=int(timesteps), has_calibration=calibration is not None,
+                                    **coding_options)
+    manager = PassManager(text, print_after=print_after, user_options=bool(pipeline))
     ctx = PassContext(calibration=calibration, source_model=source, timesteps=int(timesteps), progress=progress,
                       profile=profile)
     compiled = manager.run(graph, ctx)

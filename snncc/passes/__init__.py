@@ -24,6 +24,7 @@ from snncc.passes.lower_bits import bits_pipeline, lower_bits
 from snncc.passes.shift_bias import shift_bias
 from snncc.passes.lower_signed import lower_signed, signed_pipeline
 from snncc.passes.lower_gates import amos_pipeline, lower_gates
+from snncc.passes.calibrate_snn import calibrate_snn
 
 __all__ = [
     "PASS_REGISTRY", "PassContext", "PassResult", "PassManager", "RewriteError", "GraphEdit", "format_pipeline",
@@ -31,5 +32,5 @@ __all__ = [
     "fold_input_norm", "calibrate", "collect_stats", "ActivationStats", "balance_thresholds", "maxpool_to_relu_tree",
     "lower_rate", "fold_out_scale", "canonicalize_gcn", "lower_phase", "phase_pipeline", "search_phase_base",
     "insert_delays", "match_qcfs", "lower_bits", "bits_pipeline", "shift_bias", "lower_signed", "signed_pipeline",
-    "lower_gates", "amos_pipeline",
+    "lower_gates", "amos_pipeline", "calibrate_snn",
 ]
