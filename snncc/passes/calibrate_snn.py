@@ -11,6 +11,7 @@ import numpy as np
 from snncc.errors import DataError, OptionError
 from snncc.ir import Graph, Relu, run
 from snncc.passes.current_shift import shift_current
+from snncc.passes.lower_rate import LOWERED_FROM
 from snncc.passes.max_input_current import ancestors_graph
 from snncc.passes.registry import PassResult, register_pass
 from snncc.passes.rewrite import GraphEdit, channel_axis
@@ -108,13 +109,17 @@ def apply_fit(graph: Graph, name: str, fit: NeuronFit) -> Graph:
     return edit.apply()
 
 
-def source_ann(graph: Graph) -> Graph:
-    """The graph with every population back to a plain ReLU: the source ANN (the max-pool trees are exact in ANN
-    mode), whose activations are the targets. A signed population's ANN mode is already quantised to T levels."""
+def source_ann(graph: Graph, origin: dict | None = None) -> Graph:
+    """The graph with every population back to its source activation: the QCFS node it was lowered from (`origin`,
+    recorded by the lowering), else a plain ReLU. That is the source ANN (the max-pool trees are exact in ANN mode),
+    whose activations are the targets; a signed population's own ANN mode is already quantised to T levels."""
+    origin = origin or {}
     edit = GraphEdit(graph)
     for node in graph.nodes:
         if node.op in POPULATIONS:
-            edit.replace(Relu(name=node.name, inputs=node.inputs, type=node.type))
+            source = origin.get(node.name)
+            edit.replace(source.replace(inputs=node.inputs) if source is not None and source.op == "qcfs"
+                         else Relu(name=node.name, inputs=node.inputs, type=node.type))
     return edit.apply()
 
 
@@ -133,7 +138,7 @@ def better(new: tuple[float, float], old: tuple[float, float]) -> bool:
 
 @register_pass("calibrate-snn")
 def calibrate_snn(graph, ctx, samples: int = 256) -> PassResult:
-    """For each if_neuron / signed_neuron in topological order, with the populations before it already calibrated:
+    """For each if_neuron / signed_neuron in topological order (except those lowered from QCFS), with the populations before it already calibrated:
     simulate the network up to its input for T steps on the calibration data, record the per-step current I(t),
     and fit the neuron (`fit_neuron`) so that its decoded rate theta' n(T) / T approaches the source ANN's
     activation max(z_ANN, 0). The correction E[a_ANN - a_SNN] per channel is added to the layer's bias (an
@@ -148,8 +153,11 @@ def calibrate_snn(graph, ctx, samples: int = 256) -> PassResult:
     if ctx.calibration is None:
         raise DataError("calibrate-snn fits the spiking neurons on calibration data: pass --calib FILE.npz "
                         "(or --no-calibrate-snn)")
-    populations = [n for n in graph.nodes if n.op in POPULATIONS]
+    origin = ctx.stats.get(LOWERED_FROM, {})
+    # QCFS-trained populations are exact at T = L by construction: they stay as lowered
+    populations = [n for n in graph.nodes if n.op in POPULATIONS and getattr(origin.get(n.name), "op", "") != "qcfs"]
     if not populations:
+        ctx.log.append("calibrate-snn: no population to calibrate (none, or all lowered from QCFS)")
         return PassResult(graph, False)
     x = np.asarray(ctx.calibration, np.float32)[:samples]
     steps = int(ctx.timesteps)
@@ -160,7 +168,7 @@ def calibrate_snn(graph, ctx, samples: int = 256) -> PassResult:
         if name in producers:
             ann[producers[name]] = np.maximum(value, 0).astype(np.float32)
 
-    reference = run(source_ann(graph), x, observe=observe)[graph.outputs[0]]
+    reference = run(source_ann(graph, origin), x, observe=observe)[graph.outputs[0]]
     current = graph
     first = score = agreement(graph, x, reference, steps)
     for node in populations:

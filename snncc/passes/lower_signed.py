@@ -8,6 +8,7 @@ import math
 from snncc.errors import OptionError
 from snncc.ir import SignedNeuron
 from snncc.passes.lower_bits import check_gate, check_timesteps, low_latency_options
+from snncc.passes.lower_rate import LOWERED_FROM
 from snncc.passes.registry import PassResult, register_pass
 from snncc.passes.rewrite import GraphEdit
 
@@ -55,6 +56,7 @@ def lower_signed(graph, ctx, timesteps: int | None = None, theta_n: float = 0.0,
                                   "threshold would fire -1 spikes right after every +1 spike) or -inf")
             edit.replace(SignedNeuron(name=node.name, inputs=node.inputs, type=node.type, theta=node.theta,
                                       out_scale=node.theta, v0=v0, theta_n=value, timesteps=steps))
+            ctx.stats.setdefault(LOWERED_FROM, {})[node.name] = node
             lowered.add(node.name)
         else:
             check_gate(node, "signed_neuron")
