@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (folder / f"{model}.onnx").is_file():
             print(f"\n{model}: {folder / model}.onnx is not there (train it with models/train_digits.py); skipped")
             continue
-        rows, info = rows_for(model, folder, codings, steps, args.limit, False if args.no_calibrate_snn else None)
+        calibrate = False if args.no_calibrate_snn else None
+        rows, info = rows_for(model, folder, codings, steps, args.limit, calibrate)
         print(f"\n### {model} (QCFS L = {info['levels']}; ANN accuracy {100 * info['ann']:.2f}% on "
               f"{info['n']} test samples)\n")
         print("| coding | T | SNN acc % | loss vs ANN (points) | agree with ANN % | spikes / sample | latency (steps) |")
