@@ -5,10 +5,13 @@ For every bundled model present: the ANN accuracy (onnxruntime on the ONNX file)
 the compiled SNN simulated on the test split (bits: windowed schedule, T steps per layer; signed and rate:
 concurrent schedule, T steps in all): accuracy, loss against the ANN in points, agreement with the ANN's
 predictions, spikes per sample and latency in steps. QCFS models need no data (match-qcfs gives theta); ReLU models
-are balanced on the bundled calibration split (channel-wise 99.99th percentile, the default of every coding).
+are balanced on the bundled calibration split (channel-wise 99.99th percentile, the default of every coding) and,
+at T <= 8, calibrated by calibrate-snn unless --no-calibrate-snn (the tables in docs/low_latency.md were made without
+it; benchmarks/calibrate_snn_table.py prints before/after).
 
     python benchmarks/low_latency_table.py [--models digits_cnn_qcfs2,digits_cnn_qcfs15] [--timesteps 1,2,4,8]
                                            [--codings bits,signed,rate] [--limit N] [--model-dir DIR]
+                                           [--no-calibrate-snn]
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ def qcfs_levels(graph) -> str:
     return ",".join(str(v) for v in levels) or "-"
 
 
-def rows_for(model: str, folder: Path, codings: list[str], steps: list[int], limit: int | None):
+def rows_for(model: str, folder: Path, codings: list[str], steps: list[int], limit: int | None,
+             calibrate_snn: bool | None = None):
     """One table row per (coding, T) and the model's summary."""
     calib_name, test_name = MODELS[model]
     path = folder / f"{model}.onnx"
@@ -59,7 +63,7 @@ def rows_for(model: str, folder: Path, codings: list[str], steps: list[int], lim
     rows = []
     for coding in codings:
         for t in steps:
-            graph = snncc.compile(str(path), coding, timesteps=t, calibration=calib["x"])
+            graph = snncc.compile(str(path), coding, timesteps=t, calibration=calib["x"], calibrate_snn=calibrate_snn)
             result = simulate(graph, x, t)
             acc = float(np.mean(result.predictions[t] == y))
             rows.append({"coding": coding, "T": t, "acc": acc, "loss": 100 * (info["ann"] - acc),
@@ -75,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--codings", default="bits,signed,rate")
     parser.add_argument("--limit", type=int, default=None, help="first N test samples only")
     parser.add_argument("--model-dir", default=str(ROOT / "models"), help="folder with MODEL.onnx (default models/)")
+    parser.add_argument("--no-calibrate-snn", action="store_true", help="compile without calibrate-snn")
     args = parser.parse_args(argv)
     steps = [int(v) for v in args.timesteps.split(",")]
     codings = [c.strip() for c in args.codings.split(",")]
@@ -85,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (folder / f"{model}.onnx").is_file():
             print(f"\n{model}: {folder / model}.onnx is not there (train it with models/train_digits.py); skipped")
             continue
-        rows, info = rows_for(model, folder, codings, steps, args.limit)
+        calibrate = False if args.no_calibrate_snn else None
+        rows, info = rows_for(model, folder, codings, steps, args.limit, calibrate)
         print(f"\n### {model} (QCFS L = {info['levels']}; ANN accuracy {100 * info['ann']:.2f}% on "
               f"{info['n']} test samples)\n")
         print("| coding | T | SNN acc % | loss vs ANN (points) | agree with ANN % | spikes / sample | latency (steps) |")

@@ -111,6 +111,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--no-threshold-shift", is_flag=True, help="phase: truncate instead of rounding to the nearest level.")
 @click.option("--multi-spike", is_flag=True, help="phase: classic multi-spike phase coding (B = 2, K-bit floor).")
 @click.option("--theta-n", type=float, default=None, help="signed: negative threshold (default 0).")
+@click.option("--calibrate-snn/--no-calibrate-snn", default=None,
+              help="rate/signed: fit each population's v0, threshold scale and bias to the ANN on the calibration "
+                   "data (default: on at T <= 8 when calibration data is given).")
 @click.option("--target", default=None, help="Also map onto this hardware profile (name or JSON file).")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=DIMS",
               help="Size of a model input with dynamic axes, batch first (x=1x3x224x224; repeat per input). "
@@ -130,7 +133,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Also write a standalone NumPy simulator program into this folder.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, phases, base, no_threshold_shift,
-                multi_spike, theta_n, target, input_shape, pipeline, insert_after, insert_before, print_after, output,
+                multi_spike, theta_n, calibrate_snn, target, input_shape, pipeline, insert_after, insert_before, print_after, output,
                 emit_text, emit_program, progress):
     """Compile MODEL (.onnx) into a spiking network (.snnir)."""
     import snncc
@@ -153,7 +156,8 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
     # loaded after the pre-flight check (or first, when a dynamic input axis takes its size), once
     calibration = functools.cache(lambda: load_npz(calib_path).x) if calib_path else None
     options = {"balance": balance, "stat": stat, "percentile": percentile, "v0": v0, "phases": phases, "base": base,
-               "threshold_shift": not no_threshold_shift, "multi_spike": multi_spike, "theta_n": theta_n}
+               "threshold_shift": not no_threshold_shift, "multi_spike": multi_spike, "theta_n": theta_n,
+               "calibrate_snn": calibrate_snn}
     if percentile is None:   # each coding's own default (max-input-current: the maximum, not a percentile)
         del options["percentile"]
     from snncc.coding_steps import default_timesteps, steps_summary, timesteps_note

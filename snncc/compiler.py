@@ -113,7 +113,8 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
     """Compile an ONNX model (path, ModelProto or an already imported IR graph) into a spiking IR graph.
 
     `pipeline` overrides the coding's default pass pipeline; `coding_options` go to the coding's pipeline builder
-    (rate: balance, stat, percentile, v0). `input_shapes` ({input name: (N, C, H, W)}) sizes dynamic input axes;
+    (rate: balance, stat, percentile, v0, calibrate_snn: None = on at T <= 8 with calibration
+    data). `input_shapes` ({input name: (N, C, H, W)}) sizes dynamic input axes;
     without it they take the calibration data's per-sample shape. The pipeline string, coding, T and the source
     file's SHA-256 are recorded in the graph header, and with calibration data the spike rate of every population
     measured on it (`spike_rates`, the traffic `snncc map` uses; `record_spike_rates=False` leaves it out).
@@ -135,7 +136,8 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
         graph = onnx_to_ir(load_model(source, input_shapes, calibration))
         meta["source"] = source
         meta["source_sha256"] = file_sha256(source)
-    text = pipeline or pipeline_for(coding, timesteps=int(timesteps), **coding_options)
+    text = pipeline or pipeline_for(coding, timesteps=int(timesteps), has_calibration=calibration is not None,
+                                    **coding_options)
     manager = PassManager(text, print_after=print_after, user_options=bool(pipeline))
     manager.items()   # an unknown pass in a user pipeline is an option error before the check
     if isinstance(profile, (str, os.PathLike)):
@@ -146,6 +148,9 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
     if callable(calibration):
         calibration = calibration()
     calibration = _checked_calibration(graph, calibration)
+    text = pipeline or pipeline_for(coding, timesteps=int(timesteps), has_calibration=calibration is not None,
+                                    **coding_options)
+    manager = PassManager(text, print_after=print_after, user_options=bool(pipeline))
     ctx = PassContext(calibration=calibration, source_model=source, timesteps=int(timesteps), progress=progress,
                       profile=profile)
     compiled = manager.run(graph, ctx)

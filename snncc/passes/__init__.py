@@ -26,6 +26,7 @@ from snncc.passes.shift_bias import shift_bias
 from snncc.passes.lower_signed import lower_signed, signed_pipeline
 from snncc.passes.lower_gates import amos_pipeline, lower_gates
 from snncc.passes.lower_ttfs import lower_ttfs, ttfs_pipeline, ttfs_precondition
+from snncc.passes.calibrate_snn import calibrate_snn
 
 __all__ = [
     "PASS_REGISTRY", "PassContext", "PassResult", "PassManager", "RewriteError", "GraphEdit", "format_pipeline",
@@ -34,4 +35,5 @@ __all__ = [
     "lower_rate", "fold_out_scale", "canonicalize_gcn", "lower_phase", "phase_pipeline", "search_phase_base",
     "insert_delays", "match_qcfs", "match_activations", "lower_bits", "bits_pipeline", "shift_bias", "lower_signed", "signed_pipeline",
     "lower_gates", "amos_pipeline", "lower_ttfs", "ttfs_pipeline", "ttfs_precondition",
+    "calibrate_snn",
 ]

@@ -11,6 +11,8 @@ from snncc.passes.rewrite import GraphEdit
 
 # Gates that rate coding cannot express, with what to do instead.
 NON_RELU_GATES = {"sigmoid", "hard_sigmoid", "tanh", "silu", "hard_swish", "gelu", "leaky_relu", "mul"}
+# ctx.stats entry: {population: the bounded_relu/qcfs node it was lowered from} (read by calibrate-snn)
+LOWERED_FROM = "lowered_from"
 V0_CHOICES = {"zero": 0.0, "0": 0.0, "half": 0.5, "0.5": 0.5}
 
 
@@ -30,6 +32,7 @@ def lower_rate(graph, ctx, v0: str | float = "half") -> PassResult:
             start = 0.5 if node.op == "qcfs" else v0_fraction
             edit.replace(IFNeuron(name=node.name, inputs=node.inputs, type=node.type, theta=node.theta,
                                   out_scale=node.theta, v0=start))
+            ctx.stats.setdefault(LOWERED_FROM, {})[node.name] = node
         elif node.op in ("relu", "clip"):
             raise RewriteError(node.name, f"{node.op} has no threshold yet; run balance-thresholds before lower-rate")
         elif node.op in NON_RELU_GATES:

@@ -9,6 +9,7 @@ from snncc.errors import OptionError
 from snncc.ir import SignedNeuron
 from snncc.passes.lower_bits import check_gate, check_timesteps, low_latency_options, relu_only_blockers
 from snncc.passes.preconditions import register_precondition
+from snncc.passes.lower_rate import LOWERED_FROM
 from snncc.passes.registry import PassResult, register_pass
 from snncc.passes.rewrite import GraphEdit
 
@@ -56,6 +57,7 @@ def lower_signed(graph, ctx, timesteps: int | None = None, theta_n: float = 0.0,
                                   "threshold would fire -1 spikes right after every +1 spike) or -inf")
             edit.replace(SignedNeuron(name=node.name, inputs=node.inputs, type=node.type, theta=node.theta,
                                       out_scale=node.theta, v0=v0, theta_n=value, timesteps=steps))
+            ctx.stats.setdefault(LOWERED_FROM, {})[node.name] = node
             lowered.add(node.name)
         else:
             check_gate(node, "signed_neuron")
@@ -67,17 +69,20 @@ def lower_signed(graph, ctx, timesteps: int | None = None, theta_n: float = 0.0,
 
 
 def signed_pipeline(timesteps: int = 4, theta_n: float | None = None, balance: str = "channel",
-                    stat: str = "percentile", percentile: float = 99.99, **_: object) -> str:
+                    stat: str = "percentile", percentile: float = 99.99, calibrate_snn: bool | None = None,
+                    has_calibration: bool = False, **_: object) -> str:
     """`--coding signed`: dual-threshold IF neurons with signed spikes on the concurrent schedule (algorithms.md §5).
-    `theta_n` (CLI --theta-n) is the negative threshold as a fraction of theta; default 0."""
-    from snncc.pipeline import CANONICALIZE
+    `theta_n` (CLI --theta-n) is the negative threshold as a fraction of theta; default 0. calibrate-snn
+    (docs/low_latency.md) after the lowering: see `snncc.pipeline.calibrate_snn_step`."""
+    from snncc.pipeline import CANONICALIZE, calibrate_snn_step
 
     steps = check_timesteps(timesteps, "signed")
     value = 0.0 if theta_n is None else float(theta_n)
     if math.isnan(value) or value > 0.5:
         raise OptionError(f"--theta-n {theta_n}: it must be <= 0.5 or -inf (a fraction of theta)")
     return (f"{CANONICALIZE},{low_latency_options('signed', balance, stat, percentile)},"
-            f"maxpool-to-relu-tree,lower-signed{{theta_n={value},timesteps={steps}}},fold-out-scale")
+            f"maxpool-to-relu-tree,lower-signed{{theta_n={value},timesteps={steps}}}"
+            f"{calibrate_snn_step(steps, calibrate_snn, has_calibration)},fold-out-scale")
 
 
 def _register() -> None:
