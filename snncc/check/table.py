@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from snncc.check.verdict import BLOCKED, CheckReport
 
 SHOWN = 3   # blockers listed per coding; the rest are counted (all of them are in --json)
@@ -31,7 +33,9 @@ def format_report(report: CheckReport) -> str:
     for v in report.verdicts:
         details = [str(b) for b in v.blockers[:SHOWN]]
         if len(v.blockers) > SHOWN:
-            details.append(f"... and {len(v.blockers) - SHOWN} more")
+            ops = Counter(b.op for b in v.blockers if b.op)
+            details.append(f"... and {len(v.blockers) - SHOWN} more (all: "
+                           + ", ".join(f"{op} x{n}" for op, n in ops.most_common()) + ")")
         if v.unchecked:
             details.append(f"{', '.join(v.unchecked)} registers no precondition: only the graph-only passes ran")
         if v.notes:

@@ -134,3 +134,13 @@ def test_compile_target_refuses_a_coding_the_profile_cannot_run(tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 2 and "profile truenorth cannot run the amos coding" in err and "found before calibration" in err
     assert not (tmp_path / "o.snnir").exists()
+
+
+def test_table_counts_the_ops_of_many_blockers(tmp_path, capsys):
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["z0"], name="fc")]
+    nodes += [helper.make_node("Sin" if i % 2 else "Cos", [f"z{i}"], [f"z{i + 1}"], name=f"t{i}") for i in range(5)]
+    nodes.append(helper.make_node("Identity", ["z5"], ["y"], name="out"))
+    path = tmp_path / "trig.onnx"
+    path.write_bytes(make_model(nodes, [4], [4], {"w": rand(4, 4)}).SerializeToString())
+    assert main(["check", str(path), "--coding", "rate"]) == 2
+    assert "... and 2 more (all: Cos x3, Sin x2)" in capsys.readouterr().out
