@@ -10,6 +10,7 @@ import numpy as np
 from snncc.errors import DataError, OptionError
 from snncc.ir import Add, Affine, BoundedRelu, Conv, Dense, MaxPool, Relu
 from snncc.passes.manager import RewriteError
+from snncc.passes.preconditions import Blocker, register_precondition
 from snncc.passes.registry import PassResult, register_pass
 from snncc.passes.rewrite import GraphEdit
 
@@ -177,3 +178,30 @@ def _shift_after(edit: GraphEdit, graph, consumers, pool: MaxPool, root: str, sh
             new = bias - np.broadcast_to(drop.astype(np.float32), bias.shape if bias.ndim else (channels,))
         edit.replace(reader.replace(bias=edit.constant(f"{reader.name}.bias", new, replacing=reader.bias)))
     edit.remove(pool.name, root)
+
+
+@register_precondition("maxpool-to-relu-tree")
+def maxpool_to_relu_tree_precondition(graph, view) -> list[Blocker]:
+    """The pass itself, tried without calibration data: it takes the pools it can (or asks for data: then it takes
+    them once calibrated). A refusal is confirmed on the graph before balancing, where a Clip(0, c) producer is
+    still a clip (balancing makes it a bounded ReLU, which the tree takes)."""
+    from snncc.errors import DataError
+    from snncc.passes.registry import PassContext
+
+    try:
+        maxpool_to_relu_tree(graph, PassContext(), **view.options)
+        return []
+    except DataError:
+        return []
+    except RewriteError:
+        pass
+    nodes = graph.node_map()
+    blockers = []
+    for pool in graph.nodes:
+        if isinstance(pool, MaxPool):
+            producer = nodes[pool.inputs[0]]
+            if producer.op not in NON_NEGATIVE_OPS and not (producer.op == "clip" and float(producer.lo) >= 0):
+                blockers.append(Blocker(pool.name, pool.op, f"max_pool reads {producer.op} output, which can be "
+                                        "negative; the ReLU tree needs a non-negative input",
+                                        "a ReLU before the pool"))
+    return blockers

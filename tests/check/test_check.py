@@ -144,3 +144,26 @@ def test_table_counts_the_ops_of_many_blockers(tmp_path, capsys):
     path.write_bytes(make_model(nodes, [4], [4], {"w": rand(4, 4)}).SerializeToString())
     assert main(["check", str(path), "--coding", "rate"]) == 2
     assert "... and 2 more (all: Cos x3, Sin x2)" in capsys.readouterr().out
+
+
+def _pool_after(producer_nodes):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]), *producer_nodes,
+             helper.make_node("MaxPool", ["a"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "fc"], ["y"], name="fc")]
+    return make_model(nodes, [1, 4, 4], [3], {"w": rand(2, 1, 3, 3), "fc": rand(8, 3)})
+
+
+def test_maxpool_verdicts_follow_what_the_tree_takes():
+    relu6 = _pool_after([helper.make_node("Clip", ["c", "lo", "hi"], ["a"], name="relu6")])
+    relu6.graph.initializer.extend([onnx_scalar("lo", 0.0), onnx_scalar("hi", 6.0)])
+    assert check_model(relu6, ["rate"]).verdict("rate").status == WORKS
+    leaky = _pool_after([helper.make_node("LeakyRelu", ["c"], ["a"], name="leaky", alpha=0.1)])
+    rate = check_model(leaky, ["rate"]).verdict("rate")
+    assert rate.status == BLOCKED and {b.op for b in rate.blockers} >= {"leaky_relu"}
+
+
+def onnx_scalar(name, value):
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.asarray(value, np.float32), name)
