@@ -42,17 +42,27 @@ def frontend_blockers(exc: UnsupportedModelError) -> list[Blocker]:
     return [Blocker(None, None, text, "")]
 
 
-def check_pipeline(graph: Graph, pipeline: str, coding: str, timesteps: int | None = None) -> Verdict:
-    """One coding's verdict: graph-only passes run for real, preconditions from the first data pass on."""
+def check_pipeline(graph: Graph, pipeline: str, coding: str, timesteps: int | None = None,
+                   cache: dict | None = None) -> Verdict:
+    """One coding's verdict: graph-only passes run for real, preconditions from the first data pass on.
+    `cache` (shared between the codings of one graph) keeps the graph after each pipeline prefix: codings share
+    their canonicalisation, and passes are pure functions of the graph."""
     ctx = PassContext(calibration=None, timesteps=int(timesteps or 32))
+    cache = {} if cache is None else cache
     blockers: list[Blocker] = []
     done: list[str] = []
     unchecked: list[str] = []
     needs_data = False
+    prefix: tuple = ()
     for name, options in parse_pipeline(pipeline):
         if not needs_data:
+            prefix += ((name, tuple(sorted((k, str(v)) for k, v in options.items()))),)
+            if prefix in cache:
+                graph = cache[prefix]
+                done.append(name)
+                continue
             try:
-                graph = get_pass(name).fn(graph, ctx, **options).graph
+                graph = cache[prefix] = get_pass(name).fn(graph, ctx, **options).graph
                 done.append(name)
                 continue
             except DataError:
@@ -105,6 +115,7 @@ def check_graph(graph: Graph, codings: list[str] | None = None, *, timesteps: in
 
     codings = list(codings or CODINGS)
     verdicts = []
+    cache: dict = {}
     for coding in codings:
         try:
             options = dict(coding_options, **({"timesteps": int(timesteps)} if timesteps else {}))
@@ -112,7 +123,7 @@ def check_graph(graph: Graph, codings: list[str] | None = None, *, timesteps: in
         except OptionError as exc:
             verdicts.append(Verdict(coding, BLOCKED, (Blocker(None, None, f"option: {exc}"),)))
             continue
-        verdict = check_pipeline(graph, pipeline, coding, timesteps)
+        verdict = check_pipeline(graph, pipeline, coding, timesteps, cache)
         if profile is not None:
             extra = profile_blockers(graph, coding, profile)
             stops = verdict.blockers + tuple(b for b in extra if b.blocking)
