@@ -53,8 +53,8 @@ def maxpool_to_relu_tree(graph, ctx, only: str = "all") -> PassResult:
     An input that can be negative (LeakyRelu, HardSwish, a residual sum, the graph input, ...) has a range [lo, hi]
     (data-free for bounded gates, else calibrated): the relus get theta = hi - lo, and with padding the pool uses
     maxpool(x) = maxpool(x + c) - c, c = -lo, because zero padding equals -inf padding only for x + c >= 0. The
-    shifts are `affine` nodes, folded into the bias of a conv/dense producer (before) or of a dense/unpadded conv
-    consumer (after) when the pool is their only reader.
+    shifts are `affine` nodes, folded into the bias of a conv/dense producer or of a conv/dense a residual `add`
+    producer sums (before), and of dense/unpadded conv readers (after), where the pool is the only reader.
 
     `only=signed` rewrites only the pools whose input is not a ReLU population (phase coding keeps those for its
     first-spike pool)."""
@@ -138,18 +138,37 @@ def _sole_reader(consumers, value: str, reader: str) -> bool:
     return [c.name for c in consumers.get(value, [])] == [reader]
 
 
+def _add_to_bias(edit: GraphEdit, graph, layer, amount: float) -> None:
+    """layer (a conv or dense) with `amount` added to every output."""
+    if isinstance(layer, Conv):
+        zero = np.zeros(layer.type.shape[0], np.float32)
+    else:
+        zero = np.zeros((layer.type.shape[layer.axis],) + (1,) * (-layer.axis - 1), np.float32)
+    bias = zero if layer.bias is None else np.asarray(graph.constants[layer.bias])
+    ref = edit.constant(f"{layer.name}.bias", bias + np.float32(amount), replacing=layer.bias)
+    edit.replace(layer.replace(bias=ref))
+
+
+def _biased_layer(edit: GraphEdit, graph, consumers, node, reader: str) -> bool:
+    return (isinstance(node, (Conv, Dense)) and _sole_reader(consumers, node.name, reader)
+            and node.name not in graph.outputs and not edit.changed(node.name))
+
+
 def _shift_before(edit: GraphEdit, graph, consumers, pool: MaxPool, producer, shift: float) -> str:
-    """x + c as the value the taps read: the producer's bias when it is a conv/dense read only by the pool (and
-    not a graph output), else an `affine{shift=c}` node."""
-    if (isinstance(producer, (Conv, Dense)) and _sole_reader(consumers, producer.name, pool.name)
-            and producer.name not in graph.outputs and not edit.changed(producer.name)):
-        channels = producer.type.shape[0] if isinstance(producer, Conv) else producer.type.shape[producer.axis]
-        bias = np.zeros(channels, np.float32) if producer.bias is None else np.asarray(graph.constants[producer.bias])
-        if isinstance(producer, Dense) and bias.shape != (channels,):
-            bias = np.broadcast_to(bias, producer.type.shape)
-        ref = edit.constant(f"{producer.name}.bias", bias + np.float32(shift), replacing=producer.bias)
-        edit.replace(producer.replace(bias=ref))
+    """x + c as the value the taps read: folded into the bias of the producer when it is a conv/dense read only by
+    the pool, or of such a layer summed by an `add` producer (a residual sum: a + k b + c = a + k (b + c / k)),
+    else an `affine{shift=c}` node."""
+    if _biased_layer(edit, graph, consumers, producer, pool.name):
+        _add_to_bias(edit, graph, producer, shift)
         return producer.name
+    if isinstance(producer, Add) and _sole_reader(consumers, producer.name, pool.name) and (
+            producer.name not in graph.outputs):
+        nodes = graph.node_map()
+        for src, k in zip(producer.inputs, producer.coeffs):
+            if k != 0 and producer.inputs.count(src) == 1 and _biased_layer(edit, graph, consumers, nodes[src],
+                                                                              producer.name):
+                _add_to_bias(edit, graph, nodes[src], shift / k)
+                return producer.name
     name = edit.fresh_name(f"{pool.name}.shift")
     edit.insert_before(pool.name, Affine(name=name, inputs=(pool.inputs[0],), type=producer.type,
                                          shift=edit.constant(f"{name}.c", np.array(shift, np.float32))))

@@ -57,6 +57,15 @@ def test_shifts_fold_into_a_conv_producer_and_an_unpadded_conv_reader():
     np.testing.assert_allclose(run(result.graph, TEST)["y"], onnxruntime_run(model, TEST), rtol=1e-4, atol=1e-4)
 
 
+def test_the_shift_before_a_residual_sum_folds_into_its_conv_branch():
+    graph, result = _tree(residual_model())
+    ops = [n.op for n in result.graph.nodes]
+    assert ops.count("affine") == 1       # only max - c: the padded conv reading the pool cannot take it
+    shift = float(-result.graph.constants["p.c"])
+    np.testing.assert_allclose(result.graph.constants[result.graph.node("b").bias],
+                               graph.constants[graph.node("b").bias] + shift, rtol=1e-6)
+
+
 def test_a_pool_after_a_relu_is_unchanged_and_a_graph_without_pools_is_not_modified():
     nodes = [helper.make_node("Relu", ["x"], ["r"]),
              helper.make_node("MaxPool", ["r"], ["y"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1])]
