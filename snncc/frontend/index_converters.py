@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from snncc.frontend.context import ConversionContext
-from snncc.frontend.converters import _rank, attrs, converter, fail
+from snncc.frontend.converters import attrs, converter, fail
 from snncc.ir import Conv, Dense, Flatten, Reshape, Transpose
 
 NO_SOURCE = -1   # an index that selects nothing: a zero (padded) position
@@ -89,7 +89,7 @@ def _per_axis(ctx, node, x: str, matrices: dict[int, np.ndarray], output: int = 
                          tag="" if i == len(todo) - 1 else f".axis{axis}")
 
 
-def _batch_axis_untouched(node, what: str) -> None:
+def _refuse_batch_axis(node, what: str) -> None:
     raise fail(node, f"{what} along the batch axis (0) is not supported; only per-sample axes may change")
 
 
@@ -113,7 +113,7 @@ def convert_slice(ctx, node):
             raise fail(node, "a slice step of 0 is not valid")
         if axis == 0:
             if not (start == 0 and step == 1 and end >= 2**31 - 1):   # the whole (dynamic) batch
-                _batch_axis_untouched(node, "Slice")
+                _refuse_batch_axis(node, "Slice")
             continue
         size = shape[axis - 1]
         matrices[axis - 1] = selection_matrix(list(range(size)[slice(start, end, step)]), size)
@@ -129,7 +129,7 @@ def convert_split(ctx, node):
     a = attrs(node)
     axis = int(a.get("axis", 0)) % (len(shape) + 1)
     if axis == 0:
-        _batch_axis_untouched(node, "Split")
+        _refuse_batch_axis(node, "Split")
     size = shape[axis - 1]
     outputs = [o for o in node.output]
     sizes = _ints(ctx, node, 1, "split") if len(node.input) > 1 else a.get("split")
@@ -197,7 +197,7 @@ def convert_pad(ctx, node):
         raise fail(node, f"{len(pads)} pads for {len(axes)} axes")
     begin, end = dict(zip(axes, pads[:len(axes)])), dict(zip(axes, pads[len(axes):]))
     if begin.get(0, 0) or end.get(0, 0):
-        _batch_axis_untouched(node, "Pad")
+        _refuse_batch_axis(node, "Pad")
     padded = {ax for ax in axes if begin[ax] or end[ax]}
     if (mode == "constant" and value == 0.0 and len(shape) == 3 and padded <= {2, 3}
             and all(begin[ax] >= 0 and end[ax] >= 0 for ax in padded)):
@@ -296,7 +296,7 @@ def _resize(ctx, node, x: str, scales: list[float] | None, sizes: list[int] | No
             raise fail(node, "Resize needs constant scales or sizes, one per axis")
         out = [int(math.floor(d * s + 1e-9)) for d, s in zip(full, scales)]
     if scales[0] != 1.0:
-        _batch_axis_untouched(node, "Resize")
+        _refuse_batch_axis(node, "Resize")
     matrices = {}
     for axis in range(1, len(full)):
         if out[axis] <= 0:
@@ -362,7 +362,10 @@ def convert_transpose(ctx, node):
         ctx.alias(node.output[0], x)
     elif [p for p in per_sample if shape[p] != 1] == [p for p in range(len(shape)) if shape[p] != 1]:
         # only axes of size 1 move: the memory order is unchanged
-        ctx.emit(Flatten, node, [x]) if len(target) == 1 else ctx.emit(Reshape, node, [x], shape=target)
+        if len(target) == 1:
+            ctx.emit(Flatten, node, [x])
+        else:
+            ctx.emit(Reshape, node, [x], shape=target)
     else:
         ctx.emit(Transpose, node, [x], perm=per_sample)
 
