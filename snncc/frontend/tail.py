@@ -56,19 +56,21 @@ def _live_nodes(model: onnx.ModelProto, producers: dict[str, int], outputs: set[
 
 def convert_tail_node(ctx, node: onnx.NodeProto) -> bool:
     """Convert one tail node: a normaliser is aliased to its input (dropped: returns True); a Transpose that only
-    moves size-1 axes becomes a reshape when no Transpose converter is registered; the rest convert as usual."""
+    moves size-1 axes becomes a reshape, one that reorders axes is refused (the argmax of the reordered output would
+    no longer run along the dropped normaliser's axis); the rest convert as usual."""
     from snncc.frontend.converters import CONVERTERS, _inferred_shape, _reshape_to, attrs, fail
 
     if node.op_type in NORMALISERS:
         ctx.alias(node.output[0], ctx.value(node.input[0], node))
         return True
-    if node.op_type == "Transpose" and "Transpose" not in CONVERTERS:
+    if node.op_type == "Transpose":
         x = ctx.value(node.input[0], node)
         full = [-1, *ctx.type_of(x).shape]
         perm = list(attrs(node).get("perm", range(len(full))[::-1]))
         if [a for a in perm if full[a] != 1] != [a for a in range(len(full)) if full[a] != 1]:
             raise fail(node, f"Transpose{{perm={perm}}} of the output reorders its axes; only a transpose of "
-                             "size-1 axes is read as a reshape")
+                             "size-1 axes is read as a reshape after a dropped Softmax/LogSoftmax (export the logits "
+                             "without it)")
         _reshape_to(ctx, node, x, _inferred_shape(ctx, node.output[0]) or [full[a] for a in perm])
         return False
     CONVERTERS[node.op_type](ctx, node)

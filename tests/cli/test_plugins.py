@@ -48,7 +48,7 @@ def test_plugin_file_and_insert_after(tmp_path, capsys):
     assert "fold-bn,tag-file{factor=3},fold-affine" in meta["pipeline"]
     assert ",tag-file,lower-rate{v0=half}" in meta["pipeline"]
     assert meta["tag-file"] == "1"   # the later insertion ran last
-    assert meta["pipeline"].startswith("match-qcfs,fold-bn,")   # the rest of the rate pipeline is untouched
+    assert meta["pipeline"].startswith("match-activations,match-qcfs,fold-bn,")   # the rest of the rate pipeline is untouched
 
 
 def test_plugin_module_by_name_from_the_current_folder(tmp_path, monkeypatch, capsys):
@@ -65,7 +65,8 @@ def test_plugin_module_by_name_from_the_current_folder(tmp_path, monkeypatch, ca
 
 
 @pytest.mark.parametrize("args,expected", [
-    (["--insert-after", "fold-bnn:fold-bn"], "no pass 'fold-bnn' in the pipeline; its passes are match-qcfs, fold-bn"),
+    (["--insert-after", "fold-bnn:fold-bn"],
+     "no pass 'fold-bnn' in the pipeline; its passes are match-activations, match-qcfs, fold-bn"),
     (["--insert-after", "fold-bn:no-such-pass"], "unknown pass 'no-such-pass'"),
     (["--insert-after", "fold-bn"], "write ANCHOR:PASS"),
     (["--plugin", "surely_not_a_module_xyz"], "no module named 'surely_not_a_module_xyz'"),
