@@ -24,7 +24,7 @@ class EvalReport:
     agreement: dict[int, float | None]
     spikes_per_sample: float
     synops_per_sample: float
-    energy_ratio: float
+    energy_ratio: dict[int, float]      # ANN energy / SNN energy at each T (45 nm figures; see `simulate`)
     spikes_per_layer: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     schedule: str = "concurrent"
@@ -39,7 +39,7 @@ class EvalReport:
         return {"timesteps": self.timesteps[0] if single else self.timesteps, "samples": self.samples,
                 "ann_accuracy": self.ann_accuracy, "snn_accuracy": pick(self.snn_accuracy),
                 "agreement": pick(self.agreement), "spikes_per_sample": self.spikes_per_sample,
-                "synops_per_sample": self.synops_per_sample, "energy_ratio": self.energy_ratio,
+                "synops_per_sample": self.synops_per_sample, "energy_ratio": pick(self.energy_ratio),
                 "spikes_per_layer": self.spikes_per_layer, "notes": self.notes, "schedule": self.schedule,
                 "latency_steps": self.latency_steps, "pipeline_interval_steps": self.pipeline_interval_steps,
                 "non_spiking_products": self.non_spiking_products,
@@ -94,7 +94,8 @@ def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding:
     return EvalReport(timesteps=list(timesteps), samples=len(data.x),
                       ann_accuracy=None if ann_pred is None else _accuracy(ann_pred, data),
                       snn_accuracy=snn_acc, agreement=agree, spikes_per_sample=float(result.spikes_per_sample),
-                      synops_per_sample=float(result.synops_per_sample), energy_ratio=float(result.energy_ratio),
+                      synops_per_sample=float(result.synops_per_sample),
+                      energy_ratio={t: float(result.energy_ratio_at[t]) for t in timesteps},
                       spikes_per_layer={k: float(v) for k, v in result.spikes_per_layer.items()}, notes=notes,
                       schedule=graph.meta.get("schedule", "concurrent"), latency_steps=int(result.latency_steps),
                       pipeline_interval_steps=int(result.pipeline_interval_steps),
@@ -108,6 +109,21 @@ def spikes_per_neuron(graph: Graph, spikes_per_sample: float) -> float:
     return spikes_per_sample / neurons if neurons else 0.0
 
 
+def _snn_over_ann(ratio: float) -> float:
+    return 1.0 / ratio if ratio > 0 else float("inf")
+
+
+def energy_words(ratio: float, t: int | None = None) -> str:
+    """Which side costs more, in words: "the SNN uses 10x the ANN's energy at T=64" (ratio = ANN / SNN energy)."""
+    at = "" if t is None else f" at T={t}"
+    if ratio <= 0 or ratio == float("inf"):
+        return f"the SNN uses no energy{at}" if ratio == float("inf") else f"the ANN uses no energy{at}"
+    snn_over_ann = _snn_over_ann(ratio)
+    if snn_over_ann >= 1:
+        return f"the SNN uses {snn_over_ann:.3g}x the ANN's energy{at}"
+    return f"the SNN uses {snn_over_ann:.3g}x the ANN's energy (the ANN {ratio:.3g}x the SNN's){at}"
+
+
 def format_report(report: EvalReport) -> str:
     """A fixed-width table: one row per T."""
     pct = lambda v: "   -  " if v is None else f"{100 * v:6.2f}"  # noqa: E731
@@ -115,18 +131,22 @@ def format_report(report: EvalReport) -> str:
     if report.schedule == "windowed":
         # a windowed coding has no free T: every layer owns a window of K steps
         key = report.timesteps[-1]
-        lines.append(f"{'SNN acc %':>10} {'agree %':>8}")
-        lines.append(f"{pct(report.snn_accuracy[key]):>10} {pct(report.agreement[key]):>8}")
+        lines.append(f"{'SNN acc %':>10} {'agree %':>8} {'SNN/ANN energy':>15}")
+        lines.append(f"{pct(report.snn_accuracy[key]):>10} {pct(report.agreement[key]):>8} "
+                     f"{_snn_over_ann(report.energy_ratio[key]):>14.3g}x")
         lines.append(f"latency {report.latency_steps} steps, pipelined: one sample every "
                      f"{report.pipeline_interval_steps} steps")
+        words = energy_words(report.energy_ratio[key])
         at = ""
     else:
-        lines.append(f"{'T':>6} {'SNN acc %':>10} {'agree %':>8}")
+        lines.append(f"{'T':>6} {'SNN acc %':>10} {'agree %':>8} {'SNN/ANN energy':>15}")
         for t in report.timesteps:
-            lines.append(f"{t:>6} {pct(report.snn_accuracy[t]):>10} {pct(report.agreement[t]):>8}")
-        at = f" (at T={max(report.timesteps)})"
-    lines.append(f"spikes/sample {report.spikes_per_sample:.1f} ({report.spikes_per_neuron:.3f} per neuron)   "
-                 f"synops/sample {report.synops_per_sample:.1f}   "
-                 f"energy ANN/SNN {report.energy_ratio:.2f}x{at}")
+            lines.append(f"{t:>6} {pct(report.snn_accuracy[t]):>10} {pct(report.agreement[t]):>8} "
+                         f"{_snn_over_ann(report.energy_ratio[t]):>14.3g}x")
+        last = max(report.timesteps)
+        words = energy_words(report.energy_ratio[last], last)
+        at = f" (at T={last})"
+    lines.append(f"spikes/sample {report.spikes_per_sample:.1f} ({report.spikes_per_neuron:.3f} per neuron)   synops/sample {report.synops_per_sample:.1f}{at}")
+    lines.append(f"energy: {words}")
     lines += [f"note: {n}" for n in report.notes]
     return "\n".join(lines)

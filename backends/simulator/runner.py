@@ -4,7 +4,7 @@ kernels of the `kernels` package (the same code an emitted program runs)."""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -62,7 +62,10 @@ class SimulationResult:
     spikes_per_sample, synops_per_sample  totals per sample; SynOps = sum over spikes of the neuron's fan-out
     ann_macs_per_sample  multiply-accumulates of dense/conv in ANN mode
     snn_macs_per_sample  MACs the SNN still does: dense/conv fed by analog values, every step (x max T)
-    energy_ratio     ann_energy / snn_energy with 4.6 pJ per MAC and 0.9 pJ per SynOp (45 nm)
+    energy_ratio     ann_energy / snn_energy at max T (45 nm: 0.9 pJ per accumulate: a SynOp or a bias add; 3.7 pJ
+                     per multiply; 4.6 pJ per MAC: an ANN synapse, a SynOp whose spike weight needs a multiply, a
+                     synapse on analog input); `energy_ratio_at[T]` at each checkpoint
+    weighted_synops_per_sample, bias_adds_per_sample, multiplies_per_sample  parts of the SNN's energy
     max_spikes_per_neuron  the largest spike count of any neuron in any sample
     latency_steps, pipeline_interval_steps  steps until the output is ready and between pipelined samples
                      (concurrent: max T for both; windowed: K x spiking depth and K)
@@ -84,6 +87,10 @@ class SimulationResult:
     all_outputs: Mapping[str, Mapping[int, np.ndarray]]
     latency_steps: int = 0
     pipeline_interval_steps: int = 0
+    energy_ratio_at: Mapping[int, float] = field(default_factory=dict)
+    weighted_synops_per_sample: float = 0.0
+    bias_adds_per_sample: float = 0.0
+    multiplies_per_sample: float = 0.0
 
     def accuracy(self, labels: np.ndarray) -> dict[int, float]:
         """Fraction of predictions equal to `labels`, per checkpoint T."""
@@ -131,7 +138,9 @@ def simulate(graph: Graph | kernels.Program, x: np.ndarray | Mapping[str, np.nda
         snn_energy_pj=raw["snn_energy_pj"], energy_ratio=raw["energy_ratio"],
         max_spikes_per_neuron=raw["max_spikes_per_neuron"], all_outputs=raw["outputs"],
         latency_steps=int(raw.get("latency_steps", raw["timesteps"][-1])),
-        pipeline_interval_steps=int(raw.get("pipeline_interval_steps", raw["timesteps"][-1])))
+        pipeline_interval_steps=int(raw.get("pipeline_interval_steps", raw["timesteps"][-1])),
+        energy_ratio_at=dict(raw["energy_ratio_at"]), weighted_synops_per_sample=raw["weighted_synops_per_sample"],
+        bias_adds_per_sample=raw["bias_adds_per_sample"], multiplies_per_sample=raw["multiplies_per_sample"])
 
 
 def trace_steps(graph: Graph, x: np.ndarray, timesteps: int, *, batch_size: int = 256) -> np.ndarray:

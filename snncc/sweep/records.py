@@ -19,11 +19,9 @@ def infeasible_record(point: Point, reason: str) -> dict:
 
 
 def point_record(compiled: Compiled, counts: Counts) -> dict:
-    from snncc.backends.simulator import ENERGY_PJ_PER_ACCUMULATE, ENERGY_PJ_PER_MAC
-
     n = counts.samples
-    ann_energy = ENERGY_PJ_PER_MAC * counts.ann_macs_per_sample
-    snn_energy = ENERGY_PJ_PER_ACCUMULATE * counts.synops / n + ENERGY_PJ_PER_MAC * counts.snn_macs / n
+    ann_energy = counts.ann_energy_pj
+    snn_energy = counts.snn_energy_pj / n
     scored_ann = counts.ann_samples == n
     return dict(
         point_fields(compiled.point), status="ok", samples=n,

@@ -54,6 +54,8 @@ class Counts:
     latency_steps: int = 0
     window_steps: int = 0
     seconds: float = 0.0
+    snn_energy_pj: float = 0.0         # summed over samples (the simulator's per-sample energy x n)
+    ann_energy_pj: float = 0.0         # per sample
 
     def merge(self, other: "Counts") -> "Counts":
         spikes = dict(self.spikes)
@@ -65,7 +67,8 @@ class Counts:
                       self.snn_macs + other.snn_macs, max(self.max_spikes_per_neuron, other.max_spikes_per_neuron),
                       other.ann_macs_per_sample or self.ann_macs_per_sample,
                       other.latency_steps or self.latency_steps, other.window_steps or self.window_steps,
-                      self.seconds + other.seconds)
+                      self.seconds + other.seconds, self.snn_energy_pj + other.snn_energy_pj,
+                      other.ann_energy_pj or self.ann_energy_pj)
 
 
 def compile_point(model: str, calib: str | None, point: Point, options: dict) -> Compiled:
@@ -134,6 +137,8 @@ def eval_shard(compiled: Compiled, data: str, x: Member, y: Member | None, start
     counts.spikes = {name: round(mean * n) for name, mean in result.spikes_per_layer.items()}
     counts.synops = round(result.synops_per_sample * n)
     counts.snn_macs = round(result.snn_macs_per_sample * n)
+    counts.snn_energy_pj = float(result.snn_energy_pj) * n
+    counts.ann_energy_pj = float(result.ann_energy_pj)
     if y is not None:
         labels = read_rows(data, y, start, stop).astype(np.int64)
         counts.labels = int(labels.size)

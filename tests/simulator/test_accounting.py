@@ -13,7 +13,8 @@ from tests.simulator.sim_graphs import NetBuilder
 
 def tiny_mlp():
     """x (2) -> dense 3x2 -> IF (theta 1, v0 0) -> dense 2x3. With x = (1, 0) the hidden currents are
-    (0.5, 1, 0.25): over T = 8 steps 4 + 8 + 2 = 14 spikes, each reaching 2 output neurons."""
+    (0.5, 1, 0.25): over T = 8 steps 4 + 8 + 2 = 14 spikes, reaching 2, 2 and 1 output neurons (the synapses that
+    exist: w2[1, 2] = 0). fc1 has 3 synapses (x[1]'s weights are 0), fc2 5."""
     b = NetBuilder()
     x = b.input("x", (2,))
     h = b.op(Dense, "fc1", x, weight=b.const("w1", [[0.5, 0], [1, 0], [0.25, 0]]))
@@ -25,11 +26,11 @@ def test_tiny_mlp_counts():
     result = simulate(tiny_mlp(), np.array([[1, 0], [1, 0]], np.float32), 8)
     assert result.spikes_per_layer == {"if1": 14.0}
     assert result.spikes_per_sample == 14.0
-    assert result.synops_per_sample == 28.0
-    assert result.ann_macs_per_sample == 3 * 2 + 2 * 3
-    assert result.snn_macs_per_sample == 6 * 8              # fc1 reads the analog input at every step
+    assert result.synops_per_sample == 4 * 2 + 8 * 2 + 2 * 1
+    assert result.ann_macs_per_sample == 3 + 5
+    assert result.snn_macs_per_sample == 3 * 8              # fc1 reads the analog input at every step
     assert result.max_spikes_per_neuron == 8
-    assert result.energy_ratio == pytest.approx(4.6 * 12 / (0.9 * 28 + 4.6 * 48))
+    assert result.energy_ratio == pytest.approx(4.6 * 8 / (0.9 * 26 + 4.6 * 24))
     np.testing.assert_allclose(result.outputs[8], [[(4 + 8 + 2) / 8, (4 - 8) / 8]] * 2)
 
 
@@ -37,7 +38,7 @@ def test_poisson_input_spikes_are_synaptic_events():
     result = simulate(tiny_mlp(), np.array([[1, 0]], np.float32), 8, input_coding="poisson")
     assert result.spikes_per_layer["x"] == 8.0              # p = 1 on the first input, 0 on the second
     assert result.snn_macs_per_sample == 0
-    assert result.synops_per_sample == 8 * 3 + 2 * result.spikes_per_layer["if1"]
+    assert result.synops_per_sample == 8 * 3 + 26      # x[0] fires every step (p = 1): the analog run's spikes
 
 
 @pytest.mark.parametrize("attrs", [dict(pads=(1, 1, 1, 1)), dict(strides=(2, 2), pads=(0, 1, 1, 0)),

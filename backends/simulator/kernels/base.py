@@ -6,8 +6,10 @@ import numpy as np
 FORMAT = "snncc-sim-program"
 FORMAT_VERSION = 1
 
-# 45 nm energy figures (Horowitz, ISSCC 2014), float32: one accumulate (a synaptic event) and one multiply-accumulate.
+# 45 nm energy figures (Horowitz, ISSCC 2014), float32: one accumulate (a synaptic event, a bias add), one multiply
+# and one multiply-accumulate (a synaptic event whose spike carries a weight that is not a power of two).
 ENERGY_PJ_PER_ACCUMULATE = 0.9
+ENERGY_PJ_PER_MULTIPLY = 3.7
 ENERGY_PJ_PER_MAC = 4.6
 
 # Relative per-element costs used to choose between the dense and event-driven synaptic paths, in units of one
@@ -180,7 +182,16 @@ class Kernel:
         """Compute this node's output for step t (1-based) into its buffers."""
 
     def ann_macs(self):
-        """Multiply-accumulates per sample in ANN mode (dense and conv only)."""
+        """Multiply-accumulates per sample in ANN mode (dense and conv only): one per synapse that exists (non-zero
+        weight) and reaches an output (no padding)."""
+        return 0
+
+    def bias_adds(self):
+        """Constant currents added per evaluation (a bias or shift on each output element)."""
+        return 0
+
+    def multiplies(self):
+        """Multiplies per evaluation that are not synaptic (the product of two values, a scale)."""
         return 0
 
     def input_fanout(self, index, output_fanout):
@@ -223,6 +234,7 @@ class NeuronKernel(Kernel):
     signed = False
     multi_spike = False
     time_varying_scale = False
+    weighted_spikes = False   # a spike's weight needs a multiply at the synapse (not a power-of-two shift)
 
     def setup(self):
         scale = self.const("out_scale")

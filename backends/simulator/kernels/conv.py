@@ -65,12 +65,21 @@ class ConvKernel(Kernel):
                             for i in range(kh) for j in range(kw) if np.any(per_tap[:, i * kw + j] != 0)]
 
     def ann_macs(self):
-        return self.out_channels * self.out_pixels * self.group_in * self.taps
+        return int(self._synapses().sum())
+
+    def bias_adds(self):
+        return 0 if self.bias is None else int(np.prod(self.shape, dtype=np.int64))
 
     def input_fanout(self, index, output_fanout):
-        touched = np.count_nonzero(self.scatter != self.out_pixels, axis=0)      # output pixels per input pixel
-        per_pixel = (touched * self.group_out).astype(np.float64).reshape(self.input_shapes[0][1:])
-        return np.broadcast_to(per_pixel, self.input_shapes[0]).copy()
+        return self._synapses()
+
+    def _synapses(self):
+        """Per input element (C, H, W): the synapses that exist from it, sum over the taps that land inside the
+        output of the output channels whose weight on that channel and tap is non-zero."""
+        weight = self.weight_mat.reshape(self.groups, self.group_out, self.group_in, self.taps)
+        nonzero = np.count_nonzero(weight, axis=1).reshape(self.in_channels, self.taps).astype(np.float64)
+        landing = (self.scatter < self.out_pixels).astype(np.float64)                 # (taps, input pixels)
+        return (nonzero @ landing).reshape(self.input_shapes[0])
 
     def bind(self, inputs, batch, run):
         (source,) = inputs

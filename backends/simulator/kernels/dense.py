@@ -44,10 +44,17 @@ class DenseKernel(Kernel):
         self.rows_per_sample = int(np.prod(in_shape, dtype=np.int64)) // self.in_features
 
     def ann_macs(self):
-        return int(np.prod(self.shape, dtype=np.int64)) * self.in_features
+        return self.rows_per_sample * int(np.count_nonzero(self.weight_t))
+
+    def bias_adds(self):
+        return 0 if self.bias is None else int(np.prod(self.shape, dtype=np.int64))
 
     def input_fanout(self, index, output_fanout):
-        return np.full(self.input_shapes[0], float(self.out_features))
+        """Per input element: its non-zero weights (the synapses that exist)."""
+        per_feature = np.count_nonzero(self.weight_t, axis=1).astype(np.float64)        # (K,)
+        shape = [1] * len(self.input_shapes[0])
+        shape[self.axis] = self.in_features
+        return np.broadcast_to(per_feature.reshape(shape), self.input_shapes[0]).copy()
 
     def bind(self, inputs, batch, run):
         (source,) = inputs

@@ -46,6 +46,12 @@ class AffineKernel(Kernel):
     def input_fanout(self, index, output_fanout):
         return output_fanout.copy()
 
+    def bias_adds(self):
+        return 0 if self.shift is None else int(np.prod(self.shape, dtype=np.int64))
+
+    def multiplies(self):
+        return 0 if self.scale is None else int(np.prod(self.shape, dtype=np.int64))
+
     def bind(self, inputs, batch, run):
         (source,) = inputs
         self.x = source.value
@@ -82,6 +88,9 @@ class MulKernel(Kernel):
 
     def input_fanout(self, index, output_fanout):
         return reduce_to_shape(output_fanout, self.input_shapes[index])
+
+    def multiplies(self):
+        return int(np.prod(self.shape, dtype=np.int64))
 
     def bind(self, inputs, batch, run):
         if len(inputs) != 2:

@@ -26,6 +26,9 @@ class GraphConvKernel(Kernel):
         nodes, features = self.input_shapes[0]
         return nodes * features * self.shape[1] + int(np.count_nonzero(self.adjacency)) * self.shape[1]
 
+    def bias_adds(self):
+        return 0 if self.bias is None else int(np.prod(self.shape, dtype=np.int64))
+
     def input_fanout(self, index, output_fanout):
         return np.outer(np.count_nonzero(self.adjacency, axis=0), np.count_nonzero(self.weight, axis=0)).astype(
             np.float64)

@@ -82,6 +82,7 @@ def program_main(argv, directory):
                                                "ann_energy_pj", "snn_energy_pj", "energy_ratio",
                                                "max_spikes_per_neuron", "n_samples", "latency_steps",
                                                "pipeline_interval_steps")}
+        report["energy_ratio_at"] = {str(t): r for t, r in result["energy_ratio_at"].items()}
         report["output"] = first
         report["predictions"] = {str(t): p.tolist() for t, p in predictions.items()}
         if accuracy is not None:

@@ -3,8 +3,8 @@ program's schedule, and count spikes, SynOps and energy."""
 
 import numpy as np
 
-from .base import (ENERGY_PJ_PER_ACCUMULATE, ENERGY_PJ_PER_MAC, FORMAT, FORMAT_VERSION, KERNELS, SCHEDULES,
-                   NotLoweredError, ProgramError, RunOptions, not_lowered_message)
+from .base import (ENERGY_PJ_PER_ACCUMULATE, ENERGY_PJ_PER_MAC, ENERGY_PJ_PER_MULTIPLY, FORMAT, FORMAT_VERSION,
+                   KERNELS, SCHEDULES, NotLoweredError, ProgramError, RunOptions, not_lowered_message)
 from .schedule_windowed import window_latency
 
 class Program:
@@ -45,6 +45,13 @@ class Program:
                 raise ProgramError(f"program output %{out} is not produced by any node")
         self.fanout = self._fanouts()
         self.ann_macs = sum(k.ann_macs() for k in self.kernels)
+        self.bias_adds = sum(k.bias_adds() for k in self.kernels)
+        self.multiplies = sum(k.multiplies() for k in self.kernels)
+
+    def ann_energy_pj(self):
+        """Energy of one ANN inference: a MAC per synapse, an add per bias, the products of two values."""
+        return (ENERGY_PJ_PER_MAC * self.ann_macs + ENERGY_PJ_PER_ACCUMULATE * self.bias_adds
+                + ENERGY_PJ_PER_MULTIPLY * self.multiplies)
 
     def _fanouts(self):
         """Reverse sweep: fanout[v] = sum over consumers c of c.input_fanout(v's slot, fanout[c]); a graph output
@@ -68,18 +75,31 @@ class Program:
 
 
 class BatchRun:
-    """One bound batch: the program's kernels and the graph-output Signals, ready to be stepped by a schedule."""
+    """One bound batch: the program's kernels and the graph-output Signals, ready to be stepped by a schedule.
+    The schedule calls `checkpoint(T)` at every checkpoint, which records the synaptic events so far."""
 
     def __init__(self, program, outputs, batch, on_progress=None):
         self.program = program
         self.outputs = outputs
         self.batch = batch
         self.on_progress = on_progress
+        self.synops_at = {}    # {T: (events priced as accumulates, events priced as multiply-accumulates)}
 
     def advance(self, fraction):
         """A schedule reports that `fraction` of this batch's work is done (a time step, a layer's window)."""
         if self.on_progress is not None:
             self.on_progress(fraction * self.batch)
+
+    def checkpoint(self, t):
+        plain = weighted = 0.0
+        for kernel in self.program.kernels:
+            if kernel.counts is not None:
+                events = float((kernel.counts.astype(np.float64) * self.program.fanout[kernel.name]).sum())
+                if getattr(kernel, "weighted_spikes", False):
+                    weighted += events
+                else:
+                    plain += events
+        self.synops_at[t] = (plain, weighted)
 
 
 def progress_bar(total, desc, enabled):
@@ -107,7 +127,10 @@ def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=
         spikes_per_sample  total over spiking nodes (input spikes included under poisson coding)
         synops_per_sample  sum over spikes of the spiking neuron's fan-out (program.fanout)
         ann_macs_per_sample, snn_macs_per_sample (synaptic ops on analog input, x max T)
-        ann_energy_pj, snn_energy_pj (per sample), energy_ratio = ann / snn
+        weighted_synops_per_sample  the SynOps whose spike weight needs a multiply (priced as MACs)
+        bias_adds_per_sample, multiplies_per_sample  constant currents and non-synaptic products, x max T
+        ann_energy_pj, snn_energy_pj (per sample), energy_ratio = ann / snn at max T
+        energy_ratio_at, snn_energy_pj_at  {T: the same at each checkpoint}
         max_spikes_per_neuron, n_samples, path_counts
         latency_steps, pipeline_interval_steps (windowed: K x spiking depth and K; concurrent: max T for both)
     """
@@ -130,8 +153,8 @@ def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=
     outputs = {name: {t: np.zeros((n,) + program.shapes[name], np.float32) for t in checkpoints}
                for name in program.outputs}
     spikes = {}
-    synops = 0.0
-    snn_macs = 0
+    synops_at = {t: np.zeros(2) for t in checkpoints}
+    analog_macs = 0
     max_per_neuron = 0.0
     bar = progress_bar(n, "simulate", progress)
     try:
@@ -139,29 +162,42 @@ def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=
             stop = min(start + batch_size, n)
             batch = stop - start
             bound = program.bind({name: a[start:stop] for name, a in arrays.items()}, batch, run, start)
-            decoded = schedule(BatchRun(program, bound, batch, bar and bar.update), checkpoints)
+            batch_run = BatchRun(program, bound, batch, bar and bar.update)
+            decoded = schedule(batch_run, checkpoints)
             for t, per_output in decoded.items():
                 for name, value in per_output.items():
                     outputs[name][t][start:stop] = value
+            for t in checkpoints:
+                synops_at[t] += batch_run.synops_at[t]
             for kernel in program.kernels:
                 if kernel.counts is not None:
                     counts = kernel.counts.astype(np.float64)
                     spikes[kernel.name] = spikes.get(kernel.name, 0.0) + float(counts.sum())
-                    synops += float((counts * program.fanout[kernel.name]).sum())
                     max_per_neuron = max(max_per_neuron, float(counts.max(initial=0.0)))
                 if kernel.synaptic and kernel.analog_input:
-                    # windowed schedule: a layer integrates its analog input once per window, not every step
-                    snn_macs += kernel.ann_macs() * (1 if program.schedule == "windowed" else t_max) * batch
+                    analog_macs += kernel.ann_macs() * batch
     finally:
         if bar is not None:
             bar.close()
     spikes_per_layer = {name: total / n for name, total in spikes.items()} if n else {}
     # latency in steps and steps between pipelined samples (windowed: K x depth and K; concurrent: T and T)
     latency, interval = window_latency(program) if program.schedule == "windowed" else (t_max, t_max)
-    ann_energy = ENERGY_PJ_PER_MAC * program.ann_macs
-    synops_per_sample = synops / n if n else 0.0
-    snn_macs_per_sample = snn_macs / n if n else 0.0
-    snn_energy = ENERGY_PJ_PER_ACCUMULATE * synops_per_sample + ENERGY_PJ_PER_MAC * snn_macs_per_sample
+    ann_energy = program.ann_energy_pj()
+    per = 1.0 / n if n else 0.0
+    energy_at, ratio_at = {}, {}
+    for t in checkpoints:
+        # a windowed layer integrates its analog input, adds its bias, multiplies once per window; concurrent: per step
+        steps = 1 if program.schedule == "windowed" else t
+        plain, weighted = synops_at[t] * per
+        energy_at[t] = (ENERGY_PJ_PER_ACCUMULATE * plain + ENERGY_PJ_PER_MAC * weighted
+                        + ENERGY_PJ_PER_MAC * analog_macs * per * steps
+                        + ENERGY_PJ_PER_ACCUMULATE * program.bias_adds * steps
+                        + ENERGY_PJ_PER_MULTIPLY * program.multiplies * steps)
+        ratio_at[t] = ann_energy / energy_at[t] if energy_at[t] > 0 else float("inf")
+    steps_max = 1 if program.schedule == "windowed" else t_max
+    synops_per_sample = float(synops_at[t_max].sum() * per)
+    snn_macs_per_sample = analog_macs * per * steps_max
+    snn_energy = energy_at[t_max]
     return {
         "timesteps": checkpoints,
         "outputs": outputs,
@@ -172,7 +208,12 @@ def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=
         "snn_macs_per_sample": snn_macs_per_sample,
         "ann_energy_pj": ann_energy,
         "snn_energy_pj": snn_energy,
-        "energy_ratio": ann_energy / snn_energy if snn_energy > 0 else float("inf"),
+        "energy_ratio": ratio_at[t_max],
+        "energy_ratio_at": ratio_at,
+        "snn_energy_pj_at": energy_at,
+        "weighted_synops_per_sample": float(synops_at[t_max][1] * per),
+        "bias_adds_per_sample": program.bias_adds * steps_max,
+        "multiplies_per_sample": program.multiplies * steps_max,
         "max_spikes_per_neuron": int(max_per_neuron),
         "n_samples": n,
         "latency_steps": latency,

@@ -22,5 +22,6 @@ def run_concurrent(batch_run, checkpoints):
             sums[name] += sig.value
         if t in wanted:
             decoded[t] = {name: s / np.float32(t) for name, s in sums.items()}
+            batch_run.checkpoint(t)
         batch_run.advance(1 / max(checkpoints))
     return decoded

@@ -38,4 +38,6 @@ def run_windowed(batch_run, checkpoints):
         kernel.step(1)
         batch_run.advance(1 / len(kernels))
     decoded = {name: sig.value.copy() for name, sig in batch_run.outputs.items()}
+    for t in checkpoints:
+        batch_run.checkpoint(t)
     return {t: decoded for t in checkpoints}

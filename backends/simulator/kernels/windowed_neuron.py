@@ -32,6 +32,19 @@ class WindowedNeuronKernel(NeuronKernel):
     time_varying_scale = True
     trains = None       # set to a list on a built program to record each batch's spike frames (K, batch, *shape)
 
+    @property
+    def weighted_spikes(self):
+        """Whether a consumer needs a multiply per event: the frame weights are not all the last one times powers
+        of two (bits: 2^(T-k), and multi-spike phase with B = 2, are shifts; phase with B < 2 and AMOS's d(t) are
+        not)."""
+        weights = np.asarray(getattr(self, "weights", ()), np.float64)
+        if weights.size == 0:
+            return False
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = weights / weights[-1]
+        ratios = ratios[np.isfinite(ratios) & (ratios != 0)]
+        return not np.all(np.frexp(np.abs(ratios))[0] == 0.5)
+
     def window_steps(self):
         """Steps of this population's emission window (K)."""
         raise NotImplementedError
