@@ -50,7 +50,8 @@ Kernels must live in a module of this package, imported below, to be registered 
 from .base import (COST_DETECT, COST_GATHER, COST_ROW_GATHER, COST_SCATTER, COST_SCATTER_STRIDED,
                    ENERGY_PJ_PER_ACCUMULATE, ENERGY_PJ_PER_MAC, ENERGY_PJ_PER_MULTIPLY, FORMAT, FORMAT_VERSION, KERNELS,
                    SCHEDULES, Kernel, NeuronKernel, NotLoweredError, ProgramError, RunOptions, Signal,
-                   not_lowered_message, pass_through_signal, register_kernel, register_neuron_kernel, register_schedule, zeros_buffer)
+                   not_lowered_message, pass_through_signal, register_kernel, register_neuron_kernel, register_schedule,
+                   zeros_buffer)
 from .input import InputKernel
 from .if_neuron import IFNeuronKernel
 from .signed_neuron import SignedNeuronKernel
