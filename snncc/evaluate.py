@@ -146,7 +146,8 @@ def format_report(report: EvalReport) -> str:
         last = max(report.timesteps)
         words = energy_words(report.energy_ratio[last], last)
         at = f" (at T={last})"
-    lines.append(f"spikes/sample {report.spikes_per_sample:.1f} ({report.spikes_per_neuron:.3f} per neuron)   synops/sample {report.synops_per_sample:.1f}{at}")
+    lines.append(f"spikes/sample {report.spikes_per_sample:.1f} ({report.spikes_per_neuron:.3f} per neuron)   "
+                 f"synops/sample {report.synops_per_sample:.1f}{at}")
     lines.append(f"energy: {words}")
     lines += [f"note: {n}" for n in report.notes]
     return "\n".join(lines)
