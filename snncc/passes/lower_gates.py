@@ -253,7 +253,7 @@ def _fit_progress(graph: Graph, ctx):
     from tqdm import tqdm
 
     total = sum(1 for n in graph.nodes if n.op in FITTED_OPS)
-    return tqdm(total=total, desc="lower-gates: fitting gate circuits", unit="gate", file=sys.stderr,
+    return tqdm(total=total, desc="lower-gates: fitting gate circuits", unit="gate", file=sys.stderr, leave=False,
                 disable=not ctx.progress or total == 0)
 
 
