@@ -21,7 +21,10 @@ from snncc.passes.rewrite import GraphEdit
 SCALAR_OPS = frozenset({"affine", "add", "mul", "clip", "relu", "bounded_relu", "sigmoid", "hard_sigmoid", "tanh",
                         "gate"})
 MAX_CONE = 24                 # the longest spelling (GELU tanh with Pow as products) has 10 nodes
-PROBE = np.linspace(-8.0, 8.0, 3201)   # step 1/200: hits the kinks at -3, 0, 3 of the hard gates
+DENSE = np.linspace(-8.0, 8.0, 3201)   # step 1/200: hits the kinks at -3, 0, 3 of the hard gates
+FAR = np.logspace(1.0, 4.0, 31)        # |x| in [10, 1e4]: a clip far out (silu(clip(x, -20, 20))) shows here
+PROBE = np.concatenate([-FAR[::-1], DENSE, FAR])
+_DENSE = slice(len(FAR), len(FAR) + len(DENSE))
 # The float32 constants of a spelling (1/6, 1/sqrt 2, 0.044715) are exact to ~1e-7 relative; GELU's erf and tanh
 # forms differ by 6e-5 of max|y| on PROBE, so 1e-6 tells them apart and accepts every float32 spelling.
 RTOL = 1e-6
@@ -94,14 +97,16 @@ def _evaluate(graph, sub: list, x: str) -> np.ndarray | None:
 
 
 def identify(y: np.ndarray) -> tuple[str, float] | None:
-    """(gate, a) with y = a * gate(PROBE) within RTOL, or None."""
-    scale = float(np.max(np.abs(y)))
+    """(gate, a) with y = a * gate(PROBE) within RTOL of max |y| on [-8, 8] and of |y| beyond, or None."""
+    dense = y[_DENSE]
+    scale = float(np.max(np.abs(dense)))
     if scale == 0:
         return None
     for name, function, _ in CANDIDATES:
         f = function(PROBE)
-        a = float(np.dot(y, f) / np.dot(f, f))
-        if np.max(np.abs(y - a * f)) <= RTOL * scale:
+        a = float(np.dot(dense, f[_DENSE]) / np.dot(f[_DENSE], f[_DENSE]))
+        error = np.abs(y - a * f)
+        if np.max(error[_DENSE]) <= RTOL * scale and np.all(error <= RTOL * np.maximum(np.abs(y), scale)):
             return name, a
     return None
 
@@ -141,9 +146,10 @@ def match_activations(graph, ctx) -> PassResult:
     where r is computed from the single value x by nodes that act elementwise with scalar constants (affine, add,
     mul, clip, relu, sigmoid, hard_sigmoid, tanh, erf) and include a product, every intermediate value read only
     inside the spelling, and g one of hardswish, silu, gelu (erf), gelu_tanh. Each candidate r is evaluated on 3201
-    points of [-8, 8] and compared with a * g within 1e-6 of max |r| (a by least squares). The functions are
-    piecewise analytic with kinks only at the clip bounds, so agreement on the grid is agreement everywhere the
-    exporter's float32 constants allow. A product of two different activations (squeeze-excitation x * sigmoid(s))
+    points of [-8, 8] and compared with a * g within 1e-6 of max |r| (a by least squares), and on 62 points with
+    10 <= |x| <= 1e4 within 1e-6 relative. The functions are piecewise analytic with kinks only at the clip bounds,
+    so agreement on the grid is agreement everywhere the exporter's float32 constants allow; of several candidate x
+    the earliest that matches wins (silu(clip(x, -20, 20)) matches at the clip's output and keeps the clip). A product of two different activations (squeeze-excitation x * sigmoid(s))
     has two inputs and never matches. Part of every coding's canonicalisation (`snncc.pipeline.CANONICALIZE`)."""
     nodes = graph.node_map()
     consumers = graph.consumers()

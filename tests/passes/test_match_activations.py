@@ -3,7 +3,7 @@ onnxruntime computes on the source model; a lone decomposed HardSigmoid and a sq
 
 import numpy as np
 import pytest
-from onnx import helper
+from onnx import helper, numpy_helper
 
 import snncc
 from snncc.backends.simulator import simulate
@@ -105,6 +105,20 @@ def test_onnx_gelu_tanh_op_is_the_gelu_tanh_gate():
 def test_must_not_fire(nodes):
     graph = onnx_to_ir(prepare(_model(nodes)))
     assert match_activations(graph, PassContext()).modified is False
+
+
+def test_a_far_clip_before_the_gate_is_kept():
+    # hardswish(clip(x, -20, 20)) equals hardswish(x) on [-8, 8] only: the clip stays, the arithmetic after it is
+    # the gate
+    model = _model([N("Clip", ["h", "m20", "p20"], ["k"]), N("Add", ["k", "three"], ["p"]),
+                    N("Clip", ["p", "zero", "six"], ["c"]), N("Mul", ["k", "c"], ["m"]), N("Div", ["m", "six"], ["a"])])
+    model.graph.initializer.extend([numpy_helper.from_array(np.array(v, np.float32), name=n)
+                                    for n, v in (("m20", -20.0), ("p20", 20.0))])
+    graph = snncc.compile(model, "amos", pipeline="match-activations")
+    assert [n.op for n in graph.nodes if n.op in GATE_OPS | {"clip"}] == ["clip", "hard_swish"]
+    x = images(16, seed=6) * 40
+    assert np.abs(run(graph, x, keep=["h"])["h"]).max() > 20
+    np.testing.assert_allclose(run(graph, x)["y"], onnxruntime_run(model, x), rtol=1e-5, atol=1e-4)
 
 
 def test_paddle_hardswish_compiles_to_one_circuit_in_amos():
