@@ -22,7 +22,7 @@ SCALAR_OPS = frozenset({"affine", "add", "mul", "clip", "relu", "bounded_relu", 
                         "gate"})
 MAX_CONE = 24                 # the longest spelling (GELU tanh with Pow as products) has 10 nodes
 DENSE = np.linspace(-8.0, 8.0, 3201)   # step 1/200: hits the kinks at -3, 0, 3 of the hard gates
-FAR = np.logspace(1.0, 4.0, 31)        # |x| in [10, 1e4]: a clip far out (silu(clip(x, -20, 20))) shows here
+FAR = np.logspace(1.0, 4.0, 31)        # |x| in [10, 1e4]: a clip far out (x clipped to +-20) shows here
 PROBE = np.concatenate([-FAR[::-1], DENSE, FAR])
 _DENSE = slice(len(FAR), len(FAR) + len(DENSE))
 # The float32 constants of a spelling (1/6, 1/sqrt 2, 0.044715) are exact to ~1e-7 relative; GELU's erf and tanh
@@ -149,8 +149,8 @@ def match_activations(graph, ctx) -> PassResult:
     points of [-8, 8] and compared with a * g within 1e-6 of max |r| (a by least squares), and on 62 points with
     10 <= |x| <= 1e4 within 1e-6 relative. The functions are piecewise analytic with kinks only at the clip bounds,
     so agreement on the grid is agreement everywhere the exporter's float32 constants allow; of several candidate x
-    the earliest that matches wins (silu(clip(x, -20, 20)) matches at the clip's output and keeps the clip). A product of two different activations (squeeze-excitation x * sigmoid(s))
-    has two inputs and never matches. Part of every coding's canonicalisation (`snncc.pipeline.CANONICALIZE`)."""
+    the earliest that matches wins (hardswish(clip(x, -20, 20)) matches at the clip's output and keeps the clip).
+    A product of two different activations (squeeze-excitation x * sigmoid(s)) has two inputs and never matches. Part of every coding's canonicalisation (`snncc.pipeline.CANONICALIZE`)."""
     nodes = graph.node_map()
     consumers = graph.consumers()
     edit = GraphEdit(graph)
