@@ -150,7 +150,8 @@ def match_activations(graph, ctx) -> PassResult:
     10 <= |x| <= 1e4 within 1e-6 relative. The functions are piecewise analytic with kinks only at the clip bounds,
     so agreement on the grid is agreement everywhere the exporter's float32 constants allow; of several candidate x
     the earliest that matches wins (hardswish(clip(x, -20, 20)) matches at the clip's output and keeps the clip).
-    A product of two different activations (squeeze-excitation x * sigmoid(s)) has two inputs and never matches. Part of every coding's canonicalisation (`snncc.pipeline.CANONICALIZE`)."""
+    A product of two different activations (squeeze-excitation x * sigmoid(s)) has two inputs and never matches.
+    Part of every coding's canonicalisation (`snncc.pipeline.CANONICALIZE`)."""
     nodes = graph.node_map()
     consumers = graph.consumers()
     edit = GraphEdit(graph)
