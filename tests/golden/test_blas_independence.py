@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _compile(model: str, coding: str, out: Path, coretype: str | None) -> bytes:
     env = dict(os.environ)
     env.pop("OPENBLAS_CORETYPE", None)
+    env["SNNCC_GATE_CACHE"] = "off"    # every compile fits its own circuits: a cache hit would hide a difference
     if coretype:
         env["OPENBLAS_CORETYPE"] = coretype
     subprocess.run([sys.executable, "-m", "snncc.cli", "compile", str(ROOT / "models" / model), "--coding", coding,
