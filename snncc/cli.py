@@ -133,9 +133,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Also write a standalone NumPy simulator program into this folder.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, phases, base, no_threshold_shift,
-                multi_spike, theta_n, calibrate_snn, target, input_shape, pipeline, insert_after, insert_before, print_after, output,
-                emit_text, emit_program, progress):
-    """Compile MODEL (.onnx) into a spiking network (.snnir)."""
+                multi_spike, theta_n, calibrate_snn, target, input_shape, pipeline, insert_after, insert_before,
+                print_after, output, emit_text, emit_program, progress):
+    """Compile MODEL (.onnx) into a spiking network (.snnir).
+
+    amos: gate circuits fitted on this machine are kept in ~/.cache/snncc/gates ($XDG_CACHE_HOME/snncc/gates), so a
+    second compile does not refit them; SNNCC_GATE_CACHE=DIR moves that folder, SNNCC_GATE_CACHE=off turns it off.
+    """
     import snncc
     from snncc.data import load_npz
     from snncc.frontend.input_shape import parse_input_shapes
