@@ -91,6 +91,8 @@ class SimulationResult:
     weighted_synops_per_sample: float = 0.0
     bias_adds_per_sample: float = 0.0
     multiplies_per_sample: float = 0.0
+    engine: str = "numpy"
+    threads: int = 1
 
     def accuracy(self, labels: np.ndarray) -> dict[int, float]:
         """Fraction of predictions equal to `labels`, per checkpoint T."""
@@ -111,22 +113,32 @@ def _one_blas_thread():
 
 def simulate(graph: Graph | kernels.Program, x: np.ndarray | Mapping[str, np.ndarray], timesteps: int | Sequence[int],
              *, input_coding: str = "analog", seed: int = 0, batch_size: int = 256, progress: bool = False,
-             synaptic_path: str = "auto") -> SimulationResult:
+             synaptic_path: str = "auto", engine: str = "numpy", threads: int | None = None) -> SimulationResult:
     """Simulate a lowered graph on samples `x` (one array, or a dict by input name) for max(timesteps) steps.
 
     `timesteps` is one T or a list of checkpoints: the run goes to max(T) once and records the decoded output at
     each. `input_coding` is "analog" (x as a constant current) or "poisson" (Bernoulli spikes with p = clip(x, 0, 1)
     from a numpy Generator seeded with `seed`). `synaptic_path` is "auto" (per step, the cheaper of dense and
-    event-driven), "dense" or "event" (both give the same numbers up to float rounding).
+    event-driven), "dense" or "event" (both give the same numbers up to float rounding). `engine` is "numpy" (the
+    reference kernels, one BLAS thread) or "ort" (the program lowered to an ONNX step model on onnxruntime with
+    `threads` intra-op threads, default the machine's cores; `backends/onnx_step`).
     """
     program = graph if isinstance(graph, kernels.Program) else build_program(graph)
     if not isinstance(x, Mapping):
         if len(program.inputs) != 1:
             raise kernels.ProgramError(f"the graph has {len(program.inputs)} inputs; pass a dict by name")
         x = {program.inputs[0]: x}
-    with _one_blas_thread():
-        raw = kernels.simulate_program(program, x, timesteps, input_coding=input_coding, seed=seed,
-                                       batch_size=batch_size, progress=progress, synaptic_path=synaptic_path)
+    if engine == "ort":
+        from snncc.backends.onnx_step.engine import OrtStepRunner
+
+        raw = OrtStepRunner(program, threads).simulate(x, timesteps, input_coding=input_coding, seed=seed,
+                                                       batch_size=batch_size, progress=progress)
+    elif engine == "numpy":
+        with _one_blas_thread():
+            raw = kernels.simulate_program(program, x, timesteps, input_coding=input_coding, seed=seed,
+                                           batch_size=batch_size, progress=progress, synaptic_path=synaptic_path)
+    else:
+        raise kernels.ProgramError(f"unknown engine {engine!r}; use 'numpy' or 'ort'")
     first = program.outputs[0]
     outputs = raw["outputs"][first]
     return SimulationResult(
@@ -140,7 +152,8 @@ def simulate(graph: Graph | kernels.Program, x: np.ndarray | Mapping[str, np.nda
         latency_steps=int(raw.get("latency_steps", raw["timesteps"][-1])),
         pipeline_interval_steps=int(raw.get("pipeline_interval_steps", raw["timesteps"][-1])),
         energy_ratio_at=dict(raw["energy_ratio_at"]), weighted_synops_per_sample=raw["weighted_synops_per_sample"],
-        bias_adds_per_sample=raw["bias_adds_per_sample"], multiplies_per_sample=raw["multiplies_per_sample"])
+        bias_adds_per_sample=raw["bias_adds_per_sample"], multiplies_per_sample=raw["multiplies_per_sample"],
+        engine=raw.get("engine", "numpy"), threads=int(raw.get("threads", 1)))
 
 
 def trace_steps(graph: Graph, x: np.ndarray, timesteps: int, *, batch_size: int = 256) -> np.ndarray:
