@@ -234,8 +234,12 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="OUT.png",
               help="Also draw accuracy vs time step and spikes per layer into this PNG (needs matplotlib: "
                    "pip install 'snncc[plot]').")
+@click.option("--engine", type=click.Choice(["numpy", "ort"]), default="numpy", show_default=True,
+              help="numpy: the reference kernels (event-driven paths, one thread); ort: each time step as an ONNX "
+                   "model on onnxruntime, one intra-op thread per core (same predictions; a spike count may move "
+                   "where a sum rounds differently).")
 def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed, mask, as_json, progress, profile,
-             plot_path):
+             plot_path, engine):
     """Simulate a compiled SNN on DATA and compare it with the source ANN."""
     from snncc.compiled_input import default_test_data, read_compiled
     from snncc.data import Dataset, load_npz
@@ -264,7 +268,7 @@ def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed,
         run_steps = plot_checkpoints(steps) if graph.meta.get("schedule") != "windowed" else steps
     progress = sys.stderr.isatty() if progress is None else progress
     report = evaluate(graph, data, run_steps if plot_path else steps, input_coding=input_coding, seed=seed,
-                      batch_size=batch_size, progress=progress)
+                      batch_size=batch_size, progress=progress, engine=engine)
     if plot_path:
         from pathlib import Path
 

@@ -32,6 +32,8 @@ class EvalReport:
     pipeline_interval_steps: int = 0
     non_spiking_products: int = 0      # mul nodes: analog products of two activations (squeeze-excitation)
     spikes_per_neuron: float = 0.0
+    engine: str = "numpy"
+    threads: int = 1
 
     def to_json(self) -> dict:
         single = len(self.timesteps) == 1
@@ -43,7 +45,8 @@ class EvalReport:
                 "spikes_per_layer": self.spikes_per_layer, "notes": self.notes, "schedule": self.schedule,
                 "latency_steps": self.latency_steps, "pipeline_interval_steps": self.pipeline_interval_steps,
                 "non_spiking_products": self.non_spiking_products,
-                "spikes_per_neuron": self.spikes_per_neuron}
+                "spikes_per_neuron": self.spikes_per_neuron,
+                "engine": self.engine, "threads": self.threads}
 
 
 def _accuracy(pred: np.ndarray, data: Dataset) -> float | None:
@@ -75,7 +78,7 @@ def ann_reference(graph: Graph, x: np.ndarray, notes: list[str], progress: bool 
 
 
 def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding: str = "analog", seed: int = 0,
-             batch_size: int = 256, progress: bool = False) -> EvalReport:
+             batch_size: int = 256, progress: bool = False, engine: str = "numpy") -> EvalReport:
     from snncc.backends.simulator import simulate
 
     notes: list[str] = []
@@ -85,7 +88,7 @@ def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding:
     ann_logits = ann_reference(graph, data.x, notes, progress)
     ann_pred = None if ann_logits is None else ann_logits.argmax(-1)
     result = simulate(graph, data.x, timesteps, input_coding=input_coding, seed=seed, batch_size=batch_size,
-                      progress=progress)
+                      progress=progress, engine=engine)
     snn_acc, agree = {}, {}
     for t in timesteps:
         pred = result.predictions[t]
@@ -100,7 +103,8 @@ def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding:
                       schedule=graph.meta.get("schedule", "concurrent"), latency_steps=int(result.latency_steps),
                       pipeline_interval_steps=int(result.pipeline_interval_steps),
                       non_spiking_products=len(non_spiking_products(graph)),
-                      spikes_per_neuron=spikes_per_neuron(graph, float(result.spikes_per_sample)))
+                      spikes_per_neuron=spikes_per_neuron(graph, float(result.spikes_per_sample)),
+                      engine=result.engine, threads=result.threads)
 
 
 def spikes_per_neuron(graph: Graph, spikes_per_sample: float) -> float:
@@ -149,5 +153,6 @@ def format_report(report: EvalReport) -> str:
     lines.append(f"spikes/sample {report.spikes_per_sample:.1f} ({report.spikes_per_neuron:.3f} per neuron)   "
                  f"synops/sample {report.synops_per_sample:.1f}{at}")
     lines.append(f"energy: {words}")
+    lines.append(f"engine {report.engine}, {report.threads} thread{'s' if report.threads != 1 else ''}")
     lines += [f"note: {n}" for n in report.notes]
     return "\n".join(lines)

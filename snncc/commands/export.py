@@ -6,13 +6,15 @@ import click
 
 from snncc.errors import OptionError
 
-FORMATS = ("nir", "text")
+FORMATS = ("nir", "text", "onnx-step")
 
 
 @click.command("export")
 @click.argument("snnir", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), required=True,
-              help="nir: a NIR graph (HDF5) for the rate coding; text: the text IR.")
+              help="nir: a NIR graph (HDF5) for the rate coding; text: the text IR; onnx-step: one time step as an "
+                   "ONNX model (inputs: the input frame and the state; outputs: the next state and the readout) "
+                   "that any ONNX runtime can loop over T.")
 @click.option("--full", is_flag=True,
               help="text: print every tensor in full, so the text parses back to the exact graph.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Output file.")
@@ -27,13 +29,21 @@ def export_cmd(snnir: str, fmt: str, full: bool, output: str) -> None:
         raise OptionError("--full applies to --format text only")
     graph = read_graph(snnir, "export")
     hashed = has_summaries(graph)
-    if hashed and (fmt == "nir" or full):
+    if hashed and (fmt in ("nir", "onnx-step") or full):
         raise OptionError(f"{snnir} is a text IR with hashed tensors ({', '.join('@' + h for h in hashed[:3])}"
                           f"{', ...' if len(hashed) > 3 else ''}): it has no weights; export the .snnir file or a "
                           "text form written with --full")
     if fmt == "text":
         atomic_write(output, to_text(graph, full=full))
         click.echo(f"wrote {output} (text IR{', full precision' if full else ''})", err=True)
+        return
+    if fmt == "onnx-step":
+        from snncc.backends.onnx_step.export import export_step_model
+
+        model = export_step_model(graph, output)
+        states = len(model.graph.input) - len(graph.inputs)
+        click.echo(f"wrote {output} (ONNX step model, {graph.meta.get('schedule', 'concurrent')} schedule, "
+                   f"{states} state tensors, opset {model.opset_import[0].version}; onnx.checker passed)", err=True)
         return
     try:
         from snncc.backends.nir_export import export_nir
