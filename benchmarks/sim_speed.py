@@ -19,6 +19,14 @@ Sparsity: the MNIST CNN at T = 32, batch 256, with the input scaled by 1, 0.5 an
 the automatic (event-driven where cheaper) synaptic path and with the dense path; density = spikes per neuron per
 step. The 1-minute load average is printed: the machine may be shared.
 
+--engines: the two engines side by side on the bundled models (`--models`), codings rate T = 8 and 32, signed T = 4,
+phase and amos, batch 1 (16 samples) and 256 (256 samples): samples/s of `simulate(..., engine="numpy")` (one BLAS
+thread, event-driven paths) and `engine="ort"` (the ONNX step model; onnxruntime with one intra-op thread per core,
+session built once outside the timing), and onnxruntime's ANN on the same samples times the passes the SNN makes
+(T for rate and signed, 1 for the windowed codings, whose step model is one pass): the floor the ort engine is
+compared with. The three are run in turn within each repeat (interleaved), and the medians are printed with the
+ratios ort / numpy and ort time / (ANN time x passes).
+
 --spikingjelly: SpikingJelly's ann2snn FXConverter with RateCodingRecipe(mode="max") on the calibration images, on a
 torch copy of the same ONNX network, T single-step calls per batch after `functional.reset_net`, in its own venv
 benchmarks/.venv-sj (created with --system-site-packages and `pip install spikingjelly torch==2.13.0`, the local CPU
@@ -132,6 +140,79 @@ def bench_sparsity(repeat, t=32):
     return rows
 
 
+ENGINE_CONFIGS = [("rate", 8), ("rate", 32), ("signed", 4), ("phase", None), ("amos", None)]
+
+
+def _test_data(name):
+    if name.startswith("karate"):
+        x = np.load(ROOT / "models" / "data" / "karate.npz")["x"]
+        return x, x
+    prefix = "mnist" if name.startswith("mnist") else "digits"
+    data = ROOT / "models" / "data"
+    return np.load(data / f"{prefix}_calib.npz")["x"], np.load(data / f"{prefix}_test.npz")["x"].astype(np.float32)
+
+
+def bench_engines(names, batches, repeat):
+    """Rows (model, coding, T, batch, n, numpy s/s, ort s/s, ANN x passes s/s, threads): the engines interleaved."""
+    import onnxruntime as ort
+    import snncc
+    from snncc.backends.onnx_step.engine import OrtStepRunner, machine_threads
+    from snncc.backends.simulator import build_program, simulate
+    from snncc.errors import SnnccError
+
+    rows = []
+    for name in names:
+        calib, x_all = _test_data(name)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = machine_threads()
+        ann = ort.InferenceSession(str(ROOT / "models" / f"{name}.onnx"), options,
+                                   providers=["CPUExecutionProvider"])
+        in_name = ann.get_inputs()[0].name
+        for coding, t in ENGINE_CONFIGS:
+            try:
+                graph = snncc.compile(str(ROOT / "models" / f"{name}.onnx"), coding, timesteps=t or 32,
+                                      calibration=calib, record_spike_rates=False)
+            except SnnccError as exc:
+                print(f"{name} {coding}: does not compile ({str(exc)[:80]}...)")
+                continue
+            program = build_program(graph)
+            runner = OrtStepRunner(program)
+            windowed = program.schedule == "windowed"
+            steps = 1 if windowed else t
+            for batch in batches:
+                x = _samples(x_all, batch) if len(x_all) > 1 else x_all
+                n = len(x)
+
+                def ann_run():
+                    for s in range(0, n, batch):
+                        ann.run(None, {in_name: x[s:s + batch]})
+                times = {"numpy": [], "ort": [], "ann": []}
+                for _ in range(repeat):
+                    for engine, fn in (("numpy", lambda: simulate(program, x, steps, batch_size=batch)),
+                                       ("ort", lambda: runner.simulate({program.inputs[0]: x}, steps,
+                                                                       batch_size=batch)),
+                                       ("ann", ann_run)):
+                        start = time.perf_counter()
+                        fn()
+                        times[engine].append(time.perf_counter() - start)
+                med = {k: statistics.median(v) for k, v in times.items()}
+                rows.append((name, coding, t or "-", batch, n, n / med["numpy"], n / med["ort"],
+                             n / (med["ann"] * steps), runner.threads, steps))
+    return rows
+
+
+def print_engines(rows, repeat):
+    print("\nengines side by side: samples/s (median of %d interleaved runs)" % repeat)
+    print(f"{'model':<17} {'coding':<6} {'T':>3} {'batch':>5} {'n':>4} {'numpy':>9} {'ort':>9} {'ort/numpy':>9} "
+          f"{'ANNxT':>9} {'ort/ANNxT':>9}")
+    for name, coding, t, batch, n, numpy_sps, ort_sps, ann_sps, threads, steps in rows:
+        print(f"{name:<17} {coding:<6} {t!s:>3} {batch:>5} {n:>4} {numpy_sps:>9.1f} {ort_sps:>9.1f} "
+              f"{ort_sps / numpy_sps:>9.2f} {ann_sps:>9.1f} {ann_sps / ort_sps:>8.1f}x")
+    if rows:
+        print(f"(ort: {rows[0][8]} intra-op threads; numpy: 1 BLAS thread; ANNxT: onnxruntime's ANN throughput "
+              f"divided by the passes, ort/ANNxT: how many times slower the ort engine is than that floor)")
+
+
 SJ_VENV = ROOT / "benchmarks" / ".venv-sj"
 
 # runs inside SJ_VENV: the ONNX chain (Conv, BatchNormalization, Relu, MaxPool/AveragePool, Reshape, Gemm) as a torch
@@ -222,12 +303,18 @@ def main(argv=None):
     parser.add_argument("--batches", default="1,256")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-sparsity", action="store_true")
+    parser.add_argument("--engines", action="store_true",
+                        help="only the numpy vs ort engine table (codings rate T=8,32, signed T=4, phase, amos)")
     parser.add_argument("--spikingjelly", action="store_true",
                         help="also run SpikingJelly's ann2snn (installs benchmarks/.venv-sj on first use)")
     args = parser.parse_args(argv)
     timesteps = [int(v) for v in args.timesteps.split(",")]
     batches = [int(v) for v in args.batches.split(",")]
     print(f"load average (1 min) at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if args.engines:
+        print_engines(bench_engines(args.models.split(","), batches, args.repeat), args.repeat)
+        print(f"\nload average (1 min) at end: {os.getloadavg()[0]:.1f}")
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
