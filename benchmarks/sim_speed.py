@@ -29,7 +29,7 @@ ratios ort / numpy and ort time / (ANN time x passes).
 
 --spikingjelly: SpikingJelly's ann2snn FXConverter with RateCodingRecipe(mode="max") on the calibration images, on a
 torch copy of the same ONNX network, T single-step calls per batch after `functional.reset_net`, in its own venv
-benchmarks/.venv-sj (created with --system-site-packages and `pip install spikingjelly torch==2.13.0`, the local CPU
+benchmarks/.venv-sj (created with --system-site-packages and `pip install spikingjelly torch==2.13.0 onnx`, the local CPU
 torch pinned so that pip does not fetch a CUDA build); printed next to the runner's figures.
 """
 
@@ -284,7 +284,8 @@ def bench_spikingjelly(name, timesteps, batches, repeat):
     python = SJ_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(SJ_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "spikingjelly", "torch==2.13.0"], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "spikingjelly", "torch==2.13.0", "onnx"],
+                       check=True)
     calib_name, test_name = MODELS[name]
     out = subprocess.run([str(python), "-c", SJ_CHILD, str(ROOT / "models" / f"{name}.onnx"),
                           str(ROOT / "models" / "data" / f"{calib_name}.npz"),

@@ -32,16 +32,33 @@ class OrtStepRunner:
     def __init__(self, program: Program, threads: int | None = None):
         import onnxruntime as ort
 
+        self._ort = ort
         self.program = program
-        self.step_model: StepModel = lower_program(program)
         self.threads = int(threads or machine_threads())
-        options = ort.SessionOptions()
+        self._lowered = {}
+
+    def _session(self, model):
+        options = self._ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(self.step_model.model.SerializeToString(), options,
-                                            providers=["CPUExecutionProvider"])
-        self._ort = ort
+        options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return self._ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+    def prepare(self, input_coding="analog"):
+        """Lower and load the step model for an input coding (analog input makes the first layers static: they run
+        once per batch in a prologue session). Done once per coding; `simulate` calls it."""
+        if input_coding not in self._lowered:
+            run = RunOptions(input_coding, 0, "dense")
+            program = self.program
+            program.bind({name: np.zeros((1,) + program.shapes[name], np.float32) for name in program.inputs}, 1,
+                         run)
+            static = frozenset(k.name for k in program.kernels if k.output.static)
+            analog_macs = sum(k.ann_macs() for k in program.kernels if k.synaptic and k.analog_input)
+            step = lower_program(program, static)
+            prologue = None if step.prologue is None else self._session(step.prologue)
+            self._lowered[input_coding] = (step, self._session(step.model), prologue, analog_macs)
+        self.step_model, self.session, self.prologue, analog_macs = self._lowered[input_coding]
+        return analog_macs
 
     def _wrap(self, array):
         return self._ort.OrtValue.ortvalue_from_numpy(array)
@@ -84,7 +101,7 @@ class OrtStepRunner:
 
     def simulate(self, inputs, timesteps, *, input_coding="analog", seed=0, batch_size=256, progress=False) -> dict:
         """Like `kernels.simulate_program`, on onnxruntime; adds `engine` and `threads` to the result."""
-        program, model = self.program, self.step_model
+        program = self.program
         checkpoints = sorted({int(t) for t in ([timesteps] if np.isscalar(timesteps) else timesteps)})
         if not checkpoints or checkpoints[0] < 1:
             raise ProgramError(f"timesteps must be positive integers, got {timesteps}")
@@ -102,10 +119,10 @@ class OrtStepRunner:
         windowed = program.schedule == "windowed"
         if windowed and input_coding == "poisson":
             raise ProgramError("poisson input coding is not available on the windowed schedule; use analog input")
+        # a bind on one blank sample tells which values are static and which synapses see analog values (MACs)
+        analog_macs = self.prepare(input_coding)
+        model = self.step_model
         run = RunOptions(input_coding, seed, "dense")
-        # one bind on a single blank sample tells which synapses see analog values (MACs rather than SynOps)
-        program.bind({name: np.zeros((1,) + program.shapes[name], np.float32) for name in program.inputs}, 1, run)
-        analog_macs = sum(k.ann_macs() for k in program.kernels if k.synaptic and k.analog_input)
         input_kernels = [k for k in program.kernels if k.op == "input"]
         counted = model.counts()
         outputs = {name: {t: np.zeros((n,) + program.shapes[name], np.float32) for t in checkpoints}
@@ -122,6 +139,12 @@ class OrtStepRunner:
                 for kernel in input_kernels:
                     signal = kernel.bind([], batch, run)
                     frames[kernel.name] = signal.value
+                if self.prologue is not None:
+                    static = self.prologue.run([f"{name}.static" for name in model.static_inputs],
+                                               {name: frames[name] for name in
+                                                (i.name for i in self.prologue.get_inputs())})
+                    frames = {name: frames[name] for name in model.frames}
+                    frames.update(zip(model.static_inputs, static))
                 poisson = [k for k in input_kernels if k.poisson]
                 advance = (lambda f, b=batch: bar.update(f * b)) if bar is not None else (lambda f: None)
                 decoded, state = self._run_batch(frames, poisson, batch, checkpoints, advance)

@@ -11,6 +11,11 @@ Synapses stay Conv / MatMul with the compiled weights; neurons are elementwise o
 operations (see `neurons.py`). A synapse's sum may round differently from NumPy's BLAS, which can move a spike by
 one step where the membrane lands on the threshold within an ulp.
 
+Static values (an analog input and the linear maps of it alone: the same at every step) can be split off: with
+`static` (the names of the kernels whose output is static), `lower_program` returns the step model with the static
+frontier, the static values that non-static nodes read, as inputs `<node>` and a prologue model that computes
+them from the input frames once per batch, as the NumPy schedule does at t = 1.
+
 Names: input frame `<input>`; state `<node>.v`, `<node>.n`, `<node>.count`, `<output>.sum`, each with its next
 value `<name>.next`; readout `<output>.value` (this step's value of the output).
 """
@@ -47,6 +52,8 @@ class StepModel:
     frames: tuple[str, ...]             # program input names (= model input names)
     states: tuple[StateSpec, ...]
     readouts: dict                      # program output -> model output (this step's value)
+    prologue: onnx.ModelProto | None = None   # frames -> static frontier values (when lowered with `static`)
+    static_inputs: tuple[str, ...] = ()       # the step model's inputs that the prologue computes
 
     def counts(self) -> dict[str, StateSpec]:
         """Spiking node -> its count state."""
@@ -82,12 +89,37 @@ class _Lowering:
         self.finish_state(previous, self.b.op("Add", [previous, spikes], f"{kernel.name}.counted"), kernel.shape)
 
 
-def lower_program(program: Program) -> StepModel:
-    """The ONNX step model of `program` (see the module docstring)."""
+def _frontier(program: Program, static: frozenset[str]) -> list[str]:
+    """Static nodes that a non-static node or a graph output reads, in program order."""
+    read = {s for k in program.kernels if k.name not in static for s in k.inputs} | set(program.outputs)
+    return [k.name for k in program.kernels if k.name in static and k.name in read]
+
+
+def _prologue(program: Program, static: frozenset[str], frontier: list[str]) -> onnx.ModelProto:
+    low = _Lowering(program)
+    for kernel in program.kernels:
+        if kernel.name in static:
+            low.values[kernel.name] = _LOWERINGS[kernel.op](low, kernel, [low.values[s] for s in kernel.inputs])
+    for name in frontier:
+        low.b.add_output(low.values[name], f"{name}.static", program.shapes[name])
+    model = low.b.model("snncc_static_prologue")
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def lower_program(program: Program, static: frozenset[str] = frozenset()) -> StepModel:
+    """The ONNX step model of `program` (see the module docstring); with `static`, the static values come from a
+    prologue model."""
+    static = frozenset(static) if program.schedule == "concurrent" else frozenset()
+    frontier = _frontier(program, static) if static else []
     low = _Lowering(program)
     b = low.b
     windowed = program.schedule == "windowed"
     for kernel in program.kernels:
+        if kernel.name in static:
+            if kernel.name in frontier:
+                low.values[kernel.name] = b.add_input(kernel.name, program.shapes[kernel.name])
+            continue
         inputs = [low.values[s] for s in kernel.inputs]
         lower = _LOWERINGS.get(kernel.op)
         if lower is None:
@@ -106,8 +138,11 @@ def lower_program(program: Program) -> StepModel:
            "inputs are the input frames and the state; outputs the next state (<name>.next) and the readout.")
     model = b.model("snncc_step", doc)
     onnx.checker.check_model(model, full_check=True)
-    frames = tuple(k.name for k in program.kernels if k.op == "input")
-    return StepModel(model, program.schedule, frames, tuple(low.states), readouts)
+    frames = tuple(k.name for k in program.kernels if k.op == "input" and k.name not in static)
+    if not frontier:
+        return StepModel(model, program.schedule, frames, tuple(low.states), readouts)
+    return StepModel(model, program.schedule, frames, tuple(low.states), readouts,
+                     _prologue(program, static, frontier), tuple(frontier))
 
 
 # -- per-op lowerings: (lowering, kernel, input value names) -> output value name -------------------------------

@@ -27,8 +27,10 @@ def if_neuron(b: GraphBuilder, kernel, current: str, v: str):
     theta = b.const(kernel.theta, f"{n}.theta")
     v = b.op("Add", [v, current], f"{n}.v_in")
     spikes = spikes_of(b, b.op("GreaterOrEqual", [v, theta], f"{n}.fired"), f"{n}.spikes")
-    v_next = b.op("Sub", [v, b.op("Mul", [spikes, theta], f"{n}.charge")], f"{n}.v_out")
-    return scaled(b, kernel, spikes), spikes, v_next
+    charge = b.op("Mul", [spikes, theta], f"{n}.charge")
+    v_next = b.op("Sub", [v, charge], f"{n}.v_out")
+    # rate coding reads a spike as theta: the value is the reset charge itself (one pass fewer)
+    return (charge if kernel.scale_is_theta else scaled(b, kernel, spikes)), spikes, v_next
 
 
 def signed_neuron(b: GraphBuilder, kernel, current: str, v: str, count: str):
