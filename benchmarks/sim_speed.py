@@ -7,6 +7,7 @@ For each model (compiled with `snncc.compile(model, coding="rate", calibration=<
 size, samples per second (median of --repeat runs) of:
 
     runner     the in-process runner, `simulate(program, x, T, batch_size=B)` on a prebuilt program
+    ort eng    the same program on the ort engine (`OrtStepRunner`, session built beforehand; SpikingJelly table)
     emitted    the standalone program from `emit_program`, run as a subprocess (`--timesteps T --batch-size B`); its
                time includes the interpreter start and the NumPy import, so at small sample counts it is lower
     ort (ANN)  onnxruntime running the ANN on the same samples at the same batch size, for scale (T-independent)
@@ -92,6 +93,10 @@ def bench_model(name, timesteps, batches, repeat, tmp):
     x_all = np.load(ROOT / "models" / "data" / f"{test_name}.npz")["x"].astype(np.float32)
     graph = snncc.compile(str(onnx_path), coding="rate", calibration=calib)
     program = build_program(graph)
+    from snncc.backends.onnx_step.engine import OrtStepRunner
+
+    ort_runner = OrtStepRunner(program)
+    ort_runner.prepare()
     folder = Path(tmp) / name
     script = emit_program(graph, folder)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -108,6 +113,8 @@ def bench_model(name, timesteps, batches, repeat, tmp):
         ort_sps = n / _median_time(ort_run, repeat)
         for t in timesteps:
             runner_sps = n / _median_time(lambda: simulate(program, x, t, batch_size=batch), repeat)
+            engine_sps = n / _median_time(lambda: ort_runner.simulate({program.inputs[0]: x}, t, batch_size=batch),
+                                          repeat)
             tracemalloc.start()
             simulate(program, x, t, batch_size=batch)
             act = tracemalloc.get_traced_memory()[1] / 2 ** 20
@@ -116,7 +123,7 @@ def bench_model(name, timesteps, batches, repeat, tmp):
                                 str(t), "--batch-size", str(batch)]) for _ in range(repeat)]
             emitted_sps = n / statistics.median(r[0] for r in runs)
             peak = max(r[1] for r in runs)
-            rows.append((name, t, batch, n, runner_sps, emitted_sps, ort_sps, peak, act))
+            rows.append((name, t, batch, n, runner_sps, emitted_sps, ort_sps, peak, act, engine_sps))
     return rows
 
 
@@ -323,19 +330,20 @@ def main(argv=None):
     print("\nsamples/s (median of %d runs)" % args.repeat)
     print(f"{'model':<11} {'T':>4} {'batch':>5} {'n':>4} {'runner':>9} {'emitted':>9} {'ort (ANN)':>10} "
           f"{'peak MiB':>9} {'act MiB':>8}")
-    for name, t, batch, n, runner, emitted, ort_sps, peak, act in rows:
+    for name, t, batch, n, runner, emitted, ort_sps, peak, act, _ in rows:
         print(f"{name:<11} {t:>4} {batch:>5} {n:>4} {runner:>9.1f} {emitted:>9.1f} {ort_sps:>10.0f} "
               f"{peak:>9.0f} {act:>8.1f}")
     if args.spikingjelly:
         print("\nSpikingJelly ann2snn (same networks, same samples; torch CPU) vs the runner, samples/s")
-        print(f"{'model':<11} {'T':>4} {'batch':>5} {'runner':>9} {'SJ':>9} {'runner/SJ':>9}")
+        print(f"{'model':<11} {'T':>4} {'batch':>5} {'runner':>9} {'ort eng':>9} {'SJ':>9} {'runner/SJ':>9} "
+              f"{'ort/SJ':>7}")
         for name in args.models.split(","):
             threads, sj = bench_spikingjelly(name, timesteps, batches, args.repeat)
             for r in rows:
                 if r[0] == name:
-                    t, batch, runner = r[1], r[2], r[4]
-                    print(f"{name:<11} {t:>4} {batch:>5} {runner:>9.1f} {sj[(t, batch)]:>9.1f} "
-                          f"{runner / sj[(t, batch)]:>9.2f}")
+                    t, batch, runner, engine = r[1], r[2], r[4], r[9]
+                    print(f"{name:<11} {t:>4} {batch:>5} {runner:>9.1f} {engine:>9.1f} {sj[(t, batch)]:>9.1f} "
+                          f"{runner / sj[(t, batch)]:>9.2f} {engine / sj[(t, batch)]:>7.2f}")
             print(f"(torch threads: {threads})")
     if not args.no_sparsity:
         print("\nmnist_cnn, T=32, batch 256: runner samples/s vs spike density (input scaled)")
