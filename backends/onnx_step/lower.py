@@ -287,6 +287,10 @@ def _reshape(low, kernel, inputs):
     return low.b.op("Reshape", [inputs[0], shape], f"{kernel.name}.reshaped")
 
 
+def _transpose(low, kernel, inputs):
+    return low.b.op("Transpose", inputs, f"{kernel.name}.transposed", perm=[0] + [p + 1 for p in kernel.perm])
+
+
 def _concat(low, kernel, inputs):
     return low.b.op("Concat", inputs, f"{kernel.name}.concat", axis=kernel.axis + 1)
 
@@ -302,6 +306,7 @@ _LOWERINGS = {
     "phase_neuron": _windowed(neurons.phase_neuron),
     "bits_neuron": _windowed(neurons.bits_neuron),
     "fs_neuron": _windowed(neurons.fs_neuron),
+    "ttfs_neuron": _windowed(neurons.ttfs_neuron),
     "dense": _dense,
     "conv": _conv,
     "graph_conv": _graph_conv,
@@ -313,6 +318,7 @@ _LOWERINGS = {
     "mul": _mul,
     "flatten": _reshape,
     "reshape": _reshape,
+    "transpose": _transpose,
     "concat": _concat,
     "delay": _delay,
 }

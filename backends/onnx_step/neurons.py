@@ -128,3 +128,21 @@ def fs_neuron(b: GraphBuilder, kernel, current: str):
     y = b.op("Add", [y, b.const(kernel.bias_offset, f"{n}.e", np.float64)], f"{n}.y64")
     value = b.op("Cast", [y], f"{n}.value", to=TensorProto.FLOAT)
     return value, _frame_sum(b, n, frames, f"{n}.spikes")
+
+
+def ttfs_neuron(b: GraphBuilder, kernel, current: str):
+    """s_k = [V + drive_k >= theta] and silent before k; the value is the weight of the step that fired (0 when
+    none). Returns (value, spike count of the window)."""
+    n = kernel.name
+    theta = b.const(kernel.theta, f"{n}.theta")
+    value, silent, frames = b.const(0.0, "zero"), None, []
+    for k in range(kernel.steps):
+        drive = b.op("Add", [current, b.const(kernel.drive[k], f"{n}.drive{k}")], f"{n}.u")
+        fired = b.op("GreaterOrEqual", [drive, theta], f"{n}.above")
+        if silent is not None:
+            fired = b.op("And", [silent, fired], f"{n}.fired")
+        frames.append(spikes_of(b, fired, f"{n}.frame{k}"))
+        value = b.op("Where", [fired, b.const(kernel.weights[k], f"{n}.w{k}"), value], f"{n}.value")
+        not_fired = b.op("Not", [fired], f"{n}.not_fired")
+        silent = not_fired if silent is None else b.op("And", [silent, not_fired], f"{n}.silent")
+    return value, _frame_sum(b, n, frames, f"{n}.spikes")

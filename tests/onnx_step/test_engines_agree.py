@@ -14,16 +14,11 @@ from tests.onnx_step.compiled import compiled, compiled_pairs, data
 COUNT_RTOL = 1e-4
 
 
-def _runs(model, coding):
-    for input_coding in (("analog", "poisson") if coding == "rate" else ("analog",)):
-        yield input_coding
-
-
 @pytest.mark.parametrize("model, coding", compiled_pairs(), ids=[f"{m}-{c}" for m, c in compiled_pairs()])
 def test_ort_engine_matches_numpy(model, coding):
     graph = compiled(model, coding)
     x = data(model)
-    for input_coding in _runs(model, coding):
+    for input_coding in (("analog", "poisson") if coding == "rate" else ("analog",)):
         ref = simulate(graph, x, [2, 8], input_coding=input_coding, batch_size=7)
         ort = simulate(graph, x, [2, 8], input_coding=input_coding, batch_size=7, engine="ort", threads=1)
         assert ort.engine == "ort" and ort.threads == 1
@@ -35,6 +30,10 @@ def test_ort_engine_matches_numpy(model, coding):
         assert ort.synops_per_sample == pytest.approx(ref.synops_per_sample, rel=COUNT_RTOL)
         assert ort.snn_macs_per_sample == ref.snn_macs_per_sample
         assert ort.ann_macs_per_sample == ref.ann_macs_per_sample
+        assert (ort.bias_adds_per_sample, ort.multiplies_per_sample) == \
+            (ref.bias_adds_per_sample, ref.multiplies_per_sample)
+        for t in ref.timesteps:
+            assert ort.energy_ratio_at[t] == pytest.approx(ref.energy_ratio_at[t], rel=COUNT_RTOL)
         assert (ort.latency_steps, ort.pipeline_interval_steps) == (ref.latency_steps, ref.pipeline_interval_steps)
 
 
@@ -47,6 +46,7 @@ def test_counts_are_exact_where_sums_round_alike():
     assert ort.spikes_per_layer == ref.spikes_per_layer
     assert ort.synops_per_sample == ref.synops_per_sample
     assert ort.max_spikes_per_neuron == ref.max_spikes_per_neuron
+    assert ort.energy_ratio_at == ref.energy_ratio_at
     for t in (3, 8):
         np.testing.assert_array_equal(ort.outputs[t], ref.outputs[t])
 

@@ -117,8 +117,10 @@ def progress_bar(total, desc, enabled):
 
 
 def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=0, batch_size=256,
-                     progress=False, synaptic_path="auto"):
+                     progress=False, synaptic_path="auto", schedule=None):
     """Run `program` (a `Program`) on `inputs` ({input name: (N, *shape) array}) for max(timesteps) steps in batches.
+    `schedule`, a function like the registered schedules, replaces the program's own (the onnxruntime engine steps
+    the bound batch in its own way and leaves the counts in the kernels, so the accounting below is shared).
 
     Returns a dict:
         timesteps          sorted checkpoints
@@ -149,7 +151,7 @@ def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=
     n = sizes.pop()
     t_max = checkpoints[-1]
     run = RunOptions(input_coding, seed, synaptic_path)
-    schedule = SCHEDULES[program.schedule]
+    schedule = SCHEDULES[program.schedule] if schedule is None else schedule
     outputs = {name: {t: np.zeros((n,) + program.shapes[name], np.float32) for t in checkpoints}
                for name in program.outputs}
     spikes = {}
