@@ -180,7 +180,7 @@ def bench_engines(names, batches, repeat):
                 graph = snncc.compile(str(ROOT / "models" / f"{name}.onnx"), coding, timesteps=t or 32,
                                       calibration=calib, record_spike_rates=False)
             except SnnccError as exc:
-                print(f"{name} {coding}: does not compile ({str(exc)[:80]}...)")
+                print(f"{name} {coding} T={t}: does not compile ({str(exc)[:80]}...)")
                 continue
             program = build_program(graph)
             runner = OrtStepRunner(program)
