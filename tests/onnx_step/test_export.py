@@ -42,7 +42,8 @@ print(json.dumps({"decoded": decoded.tolist(), "sys_modules_snncc": [m for m in 
 
 
 @pytest.mark.parametrize("model, coding", [("digits_cnn", "rate"), ("digits_resnet", "signed"),
-                                           ("digits_cnn", "phase"), ("digits_mlp", "amos"), ("digits_cnn", "bits")])
+                                           ("digits_cnn", "phase"), ("digits_mlp", "amos"), ("digits_cnn", "bits"),
+                                           ("digits_cnn", "ttfs")])
 def test_exported_step_model_runs_in_a_bare_session(tmp_path, model, coding):
     graph = compiled(model, coding)
     save(graph, tmp_path / "m.snnir")
