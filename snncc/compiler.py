@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from snncc.calibration_file import CalibrationFile
 from snncc.errors import DataError, OptionError, PassError
 from snncc.frontend import onnx_to_ir, prepare
 from snncc.frontend.input_shape import needs_input_shapes, shapes_from_calibration
@@ -16,6 +17,7 @@ from snncc.frontend.load import read_model
 from snncc.ir import Graph
 from snncc.ir.serialize import MAX_TIMESTEPS
 from snncc.passes import PassContext, PassManager
+from snncc.passes.calibration_stats import CalibrationStats
 from snncc.pipeline import pipeline_for
 
 VERSION = "0.1.0"
@@ -47,12 +49,17 @@ def default_test_file(model_path: str | os.PathLike) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
-def _checked_calibration(graph: Graph, calibration) -> np.ndarray | None:
+def _checked_calibration(graph: Graph, calibration) -> np.ndarray | CalibrationFile | None:
     """Calibration data must be numeric, finite and shaped (N, *input_shape): DataError before any pass runs."""
     if calibration is None:
         return None
-    x = np.asarray(calibration)
     expected = list(graph.inputs[0].type.shape) if len(graph.inputs) == 1 else None
+    if isinstance(calibration, CalibrationFile):   # checked as its rows are read
+        if expected is not None and list(calibration.shape[1:]) != expected:
+            raise DataError(f"{calibration.path}: 'x' has per-sample shape {list(calibration.shape[1:])} but the "
+                            f"model's input %{graph.inputs[0].name} expects {expected}")
+        return calibration
+    x = np.asarray(calibration)
     if x.dtype.kind not in "fiu" or x.ndim < 1 or len(x) == 0:
         raise DataError(f"calibration data must be a non-empty numeric array (N, ...), got {x.dtype}{list(x.shape)}")
     if expected is not None and list(x.shape[1:]) != expected:
@@ -106,9 +113,9 @@ def preflight(graph: Graph, coding: str, pipeline: str, timesteps: int, *, custo
 
 
 def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "rate", *, timesteps: int = 32,
-            calibration: np.ndarray | None = None, pipeline: str | None = None, progress: bool = False,
-            print_after: str | None = None, profile=None, record_spike_rates: bool = True,
-            input_shapes: dict | None = None,
+            calibration: np.ndarray | CalibrationFile | None = None, pipeline: str | None = None,
+            progress: bool = False, print_after: str | None = None, profile=None, record_spike_rates: bool = True,
+            input_shapes: dict | None = None, calibration_stats: CalibrationStats | None = None,
             **coding_options) -> Graph:
     """Compile an ONNX model (path, ModelProto or an already imported IR graph) into a spiking IR graph.
 
@@ -121,7 +128,9 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
 
     The pre-flight check (`snncc.check`) runs first: a coding that cannot express the graph is refused before
     calibration (PassError naming the nodes and the codings that would work). `calibration` may be a
-    zero-argument callable that loads the data: it is called only once the check passed.
+    zero-argument callable that loads the data: it is called only once the check passed, or a CalibrationFile
+    (rows read when a pass needs them). `calibration_stats`, gathered over the same set by shards, replace the
+    calibrate pass's own pass over it when they match the graph (the compiled IR is the same byte for byte).
     """
     if not 1 <= int(timesteps) <= MAX_TIMESTEPS:
         raise OptionError(f"timesteps must be in [1, {MAX_TIMESTEPS}], got {timesteps}")
@@ -152,7 +161,7 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
                                     **coding_options)
     manager = PassManager(text, print_after=print_after, user_options=bool(pipeline))
     ctx = PassContext(calibration=calibration, source_model=source, timesteps=int(timesteps), progress=progress,
-                      profile=profile)
+                      profile=profile, calibration_stats=calibration_stats)
     compiled = manager.run(graph, ctx)
     meta["pipeline"] = manager.pipeline_string()
     merged = dict(compiled.meta)

@@ -8,6 +8,7 @@ import numpy as np
 from snncc.errors import DataError, OptionError
 from snncc.ir import BoundedRelu, Clip, Relu
 from snncc.passes.calibrate import collect_stats
+from snncc.passes.calibration_stats import given_stats
 from snncc.passes.registry import PassResult, register_pass
 from snncc.passes.rewrite import GraphEdit, channel_view
 
@@ -75,7 +76,9 @@ def balance_thresholds(graph, ctx, mode: str = "channel", stat: str = "percentil
         if ctx.calibration is None:
             raise DataError(f"ReLU threshold balancing needs calibration data (--calib FILE.npz); "
                             f"{len(relus)} ReLU layer(s) have no Clip bound to use instead")
-        stats = collect_stats(graph, np.asarray(ctx.calibration, np.float32), progress=ctx.progress)
+        stats = given_stats(graph, ctx, 256)
+        if stats is None:
+            stats = collect_stats(graph, ctx.calibration, progress=ctx.progress)
         ctx.stats["activations"] = stats
     for node in graph.nodes:
         theta = data_free_theta(node)

@@ -36,6 +36,7 @@ class PassContext:
     profile: Any = None
     stats: dict[str, Any] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
+    calibration_stats: Any = None   # CalibrationStats gathered elsewhere (by shards) over `calibration`
 
 
 PassFn = Callable[..., PassResult]

@@ -14,9 +14,10 @@ from snncc.compiler import file_sha256
 from snncc.errors import DataError
 from snncc.ir.atomic_write import atomic_write
 from snncc.pipeline import uses_timesteps
+from snncc.sweep.calibration import submit_calibration
 from snncc.sweep.feasibility import coding_verdicts
 from snncc.sweep.records import infeasible_record, point_record
-from snncc.sweep.shards import npz_members, shard_bounds
+from snncc.npz_shards import npz_members, shard_bounds
 from snncc.sweep.tasks import Point, ann_shard, compile_point, eval_shard
 
 RESULTS_FILE = "results.json"
@@ -99,7 +100,8 @@ def run_sweep(model: str, data: str, out_dir: str | os.PathLike, executor, *, ca
             on_point(record)
 
     ann = [executor.submit(ann_shard, model, data, x, start, stop) for start, stop in shards]
-    compiled = {p.id: executor.submit(compile_point, model, calib, p, options) for p in pending}
+    stats = submit_calibration(executor, model, calib, pending, options, shard_size)
+    compiled = {p.id: executor.submit(compile_point, model, calib, p, options, stats[p.id]) for p in pending}
     evals, owner = {}, {}
     for point in pending:
         futures = [executor.submit(eval_shard, compiled[point.id], data, x, y, start, stop, ann[i], batch_size)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snncc.errors import DataError, SnnccError
-from snncc.sweep.shards import Member, read_rows
+from snncc.npz_shards import Member, read_rows
 
 
 @dataclass(frozen=True)
@@ -71,19 +71,20 @@ class Counts:
                       other.ann_energy_pj or self.ann_energy_pj)
 
 
-def compile_point(model: str, calib: str | None, point: Point, options: dict) -> Compiled:
+def compile_point(model: str, calib: str | None, point: Point, options: dict, stats=None) -> Compiled:
     """Compile `model` at `point`; a user-caused failure (unsupported op, infeasible option) is returned, not
-    raised, so that it becomes the point's record instead of failing the sweep."""
+    raised, so that it becomes the point's record instead of failing the sweep. `stats`: the CalibrationStats
+    gathered by shards (snncc.sweep.calibration); the calibration file is then read only for what else needs it."""
     import snncc
-    from snncc.data import load_npz
+    from snncc.calibration_file import CalibrationFile
     from snncc.ir import to_bytes
 
     start = time.perf_counter()
     try:
-        calibration = load_npz(calib).x if calib else None
+        calibration = CalibrationFile(calib) if calib else None
         opts = dict(options, phases=point.phases if point.phases else options.get("phases"))
         graph = snncc.compile(model, point.coding, timesteps=point.timesteps or 32, calibration=calibration,
-                              **opts)
+                              calibration_stats=stats, **opts)
         return Compiled(point, to_bytes(graph), None, time.perf_counter() - start)
     except SnnccError as exc:
         return Compiled(point, None, str(exc), time.perf_counter() - start)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from snncc.errors import DataError
-from snncc.sweep.shards import npz_members, read_rows, shard_bounds
+from snncc.npz_shards import npz_members, read_rows, shard_bounds
 
 
 @pytest.mark.parametrize("save", [np.savez, np.savez_compressed])

@@ -124,3 +124,17 @@ def test_a_worker_killed_mid_run_is_survived(serial, cluster, tmp_path):
     records = run_sweep(MODEL, DATA, tmp_path, cluster, on_point=kill_one, **SWEEP)
     assert killed
     assert _untimed(records) == _untimed(serial[1])
+
+
+def test_compile_points_are_handed_the_calibration_statistics(tmp_path, monkeypatch):
+    """The sweep gathers the statistics once (by shards); no compile task passes over the calibration set."""
+    import importlib
+
+    def no_whole_pass(*args, **kwargs):
+        raise AssertionError("a compile task passed over the whole calibration set")
+
+    monkeypatch.setattr(importlib.import_module("snncc.passes.calibrate"), "collect_stats", no_whole_pass)
+    monkeypatch.setattr(importlib.import_module("snncc.passes.balance_thresholds"), "collect_stats", no_whole_pass)
+    records = run_sweep(MODEL, DATA, tmp_path, SerialClient(), calib=CALIB, codings=["rate", "bits"],
+                        timesteps=[2], shard_size=100, limit=20)
+    assert [r["status"] for r in records] == ["ok", "ok"]

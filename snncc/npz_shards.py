@@ -1,4 +1,5 @@
-"""Reading a test set by shards, never whole: an .npz member's rows [start, stop) straight from the archive.
+"""Reading an .npz by shards, never whole: an array's rows [start, stop) straight from the archive (test sets in
+the sweep, calibration sets through CalibrationFile).
 
 Decision (docs/sweep.md): .npz files stay the data format. A member written by `np.savez` is stored uncompressed in
 the zip, so its rows are memory-mapped at the member's data offset (nothing but the shard is paged in); a member of

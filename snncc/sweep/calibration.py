@@ -1,0 +1,84 @@
+"""Calibration statistics of a sweep: gathered once per model (per distinct graph the points calibrate on) by shards
+of the calibration set on the executor, merged in row order, and handed to every compile point, so that no compile
+task passes over the whole calibration set again."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from snncc.calibration_file import CalibrationFile
+from snncc.errors import SnnccError
+from snncc.npz_shards import shard_bounds
+from snncc.passes.calibration_stats import CalibrationStats, graph_digest, merge_all, stats_for_rows
+from snncc.sweep.tasks import Point
+
+DEFAULT_BATCH = 256   # the batch size of `calibrate` and of balance-thresholds' own pass
+
+
+def stats_prefix(point: Point, options: dict) -> tuple[str, int] | None:
+    """(the passes before the point's first statistics-gathering pass, as a pipeline string; its batch size), or
+    None when the pipeline gathers none (calibrate, or balance-thresholds on its own, gather them)."""
+    from snncc.passes.registry import format_pipeline, parse_pipeline
+    from snncc.pipeline import pipeline_for
+
+    opts = dict(options, phases=point.phases if point.phases else options.get("phases"))
+    try:
+        items = parse_pipeline(pipeline_for(point.coding, timesteps=point.timesteps or 32, **opts))
+    except SnnccError:
+        return None   # the compile task meets the same error and records the point as infeasible
+    for i, (name, pass_options) in enumerate(items):
+        if name == "calibrate":
+            return format_pipeline(items[:i]), pass_options.get("batch_size", DEFAULT_BATCH)
+        if name == "balance-thresholds" and pass_options.get("stat") != "max-input-current":
+            return format_pipeline(items[:i]), DEFAULT_BATCH
+    return None
+
+
+def calibration_graph(model: str, prefix: str):
+    """The model's graph after the passes of `prefix`, as the compile has it when it gathers statistics; None when
+    a pass fails (the compile task then records the error)."""
+    from snncc.frontend import load_onnx, onnx_to_ir
+    from snncc.passes import PassContext, PassManager
+
+    try:
+        graph = onnx_to_ir(load_onnx(model))
+        return PassManager(prefix).run(graph, PassContext(source_model=model)) if prefix else graph
+    except SnnccError:
+        return None
+
+
+def calibration_shard(graph, calib: str, start: int, stop: int, total: int, batch_size: int) -> CalibrationStats:
+    """Statistics of calibration rows [start, stop), read from the file by rows (memory-mapped)."""
+    return stats_for_rows(graph, CalibrationFile(calib).rows(start, stop), start, total, batch_size=batch_size)
+
+
+def merge_shards(*parts: CalibrationStats) -> CalibrationStats:
+    return merge_all(parts)
+
+
+def submit_calibration(executor, model: str, calib: str | None, points: Sequence[Point], options: dict,
+                       shard_size: int) -> dict[str, object]:
+    """{point id: a future of the merged CalibrationStats, or None}: one reduction per distinct calibration graph,
+    in shards of `shard_size` rounded up to a multiple of the batch size (a shard starts on the batch grid)."""
+    if calib is None:
+        return {p.id: None for p in points}
+    total = len(CalibrationFile(calib))
+    graphs: dict[str, object] = {}
+    merged: dict[tuple[str, int], object] = {}
+    out: dict[str, object] = {}
+    for point in points:
+        found = stats_prefix(point, options)
+        if found is not None and found[0] not in graphs:
+            graphs[found[0]] = calibration_graph(model, found[0])
+        graph = graphs[found[0]] if found is not None else None
+        if graph is None:
+            out[point.id] = None
+            continue
+        key = (graph_digest(graph), found[1])
+        if key not in merged:
+            size = -(-shard_size // found[1]) * found[1]
+            parts = [executor.submit(calibration_shard, graph, calib, start, stop, total, found[1])
+                     for start, stop in shard_bounds(total, size)]
+            merged[key] = executor.submit(merge_shards, *parts)
+        out[point.id] = merged[key]
+    return out
