@@ -131,10 +131,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--emit-text", type=click.Path(dir_okay=False), default=None, help="Also write the text form here.")
 @click.option("--emit-program", type=click.Path(file_okay=False), default=None,
               help="Also write a standalone NumPy simulator program into this folder.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Gather the calibration statistics by shards of --calib on this Dask scheduler (its workers read "
+                   "the file at the same path); the compiled IR is the same byte for byte.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, phases, base, no_threshold_shift,
                 multi_spike, theta_n, calibrate_snn, target, input_shape, pipeline, insert_after, insert_before,
-                print_after, output, emit_text, emit_program, progress):
+                print_after, output, emit_text, emit_program, scheduler, progress):
     """Compile MODEL (.onnx) into a spiking network (.snnir).
 
     amos: gate circuits fitted on this machine are kept in ~/.cache/snncc/gates ($XDG_CACHE_HOME/snncc/gates), so a
@@ -157,8 +160,17 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
     if progress is None:
         progress = sys.stderr.isatty()
     calib_path = calib or snncc.default_calibration_file(model)
-    # loaded after the pre-flight check (or first, when a dynamic input axis takes its size), once
-    calibration = functools.cache(lambda: load_npz(calib_path).x) if calib_path else None
+    if scheduler and not calib_path:
+        from snncc.errors import OptionError
+
+        raise OptionError("--scheduler gathers calibration statistics on a Dask cluster: pass --calib FILE.npz")
+    if scheduler:   # rows read when a pass needs them; the statistics come from the cluster
+        from snncc.calibration_file import CalibrationFile
+
+        calibration = CalibrationFile(calib_path)
+    else:
+        # loaded after the pre-flight check (or first, when a dynamic input axis takes its size), once
+        calibration = functools.cache(lambda: load_npz(calib_path).x) if calib_path else None
     options = {"balance": balance, "stat": stat, "percentile": percentile, "v0": v0, "phases": phases, "base": base,
                "threshold_shift": not no_threshold_shift, "multi_spike": multi_spike, "theta_n": theta_n,
                "calibrate_snn": calibrate_snn}
@@ -179,9 +191,16 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
 
         base = pipeline or pipeline_for(coding, timesteps=timesteps, **options)
         pipeline = insert_passes(base, insert_after, insert_before)
+    stats = None
+    if scheduler:
+        from snncc.pipeline import pipeline_for
+        from snncc.sweep.calibration import stats_on_cluster
+
+        text = pipeline or pipeline_for(coding, timesteps=timesteps, **options)
+        stats = stats_on_cluster(str(model), str(calib_path), text, scheduler)
     graph = snncc.compile(model, coding, timesteps=timesteps, calibration=calibration, pipeline=pipeline,
                           progress=progress, print_after=print_after, input_shapes=parse_input_shapes(input_shape),
-                          profile=target, **options)
+                          profile=target, calibration_stats=stats, **options)
     if graph.meta.get("dropped_tail"):
         click.echo(f"note: dropped the output tail after the last linear layer: {graph.meta['dropped_tail']} "
                    "(argmax unchanged)", err=True)

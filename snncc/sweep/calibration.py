@@ -16,16 +16,22 @@ DEFAULT_BATCH = 256   # the batch size of `calibrate` and of balance-thresholds'
 
 
 def stats_prefix(point: Point, options: dict) -> tuple[str, int] | None:
-    """(the passes before the point's first statistics-gathering pass, as a pipeline string; its batch size), or
-    None when the pipeline gathers none (calibrate, or balance-thresholds on its own, gather them)."""
-    from snncc.passes.registry import format_pipeline, parse_pipeline
+    """`pipeline_stats_prefix` of the point's pipeline; None also when the point has no pipeline (bad option)."""
     from snncc.pipeline import pipeline_for
 
     opts = dict(options, phases=point.phases if point.phases else options.get("phases"))
     try:
-        items = parse_pipeline(pipeline_for(point.coding, timesteps=point.timesteps or 32, **opts))
+        return pipeline_stats_prefix(pipeline_for(point.coding, timesteps=point.timesteps or 32, **opts))
     except SnnccError:
         return None   # the compile task meets the same error and records the point as infeasible
+
+
+def pipeline_stats_prefix(pipeline: str) -> tuple[str, int] | None:
+    """(the passes before the pipeline's first statistics-gathering pass, as a pipeline string; its batch size), or
+    None when it gathers none (calibrate, or balance-thresholds on its own, gather them)."""
+    from snncc.passes.registry import format_pipeline, parse_pipeline
+
+    items = parse_pipeline(pipeline)
     for i, (name, pass_options) in enumerate(items):
         if name == "calibrate":
             return format_pipeline(items[:i]), pass_options.get("batch_size", DEFAULT_BATCH)
@@ -76,9 +82,29 @@ def submit_calibration(executor, model: str, calib: str | None, points: Sequence
             continue
         key = (graph_digest(graph), found[1])
         if key not in merged:
-            size = -(-shard_size // found[1]) * found[1]
-            parts = [executor.submit(calibration_shard, graph, calib, start, stop, total, found[1])
-                     for start, stop in shard_bounds(total, size)]
-            merged[key] = executor.submit(merge_shards, *parts)
+            merged[key] = submit_stats(executor, graph, calib, total, found[1], shard_size)
         out[point.id] = merged[key]
     return out
+
+
+def submit_stats(executor, graph, calib: str, total: int, batch_size: int, shard_size: int):
+    """A future of the CalibrationStats of `graph` over the file's `total` rows: one task per shard of `shard_size`
+    rounded up to a multiple of the batch size (a shard starts on the batch grid), then their merge in row order."""
+    size = -(-shard_size // batch_size) * batch_size
+    parts = [executor.submit(calibration_shard, graph, calib, start, stop, total, batch_size)
+             for start, stop in shard_bounds(total, size)]
+    return executor.submit(merge_shards, *parts)
+
+
+def stats_on_cluster(model: str, calib: str, pipeline: str, scheduler: str,
+                     shard_size: int = DEFAULT_BATCH) -> CalibrationStats | None:
+    """`snncc compile --scheduler`: the statistics `pipeline` gathers, by shards of `calib` on the Dask cluster at
+    `scheduler` (its workers read the file at the same path); None when the pipeline gathers none."""
+    from snncc.sweep.executor import dask_client
+
+    found = pipeline_stats_prefix(pipeline)
+    graph = calibration_graph(model, found[0]) if found else None
+    if graph is None:
+        return None
+    with dask_client(scheduler) as executor:
+        return submit_stats(executor, graph, calib, len(CalibrationFile(calib)), found[1], shard_size).result()
