@@ -13,6 +13,7 @@ What makes the merge exact:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable
@@ -70,8 +71,8 @@ class GateStats:
 
     def result(self, channels: int) -> ActivationStats:
         count = max(self.input_count, 1)
-        mean = math.fsum(math.fsum(s) for s in self.input_sums) / count if self.input_sums else 0.0
-        squares = math.fsum(math.fsum(s) for s in self.input_squares) / count if self.input_squares else 0.0
+        mean = math.fsum(itertools.chain.from_iterable(self.input_sums)) / count
+        squares = math.fsum(itertools.chain.from_iterable(self.input_squares)) / count
         samples = np.concatenate(self.samples) if self.samples else np.zeros((0, channels), np.float32)
         return ActivationStats(float(self.max), self.channel_max.astype(np.float32), samples, float(self.input_min),
                                float(self.input_max), float(mean), float(np.sqrt(max(squares - mean * mean, 0.0))))
