@@ -196,8 +196,8 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
         from snncc.pipeline import pipeline_for
         from snncc.sweep.calibration import stats_on_cluster
 
-        text = pipeline or pipeline_for(coding, timesteps=timesteps, **options)
-        stats = stats_on_cluster(str(model), str(calib_path), text, scheduler)
+        text = pipeline or pipeline_for(coding, timesteps=timesteps, has_calibration=True, **options)
+        stats = stats_on_cluster(str(model), str(calib_path), text, scheduler, parse_input_shapes(input_shape))
     graph = snncc.compile(model, coding, timesteps=timesteps, calibration=calibration, pipeline=pipeline,
                           progress=progress, print_after=print_after, input_shapes=parse_input_shapes(input_shape),
                           profile=target, calibration_stats=stats, **options)

@@ -21,7 +21,8 @@ def stats_prefix(point: Point, options: dict) -> tuple[str, int] | None:
 
     opts = dict(options, phases=point.phases if point.phases else options.get("phases"))
     try:
-        return pipeline_stats_prefix(pipeline_for(point.coding, timesteps=point.timesteps or 32, **opts))
+        return pipeline_stats_prefix(pipeline_for(point.coding, timesteps=point.timesteps or 32,
+                                                  has_calibration=True, **opts))
     except SnnccError:
         return None   # the compile task meets the same error and records the point as infeasible
 
@@ -40,14 +41,15 @@ def pipeline_stats_prefix(pipeline: str) -> tuple[str, int] | None:
     return None
 
 
-def calibration_graph(model: str, prefix: str):
-    """The model's graph after the passes of `prefix`, as the compile has it when it gathers statistics; None when
-    a pass fails (the compile task then records the error)."""
-    from snncc.frontend import load_onnx, onnx_to_ir
+def calibration_graph(model: str, prefix: str, calib: str | None = None, input_shapes: dict | None = None):
+    """The model's graph after the passes of `prefix`, as the compile has it when it gathers statistics (dynamic
+    input axes sized as the compile sizes them); None when a pass fails (the compile task then records the error)."""
+    from snncc.compiler import load_model
+    from snncc.frontend import onnx_to_ir
     from snncc.passes import PassContext, PassManager
 
     try:
-        graph = onnx_to_ir(load_onnx(model))
+        graph = onnx_to_ir(load_model(model, input_shapes, CalibrationFile(calib) if calib else None))
         return PassManager(prefix).run(graph, PassContext(source_model=model)) if prefix else graph
     except SnnccError:
         return None
@@ -75,7 +77,7 @@ def submit_calibration(executor, model: str, calib: str | None, points: Sequence
     for point in points:
         found = stats_prefix(point, options)
         if found is not None and found[0] not in graphs:
-            graphs[found[0]] = calibration_graph(model, found[0])
+            graphs[found[0]] = calibration_graph(model, found[0], calib)
         graph = graphs[found[0]] if found is not None else None
         if graph is None:
             out[point.id] = None
@@ -96,14 +98,14 @@ def submit_stats(executor, graph, calib: str, total: int, batch_size: int, shard
     return executor.submit(merge_shards, *parts)
 
 
-def stats_on_cluster(model: str, calib: str, pipeline: str, scheduler: str,
+def stats_on_cluster(model: str, calib: str, pipeline: str, scheduler: str, input_shapes: dict | None = None,
                      shard_size: int = DEFAULT_BATCH) -> CalibrationStats | None:
     """`snncc compile --scheduler`: the statistics `pipeline` gathers, by shards of `calib` on the Dask cluster at
     `scheduler` (its workers read the file at the same path); None when the pipeline gathers none."""
     from snncc.sweep.executor import dask_client
 
     found = pipeline_stats_prefix(pipeline)
-    graph = calibration_graph(model, found[0]) if found else None
+    graph = calibration_graph(model, found[0], calib, input_shapes) if found else None
     if graph is None:
         return None
     with dask_client(scheduler) as executor:
