@@ -27,7 +27,37 @@ _WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", 
 
 
 def _all_tensors(model: onnx.ModelProto):
-    return external_data_helper._get_all_tensors(model)  # noqa: SLF001 - the onnx helper has no public twin
+    """Every TensorProto in the model: initializers, sparse initializers (values and indices), tensor and sparse
+    tensor attributes, in the main graph, every subgraph and every function. (onnx's own walker skips sparse
+    tensors, whose external data onnxruntime would then open relative to the current directory.)"""
+    def sparse(s: onnx.SparseTensorProto):
+        yield s.values
+        yield s.indices
+
+    def nodes(node_list):
+        for node in node_list:
+            for a in node.attribute:
+                if a.HasField("t"):
+                    yield a.t
+                yield from a.tensors
+                if a.HasField("sparse_tensor"):
+                    yield from sparse(a.sparse_tensor)
+                for s in a.sparse_tensors:
+                    yield from sparse(s)
+                if a.HasField("g"):
+                    yield from graph(a.g)
+                for g in a.graphs:
+                    yield from graph(g)
+
+    def graph(g: onnx.GraphProto):
+        yield from g.initializer
+        for s in g.sparse_initializer:
+            yield from sparse(s)
+        yield from nodes(g.node)
+
+    yield from graph(model.graph)
+    for function in model.functions:
+        yield from nodes(function.node)
 
 
 def _itemsize(tensor: onnx.TensorProto, where: str) -> int:
