@@ -149,6 +149,8 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
     from snncc.ir import to_bytes, to_text
     from snncc.outputs import Outputs
 
+    calib_path = calib or snncc.default_calibration_file(model)
+    check_compile_paths(model, calib_path, target, output, emit_text, emit_program)
     out = Outputs()   # all-or-nothing: every output is staged and renamed into place at the end
     out.check(output)
     out.check(emit_text)
@@ -159,7 +161,6 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
         out.check(map_output_path(output))
     if progress is None:
         progress = sys.stderr.isatty()
-    calib_path = calib or snncc.default_calibration_file(model)
     if scheduler and not calib_path:
         from snncc.errors import OptionError
 
@@ -204,6 +205,11 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
     if graph.meta.get("dropped_tail"):
         click.echo(f"note: dropped the output tail after the last linear layer: {graph.meta['dropped_tail']} "
                    "(argmax unchanged)", err=True)
+    if target:   # all work before staging: a model that does not fit (or a kill while mapping) leaves no output
+        from snncc.backends.coremap import dumps, map_graph
+        from snncc.commands.target import map_output_path
+
+        mapping = map_graph(graph, target, calibration() if calibration else None, progress=progress).document
     with out:
         out.file(output, to_bytes(graph))
         if emit_text:
@@ -212,11 +218,7 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
             from snncc.backends.simulator import emit_program as emit
 
             out.folder(emit_program, lambda folder: emit(graph, folder))
-        if target:   # the mapping file is staged with the rest: a model that does not fit leaves no output
-            from snncc.backends.coremap import dumps, map_graph
-            from snncc.commands.target import map_output_path
-
-            mapping = map_graph(graph, target, calibration() if calibration else None, progress=progress).document
+        if target:
             out.file(map_output_path(output), dumps(mapping))
         out.commit()
     if target:
@@ -230,6 +232,17 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
     products = products_note(graph)
     if products:
         click.echo(f"note: {products}", err=True)
+
+
+def check_compile_paths(model, calib, target, output, emit_text, emit_program) -> None:
+    """OutputError when two of compile's outputs, or an output and an input, are the same file."""
+    from snncc.commands.target import map_output_path
+    from snncc.outputs import check_distinct
+
+    profile = target if target and os.path.isfile(target) else None
+    check_distinct({"the model": model, "--calib": calib, "--target": profile},
+                   {"-o": output, "--emit-text": emit_text, "--emit-program": emit_program,
+                    "the --target mapping file": map_output_path(output) if target else None})
 
 
 @cli.command("eval")

@@ -27,6 +27,10 @@ def export_cmd(snnir: str, fmt: str, full: bool, output: str) -> None:
 
     if full and fmt != "text":
         raise OptionError("--full applies to --format text only")
+    from snncc.outputs import check_distinct, check_target
+
+    check_distinct({"SNNIR": snnir}, {"-o": output})
+    check_target(output)
     graph = read_graph(snnir, "export")
     hashed = has_summaries(graph)
     if hashed and (fmt in ("nir", "onnx-step") or full):

@@ -135,8 +135,13 @@ def map_cmd(snnir, mapfile, profile, output, calib, traffic, check, progress):
         raise OptionError(f"unexpected argument {mapfile!r}; write the mapping with -o, or check it with --check")
     if not profile:
         raise OptionError("--profile is required (loihi, loihi2, truenorth, spinnaker2, generic, or a JSON file)")
-    calibration = load_npz(calib).x if calib else default_calibration(graph)
     output = output or str(Path(snnir).with_suffix(".map.json"))
+    from snncc.outputs import check_distinct, check_target
+
+    check_distinct({"SNNIR": snnir, "--calib": calib, "--profile": profile if Path(profile).is_file() else None},
+                   {"-o": output})
+    check_target(output)
+    calibration = load_npz(calib).x if calib else default_calibration(graph)
     doc = write_mapping(graph, profile, output, calibration, traffic,
                         progress=sys.stderr.isatty() if progress is None else progress)
     click.echo(format_summary(doc))
