@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from snncc.ir.attribute_ranges import attribute_problem
 from snncc.ir.graph import Graph
 from snncc.ir.node import OP_REGISTRY
 
@@ -14,7 +15,8 @@ class VerifyError(ValueError):
 
 def verify(graph: Graph) -> None:
     """Raise VerifyError unless: every op is registered, names are unique, every input is produced earlier,
-    every referenced constant exists and is finite, outputs exist, and each node's type equals its shape rule."""
+    every referenced constant exists and is finite, every attribute is in its legal range (`attribute_ranges`),
+    outputs exist and have at least one axis, and each node's type equals its shape rule."""
     types = {}
     for node in graph.nodes:
         where = f"node %{node.name} ({node.op})"
@@ -31,6 +33,9 @@ def verify(graph: Graph) -> None:
             value = graph.constants[ref]
             if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
                 raise VerifyError(f"{where}: constant @{ref} holds NaN or Inf")
+        problem = attribute_problem(node, graph.constants)
+        if problem:
+            raise VerifyError(f"{where}: {problem}")
         try:
             inferred = node.infer_type([types[s] for s in node.inputs], graph.constants)
         except (ValueError, KeyError, IndexError) as exc:
@@ -41,3 +46,6 @@ def verify(graph: Graph) -> None:
     for out in graph.outputs:
         if out not in types:
             raise VerifyError(f"graph output %{out} is not produced by any node")
+        if not types[out].shape:
+            raise VerifyError(f"graph output %{out} is a scalar per sample; an output has at least one axis "
+                              "(the class scores)")

@@ -103,7 +103,9 @@ NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
                 max_size=8).filter(lambda s: s[0].isalpha())
 FINITE_F32 = st.integers(0, 2**32 - 1).map(lambda b: np.array([b], np.uint32).view(np.float32)[0]).filter(
     lambda v: not np.isnan(v))
-FLOAT_ATTR = st.one_of(st.floats(allow_nan=False, width=64), st.sampled_from([0.0, -0.0, 1e-300, 5e-324]))
+FLOAT_ATTR = st.one_of(st.floats(allow_nan=False, allow_infinity=False, width=64),
+                       st.sampled_from([0.0, -0.0, 1e-300, 5e-324]))
+BOUND_ATTR = st.one_of(FLOAT_ATTR, st.sampled_from([float("inf"), float("-inf")]))   # clip bounds may be absent
 
 
 def _tensor(draw, shape):
@@ -137,11 +139,12 @@ def random_graphs(draw):
             f = out
         elif kind == "if":
             theta = f"{name}.theta"
-            consts[theta] = _tensor(draw, draw(st.sampled_from([(), (f,)])))
+            magnitude = np.abs(_tensor(draw, draw(st.sampled_from([(), (f,)]))))
+            consts[theta] = np.where(magnitude > 0, magnitude, np.float32(1))   # verify: thresholds are positive
             node = IFNeuron(name=name, inputs=(src,), type=TensorType((f,)), theta=ConstRef(theta),
                             v0=draw(FLOAT_ATTR), out_scale=ConstRef(theta) if draw(st.booleans()) else None)
         elif kind == "clip":
-            node = Clip(name=name, inputs=(src,), type=TensorType((f,)), lo=draw(FLOAT_ATTR), hi=draw(FLOAT_ATTR))
+            node = Clip(name=name, inputs=(src,), type=TensorType((f,)), lo=draw(BOUND_ATTR), hi=draw(BOUND_ATTR))
         elif kind == "add":
             other = draw(st.sampled_from([v for v, g in values if g == f]))
             node = Add(name=name, inputs=(src, other), type=TensorType((f,)),
