@@ -21,8 +21,8 @@ MAX_COUNT = 1 << 16
 # field name -> smallest legal value of each element (ints and tuples of ints)
 _INT_MIN = {"kernel": 1, "strides": 1, "dilations": 1, "pads": 0, "groups": 1, "timesteps": 1, "phases": 1,
             "levels": 1, "steps": 0}
-# fields whose values may be +-inf (an absent clip bound)
-_INF_OK = {"lo", "hi"}
+# fields whose values may be +-inf (an absent clip bound, no negative threshold)
+_INF_OK = {"lo", "hi", "theta_n"}
 # neuron thresholds and caps: constants that must be finite and > 0
 _POSITIVE_CONSTANTS = {"theta"}
 
