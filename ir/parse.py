@@ -32,7 +32,7 @@ import numpy as np
 from snncc.ir.graph import Graph, topological_order
 from snncc.ir.node import OP_REGISTRY, ConstRef, Node
 from snncc.ir.serialize import FormatError, check_attribute_types, load
-from snncc.limits import check_bytes
+from snncc.limits import WORKING_BATCH, check_bytes, element_count
 from snncc.ir.text import FORMAT_VERSION, TensorSummary
 from snncc.ir.types import DTYPES, TensorType
 
@@ -46,6 +46,10 @@ _TOKEN = re.compile(r"[^,\]}\s]+")
 _NAME_RE = re.compile(_NAME)
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _FLOAT_WORDS = {"inf": float("inf"), "-inf": float("-inf"), "nan": float("nan")}
+# Limits on what a line may ask for: integers and dimensions fit int64 (as in the binary format), `[` nests at most
+# MAX_NESTING deep (attributes are flat tuples; deeper nesting only exhausts the stack).
+INT64_MAX = (1 << 63) - 1
+MAX_NESTING = 8
 
 
 class ParseError(FormatError):
@@ -70,16 +74,20 @@ class _Cursor:
             raise _fail(self.lineno, f"expected {literal!r} at column {self.pos + 1}: {self.text[self.pos:self.pos + 20]!r}")
         self.pos += len(literal)
 
-    def value(self):
+    def value(self, depth: int = 0):
         """One attribute value."""
         c = self.peek()
         if c == "[":
+            if depth >= MAX_NESTING:
+                raise _fail(self.lineno, f"'[' nested more than {MAX_NESTING} deep at column {self.pos + 1}")
             self.pos += 1
             items = []
             while self.peek() != "]":
+                if not self.peek():
+                    raise _fail(self.lineno, "a '[' is never closed")
                 if items:
                     self.expect(",")
-                items.append(self.value())
+                items.append(self.value(depth + 1))
             self.pos += 1
             return tuple(items)
         if c == '"':
@@ -105,7 +113,7 @@ def _scalar(token: str, lineno: int):
     if token in ("true", "false"):
         return token == "true"
     if _INT.match(token):
-        return int(token)
+        return _int64(token, lineno, "integer")
     if token in _FLOAT_WORDS:
         return _FLOAT_WORDS[token]
     try:
@@ -115,15 +123,27 @@ def _scalar(token: str, lineno: int):
                             "or [...])") from None
 
 
-def _shape(text: str) -> tuple[int, ...]:
-    return tuple(int(d) for d in text.split(",")) if text else ()
+def _int64(token: str, lineno: int, what: str) -> int:
+    digits = token.lstrip("+-")
+    value = int(token) if len(digits) <= 19 else None
+    if value is None or not -INT64_MAX - 1 <= value <= INT64_MAX:
+        shown = token if len(token) <= 30 else f"{token[:20]}... ({len(digits)} digits)"
+        raise _fail(lineno, f"{what} {shown} does not fit a 64-bit integer")
+    return value
+
+
+def _shape(text: str, lineno: int = 0) -> tuple[int, ...]:
+    return tuple(_int64(d, lineno, "dimension") for d in text.split(",")) if text else ()
 
 
 def _parse_type(text: str, lineno: int) -> TensorType:
     m = _TYPE.match(text.strip())
     if not m or m["dtype"] not in DTYPES:
         raise _fail(lineno, f"{text.strip()!r} is not a tensor type like f32[8,4,4] (dtypes: {', '.join(DTYPES)})")
-    return TensorType(_shape(m["shape"]), m["dtype"])
+    shape = _shape(m["shape"], lineno)
+    check_bytes(element_count(shape) * 4 * WORKING_BATCH,
+                f"line {lineno}: a value of declared type {text.strip()} ({WORKING_BATCH} samples)")
+    return TensorType(shape, m["dtype"])
 
 
 def parse_node(line: str, lineno: int = 0) -> Node:
@@ -174,8 +194,9 @@ def parse_node(line: str, lineno: int = 0) -> Node:
         check_attribute_types(cls, name, attrs)
     except FormatError as exc:
         raise _fail(lineno, str(exc)) from None
+    node_type = _parse_type(type_text, lineno)
     try:
-        return cls(name=name, inputs=tuple(inputs), type=_parse_type(type_text, lineno), **attrs)
+        return cls(name=name, inputs=tuple(inputs), type=node_type, **attrs)
     except (TypeError, ValueError) as exc:
         raise _fail(lineno, f"node %{name} ({op}) is malformed: {exc}") from None
 
@@ -187,7 +208,11 @@ def _element(token: str, dtype: np.dtype):
         return token == "true"
     if dtype.kind == "f":
         return float(token)  # correctly rounded to a double, then exactly to float32 (shortest repr round-trips)
-    return int(token)
+    value = int(token) if len(token.strip().lstrip("+-")) <= 20 else None
+    info = np.iinfo(dtype)
+    if value is None or not info.min <= value <= info.max:
+        raise ValueError(f"{token[:30]!r} does not fit {dtype}")
+    return value
 
 
 def parse_constant(line: str, lineno: int = 0) -> tuple[str, np.ndarray | TensorSummary]:
@@ -195,14 +220,15 @@ def parse_constant(line: str, lineno: int = 0) -> tuple[str, np.ndarray | Tensor
     m = _CONST.match(line)
     if not m or m["dtype"] not in DTYPES:
         raise _fail(lineno, f"expected a constant line '@name = f32[...] [...]' or '... sha256:...', got {line[:60]!r}")
-    name, dtype, shape, body = m["name"], DTYPES[m["dtype"]], _shape(m["shape"]), m["body"]
+    name, dtype, shape, body = m["name"], DTYPES[m["dtype"]], _shape(m["shape"], lineno), m["body"]
     summary = _SUMMARY.match(body)
     if summary:
         return name, TensorSummary(m["dtype"], shape, summary["digest"], summary["min"], summary["max"])
     if not (body.startswith("[") and body.endswith("]")):
         raise _fail(lineno, f"constant @{name}: expected [v,...] or sha256:... after the type")
+    count = element_count(shape)   # exact: numpy's int64 product can overflow
+    check_bytes(count * dtype.itemsize, f"line {lineno}: constant @{name} of shape {list(shape)}")
     tokens = body[1:-1].split(",") if len(body) > 2 else []
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
     if len(tokens) != count:
         raise _fail(lineno, f"constant @{name} is {m['dtype']}[{m['shape']}] ({count} elements) but lists "
                             f"{len(tokens)} values")
@@ -210,7 +236,10 @@ def parse_constant(line: str, lineno: int = 0) -> tuple[str, np.ndarray | Tensor
         values = [_element(t, dtype) for t in tokens]
     except ValueError as exc:
         raise _fail(lineno, f"constant @{name}: {exc}") from None
-    array = np.array(values, dtype=dtype).reshape(shape)
+    try:
+        array = np.array(values, dtype=dtype).reshape(shape)
+    except ValueError as exc:
+        raise _fail(lineno, f"constant @{name}: {exc}") from None
     array.flags.writeable = False
     return name, array
 

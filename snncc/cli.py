@@ -273,9 +273,10 @@ def check_compile_paths(model, calib, target, output, emit_text, emit_program) -
 def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed, mask, as_json, progress, profile,
              plot_path, engine):
     """Simulate a compiled SNN on DATA and compare it with the source ANN."""
-    from snncc.compiled_input import default_test_data, read_compiled
+    from snncc.compiled_input import default_test_data
     from snncc.data import Dataset, load_npz
     from snncc.evaluate import evaluate, format_report
+    from snncc.commands.diff import read_graph
     from snncc.ir.serialize import header_timesteps
 
     if plot_path:   # before the simulation: a missing matplotlib or an unwritable path fails now
@@ -284,7 +285,7 @@ def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed,
 
         check_target(plot_path)
         pyplot()
-    graph = read_compiled(snnir, "eval")
+    graph = read_graph(snnir, "eval", weights=True)   # a .snnir file or its full text form
     inputs = graph.inputs
     data_note = None
     if data_path is None:
@@ -330,10 +331,10 @@ def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed,
 @click.argument("snnir", type=click.Path(dir_okay=False))
 def inspect_cmd(snnir):
     """Print the deterministic text form of a .snnir file."""
-    from snncc.compiled_input import read_compiled
+    from snncc.commands.diff import read_graph
     from snncc.ir import to_text
 
-    click.echo(to_text(read_compiled(snnir, "inspect")), nl=False)
+    click.echo(to_text(read_graph(snnir, "inspect")), nl=False)
 
 
 @cli.command("passes")

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import click
 
-from snncc.errors import OptionError
+from snncc.errors import ModelLoadError, OptionError
 
 
-def read_graph(path: str, command: str = "inspect"):
-    """A compiled graph from a .snnir file or its text form; unreadable files are a ModelLoadError."""
+def read_graph(path: str, command: str = "inspect", *, weights: bool = False):
+    """A compiled graph from a .snnir file or its text form; unreadable files are a ModelLoadError. With `weights`,
+    text whose tensors are hashed (the `inspect` / `--emit-text` form, which has no values) is refused too."""
     from snncc.compiled_input import read_compiled
+    from snncc.ir.parse import has_summaries
 
-    return read_compiled(path, command, text_too=True)
+    graph = read_compiled(path, command, text_too=True)
+    hashed = has_summaries(graph) if weights else []
+    if hashed:
+        raise ModelLoadError(f"{path}: a text IR with hashed tensors ({', '.join('@' + h for h in hashed[:3])}"
+                             f"{', ...' if len(hashed) > 3 else ''}) has no weights to run or map; use the .snnir "
+                             "file, or text written with `snncc export --format text --full`")
+    return graph
 
 
 @click.command("diff")

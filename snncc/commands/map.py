@@ -119,7 +119,7 @@ def map_cmd(snnir, mapfile, profile, output, calib, traffic, check, progress):
     from snncc.commands.diff import read_graph
     from snncc.data import load_npz
 
-    graph = read_graph(snnir, "map")
+    graph = read_graph(snnir, "map", weights=True)
     if check:
         if not mapfile:
             raise OptionError("--check needs the mapping file: snncc map --check MODEL.snnir MODEL.map.json")
