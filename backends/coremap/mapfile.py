@@ -12,6 +12,7 @@ from snncc.errors import DataError
 
 MAP_FORMAT = "snncc-core-map"
 MAP_VERSION = 1
+MAX_MAPPING_BYTES = 256 << 20   # far above the mapping of any real network
 
 
 def _num(x: float) -> float:
@@ -121,20 +122,24 @@ def dumps(document: dict) -> str:
 
 
 def load_mapping(path: str | Path) -> dict:
-    """Read a mapping file; DataError if it is not one of this version."""
+    """Read a mapping file; DataError if it is not one of this version or not shaped like one (schema.MAPPING,
+    an embedded profile that is not a valid profile), before anything is checked against a graph."""
+    from snncc.backends.coremap.json_input import read_json
+    from snncc.backends.coremap.profile import ProfileError, profile_from_dict
+    from snncc.backends.coremap.schema import MAPPING, problem
+
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such mapping file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not a readable JSON mapping file ({exc})") from None
+    doc = read_json(path, "mapping file", DataError, MAX_MAPPING_BYTES)
     if not isinstance(doc, dict) or doc.get("format") != MAP_FORMAT:
         raise DataError(f"{path}: not a snncc core mapping (format {doc.get('format') if isinstance(doc, dict) else None!r})")
     if doc.get("version") != MAP_VERSION:
-        raise DataError(f"{path}: mapping version {doc.get('version')} is not supported (this snncc reads {MAP_VERSION})")
-    for key in ("profile", "cores", "routes", "summary", "layers", "source_ir_sha256"):
-        if key not in doc:
-            raise DataError(f"{path}: mapping has no {key!r}")
+        raise DataError(f"{path}: mapping version {doc.get('version')!r} is not supported (this snncc reads "
+                        f"{MAP_VERSION})")
+    found = problem(doc, MAPPING)
+    if found:
+        raise DataError(f"{path}: a malformed mapping file: {found}")
+    try:
+        profile_from_dict(doc["profile"], "its profile")
+    except ProfileError as exc:
+        raise DataError(f"{path}: a malformed mapping file: {exc}") from None
     return doc
-

@@ -17,6 +17,7 @@ PROFILE_SCHEMA = "snncc-hw-profile/1"
 PROFILE_DIR = Path(__file__).with_name("profiles")
 CODINGS = ("rate", "signed", "bits", "phase", "amos", "ttfs")
 MEMORY_MODELS = ("per_synapse", "crossbar")
+MAX_PROFILE_BYTES = 1 << 20
 
 
 class ProfileError(OptionError):
@@ -116,8 +117,8 @@ def profile_from_dict(data: dict, origin: str = "profile") -> Profile:
 
     for key in _POSITIVE_INTS:
         v = values[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise bad(key, "must be a positive integer")
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1 << 53:
+            raise bad(key, "must be a positive integer (at most 2^53)")
     v = values["output_axons_per_neuron"]
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:
         raise bad("output_axons_per_neuron", "must be an integer >= 0 (0 = unlimited)")
@@ -152,15 +153,12 @@ def load_profile(spec: str | Path | Profile) -> Profile:
         return spec
     text = str(spec)
     path = Path(text)
-    if not (text.endswith(".json") or path.is_file()):
+    if not (text.endswith(".json") or "/" in text or path.exists()):   # a name, not a path: a built-in
         path = PROFILE_DIR / f"{text}.json"
         if not path.is_file():
             raise ProfileError(f"unknown hardware profile {text!r}; built-in: {', '.join(builtin_profiles())} "
                                "(or pass a JSON file)")
-    if not path.is_file():
-        raise ProfileError(f"{path}: no such profile file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProfileError(f"{path}: not a readable JSON profile ({exc})") from None
+    from snncc.backends.coremap.json_input import read_json
+
+    data = read_json(path, "profile file", ProfileError, MAX_PROFILE_BYTES)
     return profile_from_dict(data, str(path))
