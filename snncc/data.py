@@ -87,6 +87,8 @@ def load_npz(path: str | Path, input_shape: tuple[int, ...] | None = None, *, ma
         if y.ndim < 1 or len(y) != len(x):
             raise DataError(f"{path}: 'y' has shape {list(y.shape)}, so not one label row per sample of the "
                             f"{len(x)} in 'x'")
+        if y.size and int(y.max()) > np.iinfo(np.int64).max:   # uint64: would wrap to a negative label
+            raise DataError(f"{path}: 'y' holds label {int(y.max())}; class labels are small integers from 0")
         y = y.astype(np.int64)
     mask = None
     if mask_key:
@@ -97,6 +99,8 @@ def load_npz(path: str | Path, input_shape: tuple[int, ...] | None = None, *, ma
             raise DataError(f"{path}: mask {mask_key!r} must be a 1-D boolean array, got {mask.dtype}"
                             f"{list(mask.shape)}")
         mask = mask.astype(bool)
+        if not mask.any():
+            raise DataError(f"{path}: mask {mask_key!r} selects no labels (all false): there is nothing to score")
         if y is not None and mask.shape[0] != y.shape[-1]:
             raise DataError(f"{path}: mask {mask_key!r} has {mask.shape[0]} entries but each label row has "
                             f"{y.shape[-1]}")

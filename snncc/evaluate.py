@@ -77,10 +77,32 @@ def ann_reference(graph: Graph, x: np.ndarray, notes: list[str], progress: bool 
         return None
 
 
+def check_labels(graph: Graph, data: Dataset) -> None:
+    """DataError unless the labels fit the graph's output: one label per prediction (shape (N,) for class scores
+    (C,), (N, nodes) for per-node scores (nodes, C)) and every label a class index in [0, C)."""
+    from snncc.errors import DataError
+
+    if data.y is None or len(graph.outputs) != 1:
+        return
+    shape = graph.node(graph.outputs[0]).type.shape
+    wanted = (len(data.x), *shape[:-1])
+    if tuple(data.y.shape) != wanted:
+        raise DataError(f"labels 'y' have shape {list(data.y.shape)} but the model's output %{graph.outputs[0]} "
+                        f"{list(shape)} gives predictions of shape {list(wanted)}; y holds one class index per "
+                        "prediction")
+    classes = shape[-1]
+    scored = data.y if data.mask is None else data.y[..., data.mask]   # unscored labels may be placeholders
+    bad = scored[(scored < 0) | (scored >= classes)]
+    if bad.size:
+        raise DataError(f"labels 'y' hold {bad.size} value(s) outside [0, {classes}) (e.g. {int(bad[0])}); the "
+                        f"model's output %{graph.outputs[0]} has {classes} classes")
+
+
 def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding: str = "analog", seed: int = 0,
              batch_size: int = 256, progress: bool = False, engine: str = "numpy") -> EvalReport:
     from snncc.backends.simulator import simulate
 
+    check_labels(graph, data)
     notes: list[str] = []
     products = products_note(graph)    # --coding amos: products (x * sigmoid(s)) kept as analog multiplies
     if products:

@@ -1,0 +1,58 @@
+"""Issue 19 item 9: labels must be one class index per prediction, in [0, classes): (N, 3) or (N, N) labels, huge,
+negative or wrapped uint64 labels are refused (they crashed or were silently broadcast); an all-false --mask is a
+clear error, and `eval --json` always prints valid JSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from snncc.cli import main
+from tests.robustness.util import assert_clean_failure, calib, run_cli, save_model, tiny_model
+
+N = 32
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("labels")
+    save_model(tiny_model(), folder / "m.onnx")
+    np.savez(folder / "c.npz", x=calib(N))
+    assert main(["compile", str(folder / "m.onnx"), "--calib", str(folder / "c.npz"), "-o", str(folder / "m.snnir"),
+                 "--no-progress"]) == 0
+    return folder
+
+
+@pytest.mark.parametrize("y, needle", [
+    (np.zeros((N, 3), np.int64), "labels 'y' have shape [32, 3]"),
+    (np.zeros((N, N), np.int64), "labels 'y' have shape [32, 32]"),
+    (np.full(N, 10 ** 6, np.int64), "outside [0, 2)"),
+    (np.full(N, -1, np.int64), "outside [0, 2)"),
+    (np.full(N, 2 ** 64 - 1, np.uint64), "18446744073709551615"),
+])
+def test_labels_that_do_not_fit_the_output_are_refused(compiled, tmp_path, capsys, y, needle):
+    np.savez(tmp_path / "d.npz", x=calib(N), y=y)
+    code, out, err = run_cli(capsys, "eval", compiled / "m.snnir", "--data", tmp_path / "d.npz", "--json")
+    assert_clean_failure(code, err, needle)
+    assert out == ""
+
+
+def test_an_all_false_mask_is_a_clear_error(compiled, tmp_path, capsys):
+    np.savez(tmp_path / "d.npz", x=calib(N), y=np.zeros(N, np.int64), test=np.zeros(N, bool))
+    code, out, err = run_cli(capsys, "eval", compiled / "m.snnir", "--data", tmp_path / "d.npz", "--mask", "test",
+                             "--json")
+    assert_clean_failure(code, err, "selects no labels")
+    assert "NaN" not in out
+
+
+def test_masked_out_placeholder_labels_are_allowed_and_json_is_valid(compiled, tmp_path, capsys):
+    y = np.zeros(N, np.int64)
+    y[N // 2:] = -1                      # unlabelled samples, masked out
+    np.savez(tmp_path / "d.npz", x=calib(N), y=y, test=np.arange(N) < N // 2)
+    code, out, err = run_cli(capsys, "eval", compiled / "m.snnir", "--data", tmp_path / "d.npz", "--mask", "test",
+                             "--json")
+    assert code == 0, err
+    report = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in eval --json output"))
+    assert 0 <= report["snn_accuracy"] <= 1
