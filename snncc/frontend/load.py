@@ -307,12 +307,14 @@ def run_onnxruntime(path: str | os.PathLike, x: np.ndarray, batch_size: int = 51
         info = session.get_inputs()[0]
         static = info.shape[0] if info.shape and isinstance(info.shape[0], int) and info.shape[0] > 0 else None
         step = static or batch_size
+        # feed the model's own input type (fp16 and fp64 models are accepted); results come back as float32
+        dtype = _ORT_INPUT_TYPES.get(info.type, np.float32)
         outputs = []
         from tqdm import tqdm
 
         for start in tqdm(range(0, len(x), step), desc="ANN (onnxruntime)", unit="batch", disable=not progress,
                           leave=False):
-            chunk = x[start:start + step]
+            chunk = x[start:start + step].astype(dtype, copy=False)
             if static and len(chunk) < static:   # pad the last batch of a static-batch model, then trim
                 pad = np.zeros((static - len(chunk), *chunk.shape[1:]), chunk.dtype)
                 outputs.append(session.run(None, {info.name: np.concatenate([chunk, pad])})[0][:len(chunk)])
@@ -322,7 +324,10 @@ def run_onnxruntime(path: str | os.PathLike, x: np.ndarray, batch_size: int = 51
         if isinstance(exc, (KeyboardInterrupt, MemoryError)):
             raise
         raise ModelLoadError(f"{path}: onnxruntime cannot run this model: {str(exc).strip()}") from None
-    return np.concatenate(outputs)
+    return np.concatenate(outputs).astype(np.float32, copy=False)
+
+
+_ORT_INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
 
 def _check_folded_sizes(model: onnx.ModelProto, where: str) -> None:
