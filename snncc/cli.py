@@ -395,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         click.echo(message, err=True)
 
+    from snncc.early_signals import uninstall
+
+    uninstall()   # from here on Ctrl-C is a KeyboardInterrupt that unwinds through the clean-up below
     try:
         previous_term = _terminate_like_interrupt()
         try:
