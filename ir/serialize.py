@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -185,6 +186,8 @@ def _tensor_from_proto(t: pb.Tensor) -> np.ndarray:
 
 
 MAX_TIMESTEPS = 1 << 16
+# Header keys are printed bare at the start of a text line: a newline or a space in one would forge other lines.
+HEADER_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
 def header_timesteps(graph: Graph, default: int = 32) -> int:
@@ -213,6 +216,10 @@ def from_bytes(data: bytes) -> Graph:
         check_bytes(element_count(n.type.shape) * _F32 * WORKING_BATCH,
                     f"node %{n.name} ({n.op}) of declared shape {list(n.type.shape)} ({WORKING_BATCH} samples)")
     meta = {m.key: m.value for m in g.meta}
+    for key in meta:
+        if not HEADER_KEY.fullmatch(key):
+            raise FormatError(f"header key {key[:40]!r} is not a plain name (letters, digits, '_', '.', '-'); the "
+                              "file is corrupted or crafted")
     nodes = [_node_from_proto(n) for n in g.nodes]
     names = [t.name for t in g.constants]
     if len(set(names)) != len(names):

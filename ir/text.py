@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import math
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from snncc.ir.node import ConstRef, Node
 from snncc.ir.types import dtype_name
 
 FORMAT_VERSION = (1, 0)
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 INLINE_LIMIT = 16
 
 
@@ -125,7 +127,9 @@ def format_node(node: Node) -> str:
 def to_text(graph: Graph, full: bool = False) -> str:
     """The whole graph as text (ends with a newline); `full` prints every tensor element (exact round trip)."""
     lines = [f"snnir {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}"]
-    lines += [f"{key} {json.dumps(value)}" for key, value in graph.header()]
+    # a key that is not a plain name (a graph built in memory) is printed JSON-escaped: it cannot forge lines
+    lines += [f"{key if _PLAIN_KEY.fullmatch(key) else json.dumps(key)} {json.dumps(value)}"
+              for key, value in graph.header()]
     lines.append("")
     lines += [format_node(n) for n in graph.nodes]
     lines.append("return " + ", ".join(f"%{o}" for o in graph.outputs))

@@ -139,8 +139,9 @@ def profile_from_dict(data: dict, origin: str = "profile") -> Profile:
     for key in ("name", "description", "comment"):
         if not isinstance(values[key], str):
             raise bad(key, "must be a string")
-    if not values["name"]:
-        raise bad("name", "must not be empty")
+    if not values["name"] or len(values["name"]) > 100 or not values["name"].isprintable():
+        # printed in summaries: a control character (an ANSI escape, a newline) would rewrite the terminal
+        raise bad("name", "must be a non-empty printable name of at most 100 characters")
     if not isinstance(values["sources"], dict):
         raise bad("sources", "must be an object {field: citation}")
     values["neuron_models"] = tuple(models)
