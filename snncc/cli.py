@@ -423,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except SystemExit as exc:   # a command's `raise SystemExit(1)` ("ran fine, the result says different")
+        if isinstance(sys.stdout, click.utils.PacifyFlushWrapper):   # click's exit(1) after a closed pipe
+            return 141
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USER_ERROR)
     except SnnccError as exc:
         report(f"error: {exc}")

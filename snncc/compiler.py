@@ -145,10 +145,16 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
         graph = onnx_to_ir(load_model(source, input_shapes, calibration))
         meta["source"] = source
         meta["source_sha256"] = file_sha256(source)
+    if pipeline is not None and not pipeline.strip():
+        raise OptionError("--pipeline is empty; give at least one pass (see `snncc passes`), or leave the option "
+                          "out for the coding's default pipeline")
     text = pipeline or pipeline_for(coding, timesteps=int(timesteps), has_calibration=calibration is not None,
                                     **coding_options)
     manager = PassManager(text, print_after=print_after, user_options=bool(pipeline))
-    manager.items()   # an unknown pass in a user pipeline is an option error before the check
+    names = [name for name, _ in manager.items()]   # an unknown pass in a user pipeline is an option error now
+    if print_after is not None and print_after != "all" and print_after not in names:
+        raise OptionError(f"--print-after {print_after!r} names no pass of this pipeline; choose 'all' or one of "
+                          f"{', '.join(dict.fromkeys(names))}")
     if isinstance(profile, (str, os.PathLike)):
         from snncc.backends.coremap import load_profile
 
