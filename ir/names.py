@@ -22,13 +22,16 @@ class NameTable:
 
     def __init__(self, taken: set[str] | frozenset[str] = frozenset()) -> None:
         self._taken = set(taken)
+        self._next: dict[str, int] = {}   # base -> the suffix to try first: every smaller one is taken
 
     def fresh(self, wanted: str) -> str:
         base = sanitize(wanted)
-        name, n = base, 0
+        n = self._next.get(base, 0)   # names are never released, so a clash series resumes where it stopped
+        name = base if n == 0 else f"{base}_{n}"
         while name in self._taken:
             n += 1
             name = f"{base}_{n}"
+        self._next[base] = n + 1
         self._taken.add(name)
         return name
 
