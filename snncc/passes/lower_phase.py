@@ -14,6 +14,7 @@ from snncc.passes.rewrite import GraphEdit
 # Gates that a phase-coded ReLU population cannot express, with what to do instead.
 NON_RELU_GATES = {"sigmoid", "hard_sigmoid", "tanh", "silu", "hard_swish", "gelu", "leaky_relu", "mul"}
 DEFAULT_PHASES = 8
+MAX_PHASES = 256
 
 
 def check_phase_options(phases, base, multi_spike: bool = False) -> tuple[int, float | None]:
@@ -24,6 +25,10 @@ def check_phase_options(phases, base, multi_spike: bool = False) -> tuple[int, f
         raise OptionError(f"phases (-K) must be an integer >= 1, got {phases!r}") from None
     if k != phases or k < 1:
         raise OptionError(f"phases (-K) must be an integer >= 1, got {phases!r}")
+    if k > MAX_PHASES:
+        raise OptionError(f"phases (-K) must be at most {MAX_PHASES}, got {k}: every phase is a time step and a "
+                          f"frame of every population held in memory, and beyond {MAX_PHASES} the levels B^-k are "
+                          "finer than float32 resolves for any base worth searching")
     if base is None:
         return k, None
     try:
