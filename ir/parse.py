@@ -25,6 +25,7 @@ import dataclasses
 import json
 import os
 import re
+import stat
 from types import MappingProxyType
 
 import numpy as np
@@ -319,6 +320,8 @@ def is_text(data: bytes) -> bool:
 def load_any(path: str | os.PathLike) -> Graph:
     """Read a compiled graph from a binary .snnir file or its text form (told apart by the first bytes); binary
     files go through `serialize.load` (its checks and memory cap)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):   # a FIFO would block the read below, a device never end
+        raise FormatError(f"{path}: not a regular file")
     with open(path, "rb") as f:
         head = f.read(6)
     if not is_text(head):

@@ -60,9 +60,14 @@ def _accuracy(pred: np.ndarray, data: Dataset) -> float | None:
 
 def ann_reference(graph: Graph, x: np.ndarray, notes: list[str], progress: bool = False) -> np.ndarray | None:
     """ANN logits from onnxruntime on the source model recorded in the header (if present and unchanged)."""
+    from snncc.limits import max_bytes
+
     source = graph.meta.get("source")
     if not source or not Path(source).is_file():
         notes.append(f"source model {source!r} not found: no ANN reference")
+        return None
+    if Path(source).stat().st_size > max_bytes():   # never hash (nor read) more than a model may be
+        notes.append(f"source model {source} is larger than the memory cap: no ANN reference")
         return None
     if graph.meta.get("source_sha256") and file_sha256(source) != graph.meta["source_sha256"]:
         notes.append(f"source model {source} changed since compilation (SHA-256 differs): no ANN reference")
