@@ -103,11 +103,40 @@ def check_labels(graph: Graph, data: Dataset) -> None:
                         f"model's output %{graph.outputs[0]} has {classes} classes")
 
 
+def check_float32_range(graph: Graph, x: np.ndarray, timesteps: int, probe: int = 16) -> None:
+    """DataError when the data drive some value of the network so high that integrating it over `timesteps` steps
+    overflows float32 (x = 3e38 passes the finite check but makes the simulator's membranes inf and its result
+    garbage). The network runs in ANN mode, in float64, on the `probe` samples of largest magnitude."""
+    from snncc.errors import DataError
+    from snncc.ir import run
+
+    if len(x) == 0:
+        return
+    magnitude = np.abs(x.reshape(len(x), -1)).max(axis=1)
+    rows = np.sort(np.argsort(magnitude)[-probe:])
+    limit = float(np.finfo(np.float32).max) / (timesteps + 1)
+    worst: list[tuple[float, str]] = []
+
+    def observe(name: str, value: np.ndarray) -> None:
+        peak = float(np.max(np.abs(value))) if value.size else 0.0
+        if not worst and not peak <= limit:
+            worst.append((peak, name))
+
+    with np.errstate(all="ignore"):
+        run(graph, x[rows].astype(np.float64), observe=observe, dtype=np.float64)
+    if worst:
+        peak, name = worst[0]
+        raise DataError(f"the data ('x' up to {float(magnitude.max()):.3g}) drive value %{name} to {peak:.3g}, which "
+                        f"overflows float32 when integrated over T={timesteps} steps; scale the data to the range the "
+                        "model was trained on")
+
+
 def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding: str = "analog", seed: int = 0,
              batch_size: int = 256, progress: bool = False, engine: str = "numpy") -> EvalReport:
     from snncc.backends.simulator import simulate
 
     check_labels(graph, data)
+    check_float32_range(graph, data.x, max(timesteps))
     notes: list[str] = []
     products = products_note(graph)    # --coding amos: products (x * sigmoid(s)) kept as analog multiplies
     if products:

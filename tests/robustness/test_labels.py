@@ -56,3 +56,15 @@ def test_masked_out_placeholder_labels_are_allowed_and_json_is_valid(compiled, t
     assert code == 0, err
     report = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in eval --json output"))
     assert 0 <= report["snn_accuracy"] <= 1
+
+
+@pytest.mark.parametrize("value", [3e38, -3e38, 1e37])
+def test_inputs_that_overflow_float32_in_the_simulator_are_refused(compiled, tmp_path, capsys, value):
+    """Issue 19 item 16: finite inputs so large that the integrated currents overflow float32 are refused, not
+    simulated into a garbage result."""
+    x = calib(N)
+    x[5, 2] = value
+    np.savez(tmp_path / "d.npz", x=x, y=np.zeros(N, np.int64))
+    code, out, err = run_cli(capsys, "eval", compiled / "m.snnir", "--data", tmp_path / "d.npz", "--json")
+    assert_clean_failure(code, err, "overflows float32", "T=32")
+    assert out == ""
