@@ -11,6 +11,7 @@ from snncc.frontend.context import ConversionContext
 from snncc.frontend.converters import CONVERTERS
 from snncc.frontend.tail import convert_tail_node, describe, output_tail
 from snncc.ir import Graph, Input, TensorType, VerifyError, verify
+from snncc.limits import check_bytes
 
 # ONNX element types accepted for the model input (everything is computed in float32).
 _FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
@@ -42,6 +43,10 @@ def _fold(ctx: ConversionContext, node: onnx.NodeProto) -> None:
     if node.op_type == "Constant":
         CONVERTERS["Constant"](ctx, node)
         return
+    if node.op_type in _NEVER_FOLD:
+        raise UnsupportedModelError(f"node {node.name!r} ({node.op_type}): control flow is not supported, not even "
+                                    "on constants (a constant trip count can run for ever); export the model with "
+                                    "the loop unrolled or removed")
     from onnx.reference import ReferenceEvaluator
 
     probe = onnx.helper.make_graph(
@@ -54,7 +59,27 @@ def _fold(ctx: ConversionContext, node: onnx.NodeProto) -> None:
         raise UnsupportedModelError(f"node {node.name!r} ({node.op_type}): cannot fold its constant inputs "
                                     f"({exc})") from None
     for name, value in zip([o for o in node.output if o], results):
-        ctx.const_values[name] = np.asarray(value)
+        value = np.asarray(value)
+        check_bytes(value.nbytes, f"node {node.name!r} ({node.op_type}): its folded constant {name!r}")
+        ctx.const_values[name] = value
+
+
+_NEVER_FOLD = {"Loop", "Scan", "If", "SequenceMap"}
+
+
+def live_nodes(model: onnx.ModelProto) -> set[int]:
+    """Indices of the nodes the graph outputs depend on: only those are folded (an unused constant node might be
+    arbitrarily expensive to evaluate)."""
+    producer = {out: i for i, node in enumerate(model.graph.node) for out in node.output if out}
+    live: set[int] = set()
+    stack = [o.name for o in model.graph.output]
+    while stack:
+        i = producer.get(stack.pop())
+        if i is None or i in live:
+            continue
+        live.add(i)
+        stack.extend(model.graph.node[i].input)
+    return live
 
 
 def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
@@ -124,11 +149,13 @@ def onnx_to_ir(model: onnx.ModelProto) -> Graph:
         raise UnsupportedModelError("the model has no input")
     foldable = constant_nodes(model)
     tail = output_tail(model)
+    live = live_nodes(model)
     dropped = []
     for index, node in enumerate(model.graph.node):
         try:
             if index in foldable:
-                _fold(ctx, node)
+                if index in live:
+                    _fold(ctx, node)
             elif index in tail:
                 if convert_tail_node(ctx, node):
                     dropped.append(describe(node))

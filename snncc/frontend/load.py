@@ -272,7 +272,7 @@ def prepare(model: onnx.ModelProto, where: str = "model", input_shapes: dict | N
         import onnxscript.optimizer
 
         # folds Shape -> Gather -> Concat -> Reshape chains and other constant subgraphs
-        onnxscript.optimizer.fold_constants(model)
+        onnxscript.optimizer.fold_constants(model, should_fold=_foldable)
     except (ResourceLimitError, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - folding is an optimisation; conversion reports what stays unsupported
@@ -281,6 +281,16 @@ def prepare(model: onnx.ModelProto, where: str = "model", input_shapes: dict | N
     check_value_shapes(model, where)
     check_weights(model, where)
     return model
+
+
+# Ops never evaluated while folding: a loop or scan runs as long as its constant trip count says (10^12 in a 1 KB
+# model), and nothing snncc converts needs one folded.
+_NEVER_FOLD = {"Loop", "Scan", "If", "SequenceMap"}
+
+
+def _foldable(node) -> bool | None:
+    """onnxscript's folding hook: False vetoes a node, None leaves the decision (and its size limits) to it."""
+    return False if node.op_type in _NEVER_FOLD else None
 
 
 def _infer_shapes(model: onnx.ModelProto, where: str) -> onnx.ModelProto:
@@ -301,7 +311,14 @@ def run_onnxruntime(path: str | os.PathLike, x: np.ndarray, batch_size: int = 51
     import onnxruntime as ort
 
     # onnxruntime gets the bytes, external data inlined by read_model: it never opens a path named inside the file
-    payload = read_model(Path(path)).SerializeToString()
+    from snncc.frontend.convert import live_nodes
+
+    model = read_model(Path(path))
+    live = live_nodes(model)   # unused nodes are not run (an unused constant Loop could run for ever)
+    kept = [node for i, node in enumerate(model.graph.node) if i in live]
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    payload = model.SerializeToString()
     try:
         session = ort.InferenceSession(payload, providers=["CPUExecutionProvider"])
         info = session.get_inputs()[0]
