@@ -39,8 +39,15 @@ def _declared_sizes(path: Path) -> None:
             if dtype.hasobject:
                 raise DataError(f"{path}: array {key!r} holds Python objects, which snncc never unpickles; save "
                                 "plain numeric arrays (np.savez(path, x=x.astype(np.float32), y=y))")
-            nbytes = element_count(shape) * dtype.itemsize
-            check_bytes(nbytes, f"{path}: array {key!r} of shape {list(shape)}")
+            count = element_count(shape)
+            nbytes = count * dtype.itemsize
+            # what loading costs at its peak, not only the array: x's float32 copy and the finite check's mask,
+            # y's int64 copy
+            if key == "x":
+                nbytes += count * (4 if dtype != np.float32 else 0) + count
+            elif key == "y":
+                nbytes += count * 8
+            check_bytes(nbytes, f"{path}: array {key!r} of shape {list(shape)} ({dtype}, with its conversions)")
             total += nbytes
     check_bytes(total, f"{path}: its arrays")
 
