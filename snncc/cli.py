@@ -437,8 +437,8 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 141
     except MemoryError:
-        report("error: out of memory; lower --batch-size, or use a smaller model or data set (the memory cap "
-               "SNNCC_MAX_BYTES / --max-memory refuses oversized inputs before they are read)")
+        report("error: out of memory; use a smaller model or data set (eval, sweep: or a smaller --batch-size; "
+               "the memory cap SNNCC_MAX_BYTES / --max-memory refuses oversized inputs before they are read)")
         return EXIT_USER_ERROR
     except OSError as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""

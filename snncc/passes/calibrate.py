@@ -11,6 +11,7 @@ from snncc.errors import DataError, OptionError, PassError
 from snncc.ir import run
 from snncc.passes.calibration_stats import (GATE_OPS, SAMPLE_BUDGET, ActivationStats, gate_nodes, given_stats,
                                             stats_for_rows)
+from snncc.limits import check_bytes
 from snncc.passes.registry import PassResult, register_pass
 
 __all__ = ["GATE_OPS", "SAMPLE_BUDGET", "ActivationStats", "calibrate", "collect_stats", "cross_check_onnxruntime"]
@@ -54,8 +55,13 @@ def collect_stats(graph, data, *, batch_size: int = 256, progress: bool = False,
     def bar(starts):
         return tqdm(starts, desc="calibrate", unit="batch", disable=not progress)
 
-    if not gate_nodes(graph, nodes):
+    targets = gate_nodes(graph, nodes)
+    if not targets:
         return {}
+    # the kept samples of every gate are live together until the end (float64 rows): count them before running
+    kept = sum(min(SAMPLE_BUDGET, len(data) * n.type.size) for n in targets.values()) * 8
+    check_bytes(kept, f"calibration: the activation samples of {len(targets)} gate node(s) over {len(data)} "
+                      "calibration samples (use fewer samples in --calib)")
     return stats_for_rows(graph, data, 0, len(data), batch_size=batch_size, nodes=nodes, batches=bar).activations()
 
 
