@@ -63,6 +63,9 @@ def _field_problem(name: str, value: Any, constants: Mapping[str, np.ndarray]) -
 
 def _op_problem(node: Node) -> str | None:
     op = node.op
+    if op == "dense" and node.axis >= 0:
+        # the batch axis comes first at run time: a per-sample axis is counted from the end
+        return f"axis={node.axis} must be negative (a per-sample axis counted from the end, -1 for the features)"
     if op == "batch_norm" and not node.epsilon >= 0:
         return f"epsilon={node.epsilon:g} must be >= 0"
     if op in ("conv", "avg_pool", "max_pool", "first_spike_pool"):

@@ -50,6 +50,8 @@ CASES = {
                    "theta @r.theta must be positive"),
     "NaN v0": (lambda g: _mutate(g, "r", v0=float("nan")), "v0=nan must be a finite number"),
     "huge count": (lambda g: _mutate(g, "c", groups=1 << 40), "groups="),
+    # found by the structured fuzzer: axis 0 fits the declared per-sample shape but is the batch axis at run time
+    "dense on axis 0": (lambda g: _mutate(g, "y", axis=0), "axis=0 must be negative"),
 }
 
 
