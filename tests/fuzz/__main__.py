@@ -23,13 +23,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=int(time.time()), help="first hypothesis seed")
     parser.add_argument("--chunk", type=int, default=100, help="cases per hypothesis run")
     parser.add_argument("--save-findings", type=Path, default=None, help="write each finding's input here")
-    parser.add_argument("--engine", choices=["hypothesis", "atheris"], default="hypothesis",
-                        help="hypothesis (default) or coverage-guided libFuzzer through atheris (pip install atheris)")
+    parser.add_argument("--engine", choices=["hypothesis", "atheris", "structured"], default="hypothesis",
+                        help="hypothesis (default), coverage-guided libFuzzer through atheris (pip install atheris), "
+                             "or structured: graphs, mapping files and profiles crafted field by field")
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.chunk < 1:
         parser.error("--minutes and --chunk must be positive")
 
     os.environ.setdefault("SNNCC_MAX_BYTES", "512M")
+    if args.engine == "structured":
+        from tests.fuzz.structured import main as structured
+
+        return structured(["--minutes", str(args.minutes), "--seed", str(args.seed)])
     if args.engine == "atheris":   # a fresh process, so that snncc is imported under coverage instrumentation
         import subprocess
 
