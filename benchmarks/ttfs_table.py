@@ -21,17 +21,9 @@ import numpy as np
 import snncc
 from snncc.backends.simulator import simulate
 from snncc.evaluate import ann_reference, spikes_per_neuron
+from bundled_models import MODELS  # benchmarks/ is the script's folder, first on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = {  # model -> (calibration file, test file, mask key or None)
-    "digits_mlp": ("digits_calib", "digits_test", None),
-    "digits_cnn": ("digits_calib", "digits_test", None),
-    "digits_resnet": ("digits_calib", "digits_test", None),
-    "digits_cnn_qcfs2": ("digits_calib", "digits_test", None),
-    "digits_cnn_qcfs15": ("digits_calib", "digits_test", None),
-    "mnist_cnn": ("mnist_calib", "mnist_test", None),
-    "karate_gcn": ("karate", "karate", "test_mask"),
-}
 RATE_T = 32
 
 

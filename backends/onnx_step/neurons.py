@@ -72,12 +72,7 @@ def phase_neuron(b: GraphBuilder, kernel, current: str):
     n = kernel.name
     frames = []
     if kernel.multi_spike:
-        residual = current
-        for k in range(kernel.phases):
-            level = b.const(kernel.weights[k], f"{n}.w{k}")
-            fired = b.op("GreaterOrEqual", [residual, level], f"{n}.fired{k}")
-            frames.append(spikes_of(b, fired, f"{n}.frame{k}"))
-            residual = b.op("Where", [fired, b.op("Sub", [residual, level], f"{n}.less"), residual], f"{n}.residual")
+        frames = _greedy_frames(b, n, current, kernel.weights[:kernel.phases])
         terms = [b.op("Mul", [f, b.const(np.float32(2 ** (kernel.phases - 1 - k)), f"{n}.pow")], f"{n}.term")
                  for k, f in enumerate(frames)]
         level = _frame_sum(b, n, terms, f"{n}.level")
@@ -95,16 +90,22 @@ def phase_neuron(b: GraphBuilder, kernel, current: str):
     return value, _frame_sum(b, n, frames, f"{n}.spikes")
 
 
-def bits_neuron(b: GraphBuilder, kernel, current: str):
-    """r = V; for each bit: s = [r >= w];  r -= w where s.  Returns (value, spike count of the window)."""
-    n = kernel.name
+def _greedy_frames(b: GraphBuilder, n: str, current: str, weights) -> list[str]:
+    """r = V; for each level w: s = [r >= w]; r -= w where s. The spike frames, one per level."""
     frames = []
     residual = current
-    for k in range(kernel.steps):
-        level = b.const(kernel.weights[k], f"{n}.w{k}")
+    for k, w in enumerate(weights):
+        level = b.const(w, f"{n}.w{k}")
         fired = b.op("GreaterOrEqual", [residual, level], f"{n}.fired{k}")
         frames.append(spikes_of(b, fired, f"{n}.frame{k}"))
         residual = b.op("Where", [fired, b.op("Sub", [residual, level], f"{n}.less"), residual], f"{n}.residual")
+    return frames
+
+
+def bits_neuron(b: GraphBuilder, kernel, current: str):
+    """r = V; for each bit: s = [r >= w];  r -= w where s.  Returns (value, spike count of the window)."""
+    n = kernel.name
+    frames = _greedy_frames(b, n, current, kernel.weights[:kernel.steps])
     return _weighted_decode(b, n, frames, kernel.weights), _frame_sum(b, n, frames, f"{n}.spikes")
 
 
