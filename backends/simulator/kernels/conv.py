@@ -108,7 +108,8 @@ class ConvKernel(Kernel):
             # one discard row per sample after its output pixels; (sample, pixel) rows of O channels
             self.scatter_acc = np.zeros((batch * (self.out_pixels + 1), self.out_channels), dtype=np.float32)
         self.analog_input = not source.spike_derived
-        self.output = Signal(self.out, static=source.static)
+        # without a bias, a synaptic map of spike trains is still one (a max-pool tree's taps feeding the next layer)
+        self.output = Signal(self.out, static=source.static, spike_derived=source.spike_derived and self.bias is None)
         return self.output
 
     def step(self, t):

@@ -80,7 +80,8 @@ class DenseKernel(Kernel):
             self._mask = np.zeros((rows, self.in_features), dtype=bool)
             self._gathered = np.zeros((rows, self.out_features), dtype=np.float32)
             self._prepare_event_weights(source)
-        self.output = Signal(self.out, static=source.static)
+        # without a bias, a synaptic map of spike trains is still one (a max-pool tree's taps feeding the next layer)
+        self.output = Signal(self.out, static=source.static, spike_derived=source.spike_derived and self.bias is None)
         return self.output
 
     def _prepare_event_weights(self, source):
