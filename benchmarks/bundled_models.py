@@ -1,4 +1,11 @@
-"""The bundled models the coding tables run on, with their data files (imported by the table scripts)."""
+"""The bundled models the coding tables run on, their data files, and how the tables load and score them
+(imported by the table scripts)."""
+
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parent.parent / "models" / "data"
 
 MODELS = {  # model -> (calibration file, test file, mask key or None), files in models/data/
     "digits_mlp": ("digits_calib", "digits_test", None),
@@ -9,3 +16,13 @@ MODELS = {  # model -> (calibration file, test file, mask key or None), files in
     "mnist_cnn": ("mnist_calib", "mnist_test", None),
     "karate_gcn": ("karate", "karate", "test_mask"),
 }
+
+
+def load(name: str) -> dict:
+    data = np.load(DATA / f"{name}.npz")
+    return {k: data[k] for k in data.files}
+
+
+def score(pred: np.ndarray, y: np.ndarray, mask) -> float:
+    hits = pred == y
+    return float(np.mean(hits[..., mask] if mask is not None else hits))

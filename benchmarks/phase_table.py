@@ -22,20 +22,10 @@ import numpy as np
 import snncc
 from snncc.backends.simulator import simulate
 from snncc.evaluate import ann_reference
-from bundled_models import MODELS  # benchmarks/ is the script's folder, first on sys.path
+from bundled_models import MODELS, load, score  # benchmarks/ is the script's folder, first on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE_T = (4, 8, 16, 32, 64, 128, 256, 512)
-
-
-def load(name: str):
-    data = np.load(ROOT / "models" / "data" / f"{name}.npz")
-    return {k: data[k] for k in data.files}
-
-
-def score(pred: np.ndarray, y: np.ndarray, mask) -> float:
-    hits = pred == y
-    return float(np.mean(hits[..., mask] if mask is not None else hits))
 
 
 def phase_row(model, calib, x, y, mask, **options):

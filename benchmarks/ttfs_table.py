@@ -21,20 +21,10 @@ import numpy as np
 import snncc
 from snncc.backends.simulator import simulate
 from snncc.evaluate import ann_reference, spikes_per_neuron
-from bundled_models import MODELS  # benchmarks/ is the script's folder, first on sys.path
+from bundled_models import MODELS, load, score  # benchmarks/ is the script's folder, first on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE_T = 32
-
-
-def load(name: str):
-    data = np.load(ROOT / "models" / "data" / f"{name}.npz")
-    return {k: data[k] for k in data.files}
-
-
-def score(pred: np.ndarray, y: np.ndarray, mask) -> float:
-    hits = pred == y
-    return float(np.mean(hits[..., mask] if mask is not None else hits))
 
 
 def row(label, model, coding, calib, x, y, mask, ann, ann_pred, **options):

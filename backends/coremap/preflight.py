@@ -20,7 +20,7 @@ def _largest_fan_in(layer: Layer, layers: dict[str, Layer], profile: Profile) ->
         m = axon_multiplicity(layers[p.source], profile)
         if isinstance(p, ConvProjection):
             kh, kw = p.weight.shape[2:]
-            whole = p._valid[0].max(initial=0) == kh and p._valid[1].max(initial=0) == kw
+            whole = p.max_taps() == kh * kw
             count = int(np.count_nonzero(p.weight.reshape(p.weight.shape[0], -1), axis=1).max(initial=0)) \
                 if whole else 0
         else:

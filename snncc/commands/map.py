@@ -29,7 +29,7 @@ def format_summary(doc: dict) -> str:
     pct = lambda d: f"{100 * d['min']:.0f}/{100 * d['mean']:.0f}/{100 * d['max']:.0f}%"  # noqa: E731
     lines = [
         f"profile {p['name']}: {s['cores']} cores on {s['chips']} chip(s); graph-only bound "
-        f"{s.get('graph_bound_cores', '-')} ({s.get('cores_over_graph_bound', 0):.3g}x); mapper's bound "
+        f"{s['graph_bound_cores']} ({s['cores_over_graph_bound']:.3g}x); mapper's bound "
         f"{s['lower_bound_cores']} ({s['cores_over_bound']:.3g}x)",
         f"neurons {s['neurons']} (splitters {s['splitter_neurons']})   synapses {s['synapses']}   "
         f"synapse memory {s['memory_bits']} bits",
