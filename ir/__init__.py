@@ -17,7 +17,7 @@ from snncc.ir.names import NameTable, sanitize
 from snncc.ir.verify import VerifyError, verify
 from snncc.ir.interpret import InterpretError, run
 from snncc.ir.text import to_text, tensor_digest
-from snncc.ir.serialize import FormatError, from_bytes, load, save, to_bytes
+from snncc.ir.serialize import FormatError, from_bytes, load, save, to_bytes, to_chunks
 from snncc.ir.atomic_write import atomic_write
 
 __all__ = [
@@ -27,5 +27,5 @@ __all__ = [
     "SiLU", "HardSwish", "Gelu", "QCFS", "IFNeuron", "Floor", "BitsNeuron", "SignedNeuron", "PhaseNeuron", "Delay",
     "GraphConv", "FirstSpikePool", "FSNeuron", "GateOp", "TTFSNeuron", "Graph", "topological_order", "NameTable", "sanitize",
     "VerifyError", "verify", "InterpretError", "run", "to_text", "tensor_digest", "FormatError", "from_bytes", "load", "save",
-    "to_bytes", "atomic_write",
+    "to_bytes", "to_chunks", "atomic_write",
 ]

@@ -17,6 +17,7 @@ import shutil
 import stat
 import time
 from pathlib import Path
+from typing import Iterable
 
 STALE_SECONDS = 3600
 MAX_NAME_BYTES = 255
@@ -89,7 +90,7 @@ def unsafe_target_reason(target: Path, *, folder: bool = False) -> str | None:
     return f"exists and is {kind}, not a {wanted}; refusing to replace it: choose another output name"
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
+def atomic_write(path: str | os.PathLike, data: bytes | str | Iterable[bytes]) -> None:
     """Write `data` to a temporary file in the target folder, fsync it, then rename it over `path`. OSError when
     the folder is missing or the target exists and is not a regular file."""
     target = Path(path)
@@ -105,7 +106,8 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            for chunk in ([payload] if isinstance(payload, (bytes, bytearray)) else payload):
+                f.write(chunk)   # an iterable of chunks is written without joining them
             f.flush()
             os.fsync(f.fileno())
         umask = os.umask(0)

@@ -11,6 +11,7 @@ import re
 import types
 import typing
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -77,6 +78,14 @@ def _attribute_value(a: pb.Attribute):
 
 
 def to_proto(graph: Graph) -> pb.Graph:
+    g = _structure_proto(graph)
+    for name in sorted(graph.constants):
+        _add_tensor(g, name, graph.constants[name])
+    return g
+
+
+def _structure_proto(graph: Graph) -> pb.Graph:
+    """Everything but the constants."""
     g = pb.Graph(format_major=FORMAT_MAJOR, format_minor=FORMAT_MINOR, producer=PRODUCER)
     for key, value in graph.header():
         g.meta.add(key=key, value=value)
@@ -87,17 +96,29 @@ def to_proto(graph: Graph) -> pb.Graph:
         n.type.dtype = node.type.dtype
         n.attributes.extend(_attribute(k, v) for k, v in node.attributes())
     g.outputs.extend(graph.outputs)
-    for name in sorted(graph.constants):
-        array = graph.constants[name]
-        t = g.constants.add(name=name, dtype=dtype_name(array.dtype))
-        t.shape.extend(array.shape)
-        t.data = np.asarray(array, order="C").astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
     return g
+
+
+def _add_tensor(g: pb.Graph, name: str, array: np.ndarray) -> None:
+    t = g.constants.add(name=name, dtype=dtype_name(array.dtype))
+    t.shape.extend(array.shape)
+    t.data = np.asarray(array, order="C").astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+def to_chunks(graph: Graph) -> Iterator[bytes]:
+    """`to_bytes` in pieces: the structure, then one constant at a time (the file is written without ever holding
+    a second copy of the weights). Constants are the message's last field, so the pieces concatenate to exactly
+    the bytes of the whole message."""
+    yield _structure_proto(graph).SerializeToString(deterministic=True)
+    for name in sorted(graph.constants):
+        one = pb.Graph()
+        _add_tensor(one, name, graph.constants[name])
+        yield one.SerializeToString(deterministic=True)
 
 
 def to_bytes(graph: Graph) -> bytes:
     """Serialize deterministically (same graph, same bytes)."""
-    return to_proto(graph).SerializeToString(deterministic=True)
+    return b"".join(to_chunks(graph))
 
 
 _HINTS: dict[type, dict | None] = {}
@@ -237,9 +258,8 @@ def from_bytes(data: bytes) -> Graph:
 
 def save(graph: Graph, path: str | os.PathLike) -> None:
     """Write `graph` to `path` atomically (all or nothing)."""
-    payload = to_bytes(graph)
     try:
-        atomic_write(path, payload)
+        atomic_write(path, to_chunks(graph))
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the compiled model: {exc.strerror or exc}") from None
 

@@ -146,7 +146,7 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
     import snncc
     from snncc.data import load_npz
     from snncc.frontend.input_shape import parse_input_shapes
-    from snncc.ir import to_bytes, to_text
+    from snncc.ir import to_chunks, to_text
     from snncc.outputs import Outputs
 
     calib_path = calib or snncc.default_calibration_file(model)
@@ -211,7 +211,7 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
 
         mapping = map_graph(graph, target, calibration() if calibration else None, progress=progress).document
     with out:
-        out.file(output, to_bytes(graph))
+        out.file(output, to_chunks(graph))
         if emit_text:
             out.file(emit_text, to_text(graph))
         if emit_program:

@@ -168,7 +168,9 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
     manager = PassManager(text, print_after=print_after, user_options=bool(pipeline))
     ctx = PassContext(calibration=calibration, source_model=source, timesteps=int(timesteps), progress=progress,
                       profile=profile, calibration_stats=calibration_stats)
-    compiled = manager.run(graph, ctx)
+    graphs = [graph]
+    del graph   # the pass manager holds the only reference: the imported graph is freed after the first rewrite
+    compiled = manager.run_taking(graphs, ctx)
     meta["pipeline"] = manager.pipeline_string()
     merged = dict(compiled.meta)
     merged.update(meta)

@@ -18,7 +18,7 @@ import shutil
 import signal
 import threading
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from snncc.errors import OutputError
 from snncc.ir.atomic_write import remove_stale_temps, temp_path, unsafe_target_reason
@@ -109,7 +109,7 @@ class Outputs:
         if path is not None:
             check_target(path, folder=folder)
 
-    def file(self, path: str | os.PathLike, data: bytes | str) -> None:
+    def file(self, path: str | os.PathLike, data: bytes | str | Iterable[bytes]) -> None:
         """Write `data` under a temporary name next to `path`."""
         target = check_target(path)
         payload = data.encode() if isinstance(data, str) else data
@@ -121,7 +121,8 @@ class Outputs:
         self._staged.append((tmp, target, False))
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(payload)
+                for chunk in ([payload] if isinstance(payload, (bytes, bytearray)) else payload):
+                    f.write(chunk)   # an iterable of chunks is written without joining them
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, _mode())

@@ -22,7 +22,7 @@ from snncc.backends.coremap.preflight import check_feasible
 from snncc.backends.coremap.profile import Profile, load_profile
 from snncc.backends.coremap.traffic import CALIBRATION_SAMPLES, neuron_spike_counts, recorded_rates
 from snncc.backends.coremap.quantize import QUANTIZABLE_OPS, QuantizedNetwork, quantize, to_graph
-from snncc.ir import Graph, to_bytes
+from snncc.ir import Graph, to_chunks
 
 
 
@@ -46,7 +46,10 @@ def check_coding(graph: Graph, network: Network, profile: Profile) -> None:
 
 
 def ir_digest(graph: Graph) -> str:
-    return hashlib.sha256(to_bytes(graph)).hexdigest()
+    h = hashlib.sha256()
+    for chunk in to_chunks(graph):
+        h.update(chunk)
+    return h.hexdigest()
 
 
 TRAFFIC_SOURCES = ("auto", "recorded", "simulate", "uniform")

@@ -27,6 +27,9 @@ FRONTEND_FIX = ("no coding can take it until the op converts: see README 'Suppor
                 "converter with snncc.frontend.converter(op_type)")
 # passes that consume calibration data whenever a compile has it: the check never runs them (nor what follows)
 DATA_PASSES = frozenset({"calibrate"})
+# Passes that refuse no graph (fold-out-scale gives a consumer it cannot fold into an explicit synapse): ending the
+# pipeline, they are not run by the check, which would otherwise hold a third set of weights for nothing.
+CANNOT_BLOCK = frozenset({"fold-out-scale"})
 _UNSUPPORTED_LINE = re.compile(r"node '(?P<node>[^']*)': op (?P<op>\S+) \(opset")
 _NODE_MESSAGE = re.compile(r"node '(?P<node>[^']*)' \((?P<op>[A-Za-z0-9_.:]+)\): (?P<why>.*)", re.S)
 
@@ -50,13 +53,18 @@ def check_pipeline(graph: Graph, pipeline: str, coding: str, timesteps: int | No
     `cache` (shared between the codings of one graph) keeps the graph after each pipeline prefix: codings share
     their canonicalisation, and passes are pure functions of the graph."""
     ctx = PassContext(calibration=None, timesteps=int(timesteps or 32))
+    # without a shared cache no prefix is asked for again: keeping them all would hold every pass's weights
+    keep = cache is not None
     cache = {} if cache is None else cache
     blockers: list[Blocker] = []
     done: list[str] = []
     unchecked: list[str] = []
     needs_data = False
     prefix: tuple = ()
-    for name, options in parse_pipeline(pipeline):
+    items = parse_pipeline(pipeline)
+    for index, (name, options) in enumerate(items):
+        if all(later in CANNOT_BLOCK for later, _ in items[index:]):
+            break
         # calibrate may find "nothing to calibrate" in a gate it does not know; what follows it reads its statistics
         needs_data = needs_data or name in DATA_PASSES
         if not needs_data:
@@ -66,7 +74,9 @@ def check_pipeline(graph: Graph, pipeline: str, coding: str, timesteps: int | No
                 done.append(name)
                 continue
             try:
-                graph = cache[prefix] = get_pass(name).fn(graph, ctx, **options).graph
+                graph = get_pass(name).fn(graph, ctx, **options).graph
+                if keep:
+                    cache[prefix] = graph
                 done.append(name)
                 continue
             except DataError:

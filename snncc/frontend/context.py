@@ -29,7 +29,11 @@ class ConversionContext:
         # IR value made by an explicit zero Pad of an image -> (unpadded value, pads): a Conv reading it pads itself
         self.zero_padded: dict[str, tuple[str, tuple[int, int, int, int]]] = {}
         for init in model.graph.initializer:
-            self.const_values[init.name] = numpy_helper.to_array(init)
+            # read-only: a weight the converters pass on unchanged is the graph's constant as is (Graph.build copies
+            # writeable arrays), one array per weight rather than two
+            array = numpy_helper.to_array(init)
+            array.flags.writeable = False
+            self.const_values[init.name] = array
         for node in model.graph.node:
             for out in node.output:
                 self.producers[out] = node

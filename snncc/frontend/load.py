@@ -245,6 +245,7 @@ def prepare(model: onnx.ModelProto, where: str = "model", input_shapes: dict | N
     """Input sizes (`input_shapes`) set on dynamic axes, checker, version conversion up to opset 13 when older, size
     checks, constant folding, shape inference, weight checks."""
     from snncc.frontend.input_shape import apply_input_shapes
+    from snncc.frontend.weight_stash import WeightStash, restore_weights, stash_weights
 
     model = apply_input_shapes(model, input_shapes, where)
     for tensor in _all_tensors(model):
@@ -252,6 +253,9 @@ def prepare(model: onnx.ModelProto, where: str = "model", input_shapes: dict | N
             # only load_onnx(path) knows the folder to confine external data to
             raise ModelLoadError(f"{where}: tensor {tensor.name!r} refers to external data; pass the model's file "
                                  "path (not a loaded ModelProto) so that snncc reads it from the model's folder")
+    # checked, inferred and folded without the large weights those steps never read (weight_stash.py); a model
+    # the version converter must rewrite keeps them (its adapters may read any input)
+    model, stash = stash_weights(model) if _default_opset(model) >= MIN_OPSET else (model, WeightStash())
     try:
         onnx.checker.check_model(model)
     except Exception as exc:  # noqa: BLE001
@@ -278,6 +282,7 @@ def prepare(model: onnx.ModelProto, where: str = "model", input_shapes: dict | N
     except Exception:  # noqa: BLE001 - folding is an optimisation; conversion reports what stays unsupported
         pass
     model = _infer_shapes(model, where)
+    restore_weights(model, stash)
     check_value_shapes(model, where)
     check_weights(model, where)
     return model

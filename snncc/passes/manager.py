@@ -57,6 +57,12 @@ class PassManager:
         return format_pipeline(self.items())
 
     def run(self, graph: Graph, ctx: PassContext | None = None) -> Graph:
+        return self.run_taking([graph], ctx)
+
+    def run_taking(self, graphs: list[Graph], ctx: PassContext | None = None) -> Graph:
+        """`run` on `graphs.pop()`: with the caller holding no other reference, each pass's input graph is freed as
+        soon as the next pass has it (a pass rewriting every weight then holds two sets of weights, not three)."""
+        graph = graphs.pop()
         ctx = ctx or PassContext()
         items = self.items()
         done: list[str] = []

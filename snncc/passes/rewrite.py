@@ -32,7 +32,12 @@ class GraphEdit:
             name = str(replacing)
         else:
             name = self.names.fresh(wanted)
-        self._constants[name] = np.asarray(array, dtype=np.float32)
+        a = np.asarray(array, dtype=np.float32)
+        if a.flags.writeable and a.flags.owndata:
+            # the edit takes the array (the pass must not write to it any more): the graph keeps it as is instead
+            # of copying it, so a pass that rewrites every weight holds two sets of weights, not three
+            a.flags.writeable = False
+        self._constants[name] = a
         return ConstRef(name)
 
     def replace(self, node: Node) -> None:
