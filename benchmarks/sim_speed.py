@@ -28,6 +28,9 @@ session built once outside the timing), and onnxruntime's ANN on the same sample
 compared with. The three are run in turn within each repeat (interleaved), and the medians are printed with the
 ratios ort / numpy and ort time / (ANN time x passes).
 
+--loop: the ort engine stepping from Python vs as one ONNX Loop, and its peak memory at T = 8 vs 64
+(benchmarks/sim_speed_loop.py).
+
 --spikingjelly: SpikingJelly's ann2snn FXConverter with RateCodingRecipe(mode="max") on the calibration images, on a
 torch copy of the same ONNX network, T single-step calls per batch after `functional.reset_net`, in its own venv
 benchmarks/.venv-sj (created with --system-site-packages and `pip install spikingjelly torch==2.13.0 onnx`, the local CPU
@@ -314,12 +317,21 @@ def main(argv=None):
     parser.add_argument("--no-sparsity", action="store_true")
     parser.add_argument("--engines", action="store_true",
                         help="only the numpy vs ort engine table (codings rate T=8,32, signed T=4, phase, amos)")
+    parser.add_argument("--loop", action="store_true",
+                        help="only the ort engine's Python-stepped vs ONNX Loop table and its memory vs T")
     parser.add_argument("--spikingjelly", action="store_true",
                         help="also run SpikingJelly's ann2snn (installs benchmarks/.venv-sj on first use)")
     args = parser.parse_args(argv)
     timesteps = [int(v) for v in args.timesteps.split(",")]
     batches = [int(v) for v in args.batches.split(",")]
     print(f"load average (1 min) at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if args.loop:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from sim_speed_loop import print_loop
+
+        print_loop(args.models.split(","), timesteps, batches, args.repeat)
+        print(f"\nload average (1 min) at end: {os.getloadavg()[0]:.1f}")
+        return
     if args.engines:
         print_engines(bench_engines(args.models.split(","), batches, args.repeat), args.repeat)
         print(f"\nload average (1 min) at end: {os.getloadavg()[0]:.1f}")

@@ -17,6 +17,9 @@ import numpy as np
 from snncc.backends.onnx_step.lower import lower_program
 from snncc.backends.simulator.kernels import Program, simulate_program
 
+# Whether the ort engine runs the T steps as an ONNX Loop (True) or from Python (False): see README, engines.
+LOOP_DEFAULT = False
+
 
 def machine_threads() -> int:
     """The cores this process may run on."""
@@ -28,15 +31,21 @@ def machine_threads() -> int:
 
 class OrtStepRunner:
     """A program's step model in onnxruntime sessions with `threads` intra-op threads (default: the machine's
-    cores). Sessions are built once per set of static nodes (that is, per input coding) and reused."""
+    cores). Sessions are built once per set of static nodes (that is, per input coding) and reused.
 
-    def __init__(self, program: Program, threads: int | None = None):
+    `loop`: the steps between two checkpoints run as one ONNX `Loop` (loop.py) instead of one session call per step
+    from Python (analog input on the concurrent schedule; Poisson input and windowed programs always step from
+    Python). Default: LOOP_DEFAULT, the faster of the two as measured by benchmarks/sim_speed.py --loop."""
+
+    def __init__(self, program: Program, threads: int | None = None, loop: bool | None = None):
         import onnxruntime as ort
 
         self._ort = ort
         self.program = program
         self.threads = int(threads or machine_threads())
+        self.loop = LOOP_DEFAULT if loop is None else bool(loop)
         self._prepared = {}
+        self._loops = {}
 
     def _session(self, model):
         options = self._ort.SessionOptions()
@@ -52,6 +61,27 @@ class OrtStepRunner:
             prologue = None if step.prologue is None else self._session(step.prologue)
             self._prepared[static] = (step, self._session(step.model), prologue)
         return self._prepared[static]
+
+    def _loop_session(self, static: frozenset[str], step):
+        if static not in self._loops:
+            from snncc.backends.onnx_step.loop import loop_model
+
+            self._loops[static] = self._session(loop_model(step))
+        return self._loops[static]
+
+    def _run_loop(self, session, step, frames, state_in, state_out, trips: int) -> None:
+        """`trips` steps from state_in; the final states land in state_out."""
+        from snncc.backends.onnx_step.loop import TRIPS
+
+        wrap = self._ort.OrtValue.ortvalue_from_numpy
+        binding = session.io_binding()
+        for name, array in frames.items():
+            binding.bind_ortvalue_input(name, wrap(array))
+        binding.bind_ortvalue_input(TRIPS, wrap(np.array(trips, np.int64)))
+        for spec in step.states:
+            binding.bind_ortvalue_input(f"{spec.name}.init", wrap(state_in[spec.name]))
+            binding.bind_ortvalue_output(f"{spec.name}.final", wrap(state_out[spec.name]))
+        session.run_with_iobinding(binding)
 
     def _binding(self, session, step, frames, state_in, state_out, readouts):
         wrap = self._ort.OrtValue.ortvalue_from_numpy
@@ -96,10 +126,20 @@ class OrtStepRunner:
             for t in checkpoints:
                 checkpoint(t, other)
             return {t: decoded for t in checkpoints}
-        bindings = [self._binding(session, step, frames, fresh, other, readouts),
-                    self._binding(session, step, frames, other, fresh, readouts)]
         wanted, decoded, t_max = set(checkpoints), {}, max(checkpoints)
         sums = step.sums()
+        if self.loop and not poisson:
+            loop = self._loop_session(frozenset(k.name for k in program.kernels if k.output.static), step)
+            state, spare, done = fresh, other, 0
+            for t in sorted(wanted):
+                self._run_loop(loop, step, frames, state, spare, t - done)
+                state, spare, trips, done = spare, state, t - done, t
+                decoded[t] = {out: state[spec.name] / np.float32(t) for out, spec in sums.items()}
+                checkpoint(t, state)
+                batch_run.advance(trips / t_max)
+            return decoded
+        bindings = [self._binding(session, step, frames, fresh, other, readouts),
+                    self._binding(session, step, frames, other, fresh, readouts)]
         for t in range(1, t_max + 1):
             for kernel in poisson:
                 kernel.step(t)
