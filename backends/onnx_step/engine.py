@@ -77,7 +77,8 @@ class OrtStepRunner:
         binding = session.io_binding()
         for name, array in frames.items():
             binding.bind_ortvalue_input(name, wrap(array))
-        binding.bind_ortvalue_input(TRIPS, wrap(np.array(trips, np.int64)))
+        count = np.array(trips, np.int64)    # kept alive until the run: the OrtValue only borrows its memory
+        binding.bind_ortvalue_input(TRIPS, wrap(count))
         for spec in step.states:
             binding.bind_ortvalue_input(f"{spec.name}.init", wrap(state_in[spec.name]))
             binding.bind_ortvalue_output(f"{spec.name}.final", wrap(state_out[spec.name]))
@@ -108,8 +109,9 @@ class OrtStepRunner:
                                   {i.name: frames[i.name] for i in prologue.get_inputs()})
             frames = {name: frames[name] for name in step.frames}
             frames.update(zip(step.static_inputs, static))
-        fresh = {s.name: np.ascontiguousarray(np.broadcast_to(s.initial, (batch,) + s.initial.shape))
-                 for s in step.states}
+        # a copy even at batch 1 (where the broadcast view is contiguous already): onnxruntime writes into these
+        # buffers, and a view would overwrite the step model's initial state for the next batch
+        fresh = {s.name: np.broadcast_to(s.initial, (batch,) + s.initial.shape).copy() for s in step.states}
         other = {name: np.empty_like(a) for name, a in fresh.items()}
         readouts = {name: np.empty((batch,) + program.shapes[out], np.float32) for out, name in step.readouts.items()}
         counted = [(k, step.counts()[k.name].name) for k in program.kernels if k.name in step.counts()]

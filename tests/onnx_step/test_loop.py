@@ -64,3 +64,19 @@ def test_windowed_programs_have_no_loop():
     step = lower_program(build_program(compiled("digits_cnn", "phase")))
     with pytest.raises(ValueError, match="windowed step model is one pass"):
         loop_model(step)
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["python", "Loop"])
+def test_batches_of_one_each_start_from_the_initial_state(loop):
+    """At batch 1 the broadcast initial state is contiguous already; onnxruntime must not write into the step model's
+    own copy (every batch after the first then started where the previous one stopped)."""
+    from snncc.backends.simulator import simulate
+
+    program = build_program(compiled("digits_cnn", "rate"))
+    x = data("digits_cnn")[:3]
+    runner = OrtStepRunner(program, threads=1, loop=loop)
+    ref = simulate(program, x, [2, 8], batch_size=1)
+    for _ in range(2):     # the runner's cached step model is reused
+        got = runner.simulate({program.inputs[0]: x}, [2, 8], batch_size=1)
+        assert got["spikes_per_layer"] == ref.spikes_per_layer
+        np.testing.assert_allclose(got["outputs"][program.outputs[0]][8], ref.outputs[8], rtol=1e-5, atol=1e-5)
