@@ -111,6 +111,22 @@ def _one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
+# The engine "auto" picks when onnxruntime is installed: at eval's default batch of 256 the ort engine measured 1.36x
+# the numpy engine's throughput (geometric mean of 10 model/coding rows, faster on 8; `benchmarks/sim_speed.py
+# --engines`, load average 1.9-3.1 on the shared 2-core machine); at batch 1 they are even (0.99x).
+FASTEST_INSTALLED = "ort"
+
+
+def fastest_engine() -> str:
+    """FASTEST_INSTALLED when onnxruntime can be imported, else "numpy"."""
+    if FASTEST_INSTALLED == "ort":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            return "numpy"
+    return FASTEST_INSTALLED
+
+
 def simulate(graph: Graph | kernels.Program, x: np.ndarray | Mapping[str, np.ndarray], timesteps: int | Sequence[int],
              *, input_coding: str = "analog", seed: int = 0, batch_size: int = 256, progress: bool = False,
              synaptic_path: str = "auto", engine: str = "numpy", threads: int | None = None) -> SimulationResult:
@@ -119,11 +135,20 @@ def simulate(graph: Graph | kernels.Program, x: np.ndarray | Mapping[str, np.nda
     `timesteps` is one T or a list of checkpoints: the run goes to max(T) once and records the decoded output at
     each. `input_coding` is "analog" (x as a constant current) or "poisson" (Bernoulli spikes with p = clip(x, 0, 1)
     from a numpy Generator seeded with `seed`). `synaptic_path` is "auto" (per step, the cheaper of dense and
-    event-driven), "dense" or "event" (both give the same numbers up to float rounding). `engine` is "numpy" (the
+    event-driven), "dense" or "event" (both give the same numbers up to float rounding). `engine` is "auto"
+    (`fastest_engine()`; numpy where the step model cannot express the program), "numpy" (the
     reference kernels, one BLAS thread) or "ort" (the program lowered to an ONNX step model on onnxruntime with
     `threads` intra-op threads, default the machine's cores; `backends/onnx_step`).
     """
     program = graph if isinstance(graph, kernels.Program) else build_program(graph)
+    if engine == "auto":
+        engine = fastest_engine()
+        if engine == "ort":
+            try:
+                return simulate(program, x, timesteps, input_coding=input_coding, seed=seed, batch_size=batch_size,
+                                progress=progress, synaptic_path=synaptic_path, engine="ort", threads=threads)
+            except kernels.ProgramError:    # a program the step model cannot express: the reference kernels can
+                engine = "numpy"
     if not isinstance(x, Mapping):
         if len(program.inputs) != 1:
             raise kernels.ProgramError(f"the graph has {len(program.inputs)} inputs; pass a dict by name")
@@ -138,7 +163,7 @@ def simulate(graph: Graph | kernels.Program, x: np.ndarray | Mapping[str, np.nda
             raw = kernels.simulate_program(program, x, timesteps, input_coding=input_coding, seed=seed,
                                            batch_size=batch_size, progress=progress, synaptic_path=synaptic_path)
     else:
-        raise kernels.ProgramError(f"unknown engine {engine!r}; use 'numpy' or 'ort'")
+        raise kernels.ProgramError(f"unknown engine {engine!r}; use 'auto', 'numpy' or 'ort'")
     first = program.outputs[0]
     outputs = raw["outputs"][first]
     return SimulationResult(

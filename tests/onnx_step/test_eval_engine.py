@@ -17,7 +17,7 @@ def _eval(capsys, path, *extra):
 def test_eval_engine_ort_matches_numpy_through_the_cli(tmp_path, capsys):
     path = tmp_path / "cnn.snnir"
     save(compiled("digits_cnn", "rate"), path)
-    numpy_json = json.loads(_eval(capsys, path, "--json"))
+    numpy_json = json.loads(_eval(capsys, path, "--json", "--engine", "numpy"))
     ort_json = json.loads(_eval(capsys, path, "--json", "--engine", "ort"))
     assert set(ort_json) == set(numpy_json)
     assert (numpy_json["engine"], numpy_json["threads"]) == ("numpy", 1)
@@ -32,7 +32,7 @@ def test_eval_engine_ort_matches_numpy_through_the_cli(tmp_path, capsys):
 def test_eval_engine_ort_on_a_windowed_coding(tmp_path, capsys):
     path = tmp_path / "phase.snnir"
     save(compiled("digits_cnn", "phase"), path)
-    numpy_json = json.loads(_eval(capsys, path, "--json"))
+    numpy_json = json.loads(_eval(capsys, path, "--json", "--engine", "numpy"))
     ort_json = json.loads(_eval(capsys, path, "--json", "--engine", "ort"))
     assert ort_json["schedule"] == "windowed"
     assert {k: v for k, v in ort_json.items() if k not in ("engine", "threads")} == \
@@ -44,3 +44,26 @@ def test_an_unknown_engine_is_a_usage_error(tmp_path, capsys):
     save(compiled("digits_mlp", "rate"), path)
     assert main(["eval", str(path), "--engine", "gpu"]) == 2
     assert "gpu" in capsys.readouterr().err
+
+
+def test_eval_default_engine_is_the_fastest_installed(tmp_path, capsys, monkeypatch):
+    """--engine auto (the default) runs ort where onnxruntime imports; numpy where it does not (eval's ANN reference
+    needs onnxruntime too, so that case is checked on the chooser)."""
+    path = tmp_path / "cnn.snnir"
+    save(compiled("digits_mlp", "rate"), path)
+    from snncc.backends.simulator.runner import fastest_engine
+
+    assert json.loads(_eval(capsys, path, "--json"))["engine"] == "ort"
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)     # import onnxruntime -> ImportError
+    assert fastest_engine() == "numpy"
+
+
+def test_auto_engine_falls_back_where_the_step_model_cannot_express_the_program(monkeypatch):
+    from snncc.backends.simulator import ProgramError, simulate
+    from tests.onnx_step.compiled import data
+
+    def refuse(*args, **kwargs):
+        raise ProgramError("node %x (op): no ONNX step lowering for this op")
+    monkeypatch.setattr("snncc.backends.onnx_step.engine.lower_program", refuse)
+    result = simulate(compiled("digits_mlp", "rate"), data("digits_mlp"), 2, engine="auto")
+    assert result.engine == "numpy"
