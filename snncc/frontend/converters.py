@@ -397,6 +397,41 @@ def convert_add(ctx, node):
         _affine(ctx, node, x, shift=c)
 
 
+@converter("Sum", "Mean")
+def convert_sum(ctx, node):
+    """Sum (ResNet's residual join in older exports) / Mean of n tensors: one n-ary add, coefficients 1 or 1/n;
+    constant operands become a shift."""
+    inputs = [i for i in node.input if i]
+    dynamic = [i for i in inputs if not ctx.is_const(i)]
+    if not dynamic:
+        raise fail(node, "all inputs are constants (constant folding should have removed this node)")
+    k = 1.0 if node.op_type == "Sum" else 1.0 / len(inputs)
+    values = [ctx.value(i, node) for i in dynamic]
+    shapes = {ctx.type_of(v).shape for v in values}
+    if len(shapes) > 1:
+        raise fail(node, f"its computed inputs differ in shape ({', '.join(map(str, sorted(shapes)))}); only "
+                         "constants may broadcast")
+    constants = [np.asarray(ctx.const(i), np.float32) for i in inputs if ctx.is_const(i)]
+    shift = k * sum(constants[1:], constants[0]) if constants else None
+    if len(values) == 1:
+        scale = np.float32(k) if k != 1.0 else None
+        if scale is None and shift is None:
+            ctx.alias(node.output[0], values[0])
+        else:
+            _affine(ctx, node, dynamic[0], scale=scale, shift=shift)
+        return
+    if shift is None:
+        ctx.emit(Add, node, values, coeffs=(k,) * len(values))
+        return
+    base = ctx.node_name(node)
+    total = ctx.emit(Add, node, values, name=ctx.names.fresh(f"{base}.sum"), coeffs=(k,) * len(values))
+    try:
+        t = ctx.add_const(f"{base}.shift", ctx.per_sample_const(shift, _rank(ctx, total)))
+    except ValueError as exc:
+        raise fail(node, str(exc)) from None
+    ctx.emit(Affine, node, [total], name=base, shift=t)
+
+
 @converter("Sub")
 def convert_sub(ctx, node):
     pair = _binary_const(ctx, node)
