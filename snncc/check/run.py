@@ -16,6 +16,7 @@ from dataclasses import replace
 import onnx
 
 from snncc.check.verdict import BLOCKED, UNCHECKED, WORKS, CheckReport, Verdict
+from snncc.frontend.unsupported_ops import reason
 from snncc.errors import DataError, OptionError, SnnccError, UnsupportedModelError
 from snncc.ir import Graph
 from snncc.passes import PassContext
@@ -31,11 +32,18 @@ _UNSUPPORTED_LINE = re.compile(r"node '(?P<node>[^']*)': op (?P<op>\S+) \(opset"
 _NODE_MESSAGE = re.compile(r"node '(?P<node>[^']*)' \((?P<op>[A-Za-z0-9_.:]+)\): (?P<why>.*)", re.S)
 
 
-def frontend_blockers(exc: UnsupportedModelError) -> list[Blocker]:
-    """The frontend's refusal as blockers: one per unsupported node, or the node a converter named."""
+def frontend_blockers(exc: UnsupportedModelError, model: onnx.ModelProto | None = None) -> list[Blocker]:
+    """The frontend's refusal as blockers: one per unsupported node (why no coding can express it, for the ops
+    `snncc.frontend.unsupported_ops` knows), or the node a converter named."""
     text = str(exc)
-    found = [Blocker(m["node"], m["op"].split("::")[-1], "no converter for this op", FRONTEND_FIX)
-             for m in _UNSUPPORTED_LINE.finditer(text)]
+    nodes = {(n.name, n.op_type): n for n in reversed(model.graph.node)} if model is not None else {}
+    found = []
+    for m in _UNSUPPORTED_LINE.finditer(text):
+        op = m["op"].split("::")[-1]
+        node = nodes.get((m["node"], op))
+        known = reason(model, node) if node is not None else None
+        found.append(Blocker(m["node"], op, known.why, known.fix) if known
+                     else Blocker(m["node"], op, "no converter for this op", FRONTEND_FIX))
     if found:
         return found
     m = _NODE_MESSAGE.match(text)
@@ -167,7 +175,7 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
     try:
         graph = onnx_to_ir(onnx_model)
     except UnsupportedModelError as exc:
-        stops = tuple(frontend_blockers(exc))
+        stops = tuple(frontend_blockers(exc, onnx_model))
         verdicts = tuple(Verdict(c, BLOCKED, stops, suggestion=stops[0].fix) for c in codings)
         return CheckReport(name, shapes, verdicts, time.perf_counter() - start,
                            getattr(profile, "name", None))

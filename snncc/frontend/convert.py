@@ -10,6 +10,7 @@ from snncc.errors import UnsupportedModelError
 from snncc.frontend.context import ConversionContext
 from snncc.frontend.converters import CONVERTERS
 from snncc.frontend.tail import convert_tail_node, describe, output_tail
+from snncc.frontend.unsupported_ops import reason
 from snncc.ir import Graph, Input, TensorType, VerifyError, verify
 from snncc.limits import check_bytes
 
@@ -92,7 +93,9 @@ def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
         if index in foldable and domain == "ai.onnx":
             continue
         if domain != "ai.onnx" or node.op_type not in CONVERTERS:
-            lines.append(f"  node {node.name!r}: op {domain}::{node.op_type} (opset {opsets.get(domain, '?')})")
+            known = reason(model, node)
+            lines.append(f"  node {node.name!r}: op {domain}::{node.op_type} (opset {opsets.get(domain, '?')})"
+                         + (f": {known.why}; {known.fix}" if known else ""))
     return lines
 
 

@@ -71,6 +71,20 @@ def convert_identity(ctx, node):
         ctx.alias(node.output[0], ctx.value(src, node))
 
 
+_FLOAT_CASTS = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
+
+
+@converter("Cast")
+def convert_cast(ctx, node):
+    """A cast of an activation to a float type is the identity (snncc computes in float32); to an integer type it
+    rounds, which no coding expresses."""
+    to = int(attrs(node).get("to", 0))
+    if to not in _FLOAT_CASTS:
+        raise fail(node, f"a cast of an activation to {onnx.TensorProto.DataType.Name(to)} rounds it to an integer, "
+                         "which is neither linear nor a gate snncc lowers")
+    ctx.alias(node.output[0], ctx.value(node.input[0], node))
+
+
 @converter("Constant")
 def convert_constant(ctx, node):
     from onnx import numpy_helper
