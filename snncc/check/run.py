@@ -17,7 +17,7 @@ import onnx
 
 from snncc.check.verdict import BLOCKED, UNCHECKED, WORKS, CheckReport, Verdict
 from snncc.frontend.unsupported_ops import reason
-from snncc.errors import DataError, OptionError, SnnccError, UnsupportedModelError
+from snncc.errors import DataError, OptionError, ResourceLimitError, SnnccError, UnsupportedModelError
 from snncc.ir import Graph
 from snncc.passes import PassContext
 from snncc.passes.manager import RewriteError
@@ -164,7 +164,7 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
 
         profile = load_profile(profile)
     name = "model" if isinstance(model, onnx.ModelProto) else str(model)
-    onnx_model = load_model(model, input_shapes)
+    onnx_model = load_model(model, input_shapes, working_batch=1)   # nothing runs: no batch is held
     shapes = _input_shapes(onnx_model)
     if any(d < 1 for dims in shapes.values() for d in dims[1:]):
         from snncc.frontend.convert import _input_type
@@ -179,12 +179,25 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
         verdicts = tuple(Verdict(c, BLOCKED, stops, suggestion=stops[0].fix) for c in codings)
         return CheckReport(name, shapes, verdicts, time.perf_counter() - start,
                            getattr(profile, "name", None))
-    notes = []
+    notes = [] if (too_big := _compile_memory_note(onnx_model, name)) is None else [too_big]
     if graph.meta.get("dropped_tail"):
         notes.append(f"the output tail {graph.meta['dropped_tail']} is dropped (argmax unchanged)")
     verdicts = check_graph(graph, codings, timesteps=timesteps, profile=profile, **coding_options)
     return CheckReport(name, shapes, tuple(verdicts), time.perf_counter() - start, getattr(profile, "name", None),
                        tuple(notes))
+
+
+def _compile_memory_note(model: onnx.ModelProto, name: str) -> str | None:
+    """The check holds no batch; compile calibrates WORKING_BATCH samples at a time and refuses at load a tensor
+    that would then exceed the memory cap: say so before the user runs it."""
+    from snncc.frontend.load import check_value_shapes
+    from snncc.limits import WORKING_BATCH
+
+    try:
+        check_value_shapes(model, name, WORKING_BATCH)
+    except ResourceLimitError as exc:
+        return f"compile will refuse this input size: {exc}; or give a smaller --input-shape"
+    return None
 
 
 def _input_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:

@@ -91,3 +91,20 @@ def test_an_unknown_per_element_function_points_to_a_user_gate():
     blocker, suggestion = _only_blocker(_conv_then([helper.make_node("Softplus", ["r"], ["y"], name="sp")]))
     assert blocker.op == "Softplus" and "per-element" in blocker.why
     assert "--coding amos" in suggestion and "register_gate" in suggestion
+
+
+def test_check_holds_no_batch_but_says_when_compile_will_refuse_the_size():
+    """A 640x640 text detector (PP-OCRv6) was refused by `check` itself for the memory compile's batch of 256
+    would need; the check runs nothing, so it answers, and notes what compile will refuse."""
+    from snncc.errors import ResourceLimitError
+    from snncc.limits import memory_cap
+    import snncc
+
+    model = _conv_then([helper.make_node("Relu", ["r"], ["y"])], shape=(2, 64, 64))   # 2x64x64 floats = 32 KiB
+    with memory_cap("4M"):
+        report = check_model(model)
+        assert report.verdict("rate").status == "works"
+        assert any("compile will refuse" in n and "256 samples" in n for n in report.notes)
+        with pytest.raises(ResourceLimitError):
+            snncc.compile(model, coding="rate", calibration=np.abs(rand(4, 2, 64, 64)))
+    assert not check_model(model).notes
