@@ -12,6 +12,7 @@ import os
 import re
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import onnx
 
@@ -148,12 +149,14 @@ def check_graph(graph: Graph, codings: list[str] | None = None, *, timesteps: in
 
 def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] | None = None, *,
                 input_shapes: dict | None = None, timesteps: int | None = None, profile=None,
-                **coding_options) -> CheckReport:
+                sample_shape: tuple[int, ...] | None = None, **coding_options) -> CheckReport:
     """Read the model's graph (no calibration) and say, per coding, whether it compiles and what stops it.
 
-    `input_shapes` sizes dynamic input axes as for compile; `profile` (a name, file or Profile) adds the hardware's
+    `input_shapes` sizes dynamic input axes as for compile; without it, `sample_shape` (the calibration data's
+    per-sample shape, as compile would take it) does; `profile` (a name, file or Profile) adds the hardware's
     preconditions. ModelLoadError/OptionError propagate: they are about the file or the options, not a coding."""
-    from snncc.compiler import load_model
+    from snncc.frontend.input_shape import shapes_from_calibration
+    from snncc.frontend.load import prepare, read_model
     from snncc.frontend import onnx_to_ir
     from snncc.pipeline import CODINGS
 
@@ -164,7 +167,12 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
 
         profile = load_profile(profile)
     name = "model" if isinstance(model, onnx.ModelProto) else str(model)
-    onnx_model = load_model(model, input_shapes, working_batch=1)   # nothing runs: no batch is held
+    raw = model if isinstance(model, onnx.ModelProto) else read_model(Path(model))
+    notes = []
+    if not input_shapes and sample_shape is not None:
+        input_shapes = shapes_from_calibration(raw, tuple(sample_shape))
+        notes += [f"input {k} sized {'x'.join(map(str, v))} by the calibration data" for k, v in input_shapes.items()]
+    onnx_model = prepare(raw, name, input_shapes=input_shapes, working_batch=1)   # nothing runs: no batch is held
     shapes = _input_shapes(onnx_model)
     if any(d < 1 for dims in shapes.values() for d in dims[1:]):
         from snncc.frontend.convert import _input_type
@@ -178,8 +186,8 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
         stops = tuple(frontend_blockers(exc, onnx_model))
         verdicts = tuple(Verdict(c, BLOCKED, stops, suggestion=stops[0].fix) for c in codings)
         return CheckReport(name, shapes, verdicts, time.perf_counter() - start,
-                           getattr(profile, "name", None))
-    notes = [] if (too_big := _compile_memory_note(onnx_model, name)) is None else [too_big]
+                           getattr(profile, "name", None), tuple(notes))
+    notes += [] if (too_big := _compile_memory_note(onnx_model, name)) is None else [too_big]
     if graph.meta.get("dropped_tail"):
         notes.append(f"the output tail {graph.meta['dropped_tail']} is dropped (argmax unchanged)")
     verdicts = check_graph(graph, codings, timesteps=timesteps, profile=profile, **coding_options)

@@ -108,3 +108,23 @@ def test_check_holds_no_batch_but_says_when_compile_will_refuse_the_size():
         with pytest.raises(ResourceLimitError):
             snncc.compile(model, coding="rate", calibration=np.abs(rand(4, 2, 64, 64)))
     assert not check_model(model).notes
+
+
+def test_check_sizes_dynamic_axes_from_the_calibration_file_like_compile(tmp_path, capsys):
+    """PP-OCR's direction classifier declares ?x3x?x?: compile takes the size from MODEL.calib.npz next to it, and
+    so does check (only the file's header is read); --calib names another file."""
+    from snncc.cli import main
+    from tests.frontend.test_input_shape import dynamic_cnn
+
+    path = tmp_path / "dyn.onnx"
+    path.write_bytes(dynamic_cnn().SerializeToString())
+    other = tmp_path / "pages.npz"
+    np.savez(other, x=np.zeros((2, 3, 12, 12), np.float32))
+    assert main(["check", str(path), "--coding", "rate", "--calib", str(other)]) == 0
+    assert "input x sized 1x3x12x12 by the calibration data" in capsys.readouterr().out
+    np.savez(tmp_path / "dyn.calib.npz", x=np.zeros((2, 3, 16, 16), np.float32))
+    assert main(["check", str(path), "--coding", "rate"]) == 0
+    out = capsys.readouterr().out
+    assert "1x3x16x16 by the calibration data" in out and "rate    works" in out
+    assert main(["check", str(path), "--coding", "rate", "--input-shape", "x=1x3x8x8"]) == 0
+    assert "calibration" not in capsys.readouterr().out
