@@ -21,7 +21,8 @@ HEADER_ORDER = ("coding", "pipeline", "source", "source_sha256", "timesteps")
 def _freeze(array: np.ndarray) -> np.ndarray:
     a = np.asarray(array, order="C")
     if a.flags.writeable:
-        a = a.copy()
+        if a is array or not a.flags.owndata:   # a fresh C-order copy (of a transposed weight) is not copied twice
+            a = a.copy()
         a.flags.writeable = False
     return a
 

@@ -175,6 +175,11 @@ def onnx_to_ir(model: onnx.ModelProto) -> Graph:
             raise UnsupportedModelError(f"output {out.name!r} is a constant or is not computed from the input")
         outputs.append(ctx.values[out.name])
     nodes = _drop_dead_nodes(ctx.nodes, outputs)
+    for array in ctx.constants.values():
+        # the conversion owns these (decoded from the model's bytes): the graph keeps them read-only instead of
+        # copying them (a VGG's 140M weights)
+        if array.flags.owndata and array.flags.c_contiguous:
+            array.flags.writeable = False
     try:
         # the header says which output normalisers were dropped (argmax unchanged)
         graph = Graph.build(nodes, outputs, ctx.constants, {"dropped_tail": ", ".join(dropped)} if dropped else {})

@@ -106,7 +106,7 @@ def convert_conv(ctx, node):
     x = ctx.value(node.input[0], node)
     if not ctx.is_const(node.input[1]):
         raise fail(node, "the weight must be a constant initializer")
-    w = ctx.const(node.input[1]).astype(np.float32)
+    w = ctx.const(node.input[1]).astype(np.float32, copy=False)
     if w.ndim != 4:
         raise fail(node, f"only 2-D convolutions are supported (weight shape {list(w.shape)})")
     kernel = tuple(a.get("kernel_shape", w.shape[2:]))
@@ -133,8 +133,10 @@ def convert_gemm(ctx, node):
     x = ctx.value(node.input[0], node)
     if not ctx.is_const(node.input[1]):
         raise fail(node, "B must be a constant initializer")
-    b = ctx.const(node.input[1]).astype(np.float32)
-    w = (b if a.get("transB", 0) else b.T) * np.float32(a.get("alpha", 1.0))
+    b = ctx.const(node.input[1]).astype(np.float32, copy=False)
+    w = b if a.get("transB", 0) else b.T
+    if a.get("alpha", 1.0) != 1.0:     # a VGG's 100M-weight matrix is not copied for nothing
+        w = w * np.float32(a["alpha"])
     base = ctx.node_name(node)
     bias = None
     if len(node.input) > 2 and node.input[2]:
@@ -150,14 +152,14 @@ def convert_matmul(ctx, node):
     base = ctx.node_name(node)
     if ctx.is_const(right) and not ctx.is_const(left):
         x = ctx.value(left, node)
-        w = ctx.const(right).astype(np.float32)
+        w = ctx.const(right).astype(np.float32, copy=False)
         if w.ndim != 2:
             raise fail(node, f"the constant operand must be a matrix, got shape {list(w.shape)}")
         ctx.emit(Dense, node, [x], name=base, weight=ctx.add_const(f"{base}.weight", w.T), axis=-1)
     elif ctx.is_const(left) and not ctx.is_const(right):
         # A @ H with a constant A (a graph layer's normalised adjacency) mixes along H's second-to-last axis
         x = ctx.value(right, node)
-        w = ctx.const(left).astype(np.float32)
+        w = ctx.const(left).astype(np.float32, copy=False)
         if w.ndim != 2 or len(ctx.type_of(x).shape) < 2:
             raise fail(node, "a constant left operand needs a matrix and an input of per-sample rank >= 2")
         ctx.emit(Dense, node, [x], name=base, weight=ctx.add_const(f"{base}.weight", w), axis=-2)
