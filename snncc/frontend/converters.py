@@ -286,12 +286,30 @@ def _pool_common(ctx, node):
     return a, x, kernel, strides, _pads(node, a, ctx.type_of(x).shape[1:], kernel, strides)
 
 
+def _channel_parts(ctx, x: str) -> list[str]:
+    """The values a channel Concat (of an image) joins, nested concats flattened; [x] for anything else."""
+    producer = next((n for n in reversed(ctx.nodes) if n.name == x), None)
+    if not isinstance(producer, Concat) or len(ctx.type_of(x).shape) != 3 or producer.axis % 3 != 0:
+        return [x]
+    return [part for i in producer.inputs for part in _channel_parts(ctx, i)]
+
+
 @converter("MaxPool")
 def convert_maxpool(ctx, node):
+    """A pool of a channel Concat (SqueezeNet's fire modules, Inception blocks) pools each joined part: pooling is
+    per channel, so maxpool(concat(a, b)) = concat(maxpool(a), maxpool(b)) exactly, and each pool then reads its
+    ReLU population directly (TTFS and phase pool such a population by its first spike)."""
     if len([o for o in node.output if o]) > 1:
         raise fail(node, "MaxPool with an Indices output is not supported")
     _, x, kernel, strides, pads = _pool_common(ctx, node)
-    ctx.emit(MaxPool, node, [x], kernel=kernel, strides=strides, pads=pads)
+    parts = _channel_parts(ctx, x)
+    if len(parts) == 1:
+        ctx.emit(MaxPool, node, [x], kernel=kernel, strides=strides, pads=pads)
+        return
+    base = ctx.node_name(node)
+    pooled = [ctx.emit(MaxPool, node, [p], name=ctx.names.fresh(f"{base}.part{i}"), kernel=kernel, strides=strides,
+                       pads=pads) for i, p in enumerate(parts)]
+    ctx.emit(Concat, node, pooled, name=base, axis=0)
 
 
 @converter("AveragePool")

@@ -52,3 +52,34 @@ def test_resnet_block_joined_by_sum_compiles_to_an_snn_that_agrees():
     snn = snncc.compile(model, coding="rate", timesteps=64, calibration=x)
     logits = simulate(snn, x, 64).outputs[64]
     assert np.mean(logits.argmax(-1) == onnxruntime_run(model, x).argmax(-1)) >= 0.9
+
+
+def _fire_module():
+    """SqueezeNet's fire module: two expand branches (1x1, 3x3) joined on channels, then a max pool and a head."""
+    nodes = [helper.make_node("Conv", ["x", "e1"], ["a"]), helper.make_node("Relu", ["a"], ["ra"]),
+             helper.make_node("Conv", ["x", "e3"], ["b"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["b"], ["rb"]),
+             helper.make_node("Concat", ["ra", "rb"], ["cat"], axis=1),
+             helper.make_node("MaxPool", ["cat"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("GlobalAveragePool", ["p"], ["g"]), helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("Gemm", ["f", "fc"], ["y"])]
+    inits = {"e1": rand(3, 2, 1, 1, seed=1), "e3": rand(2, 2, 3, 3, seed=2), "fc": rand(5, 3, seed=3)}
+    return make_model(nodes, (2, 6, 6), None, inits)
+
+
+def test_a_pool_of_a_channel_concat_pools_each_branch():
+    graph = _check(_fire_module(), rand(3, 2, 6, 6))
+    pools = [n for n in graph.nodes if n.op == "max_pool"]
+    assert len(pools) == 2 and {graph.node(p.inputs[0]).op for p in pools} == {"relu"}
+
+
+def test_squeezenet_like_pool_after_concat_compiles_with_ttfs():
+    """The TTFS first-spike pool needs a ReLU population as its input; it refused SqueezeNet and Inception-v2."""
+    from snncc.check import check_model
+
+    model = _fire_module()
+    assert check_model(model, ["ttfs"]).working() == ["ttfs"]
+    x = np.abs(rand(64, 2, 6, 6, seed=8))
+    snn = snncc.compile(model, coding="ttfs", calibration=x)
+    steps = int(snn.meta["latency_steps"])
+    result = simulate(snn, x, steps)
+    assert np.mean(result.predictions[steps] == onnxruntime_run(model, x).argmax(-1)) >= 0.9
