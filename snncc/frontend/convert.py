@@ -110,12 +110,14 @@ def _input_type(vi: onnx.ValueInfoProto) -> TensorType:
     shape = []
     for i, d in enumerate(dims[1:], start=1):
         if not d.HasField("dim_value") or d.dim_value <= 0:
+            # an unnamed axis (-1 or ?, as Paddle exports write) gets a placeholder the user replaces, not a "?"
             example = "x".join(["1"] + [str(e.dim_value) if e.HasField("dim_value") and e.dim_value > 0
-                                        else (e.dim_param or "?") for e in dims[1:]])
+                                        else (e.dim_param if e.dim_param and e.dim_param != "?" else f"D{j}")
+                                        for j, e in enumerate(dims[1:], start=1)])
             raise UnsupportedModelError(
                 f"input {vi.name!r}: axis {i} is dynamic ({d.dim_param or '?'}) and its size is unknown; give it "
                 f"with --input-shape {vi.name}={example} (numbers for every axis; API: input_shapes="
-                f"{{{vi.name!r}: (...)}}), or pass calibration data, whose per-sample shape is used")
+                f"{{{vi.name!r}: (...)}}), or pass calibration data (--calib), whose per-sample shape is used")
         shape.append(int(d.dim_value))
     return TensorType(tuple(shape))
 

@@ -128,3 +128,19 @@ def test_check_sizes_dynamic_axes_from_the_calibration_file_like_compile(tmp_pat
     assert "1x3x16x16 by the calibration data" in out and "rate    works" in out
     assert main(["check", str(path), "--coding", "rate", "--input-shape", "x=1x3x8x8"]) == 0
     assert "calibration" not in capsys.readouterr().out
+
+
+def test_unnamed_dynamic_axes_get_placeholders_not_question_marks(capsys, tmp_path):
+    """Paddle exports declare -1x3x?x?; the advice used to read --input-shape x=1x3x?x?, which does not parse."""
+    from snncc.cli import main
+    from tests.frontend.test_input_shape import dynamic_cnn
+
+    model = dynamic_cnn()
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param = "?"
+    dims[3].Clear()
+    path = tmp_path / "paddle.onnx"
+    path.write_bytes(model.SerializeToString())
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "--input-shape x=1x3xD2xD3" in err and "--calib" in err
