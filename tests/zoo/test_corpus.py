@@ -69,3 +69,17 @@ def test_text_direction_ir_agrees_with_onnxruntime(zoo):
     session = ort.InferenceSession(str(zoo.models["ppocr_cls"]), providers=["CPUExecutionProvider"])
     ref = session.run(None, {"x": x})[0]
     assert np.array_equal(run(graph, x)[graph.outputs[0]].argmax(1), ref.argmax(1))
+
+
+def test_db_text_detector_finds_text_in_the_crops_and_converts_exactly(zoo):
+    from snncc.compiler import load_model
+    from snncc.frontend import onnx_to_ir
+    from snncc.ir import run
+
+    x = np.load(zoo.split("ppocr_det", "test"))["x"][:4]
+    assert x.shape == (4, 3, render.DET_SIZE, render.DET_SIZE)
+    session = ort.InferenceSession(str(zoo.models["ppocr_det"]), providers=["CPUExecutionProvider"])
+    ref = session.run(None, {"x": x})[0]
+    assert 0.01 < (ref > 0.3).mean() < 0.5          # text pixels at rapidocr's threshold, not everything
+    graph = onnx_to_ir(load_model(zoo.models["ppocr_det"], calibration=x))
+    np.testing.assert_allclose(run(graph, x)[graph.outputs[0]].reshape(ref.shape), ref, atol=1e-3)
