@@ -83,3 +83,17 @@ def test_squeezenet_like_pool_after_concat_compiles_with_ttfs():
     steps = int(snn.meta["latency_steps"])
     result = simulate(snn, x, steps)
     assert np.mean(result.predictions[steps] == onnxruntime_run(model, x).argmax(-1)) >= 0.9
+
+
+def test_sigmoid_and_silu_of_very_negative_values_warn_nothing():
+    """PP-OCRv4's DB head feeds logits below -88 to its Sigmoid: compile printed numpy's overflow warning."""
+    import warnings
+
+    model = make_model([helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Mul", ["x", "s"], ["y"])],
+                       (3,), (3,))
+    graph = onnx_to_ir(prepare(model))
+    x = np.array([[-200.0, 0.0, 200.0]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = run(graph, x, keep="all")
+    np.testing.assert_allclose(y[graph.outputs[0]], onnxruntime_run(model, x), atol=1e-6)
