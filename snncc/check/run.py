@@ -12,11 +12,13 @@ import os
 import re
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import onnx
 
 from snncc.check.verdict import BLOCKED, UNCHECKED, WORKS, CheckReport, Verdict
-from snncc.errors import DataError, OptionError, SnnccError, UnsupportedModelError
+from snncc.frontend.unsupported_ops import reason
+from snncc.errors import DataError, OptionError, ResourceLimitError, SnnccError, UnsupportedModelError
 from snncc.ir import Graph
 from snncc.passes import PassContext
 from snncc.passes.manager import RewriteError
@@ -34,11 +36,18 @@ _UNSUPPORTED_LINE = re.compile(r"node '(?P<node>[^']*)': op (?P<op>\S+) \(opset"
 _NODE_MESSAGE = re.compile(r"node '(?P<node>[^']*)' \((?P<op>[A-Za-z0-9_.:]+)\): (?P<why>.*)", re.S)
 
 
-def frontend_blockers(exc: UnsupportedModelError) -> list[Blocker]:
-    """The frontend's refusal as blockers: one per unsupported node, or the node a converter named."""
+def frontend_blockers(exc: UnsupportedModelError, model: onnx.ModelProto | None = None) -> list[Blocker]:
+    """The frontend's refusal as blockers: one per unsupported node (why no coding can express it, for the ops
+    `snncc.frontend.unsupported_ops` knows), or the node a converter named."""
     text = str(exc)
-    found = [Blocker(m["node"], m["op"].split("::")[-1], "no converter for this op", FRONTEND_FIX)
-             for m in _UNSUPPORTED_LINE.finditer(text)]
+    nodes = {(n.name, n.op_type): n for n in reversed(model.graph.node)} if model is not None else {}
+    found = []
+    for m in _UNSUPPORTED_LINE.finditer(text):
+        op = m["op"].split("::")[-1]
+        node = nodes.get((m["node"], op))
+        known = reason(model, node) if node is not None else None
+        found.append(Blocker(m["node"], op, known.why, known.fix) if known
+                     else Blocker(m["node"], op, "no converter for this op", FRONTEND_FIX))
     if found:
         return found
     m = _NODE_MESSAGE.match(text)
@@ -150,12 +159,14 @@ def check_graph(graph: Graph, codings: list[str] | None = None, *, timesteps: in
 
 def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] | None = None, *,
                 input_shapes: dict | None = None, timesteps: int | None = None, profile=None,
-                **coding_options) -> CheckReport:
+                sample_shape: tuple[int, ...] | None = None, **coding_options) -> CheckReport:
     """Read the model's graph (no calibration) and say, per coding, whether it compiles and what stops it.
 
-    `input_shapes` sizes dynamic input axes as for compile; `profile` (a name, file or Profile) adds the hardware's
+    `input_shapes` sizes dynamic input axes as for compile; without it, `sample_shape` (the calibration data's
+    per-sample shape, as compile would take it) does; `profile` (a name, file or Profile) adds the hardware's
     preconditions. ModelLoadError/OptionError propagate: they are about the file or the options, not a coding."""
-    from snncc.compiler import load_model
+    from snncc.frontend.input_shape import shapes_from_calibration
+    from snncc.frontend.load import prepare, read_model
     from snncc.frontend import onnx_to_ir
     from snncc.pipeline import CODINGS
 
@@ -166,7 +177,12 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
 
         profile = load_profile(profile)
     name = "model" if isinstance(model, onnx.ModelProto) else str(model)
-    onnx_model = load_model(model, input_shapes)
+    raw = model if isinstance(model, onnx.ModelProto) else read_model(Path(model))
+    notes = []
+    if not input_shapes and sample_shape is not None:
+        input_shapes = shapes_from_calibration(raw, tuple(sample_shape))
+        notes += [f"input {k} sized {'x'.join(map(str, v))} by the calibration data" for k, v in input_shapes.items()]
+    onnx_model = prepare(raw, name, input_shapes=input_shapes, working_batch=1)   # nothing runs: no batch is held
     shapes = _input_shapes(onnx_model)
     if any(d < 1 for dims in shapes.values() for d in dims[1:]):
         from snncc.frontend.convert import _input_type
@@ -177,16 +193,29 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
     try:
         graph = onnx_to_ir(onnx_model)
     except UnsupportedModelError as exc:
-        stops = tuple(frontend_blockers(exc))
+        stops = tuple(frontend_blockers(exc, onnx_model))
         verdicts = tuple(Verdict(c, BLOCKED, stops, suggestion=stops[0].fix) for c in codings)
         return CheckReport(name, shapes, verdicts, time.perf_counter() - start,
-                           getattr(profile, "name", None))
-    notes = []
+                           getattr(profile, "name", None), tuple(notes))
+    notes += [] if (too_big := _compile_memory_note(onnx_model, name)) is None else [too_big]
     if graph.meta.get("dropped_tail"):
         notes.append(f"the output tail {graph.meta['dropped_tail']} is dropped (argmax unchanged)")
     verdicts = check_graph(graph, codings, timesteps=timesteps, profile=profile, **coding_options)
     return CheckReport(name, shapes, tuple(verdicts), time.perf_counter() - start, getattr(profile, "name", None),
                        tuple(notes))
+
+
+def _compile_memory_note(model: onnx.ModelProto, name: str) -> str | None:
+    """The check holds no batch; compile calibrates WORKING_BATCH samples at a time and refuses at load a tensor
+    that would then exceed the memory cap: say so before the user runs it."""
+    from snncc.frontend.load import check_value_shapes
+    from snncc.limits import WORKING_BATCH
+
+    try:
+        check_value_shapes(model, name, WORKING_BATCH)
+    except ResourceLimitError as exc:
+        return f"compile will refuse this input size: {exc}; or give a smaller --input-shape"
+    return None
 
 
 def _input_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:

@@ -10,6 +10,7 @@ from snncc.errors import UnsupportedModelError
 from snncc.frontend.context import ConversionContext
 from snncc.frontend.converters import CONVERTERS
 from snncc.frontend.tail import convert_tail_node, describe, output_tail
+from snncc.frontend.unsupported_ops import reason
 from snncc.ir import Graph, Input, TensorType, VerifyError, verify
 from snncc.limits import check_bytes
 
@@ -92,7 +93,9 @@ def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
         if index in foldable and domain == "ai.onnx":
             continue
         if domain != "ai.onnx" or node.op_type not in CONVERTERS:
-            lines.append(f"  node {node.name!r}: op {domain}::{node.op_type} (opset {opsets.get(domain, '?')})")
+            known = reason(model, node)
+            lines.append(f"  node {node.name!r}: op {domain}::{node.op_type} (opset {opsets.get(domain, '?')})"
+                         + (f": {known.why}; {known.fix}" if known else ""))
     return lines
 
 
@@ -107,12 +110,14 @@ def _input_type(vi: onnx.ValueInfoProto) -> TensorType:
     shape = []
     for i, d in enumerate(dims[1:], start=1):
         if not d.HasField("dim_value") or d.dim_value <= 0:
+            # an unnamed axis (-1 or ?, as Paddle exports write) gets a placeholder the user replaces, not a "?"
             example = "x".join(["1"] + [str(e.dim_value) if e.HasField("dim_value") and e.dim_value > 0
-                                        else (e.dim_param or "?") for e in dims[1:]])
+                                        else (e.dim_param if e.dim_param and e.dim_param != "?" else f"D{j}")
+                                        for j, e in enumerate(dims[1:], start=1)])
             raise UnsupportedModelError(
                 f"input {vi.name!r}: axis {i} is dynamic ({d.dim_param or '?'}) and its size is unknown; give it "
                 f"with --input-shape {vi.name}={example} (numbers for every axis; API: input_shapes="
-                f"{{{vi.name!r}: (...)}}), or pass calibration data, whose per-sample shape is used")
+                f"{{{vi.name!r}: (...)}}), or pass calibration data (--calib), whose per-sample shape is used")
         shape.append(int(d.dim_value))
     return TensorType(tuple(shape))
 
@@ -172,6 +177,11 @@ def onnx_to_ir(model: onnx.ModelProto) -> Graph:
             raise UnsupportedModelError(f"output {out.name!r} is a constant or is not computed from the input")
         outputs.append(ctx.values[out.name])
     nodes = _drop_dead_nodes(ctx.nodes, outputs)
+    for array in ctx.constants.values():
+        # the conversion owns these (decoded from the model's bytes): the graph keeps them read-only instead of
+        # copying them (a VGG's 140M weights)
+        if array.flags.owndata and array.flags.c_contiguous:
+            array.flags.writeable = False
     try:
         # the header says which output normalisers were dropped (argmax unchanged)
         graph = Graph.build(nodes, outputs, ctx.constants, {"dropped_tail": ", ".join(dropped)} if dropped else {})

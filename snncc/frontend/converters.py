@@ -71,6 +71,20 @@ def convert_identity(ctx, node):
         ctx.alias(node.output[0], ctx.value(src, node))
 
 
+_FLOAT_CASTS = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
+
+
+@converter("Cast")
+def convert_cast(ctx, node):
+    """A cast of an activation to a float type is the identity (snncc computes in float32); to an integer type it
+    rounds, which no coding expresses."""
+    to = int(attrs(node).get("to", 0))
+    if to not in _FLOAT_CASTS:
+        raise fail(node, f"a cast of an activation to {onnx.TensorProto.DataType.Name(to)} rounds it to an integer, "
+                         "which is neither linear nor a gate snncc lowers")
+    ctx.alias(node.output[0], ctx.value(node.input[0], node))
+
+
 @converter("Constant")
 def convert_constant(ctx, node):
     from onnx import numpy_helper
@@ -272,12 +286,30 @@ def _pool_common(ctx, node):
     return a, x, kernel, strides, _pads(node, a, ctx.type_of(x).shape[1:], kernel, strides)
 
 
+def _channel_parts(ctx, x: str) -> list[str]:
+    """The values a channel Concat (of an image) joins, nested concats flattened; [x] for anything else."""
+    producer = next((n for n in reversed(ctx.nodes) if n.name == x), None)
+    if not isinstance(producer, Concat) or len(ctx.type_of(x).shape) != 3 or producer.axis % 3 != 0:
+        return [x]
+    return [part for i in producer.inputs for part in _channel_parts(ctx, i)]
+
+
 @converter("MaxPool")
 def convert_maxpool(ctx, node):
+    """A pool of a channel Concat (SqueezeNet's fire modules, Inception blocks) pools each joined part: pooling is
+    per channel, so maxpool(concat(a, b)) = concat(maxpool(a), maxpool(b)) exactly, and each pool then reads its
+    ReLU population directly (TTFS and phase pool such a population by its first spike)."""
     if len([o for o in node.output if o]) > 1:
         raise fail(node, "MaxPool with an Indices output is not supported")
     _, x, kernel, strides, pads = _pool_common(ctx, node)
-    ctx.emit(MaxPool, node, [x], kernel=kernel, strides=strides, pads=pads)
+    parts = _channel_parts(ctx, x)
+    if len(parts) == 1:
+        ctx.emit(MaxPool, node, [x], kernel=kernel, strides=strides, pads=pads)
+        return
+    base = ctx.node_name(node)
+    pooled = [ctx.emit(MaxPool, node, [p], name=ctx.names.fresh(f"{base}.part{i}"), kernel=kernel, strides=strides,
+                       pads=pads) for i, p in enumerate(parts)]
+    ctx.emit(Concat, node, pooled, name=base, axis=0)
 
 
 @converter("AveragePool")
@@ -397,6 +429,41 @@ def convert_add(ctx, node):
     else:
         x, c, _ = pair
         _affine(ctx, node, x, shift=c)
+
+
+@converter("Sum", "Mean")
+def convert_sum(ctx, node):
+    """Sum (ResNet's residual join in older exports) / Mean of n tensors: one n-ary add, coefficients 1 or 1/n;
+    constant operands become a shift."""
+    inputs = [i for i in node.input if i]
+    dynamic = [i for i in inputs if not ctx.is_const(i)]
+    if not dynamic:
+        raise fail(node, "all inputs are constants (constant folding should have removed this node)")
+    k = 1.0 if node.op_type == "Sum" else 1.0 / len(inputs)
+    values = [ctx.value(i, node) for i in dynamic]
+    shapes = {ctx.type_of(v).shape for v in values}
+    if len(shapes) > 1:
+        raise fail(node, f"its computed inputs differ in shape ({', '.join(map(str, sorted(shapes)))}); only "
+                         "constants may broadcast")
+    constants = [np.asarray(ctx.const(i), np.float32) for i in inputs if ctx.is_const(i)]
+    shift = k * sum(constants[1:], constants[0]) if constants else None
+    if len(values) == 1:
+        scale = np.float32(k) if k != 1.0 else None
+        if scale is None and shift is None:
+            ctx.alias(node.output[0], values[0])
+        else:
+            _affine(ctx, node, dynamic[0], scale=scale, shift=shift)
+        return
+    if shift is None:
+        ctx.emit(Add, node, values, coeffs=(k,) * len(values))
+        return
+    base = ctx.node_name(node)
+    total = ctx.emit(Add, node, values, name=ctx.names.fresh(f"{base}.sum"), coeffs=(k,) * len(values))
+    try:
+        t = ctx.add_const(f"{base}.shift", ctx.per_sample_const(shift, _rank(ctx, total)))
+    except ValueError as exc:
+        raise fail(node, str(exc)) from None
+    ctx.emit(Affine, node, [total], name=base, shift=t)
 
 
 @converter("Sub")

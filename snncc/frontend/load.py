@@ -190,9 +190,9 @@ def _describe(name: str, producers, consumers) -> str:
     return repr(name)
 
 
-def check_value_shapes(model: onnx.ModelProto, where: str = "model") -> None:
+def check_value_shapes(model: onnx.ModelProto, where: str = "model", working_batch: int = WORKING_BATCH) -> None:
     """Refuse zero-sized and huge declared shapes (after shape inference, before anything runs): a value of
-    per-sample size S needs S x 4 bytes x WORKING_BATCH samples while calibrating and simulating."""
+    per-sample size S needs S x 4 bytes x `working_batch` samples while calibrating and simulating."""
     producers, consumers = _producers_and_consumers(model)
     init_names = {i.name for i in model.graph.initializer}
     graph = model.graph
@@ -211,8 +211,8 @@ def check_value_shapes(model: onnx.ModelProto, where: str = "model") -> None:
             raise UnsupportedModelError(f"{where}: tensor {what} is zero-sized (shape {dims}); snncc needs "
                                         "non-empty tensors. Re-export the model with the real sizes")
         per_sample = element_count(d for d in dims[1:] if d is not None)
-        check_bytes(per_sample * 4 * WORKING_BATCH,
-                    f"{where}: tensor {what} of declared shape {dims} ({WORKING_BATCH} samples at a time)")
+        check_bytes(per_sample * 4 * working_batch,
+                    f"{where}: tensor {what} of declared shape {dims} ({working_batch} samples at a time)")
 
 
 def check_weights(model: onnx.ModelProto, where: str = "model") -> None:
@@ -241,9 +241,11 @@ def check_weights(model: onnx.ModelProto, where: str = "model") -> None:
                                             "fix the trained model (diverged training or a broken export)")
 
 
-def prepare(model: onnx.ModelProto, where: str = "model", input_shapes: dict | None = None) -> onnx.ModelProto:
+def prepare(model: onnx.ModelProto, where: str = "model", input_shapes: dict | None = None,
+            working_batch: int = WORKING_BATCH) -> onnx.ModelProto:
     """Input sizes (`input_shapes`) set on dynamic axes, checker, version conversion up to opset 13 when older, size
-    checks, constant folding, shape inference, weight checks."""
+    checks, constant folding, shape inference, weight checks. `working_batch`: the samples a later run holds at
+    once, for the activation-size check (1 for a reader of the graph that runs nothing, like `snncc check`)."""
     from snncc.frontend.input_shape import apply_input_shapes
     from snncc.frontend.weight_stash import WeightStash, restore_weights, stash_weights
 
@@ -270,7 +272,7 @@ def prepare(model: onnx.ModelProto, where: str = "model", input_shapes: dict | N
     model = _infer_shapes(model, where)
     # Shapes first, then folding: the folder computes a constant before it looks at its size, so huge declared
     # outputs (ConstantOfShape, Expand, Tile of constants) are refused here before they are allocated.
-    check_value_shapes(model, where)
+    check_value_shapes(model, where, working_batch)
     _check_folded_sizes(model, where)
     try:
         import onnxscript.optimizer
@@ -283,7 +285,7 @@ def prepare(model: onnx.ModelProto, where: str = "model", input_shapes: dict | N
         pass
     model = _infer_shapes(model, where)
     restore_weights(model, stash)
-    check_value_shapes(model, where)
+    check_value_shapes(model, where, working_batch)
     check_weights(model, where)
     return model
 

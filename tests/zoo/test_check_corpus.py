@@ -25,3 +25,23 @@ def test_layout_detector(zoo):
         if verdict.status == BLOCKED:
             assert verdict.blockers and all(b.node and b.op and b.why for b in verdict.blockers)
             assert verdict.suggestion
+
+
+def test_text_direction_classifier_sized_by_its_calibration_lines(zoo):
+    """PP-OCR's classifier declares ?x3x?x?: the check takes 48x192 from the rendered lines, as compile does."""
+    from models.zoo.render import CLS_SHAPE
+
+    report = check_model(zoo.models["ppocr_cls"], sample_shape=CLS_SHAPE)
+    assert report.input_shapes["x"][1:] == CLS_SHAPE
+    assert report.working() == ["amos"]
+    assert any(b.op == "hard_swish" for b in report.verdict("rate").blockers)
+    assert report.verdict("amos").notes and all(n.op == "mul" for n in report.verdict("amos").notes)
+
+
+def test_db_text_detector_works_in_amos_only(zoo):
+    """PP-OCRv4's DB detector (HardSwish, SE blocks, Resize, ConvTranspose head, final Sigmoid) at 160x160."""
+    from models.zoo.render import DET_SIZE
+
+    report = check_model(zoo.models["ppocr_det"], sample_shape=(3, DET_SIZE, DET_SIZE))
+    assert report.working() == ["amos"]
+    assert {b.op for b in report.verdict("rate").blockers} >= {"hard_swish", "sigmoid"}

