@@ -60,6 +60,9 @@ class Dense(Node):
             raise ValueError(f"dense weight {w.shape} does not fit input {t} on axis {self.axis}")
         shape = list(t.shape)
         shape[self.axis] = w.shape[0]
+        if self.bias is not None and np.broadcast_shapes(tuple(shape), constants[self.bias].shape) != tuple(shape):
+            raise ValueError(f"dense bias of shape {list(constants[self.bias].shape)} does not fit its output "
+                             f"{shape}")
         return TensorType(tuple(shape), t.dtype)
 
     def evaluate(self, inputs, constants):
@@ -92,6 +95,9 @@ class Conv(Node):
             raise ValueError(f"conv weight {(o, cg, kh, kw)} with groups={self.groups} does not fit {c} input channels")
         oh = numeric.conv_output_size(h, kh, self.strides[0], self.pads[0], self.pads[2], self.dilations[0])
         ow = numeric.conv_output_size(w, kw, self.strides[1], self.pads[1], self.pads[3], self.dilations[1])
+        if self.bias is not None and constants[self.bias].size != o:
+            raise ValueError(f"conv bias of shape {list(constants[self.bias].shape)} does not give one value to each "
+                             f"of its {o} output channels")
         if oh <= 0 or ow <= 0:
             raise ValueError(f"conv output would be empty ({oh}x{ow})")
         return TensorType((o, oh, ow), input_types[0].dtype)

@@ -173,8 +173,9 @@ class GraphConv(Node):
         if len(t.shape) != 2 or a.shape != (t.shape[0], t.shape[0]) or w.ndim != 2 or w.shape[1] != t.shape[1]:
             raise ValueError(f"graph_conv adjacency {a.shape} and weight {w.shape} do not fit input {t}")
         out = (t.shape[0], w.shape[0])
-        if self.bias is not None:
-            np.broadcast_shapes(out, constants[self.bias].shape)
+        if self.bias is not None and np.broadcast_shapes(out, constants[self.bias].shape) != out:
+            raise ValueError(f"graph_conv bias of shape {list(constants[self.bias].shape)} does not fit its output "
+                             f"{list(out)}")
         return TensorType(out, t.dtype)
 
     def evaluate(self, inputs, constants):

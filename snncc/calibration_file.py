@@ -3,7 +3,7 @@
 A compile handed statistics gathered elsewhere (by shards, on a cluster) needs the calibration set only for the
 onnxruntime cross-check and the recorded spike rates (the first rows), so it reads those rows and nothing more;
 a pass that needs every sample (base search, max-input-current, user gates) still gets the whole array through
-`np.asarray`, read once. Rows come memory-mapped from `np.savez` archives (snncc.npz_shards).
+`np.asarray`, read once. Rows are read and converted to float32 a chunk at a time (snncc.npz_shards).
 """
 
 from __future__ import annotations
@@ -41,11 +41,12 @@ class CalibrationFile:
     def rows(self, start: int, stop: int) -> np.ndarray:
         if self._whole is not None:
             return self._whole[start:stop]
-        x = read_rows(self.path, self.member, start, stop).astype(np.float32)
-        if not np.all(np.isfinite(x)):
-            raise DataError(f"{self.path}: 'x' rows {start}..{stop - 1} contain NaN or Inf (or values too large "
-                            "for float32)")
-        return x
+        def finite(stored: np.ndarray, converted: np.ndarray, first: int) -> None:
+            if not np.all(np.isfinite(converted)):
+                raise DataError(f"{self.path}: 'x' rows {start}..{stop - 1} contain NaN or Inf (or values too large "
+                                "for float32)")
+
+        return read_rows(self.path, self.member, start, stop, np.float32, check=finite)
 
     def __getitem__(self, key):
         if isinstance(key, slice) and key.step in (None, 1):

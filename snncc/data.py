@@ -1,5 +1,7 @@
-"""Reading user data files (.npz with `x` and optional `y`) safely: never unpickles, checks every array's declared
-size against the memory cap before decompressing it (zip bombs), then shapes and dtypes."""
+"""Reading user data files (.npz with `x` and optional `y`) safely: never unpickles, checks the declared size of
+every array it reads against the memory cap before decompressing it (zip bombs), checks shapes and dtypes from the
+headers, then reads each array a chunk at a time into the type it is returned in (float32 x, int64 y): never the
+whole array in its stored dtype (a float64 x costs its float32 copy plus one chunk)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import numpy as np
 
 from snncc.errors import DataError
 from snncc.limits import check_bytes, element_count
+from snncc.npz_shards import CHUNK_BYTES, Member, npz_members, read_rows
 
 
 @dataclass(frozen=True)
@@ -20,36 +23,23 @@ class Dataset:
     mask: np.ndarray | None    # optional boolean mask over the label positions that count (test nodes, ...)
 
 
-def _declared_sizes(path: Path) -> None:
-    """Read each member's .npy header (a few bytes) and refuse object arrays and sizes over the cap."""
-    total = 0
-    with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            if not info.filename.endswith(".npy"):
-                continue
-            with archive.open(info) as member:
-                version = np.lib.format.read_magic(member)
-                if version == (1, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_1_0(member)
-                elif version == (2, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_2_0(member)
-                else:
-                    raise ValueError(f"unsupported .npy version {version}")
-            key = info.filename[:-4]
-            if dtype.hasobject:
-                raise DataError(f"{path}: array {key!r} holds Python objects, which snncc never unpickles; save "
-                                "plain numeric arrays (np.savez(path, x=x.astype(np.float32), y=y))")
-            count = element_count(shape)
-            nbytes = count * dtype.itemsize
-            # what loading costs at its peak, not only the array: x's float32 copy and the finite check's mask,
-            # y's int64 copy
-            if key == "x":
-                nbytes += count * (4 if dtype != np.float32 else 0) + count
-            elif key == "y":
-                nbytes += count * 8
-            check_bytes(nbytes, f"{path}: array {key!r} of shape {list(shape)} ({dtype}, with its conversions)")
-            total += nbytes
-    check_bytes(total, f"{path}: its arrays")
+def _checked_sizes(path: Path, wanted: dict[str, Member]) -> None:
+    """ResourceLimitError when the arrays to read would not fit under the cap, from their headers alone (before a
+    byte is decompressed). What reading holds at its peak: each array in the type it is returned in (x float32, y
+    int64, a mask bool) plus one chunk of the stored data being converted."""
+    total = chunks = 0
+    for key, member in wanted.items():
+        count = element_count(member.shape)
+        nbytes = count * _RESULT_ITEMSIZE.get(key, 1)
+        chunk = min(CHUNK_BYTES, count * member.dtype.itemsize)
+        check_bytes(nbytes + chunk, f"{path}: array {key!r} of shape {list(member.shape)} ({member.dtype}, "
+                                    "as read: the result and a chunk)")
+        total += nbytes
+        chunks = max(chunks, chunk)
+    check_bytes(total + chunks, f"{path}: its arrays")
+
+
+_RESULT_ITEMSIZE = {"x": 4, "y": 8}
 
 
 def load_npz(path: str | Path, input_shape: tuple[int, ...] | None = None, *, mask_key: str | None = None) -> Dataset:
@@ -59,56 +49,70 @@ def load_npz(path: str | Path, input_shape: tuple[int, ...] | None = None, *, ma
         raise DataError(f"{path}: no such data file")
     if not path.is_file():
         raise DataError(f"{path}: not a regular file")
-    try:
-        _declared_sizes(path)
-        with np.load(path, allow_pickle=False) as f:
-            if not hasattr(f, "files"):
-                raise DataError(f"{path}: a single .npy array, not an .npz archive; save it with "
-                                "np.savez(path, x=x, y=y)")
-            wanted = {"x", "y", mask_key} - {None}
-            arrays = {k: f[k] for k in f.files if k in wanted}
-            found = list(f.files)
-    except DataError:
-        raise
-    except ValueError as exc:
-        raise DataError(f"{path}: holds object arrays or is malformed; snncc never unpickles ({exc})") from None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError, NotImplementedError, RuntimeError) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
-    if "x" not in arrays:
-        raise DataError(f"{path}: no array named 'x' (found: {', '.join(sorted(found)) or 'none'})")
-    x = arrays["x"]
-    if x.dtype.kind not in "fiu":
-        raise DataError(f"{path}: 'x' has dtype {x.dtype}; a numeric array is expected")
-    if x.ndim < 1 or len(x) == 0:
-        raise DataError(f"{path}: 'x' holds no samples (shape {list(x.shape)}); x is (N, *sample_shape)")
-    x = x.astype(np.float32)
-    if not np.all(np.isfinite(x)):
-        raise DataError(f"{path}: 'x' contains NaN or Inf (or values too large for float32)")
-    if input_shape is not None and tuple(x.shape[1:]) != tuple(input_shape):
-        raise DataError(f"{path}: 'x' has per-sample shape {list(x.shape[1:])} but the model expects "
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            single = f.read(6) == b"\x93NUMPY"
+        if single:
+            raise DataError(f"{path}: a single .npy array, not an .npz archive; save it with np.savez(path, x=x, y=y)")
+        raise DataError(f"{path}: not a readable .npz file (not a zip archive)")
+    members = npz_members(path)   # headers only; object arrays refused here
+    found = sorted(members)
+    if "x" not in members:
+        raise DataError(f"{path}: no array named 'x' (found: {', '.join(found) or 'none'})")
+    if mask_key and mask_key not in members:
+        raise DataError(f"{path}: no array named {mask_key!r} for --mask (found: {', '.join(found)})")
+    wanted = {k: members[k] for k in ("x", "y", mask_key) if k in members}
+    _check_kinds(path, wanted, mask_key)
+    _checked_sizes(path, wanted)
+    x_member = wanted["x"]
+    if len(x_member.shape) < 1 or x_member.shape[0] == 0:
+        raise DataError(f"{path}: 'x' holds no samples (shape {list(x_member.shape)}); x is (N, *sample_shape)")
+    if input_shape is not None and tuple(x_member.shape[1:]) != tuple(input_shape):
+        raise DataError(f"{path}: 'x' has per-sample shape {list(x_member.shape[1:])} but the model expects "
                         f"{list(input_shape)}")
-    y = arrays.get("y")
-    if y is not None:
-        if y.dtype.kind not in "iub":
-            raise DataError(f"{path}: 'y' has dtype {y.dtype}; integer class labels are expected")
-        if y.ndim < 1 or len(y) != len(x):
-            raise DataError(f"{path}: 'y' has shape {list(y.shape)}, so not one label row per sample of the "
-                            f"{len(x)} in 'x'")
-        if y.size and int(y.max()) > np.iinfo(np.int64).max:   # uint64: would wrap to a negative label
-            raise DataError(f"{path}: 'y' holds label {int(y.max())}; class labels are small integers from 0")
-        y = y.astype(np.int64)
+    y_member = wanted.get("y")
+    if y_member is not None and (len(y_member.shape) < 1 or y_member.shape[0] != x_member.shape[0]):
+        raise DataError(f"{path}: 'y' has shape {list(y_member.shape)}, so not one label row per sample of the "
+                        f"{x_member.shape[0]} in 'x'")
     mask = None
     if mask_key:
-        if mask_key not in arrays:
-            raise DataError(f"{path}: no array named {mask_key!r} for --mask (found: {', '.join(sorted(found))})")
-        mask = arrays[mask_key]
-        if mask.dtype.kind not in "biu" or mask.ndim != 1:
-            raise DataError(f"{path}: mask {mask_key!r} must be a 1-D boolean array, got {mask.dtype}"
-                            f"{list(mask.shape)}")
-        mask = mask.astype(bool)
+        m = wanted[mask_key]
+        if len(m.shape) != 1:
+            raise DataError(f"{path}: mask {mask_key!r} must be a 1-D boolean array, got {m.dtype}{list(m.shape)}")
+        if y_member is not None and m.shape[0] != (y_member.shape[-1] if y_member.shape else 0):
+            raise DataError(f"{path}: mask {mask_key!r} has {m.shape[0]} entries but each label row has "
+                            f"{y_member.shape[-1]}")
+        mask = read_rows(path, m, 0, m.shape[0], bool)
         if not mask.any():
             raise DataError(f"{path}: mask {mask_key!r} selects no labels (all false): there is nothing to score")
-        if y is not None and mask.shape[0] != y.shape[-1]:
-            raise DataError(f"{path}: mask {mask_key!r} has {mask.shape[0]} entries but each label row has "
-                            f"{y.shape[-1]}")
+    x = read_rows(path, x_member, 0, x_member.shape[0], np.float32, check=_finite(path))
+    y = None
+    if y_member is not None:
+        y = read_rows(path, y_member, 0, y_member.shape[0], np.int64, check=_small_labels(path))
     return Dataset(x, y, mask)
+
+
+def _check_kinds(path: Path, wanted: dict[str, Member], mask_key: str | None) -> None:
+    x = wanted["x"]
+    if x.dtype.kind not in "fiu":
+        raise DataError(f"{path}: 'x' has dtype {x.dtype}; a numeric array is expected")
+    if "y" in wanted and wanted["y"].dtype.kind not in "iub":
+        raise DataError(f"{path}: 'y' has dtype {wanted['y'].dtype}; integer class labels are expected")
+    if mask_key and wanted[mask_key].dtype.kind not in "biu":
+        m = wanted[mask_key]
+        raise DataError(f"{path}: mask {mask_key!r} must be a 1-D boolean array, got {m.dtype}{list(m.shape)}")
+
+
+def _finite(path: Path):
+    def check(stored: np.ndarray, converted: np.ndarray, first: int) -> None:
+        if not np.all(np.isfinite(converted)):
+            raise DataError(f"{path}: 'x' contains NaN or Inf (or values too large for float32)")
+    return check
+
+
+def _small_labels(path: Path):
+    def check(stored: np.ndarray, converted: np.ndarray, first: int) -> None:
+        if stored.size and stored.dtype.kind == "u" and int(stored.max()) > np.iinfo(np.int64).max:
+            # uint64: would wrap to a negative label
+            raise DataError(f"{path}: 'y' holds label {int(stored.max())}; class labels are small integers from 0")
+    return check

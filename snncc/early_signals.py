@@ -1,7 +1,8 @@
 """Signal handlers for the first moments of the `snncc` command, before `main()` runs: importing snncc (numpy,
 onnx, onnxruntime) takes a second or more, and a Ctrl-C in that time would print a KeyboardInterrupt traceback from
 the import, a SIGTERM would end the process without a word. Installed by `snncc/__init__.py` before any heavy import,
-only when the process is the `snncc` command (a library user's handlers are never touched); `main()` replaces them.
+only when the process is the `snncc` command or `python -m snncc` (a library user's handlers are never touched);
+`main()` replaces them.
 Nothing has been written yet at that point, so the handler just says so and exits 130 (SIGINT) or 143 (SIGTERM).
 """
 
@@ -23,9 +24,31 @@ def _early(signum, frame) -> None:
         os._exit(code)
 
 
+def is_command() -> bool:
+    """Whether this process is the `snncc` command: the installed script, or `python -m snncc` (while the package
+    is imported for -m, sys.argv[0] is still "-m"; the interpreter's own command line says which module)."""
+    if os.path.basename(sys.argv[0] if sys.argv else "") == "snncc":
+        return True
+    argv = list(getattr(sys, "orig_argv", ()))[1:]
+    while argv:
+        arg = argv.pop(0)
+        if arg == "-m":
+            return bool(argv) and argv[0] == "snncc"
+        if arg.startswith("-m"):
+            return arg[2:] == "snncc"
+        if arg in _VALUE_OPTIONS:    # -W ignore, -X dev
+            argv = argv[1:]
+        elif arg.startswith("-c") or arg == "-" or not arg.startswith("-"):   # -c code or a script: not the command
+            return False
+    return False
+
+
+_VALUE_OPTIONS = {"-W", "-X", "--check-hash-based-pycs"}
+
+
 def install_if_command() -> None:
     """Install the early handlers when this process is the `snncc` command."""
-    if os.path.basename(sys.argv[0] if sys.argv else "") != "snncc":
+    if not is_command():
         return
     if threading.current_thread() is not threading.main_thread():
         return

@@ -103,32 +103,31 @@ def check_labels(graph: Graph, data: Dataset) -> None:
                         f"model's output %{graph.outputs[0]} has {classes} classes")
 
 
-def check_float32_range(graph: Graph, x: np.ndarray, timesteps: int, probe: int = 16) -> None:
-    """DataError when the data drive some value of the network so high that integrating it over `timesteps` steps
-    overflows float32 (x = 3e38 passes the finite check but makes the simulator's membranes inf and its result
-    garbage). The network runs in ANN mode, in float64, on the `probe` samples of largest magnitude."""
+def check_float32_range(graph: Graph, x: np.ndarray, timesteps: int, input_coding: str = "analog") -> None:
+    """DataError when data as large as x's largest |value| could overflow float32 in some value, membrane or output
+    sum of the simulated network over `timesteps` steps (x = 3e38 passes the finite check but makes membranes inf
+    and the result garbage); the bound is sound (snncc.float32_range), the message names the node and the largest
+    |x| that is safe. Poisson input reads x as probabilities clipped to [0, 1]."""
     from snncc.errors import DataError
-    from snncc.ir import run
+    from snncc.float32_range import max_abs_rows, range_check, round_down
 
     if len(x) == 0:
         return
-    magnitude = np.abs(x.reshape(len(x), -1)).max(axis=1)
-    rows = np.sort(np.argsort(magnitude)[-probe:])
-    limit = float(np.finfo(np.float32).max) / (timesteps + 1)
-    worst: list[tuple[float, str]] = []
-
-    def observe(name: str, value: np.ndarray) -> None:
-        peak = float(np.max(np.abs(value))) if value.size else 0.0
-        if not worst and not peak <= limit:
-            worst.append((peak, name))
-
-    with np.errstate(all="ignore"):
-        run(graph, x[rows].astype(np.float64), observe=observe, dtype=np.float64)
-    if worst:
-        peak, name = worst[0]
-        raise DataError(f"the data ('x' up to {float(magnitude.max()):.3g}) drive value %{name} to {peak:.3g}, which "
-                        f"overflows float32 when integrated over T={timesteps} steps; scale the data to the range the "
-                        "model was trained on")
+    top = min(max_abs_rows(x), 1.0) if input_coding == "poisson" else max_abs_rows(x)
+    check = range_check(graph, timesteps)
+    overflow = check.first_overflow(top)
+    if overflow is None:
+        return
+    safe = check.safe_input_bound()
+    where = {"membrane": "the membrane of", "value": "the value of", "output sum": "the output sum of"}[overflow.where]
+    if safe == 0.0:
+        raise DataError(f"the compiled network can overflow float32 in {where} %{overflow.name} ({overflow.op}) "
+                        f"over T={timesteps} steps whatever the input (bound {overflow.bound:.3g}); recompile it "
+                        "with fewer steps or phases")
+    raise DataError(f"the data ('x' up to {top:.3g} in magnitude) could overflow float32 in {where} "
+                    f"%{overflow.name} ({overflow.op}) over T={timesteps} steps (bound {overflow.bound:.3g}); "
+                    f"inputs up to {round_down(safe)} in magnitude are safe: scale the data to the range the model "
+                    "was trained on")
 
 
 def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding: str = "analog", seed: int = 0,
@@ -136,7 +135,7 @@ def evaluate(graph: Graph, data: Dataset, timesteps: list[int], *, input_coding:
     from snncc.backends.simulator import simulate
 
     check_labels(graph, data)
-    check_float32_range(graph, data.x, max(timesteps))
+    check_float32_range(graph, data.x, max(timesteps), input_coding)
     notes: list[str] = []
     products = products_note(graph)    # --coding amos: products (x * sigmoid(s)) kept as analog multiplies
     if products:

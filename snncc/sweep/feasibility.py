@@ -35,11 +35,11 @@ def _shapes_from(model_path: str, calib: str | None) -> dict | None:
         return None
     from pathlib import Path
 
-    from snncc.data import load_npz
+    from snncc.calibration_file import CalibrationFile
     from snncc.frontend.input_shape import needs_input_shapes, shapes_from_calibration
     from snncc.frontend.load import read_model
 
     raw = read_model(Path(model_path))
     if not needs_input_shapes(raw):
         return None
-    return shapes_from_calibration(raw, tuple(load_npz(calib).x.shape[1:]))
+    return shapes_from_calibration(raw, CalibrationFile(calib).shape[1:])   # its header: no data read

@@ -127,6 +127,9 @@ def eval_shard(compiled: Compiled, data: str, x: Member, y: Member | None, start
         raise DataError(f"{data}: 'x' has per-sample shape {list(samples.shape[1:])} but the model expects "
                         f"{list(expected)}")
     steps = header_timesteps(graph)
+    from snncc.evaluate import check_float32_range
+
+    check_float32_range(graph, samples, steps)   # as `snncc eval`: data that could overflow are refused
     result = simulate(graph, samples, [steps], batch_size=batch_size)
     pred = result.predictions[steps]
     n = len(samples)

@@ -75,6 +75,25 @@ def test_an_output_that_is_not_a_regular_file_is_refused(tmp_path, capsys, model
     assert _snapshot(tmp_path) == before
 
 
+def test_the_real_dev_null_is_refused_and_stays_a_device(tmp_path, capsys, model):
+    """Issue 19 item 2 with a real device node (as root, replacing /dev/null would break the system)."""
+    import stat
+
+    before = os.stat("/dev/null")
+    assert stat.S_ISCHR(before.st_mode)
+    code, _, err = _compile(capsys, "-o", "o.snnir")
+    assert code == 0, err
+    for args in (["compile", "m.onnx", "--calib", "c.npz", "--no-progress", "-o", "/dev/null"],
+                 ["compile", "m.onnx", "--calib", "c.npz", "--no-progress", "-o", "p.snnir", "--emit-text", "/dev/null"],
+                 ["export", "o.snnir", "--format", "text", "-o", "/dev/null"],
+                 ["map", "o.snnir", "--profile", "generic", "-o", "/dev/null"]):
+        code, _, err = run_cli(capsys, *args)
+        assert_clean_failure(code, err, "/dev/null")
+        after = os.stat("/dev/null")
+        assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+    assert not (tmp_path / "p.snnir").exists()
+
+
 def test_export_and_map_refuse_a_fifo_too(tmp_path, capsys, model):
     code, _, err = _compile(capsys, "-o", "o.snnir")
     assert code == 0, err
