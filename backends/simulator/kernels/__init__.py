@@ -12,6 +12,7 @@ One module per kind of kernel:
     dense, conv, graph_conv                      synapses (dense and event-driven paths)
     windows              sliding-window index maps shared by conv and pooling
     pooling, elementwise, shape_ops              pass-through ops
+    pool_tree            the max-pool ReLU tree fused into one event-driven kernel over the pooling windows
     schedule_concurrent, schedule_windowed       time schedules
     program              Program, simulate_program (batches, accounting)
     main                 the emitted program's command line (`program_main`)
@@ -64,6 +65,7 @@ from .dense import DenseKernel, event_coordinates
 from .windows import PaddedInput, conv_index_maps
 from .conv import ConvKernel
 from .graph_conv import GraphConvKernel
+from .pool_tree import PoolTreeKernel, find_pool_trees
 from .pooling import AvgPoolKernel, FirstSpikePoolKernel, GlobalAvgPoolKernel
 from .elementwise import AddKernel, AffineKernel, MulKernel, reduce_to_shape
 from .shape_ops import ConcatKernel, DelayKernel, FlattenKernel, ReshapeKernel
