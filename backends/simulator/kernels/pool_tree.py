@@ -97,9 +97,25 @@ class PoolTreeKernel(Kernel):
                 if kernel.out_scale is not None:
                     self.per_position[kernel.name, "out_scale"] = self._spread(kernel.out_scale)
         self.neurons = [k for k in members if k.op == "if_neuron"]
+        self._shared_constants()
 
     def _spread(self, array):
         return np.ascontiguousarray(np.broadcast_to(array, self.shape), dtype=np.float32).reshape(-1)
+
+    def _shared_constants(self):
+        """Group equal per-position arrays (in a rate tree the selections' weights, the neurons' thresholds and the
+        synapse scales are all the producer's theta), so each distinct one is gathered once per step."""
+        distinct = []
+        self.constant_slot = {}
+        for key, array in self.per_position.items():
+            for slot, other in enumerate(distinct):
+                if np.array_equal(other, array):
+                    break
+            else:
+                slot = len(distinct)
+                distinct.append(array)
+            self.constant_slot[key] = slot
+        self.distinct_constants = distinct
 
     def bind_fused(self, signals, batch, run):
         """Bind to the members' buffers after the program bound them; False (run the members) when the selections
@@ -114,9 +130,9 @@ class PoolTreeKernel(Kernel):
         self.out_flat = self.root.output.value.reshape(-1)
         self.padded = sel.padded if sel.padded.interior is not None else None
         self.x_flat = sel.padded.buffer.reshape(-1)
-        self.windows = [(sel.padded.buffer, k.dw_taps[0][0]) for k in self.members if k.op == "conv"]
-        self.active = np.zeros((batch,) + self.shape, dtype=bool)
-        self._tap_mask = np.zeros((batch,) + self.shape, dtype=bool)
+        bits = sel.padded.buffer.view(np.int32)
+        self.windows = [bits[k.dw_taps[0][0]] for k in self.members if k.op == "conv"]
+        self.active = np.zeros((batch,) + self.shape, dtype=np.int32)
         self.pending = np.zeros((batch,) + self.shape, dtype=bool)
         for neuron in self.neurons:
             self.pending |= neuron.v >= neuron.theta
@@ -126,10 +142,12 @@ class PoolTreeKernel(Kernel):
     def step(self, t):
         if self.padded is not None:
             self.padded.refresh()
-        np.copyto(self.active, self.pending)
-        for buffer, window in self.windows:
-            np.not_equal(buffer[window], 0, out=self._tap_mask)
-            self.active |= self._tap_mask
+        # a window is active when any tap's float bits are non-zero (-0.0 counts too: visiting a window is always
+        # exact) or a neuron in it is pending; OR-ing the bits is one pass per tap
+        np.bitwise_or(self.windows[0], self.windows[1], out=self.active)
+        for window in self.windows[2:]:
+            self.active |= window
+        self.active |= self.pending
         index = np.flatnonzero(self.active)
         self.run.count_path(self.name, "pool-tree")
         self.out_flat[self.written] = 0
@@ -138,13 +156,14 @@ class PoolTreeKernel(Kernel):
             return
         sample, position = np.divmod(index, self.active[0].size)
         base = sample * self.padded_size
+        constants = [array[position] for array in self.distinct_constants]
+        const = {key: constants[slot] for key, slot in self.constant_slot.items()}
         values = {}
         pending = np.zeros(index.size, dtype=bool)
         for kernel in self.members:
             name = kernel.name
             if kernel.op == "conv":
-                values[name] = self.x_flat[base + self.tap_index[name][position]] * \
-                    self.per_position[name, "weight"][position]
+                values[name] = self.x_flat[base + self.tap_index[name][position]] * const[name, "weight"]
             elif kernel.op == "add":
                 out = values[kernel.inputs[0]] * kernel.coeffs[0]
                 for coeff, src in zip(kernel.coeffs[1:], kernel.inputs[1:]):
@@ -155,16 +174,16 @@ class PoolTreeKernel(Kernel):
                 values[name] = out
             elif kernel.op == "affine":
                 x = values[kernel.inputs[0]]
-                values[name] = x * self.per_position[name, "scale"][position] if kernel.scale is not None else x
+                values[name] = x * const[name, "scale"] if kernel.scale is not None else x
             else:
-                values[name] = self._fire(kernel, index, position, values[kernel.inputs[0]], pending)
+                values[name] = self._fire(kernel, index, const, values[kernel.inputs[0]], pending)
         self.out_flat[index] = values[self.name]
         self.pending.reshape(-1)[index] = pending
 
-    def _fire(self, neuron, index, position, current, pending):
+    def _fire(self, neuron, index, const, current, pending):
         """IFNeuronKernel.fire on the active windows: v += I; s = [v >= theta]; v -= s * theta."""
         v_flat = neuron.v.reshape(-1)
-        theta = self.per_position[neuron.name, "theta"][position]
+        theta = const[neuron.name, "theta"]
         v = v_flat[index]
         v += current
         spikes = (v >= theta).astype(np.float32)
@@ -172,5 +191,5 @@ class PoolTreeKernel(Kernel):
         v_flat[index] = v
         pending |= v >= theta
         neuron.counts.reshape(-1)[index] += spikes
-        scale = self.per_position.get((neuron.name, "out_scale"))
-        return spikes if scale is None else spikes * scale[position]
+        scale = const.get((neuron.name, "out_scale"))
+        return spikes if scale is None else spikes * scale
