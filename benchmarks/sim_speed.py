@@ -16,9 +16,13 @@ Samples: 256 at batch 256, 16 at batch 1. Memory: `peak MiB` is the emitted prog
 ru_maxrss of that subprocess), `act MiB` the runner's peak NumPy allocation during the run (tracemalloc): it does not
 grow with T, since the runner keeps one buffer per layer and overwrites it every step.
 
-Sparsity: the MNIST CNN at T = 32, batch 256, with the input scaled by 1, 0.5 and 0.25 (fewer spikes), runner with
-the automatic (event-driven where cheaper) synaptic path and with the dense path; density = spikes per neuron per
-step. The 1-minute load average is printed: the machine may be shared.
+Density: the event-driven program on mnist_cnn (rate, T = 32, batch 256, 256 samples, Poisson input coding) at
+input spike densities 0.02, 0.04, 0.06 and 0.10: the density is set by scaling the images so that the mean firing
+probability clip(x, 0, 1) is the target (x * d / mean(x); no pixel reaches 1, so nothing is clipped) and is
+measured back as input spikes per pixel per step. samples/s of the runner with the default synaptic path ("auto":
+fused event-driven max-pool trees, per-layer event/dense decisions) and with the dense reference, interleaved, and
+the ratio of each density's throughput to the one at 0.06. A per-kernel time profile of one run at 0.02 and 0.06
+shows what does not shrink with the density.
 
 --engines: the two engines side by side on the bundled models (`--models`), codings rate T = 8 and 32, signed T = 4,
 phase and amos, batch 1 (16 samples) and 256 (256 samples): samples/s of `simulate(..., engine="numpy")` (one BLAS
@@ -33,8 +37,12 @@ ratios ort / numpy and ort time / (ANN time x passes).
 
 --spikingjelly: SpikingJelly's ann2snn FXConverter with RateCodingRecipe(mode="max") on the calibration images, on a
 torch copy of the same ONNX network, T single-step calls per batch after `functional.reset_net`, in its own venv
-benchmarks/.venv-sj (created with --system-site-packages and `pip install spikingjelly torch==2.13.0 onnx`, the local CPU
-torch pinned so that pip does not fetch a CUDA build); printed next to the runner's figures.
+benchmarks/.venv-sj (created with --system-site-packages and `pip install spikingjelly torch==2.13.0 onnx` in one
+command, the local CPU torch pinned so that pip never picks a torch build itself). SpikingJelly runs in one child
+process that stays up, and every repeat times, in turn, the runner, the ort engine, the emitted program and
+SpikingJelly on one torch thread and on all the machine's threads (interleaved, so load changes hit all alike). The
+emitted program is timed twice: the subprocess's wall time (interpreter start, imports and loading included) and
+the simulation alone (`simulate_seconds` of its --json report).
 """
 
 from __future__ import annotations
@@ -66,17 +74,19 @@ def _median_time(fn, repeat):
 
 
 def _run_child(cmd):
-    """Wall time and peak RSS (MiB) of one subprocess."""
+    """Wall time, peak RSS (MiB) and the --json report of one emitted-program subprocess."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     err = proc.stderr.read().decode()
+    proc.stdout.close()
     proc.stderr.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {err}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, json.loads(out.decode().strip().splitlines()[-1])
 
 
 def _samples(x, batch):
@@ -85,7 +95,9 @@ def _samples(x, batch):
     return np.concatenate([x] * reps)[:n]
 
 
-def bench_model(name, timesteps, batches, repeat, tmp):
+def bench_model(name, timesteps, batches, repeat, tmp, sj=None):
+    """Rows per (T, batch): medians of runner, ort engine, emitted (wall and simulation only), SpikingJelly on one
+    and on all threads, each repeat running them in turn."""
     import onnxruntime as ort
     import snncc
     from snncc.backends.simulator import build_program, emit_program, simulate
@@ -115,39 +127,106 @@ def bench_model(name, timesteps, batches, repeat, tmp):
                 session.run(None, {in_name: x[s:s + batch]})
         ort_sps = n / _median_time(ort_run, repeat)
         for t in timesteps:
-            runner_sps = n / _median_time(lambda: simulate(program, x, t, batch_size=batch), repeat)
-            engine_sps = n / _median_time(lambda: ort_runner.simulate({program.inputs[0]: x}, t, batch_size=batch),
-                                          repeat)
+            times = {key: [] for key in ("runner", "engine", "emitted", "emitted_sim", "sj1", "sj_all")}
+            peak = 0.0
+            cmd = [sys.executable, str(script), str(folder / f"input_{batch}.npz"), "--timesteps", str(t),
+                   "--batch-size", str(batch), "--json"]
+            for _ in range(repeat):
+                times["runner"].append(_time(lambda: simulate(program, x, t, batch_size=batch)))
+                times["engine"].append(_time(lambda: ort_runner.simulate({program.inputs[0]: x}, t,
+                                                                         batch_size=batch)))
+                wall, rss, report = _run_child(cmd)
+                times["emitted"].append(wall)
+                times["emitted_sim"].append(report["simulate_seconds"])
+                peak = max(peak, rss)
+                if sj is not None:
+                    times["sj1"].append(sj.seconds(t, batch, 1))
+                    times["sj_all"].append(sj.seconds(t, batch, os.cpu_count()))
             tracemalloc.start()
             simulate(program, x, t, batch_size=batch)
             act = tracemalloc.get_traced_memory()[1] / 2 ** 20
             tracemalloc.stop()
-            runs = [_run_child([sys.executable, str(script), str(folder / f"input_{batch}.npz"), "--timesteps",
-                                str(t), "--batch-size", str(batch)]) for _ in range(repeat)]
-            emitted_sps = n / statistics.median(r[0] for r in runs)
-            peak = max(r[1] for r in runs)
-            rows.append((name, t, batch, n, runner_sps, emitted_sps, ort_sps, peak, act, engine_sps))
+            sps = {key: n / statistics.median(v) for key, v in times.items() if v}
+            rows.append(dict(name=name, t=t, batch=batch, n=n, ort=ort_sps, peak=peak, act=act, **sps))
     return rows
 
 
-def bench_sparsity(repeat, t=32):
+def _time(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+DENSITIES = (0.02, 0.04, 0.06, 0.10)
+
+
+def bench_density(repeat, t=32, batch=256, n=256):
+    """Rows (target density, measured input density, hidden-layer density, auto s/s, dense s/s) on mnist_cnn with
+    Poisson input scaled to each density; auto and dense runs interleaved. Also {density: per-kernel seconds} of
+    one auto run at 0.02 and 0.06."""
     import snncc
     from snncc.backends.simulator import build_program, simulate
 
     calib = np.load(ROOT / "models" / "data" / "mnist_calib.npz")["x"]
-    x = np.load(ROOT / "models" / "data" / "mnist_test.npz")["x"][:256].astype(np.float32)
+    x = np.load(ROOT / "models" / "data" / "mnist_test.npz")["x"][:n].astype(np.float32)
     graph = snncc.compile(str(ROOT / "models" / "mnist_cnn.onnx"), coding="rate", calibration=calib)
     program = build_program(graph)
-    neurons = sum(int(np.prod(n.type.shape)) for n in graph.nodes if n.op == "if_neuron")
-    rows = []
-    for scale in (1.0, 0.5, 0.25):
-        xs = x * np.float32(scale)
-        result = simulate(program, xs, t)
-        density = result.spikes_per_sample / (neurons * t)
-        auto = len(xs) / _median_time(lambda: simulate(program, xs, t, synaptic_path="auto"), repeat)
-        dense = len(xs) / _median_time(lambda: simulate(program, xs, t, synaptic_path="dense"), repeat)
-        rows.append((scale, density, auto, dense))
-    return rows
+    pixels = int(np.prod(program.shapes[program.inputs[0]]))
+    mean = float(np.clip(x, 0, 1).mean())
+    scaled = {d: x * np.float32(d / mean) for d in DENSITIES}
+    assert all(float(v.max()) < 1 for v in scaled.values()), "a scaled pixel would be clipped"
+    times = {(d, path): [] for d in DENSITIES for path in ("auto", "dense")}
+    measured = {}
+    for _ in range(repeat):
+        for d in DENSITIES:
+            for path in ("auto", "dense"):
+                start = time.perf_counter()
+                result = simulate(program, scaled[d], t, input_coding="poisson", batch_size=batch,
+                                  synaptic_path=path)
+                times[d, path].append(time.perf_counter() - start)
+            spikes = result.spikes_per_layer
+            hidden = sum(v for k, v in spikes.items() if k != program.inputs[0])
+            neurons = sum(int(np.prod(program.shapes[k])) for k in spikes if k != program.inputs[0])
+            measured[d] = (spikes[program.inputs[0]] / (pixels * t), hidden / (neurons * t))
+    rows = [(d, *measured[d], n / statistics.median(times[d, "auto"]), n / statistics.median(times[d, "dense"]))
+            for d in DENSITIES]
+    return rows, {d: _profile(program, scaled[d], t, batch) for d in (0.02, 0.06)}
+
+
+def _profile(program, x, t, batch):
+    """Seconds per stepped kernel (fused trees as one) of one auto run, by kernel name."""
+    from snncc.backends.simulator import simulate
+
+    spent = {}
+    kernels = list(program.kernels) + list(program.pool_trees)
+    for kernel in kernels:
+        def timed(step_t, step=kernel.step, name=kernel.name):
+            start = time.perf_counter()
+            step(step_t)
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+        kernel.step = timed
+    try:
+        simulate(program, x, t, input_coding="poisson", batch_size=batch)
+    finally:
+        for kernel in kernels:
+            del kernel.step
+    return spent
+
+
+def print_density(rows, profiles, repeat):
+    print(f"\nmnist_cnn rate, T=32, batch 256, Poisson input scaled to a spike density: samples/s (median of "
+          f"{repeat} interleaved runs)")
+    print(f"{'density':>7} {'input':>7} {'hidden':>7} {'auto':>8} {'dense':>8} {'auto/dense':>10} {'vs 0.06':>8}")
+    at = {r[0]: r[3] for r in rows}
+    for d, measured_in, hidden, auto, dense in rows:
+        print(f"{d:>7.2f} {measured_in:>7.4f} {hidden:>7.4f} {auto:>8.1f} {dense:>8.1f} {auto / dense:>10.2f} "
+              f"{auto / at[0.06]:>8.2f}")
+    print(f"(input: measured input spikes per pixel per step; hidden: spikes per hidden neuron per step; target: "
+          f"0.02 >= 2x 0.06, measured {at[0.02] / at[0.06]:.2f}x)")
+    for d, spent in profiles.items():
+        total = sum(spent.values())
+        top = sorted(spent.items(), key=lambda kv: -kv[1])[:8]
+        print(f"profile at {d}: {total:.2f} s in kernels; " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in top))
 
 
 ENGINE_CONFIGS = [("rate", 8), ("rate", 32), ("signed", 4), ("phase", None), ("amos", None)]
@@ -228,14 +307,15 @@ SJ_VENV = ROOT / "benchmarks" / ".venv-sj"
 
 # runs inside SJ_VENV: the ONNX chain (Conv, BatchNormalization, Relu, MaxPool/AveragePool, Reshape, Gemm) as a torch
 # nn.Sequential with the same weights, SpikingJelly's ann2snn FXConverter (RateCodingRecipe, mode "max", on the
-# calibration images), then T single-step calls per batch with the network reset in between (SpikingJelly's
-# examples/cnn_mnist.py loop)
+# calibration images), then, for each request "T batch threads" on stdin, T single-step calls per batch with the
+# network reset in between (SpikingJelly's examples/cnn_mnist.py loop) on that many torch threads; one JSON line of
+# seconds per request
 SJ_CHILD = r"""
 import json, sys, time, statistics
 import numpy as np, onnx, torch
 from onnx import numpy_helper
 from spikingjelly.activation_based import ann2snn, functional
-onnx_path, calib_path, test_path, ts, batches, repeat = sys.argv[1:7]
+onnx_path, calib_path, test_path = sys.argv[1:4]
 model = onnx.load(onnx_path)
 inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in model.graph.initializer}
 layers = []
@@ -269,43 +349,90 @@ loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(calib, torch
 recipe = ann2snn.RateCodingRecipe(dataloader=loader, mode="max")
 snn = ann2snn.FXConverter(recipe=recipe, device="cpu").convert(ann).eval()
 x_all = torch.from_numpy(np.load(test_path)["x"].astype(np.float32))
-rows = []
+print("ready", flush=True)
 with torch.no_grad():
-    for batch in map(int, batches.split(",")):
+    for line in sys.stdin:
+        t, batch, threads = map(int, line.split())
+        torch.set_num_threads(threads)
         n = 256 if batch > 1 else 16
         x = x_all.repeat(-(-n // len(x_all)), 1, 1, 1)[:n]
-        for t in map(int, ts.split(",")):
-            times = []
-            for _ in range(int(repeat)):
-                start = time.perf_counter()
-                for s in range(0, n, batch):
-                    functional.reset_net(snn)
-                    xb, out = x[s:s + batch], 0
-                    for _ in range(t):
-                        out = out + snn(xb)
-                times.append(time.perf_counter() - start)
-            rows.append({"T": t, "batch": batch, "sps": n / statistics.median(times)})
-print(json.dumps({"threads": torch.get_num_threads(), "rows": rows}))
+        start = time.perf_counter()
+        for s in range(0, n, batch):
+            functional.reset_net(snn)
+            xb, out = x[s:s + batch], 0
+            for _ in range(t):
+                out = out + snn(xb)
+        print(json.dumps({"seconds": time.perf_counter() - start, "threads": torch.get_num_threads()}), flush=True)
 """
 
 
-def bench_spikingjelly(name, timesteps, batches, repeat):
-    """SpikingJelly ann2snn + simulation of the same network in benchmarks/.venv-sj (created on first use with the
-    local CPU torch pinned in the same pip command: an unpinned install would pull a multi-GB CUDA build)."""
+def ensure_sj_venv():
+    """benchmarks/.venv-sj with SpikingJelly, onnx and the local CPU torch 2.13.0, all in one pip command (an unpinned
+    install would let pip pick a multi-GB CUDA build); repaired when an earlier creation stopped half-way."""
     python = SJ_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(SJ_VENV)], check=True)
+    probe = subprocess.run([str(python), "-c", "import spikingjelly, torch, onnx"], capture_output=True)
+    if probe.returncode != 0:
         subprocess.run([str(python), "-m", "pip", "install", "-q", "spikingjelly", "torch==2.13.0", "onnx"],
                        check=True)
-    calib_name, test_name = MODELS[name]
-    out = subprocess.run([str(python), "-c", SJ_CHILD, str(ROOT / "models" / f"{name}.onnx"),
-                          str(ROOT / "models" / "data" / f"{calib_name}.npz"),
-                          str(ROOT / "models" / "data" / f"{test_name}.npz"), ",".join(map(str, timesteps)),
-                          ",".join(map(str, batches)), str(repeat)], capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(out.stderr)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    return result["threads"], {(r["T"], r["batch"]): r["sps"] for r in result["rows"]}
+    return python
+
+
+class SpikingJelly:
+    """One SpikingJelly child per model (ann2snn conversion done once), timed on request."""
+
+    def __init__(self, name):
+        calib_name, test_name = MODELS[name]
+        self.proc = subprocess.Popen(
+            [str(ensure_sj_venv()), "-c", SJ_CHILD, str(ROOT / "models" / f"{name}.onnx"),
+             str(ROOT / "models" / "data" / f"{calib_name}.npz"), str(ROOT / "models" / "data" / f"{test_name}.npz")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise SystemExit(f"SpikingJelly child for {name} did not start (see its error above)")
+
+    def seconds(self, t, batch, threads):
+        self.proc.stdin.write(f"{t} {batch} {threads}\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit("SpikingJelly child stopped (see its error above)")
+        return json.loads(line)["seconds"]
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def bench_models(args, timesteps, batches):
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models.split(","):
+            sj = SpikingJelly(name) if args.spikingjelly else None
+            try:
+                rows += bench_model(name, timesteps, batches, args.repeat, tmp, sj)
+            finally:
+                if sj is not None:
+                    sj.close()
+    print("\nsamples/s (median of %d runs)" % args.repeat)
+    print(f"{'model':<11} {'T':>4} {'batch':>5} {'n':>4} {'runner':>9} {'emitted':>9} {'emit sim':>9} "
+          f"{'ort (ANN)':>10} {'peak MiB':>9} {'act MiB':>8}")
+    for r in rows:
+        print(f"{r['name']:<11} {r['t']:>4} {r['batch']:>5} {r['n']:>4} {r['runner']:>9.1f} {r['emitted']:>9.1f} "
+              f"{r['emitted_sim']:>9.1f} {r['ort']:>10.0f} {r['peak']:>9.0f} {r['act']:>8.1f}")
+    print("(emitted: the subprocess's wall time; emit sim: its simulation alone)")
+    if args.spikingjelly:
+        print(f"\nSpikingJelly ann2snn (same networks, same samples; torch CPU on 1 and {os.cpu_count()} threads), "
+              f"interleaved with ours, samples/s")
+        print(f"{'model':<11} {'T':>4} {'batch':>5} {'runner':>8} {'emitted':>8} {'emit sim':>8} {'ort eng':>8} "
+              f"{'SJ 1thr':>8} {'SJ all':>8} {'emit/SJ1':>8} {'emit/SJa':>8} {'esim/SJ1':>8} {'esim/SJa':>8} "
+              f"{'ort/SJ1':>7} {'ort/SJa':>7}")
+        for r in rows:
+            sj1, sja = r["sj1"], r["sj_all"]
+            print(f"{r['name']:<11} {r['t']:>4} {r['batch']:>5} {r['runner']:>8.1f} {r['emitted']:>8.1f} "
+                  f"{r['emitted_sim']:>8.1f} {r['engine']:>8.1f} {sj1:>8.1f} {sja:>8.1f} {r['emitted'] / sj1:>8.2f} "
+                  f"{r['emitted'] / sja:>8.2f} {r['emitted_sim'] / sj1:>8.2f} {r['emitted_sim'] / sja:>8.2f} "
+                  f"{r['engine'] / sj1:>7.2f} {r['engine'] / sja:>7.2f}")
 
 
 def main(argv=None):
@@ -314,7 +441,8 @@ def main(argv=None):
     parser.add_argument("--timesteps", default="8,32")
     parser.add_argument("--batches", default="1,256")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--no-sparsity", action="store_true")
+    parser.add_argument("--no-sparsity", action="store_true", help="leave out the spike density table")
+    parser.add_argument("--density-only", action="store_true", help="only the spike density table")
     parser.add_argument("--engines", action="store_true",
                         help="only the numpy vs ort engine table (codings rate T=8,32, signed T=4, phase, amos)")
     parser.add_argument("--loop", action="store_true",
@@ -336,33 +464,10 @@ def main(argv=None):
         print_engines(bench_engines(args.models.split(","), batches, args.repeat), args.repeat)
         print(f"\nload average (1 min) at end: {os.getloadavg()[0]:.1f}")
         return
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.models.split(","):
-            rows += bench_model(name, timesteps, batches, args.repeat, tmp)
-    print("\nsamples/s (median of %d runs)" % args.repeat)
-    print(f"{'model':<11} {'T':>4} {'batch':>5} {'n':>4} {'runner':>9} {'emitted':>9} {'ort (ANN)':>10} "
-          f"{'peak MiB':>9} {'act MiB':>8}")
-    for name, t, batch, n, runner, emitted, ort_sps, peak, act, _ in rows:
-        print(f"{name:<11} {t:>4} {batch:>5} {n:>4} {runner:>9.1f} {emitted:>9.1f} {ort_sps:>10.0f} "
-              f"{peak:>9.0f} {act:>8.1f}")
-    if args.spikingjelly:
-        print("\nSpikingJelly ann2snn (same networks, same samples; torch CPU) vs the runner, samples/s")
-        print(f"{'model':<11} {'T':>4} {'batch':>5} {'runner':>9} {'ort eng':>9} {'SJ':>9} {'runner/SJ':>9} "
-              f"{'ort/SJ':>7}")
-        for name in args.models.split(","):
-            threads, sj = bench_spikingjelly(name, timesteps, batches, args.repeat)
-            for r in rows:
-                if r[0] == name:
-                    t, batch, runner, engine = r[1], r[2], r[4], r[9]
-                    print(f"{name:<11} {t:>4} {batch:>5} {runner:>9.1f} {engine:>9.1f} {sj[(t, batch)]:>9.1f} "
-                          f"{runner / sj[(t, batch)]:>9.2f} {engine / sj[(t, batch)]:>7.2f}")
-            print(f"(torch threads: {threads})")
+    if not args.density_only:
+        bench_models(args, timesteps, batches)
     if not args.no_sparsity:
-        print("\nmnist_cnn, T=32, batch 256: runner samples/s vs spike density (input scaled)")
-        print(f"{'x scale':>7} {'density':>8} {'auto':>8} {'dense':>8}")
-        for scale, density, auto, dense in bench_sparsity(args.repeat):
-            print(f"{scale:>7.2f} {density:>8.4f} {auto:>8.1f} {dense:>8.1f}")
+        print_density(*bench_density(args.repeat), args.repeat)
     print(f"\nload average (1 min) at end: {os.getloadavg()[0]:.1f}")
 
 

@@ -12,6 +12,7 @@ One module per kind of kernel:
     dense, conv, graph_conv                      synapses (dense and event-driven paths)
     windows              sliding-window index maps shared by conv and pooling
     pooling, elementwise, shape_ops              pass-through ops
+    pool_tree            the max-pool ReLU tree fused into one event-driven kernel over the pooling windows
     schedule_concurrent, schedule_windowed       time schedules
     program              Program, simulate_program (batches, accounting)
     main                 the emitted program's command line (`program_main`)
@@ -36,8 +37,10 @@ Time model (concurrent schedule, rate coding). Steps t = 1..T; at every step eve
 - each graph output accumulates its values, and is decoded as out_hat(t) = (1/t) sum_{u<=t} out(u).
 
 Event-driven synapses. A value whose non-zeros are spike events (`Signal.events`) lets a dense or conv consumer do
-work proportional to the number of events instead of the number of inputs; the consumer picks the cheaper of its
-dense and event-driven paths each step from the observed event count (`synaptic_path="auto"`).
+work proportional to the number of events instead of the number of inputs; with `synaptic_path="auto"` each layer
+measures its event density over the first steps of a batch and keeps the event-driven path for the batch when the
+density is below a measured crossover (base.py). A max-pool ReLU tree runs as one kernel that visits only the
+pooling windows with an input spike or a neuron at threshold (pool_tree.py).
 
 Extension points (for other codings and schedules):
 - `@register_neuron_kernel("op_name")` on a `NeuronKernel` subclass adds a neuron type (implement `setup`, `reset`
@@ -47,8 +50,7 @@ Extension points (for other codings and schedules):
 Kernels must live in a module of this package, imported below, to be registered and carried by emitted programs.
 """
 
-from .base import (COST_DETECT, COST_GATHER, COST_ROW_GATHER, COST_SCATTER, COST_SCATTER_STRIDED,
-                   ENERGY_PJ_PER_ACCUMULATE, ENERGY_PJ_PER_MAC, ENERGY_PJ_PER_MULTIPLY, FORMAT, FORMAT_VERSION, KERNELS,
+from .base import (COST_GATHER, COST_ROW_GATHER, ENERGY_PJ_PER_ACCUMULATE, ENERGY_PJ_PER_MAC, ENERGY_PJ_PER_MULTIPLY, FORMAT, FORMAT_VERSION, KERNELS,
                    SCHEDULES, Kernel, NeuronKernel, NotLoweredError, ProgramError, RunOptions, Signal,
                    not_lowered_message, pass_through_signal, register_kernel, register_neuron_kernel, register_schedule,
                    zeros_buffer)
@@ -64,6 +66,7 @@ from .dense import DenseKernel, event_coordinates
 from .windows import PaddedInput, conv_index_maps
 from .conv import ConvKernel
 from .graph_conv import GraphConvKernel
+from .pool_tree import PoolTreeKernel, find_pool_trees
 from .pooling import AvgPoolKernel, FirstSpikePoolKernel, GlobalAvgPoolKernel
 from .elementwise import AddKernel, AffineKernel, MulKernel, reduce_to_shape
 from .shape_ops import ConcatKernel, DelayKernel, FlattenKernel, ReshapeKernel

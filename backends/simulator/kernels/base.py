@@ -12,13 +12,24 @@ ENERGY_PJ_PER_ACCUMULATE = 0.9
 ENERGY_PJ_PER_MULTIPLY = 3.7
 ENERGY_PJ_PER_MAC = 4.6
 
-# Relative per-element costs used to choose between the dense and event-driven synaptic paths, in units of one
+# Relative per-element costs used to choose between the dense layer's per-row and union event paths, in units of one
 # multiply-add inside a BLAS matrix product (measured on x86 with OpenBLAS; only their ratios matter).
-COST_GATHER = 2.0        # copying one float through a fancy index (im2col, gathering spike values)
+COST_GATHER = 2.0        # copying one float through a fancy index (gathering spike values)
 COST_ROW_GATHER = 20.0   # gathering one weight element by spike index and summing it (dense, per-row events)
-COST_SCATTER = 25.0      # adding one float at a fancy index (conv event scatter, stride 1)
-COST_SCATTER_STRIDED = 50.0  # the same with stride > 1, where each tap also gathers its landing pixels
-COST_DETECT = 40.0       # finding the events of one input element (mask, flat search, per-row counts)
+
+# When the event-driven paths pay, decided once per layer and batch (not per step) from the event density measured
+# over the first PROBE_STEPS steps (over its one step on the windowed schedule). Measured with
+# `python benchmarks/event_crossover.py --batch 64` and `--batch 1` (one BLAS thread, 2-core x86 with OpenBLAS 0.3,
+# shared machine at load ~7): mnist_cnn's conv 16->32 on 14x14 was faster on the event path up to an active-pixel
+# fraction of 0.28 and its conv 32->32 on 7x7 up to 0.48 at batch 64; at batch 1 (0.9 and 0.45 M MACs a step) and
+# for the one-channel conv 1->16 (7 M MACs at batch 64) the dense path won at every density down to 0.002; a dense
+# 2048->512 layer was faster on the event path up to an element density of 0.02 at batch 64, mnist_cnn's 288->64
+# never (1.2 M MACs at batch 64).
+PROBE_STEPS = 4
+EVENT_CROSSOVER_CONV = 0.25      # fraction of (sample, input pixel) pairs with an event on any channel
+EVENT_CROSSOVER_DENSE = 0.02     # fraction of input elements with an event
+EVENT_MIN_MACS = 16e6            # dense multiply-adds per step below which the dense path always wins
+EVENT_MIN_GROUP_CHANNELS = 8     # fewer input channels per group leave an active pixel too little work to scatter
 
 
 class ProgramError(ValueError):

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from .base import COST_GATHER, COST_SCATTER, COST_SCATTER_STRIDED, Kernel, Signal, register_kernel, zeros_buffer
+from .base import (EVENT_CROSSOVER_CONV, EVENT_MIN_GROUP_CHANNELS, EVENT_MIN_MACS, PROBE_STEPS, Kernel, Signal,
+                   register_kernel, zeros_buffer)
 from .windows import PaddedInput, conv_index_maps
 
 @register_kernel("conv")
@@ -17,7 +18,10 @@ class ConvKernel(Kernel):
     X_A their (|A|, C) values. Z[t] = X_A W_t with W_t[c, o] = W[o, c, t] is, per active pixel, the O-vector that
     tap t sends to output pixel scatter[t, q]; the KH*KW scatter-adds have no collisions within a tap (see
     `_conv_index_maps`). Work ~ |A| * KH*KW * (Cg + scatter cost) * O instead of N * OH*OW * Cg*KH*KW * O, so it
-    pays when few pixels are active.
+    pays when few pixels are active: with synaptic_path "auto" the layer takes it for the rest of the batch when the
+    fraction of active pixels over the first PROBE_STEPS steps is below EVENT_CROSSOVER_CONV (and the layer is big
+    enough, see base.py). Its sums run in another order than BLAS's im2col product, so membranes can differ from the
+    dense path's by float32 rounding.
     """
 
     synaptic = True
@@ -47,8 +51,6 @@ class ConvKernel(Kernel):
         self.weight_mat = np.ascontiguousarray(weight.reshape(g, o // g, cg * kh * kw))          # (G, Og, Cg*KK)
         self.weight_taps = np.ascontiguousarray(                                                  # (KK, G, Cg, Og)
             weight.reshape(g, o // g, cg, kh * kw).transpose(3, 0, 2, 1))
-        # mean number of taps through which an input pixel reaches the output (KH*KW / stride^2 inside)
-        self.landing_taps = np.count_nonzero(self.scatter < self.out_pixels) / self.in_pixels
         self.bias = self.const("bias")
         self.bias_column = None if self.bias is None else self.bias.reshape(o, 1)
         # depthwise (one input and one output channel per group, e.g. MaxPool's one-hot selection convs): one
@@ -107,13 +109,17 @@ class ConvKernel(Kernel):
             self.value_flat = source.value.reshape(batch, self.in_channels, self.in_pixels)
             # one discard row per sample after its output pixels; (sample, pixel) rows of O channels
             self.scatter_acc = np.zeros((batch * (self.out_pixels + 1), self.out_channels), dtype=np.float32)
+        dense_macs = batch * self.out_pixels * self.out_channels * self.group_in * self.taps
+        self.event_worthwhile = (not self.depthwise and self.group_in >= EVENT_MIN_GROUP_CHANNELS
+                                 and dense_macs >= EVENT_MIN_MACS)
+        self._probe, self._decided = [], None
         self.analog_input = not source.spike_derived
         # without a bias, a synaptic map of spike trains is still one (a max-pool tree's taps feeding the next layer)
         self.output = Signal(self.out, static=source.static, spike_derived=source.spike_derived and self.bias is None)
         return self.output
 
     def step(self, t):
-        if self._choose_path() == "dense":
+        if self._choose_path(t) == "dense":
             self._dense_step()
         else:
             self._event_step()
@@ -141,22 +147,23 @@ class ConvKernel(Kernel):
                 np.multiply(buffer[window], weight, out=self._dw_term)
                 self.out += self._dw_term
 
-    def _choose_path(self):
+    def _choose_path(self, t):
+        """"dense" or "event": forced by run.synaptic_path, else decided once per batch from the density of active
+        pixels over the first PROBE_STEPS steps (each probe step goes by the mean so far)."""
         mode = self.run.synaptic_path
-        if self.source.events is None or mode == "dense":
+        if self.source.events is None or mode == "dense" or (mode == "auto" and not self.event_worthwhile):
             return "dense"
-        if mode == "auto" and self.depthwise and not self.pointwise:
-            return "dense"      # a few strided multiply-adds: cheaper than finding the events
+        if mode == "auto" and self._decided == "dense":
+            self.run.count_path(self.name, "dense")
+            return "dense"
         np.any(self.events_flat, axis=1, out=self._pixel_mask)
         self._active = np.divmod(np.flatnonzero(self._pixel_mask), self.in_pixels)   # (sample, input pixel)
-        n_active = self._active[0].size
         path = "event"
-        if mode == "auto":
-            kk, o, c = self.taps, self.out_channels, self.in_channels
-            scatter = COST_SCATTER if self.strides == (1, 1) else COST_SCATTER_STRIDED
-            dense_cost = self.batch * self.out_pixels * (self.group_in * kk * o + c * kk * COST_GATHER)
-            event_cost = n_active * (self.landing_taps * o * (self.group_in + scatter) + c * COST_GATHER)
-            path = "event" if event_cost < dense_cost else "dense"
+        if mode == "auto" and self._decided is None:
+            self._probe.append(self._active[0].size / self._pixel_mask.size)
+            path = "event" if np.mean(self._probe) < EVENT_CROSSOVER_CONV else "dense"
+            if len(self._probe) >= PROBE_STEPS:
+                self._decided = path
         self.run.count_path(self.name, path)
         return path
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from .base import (COST_DETECT, COST_GATHER, COST_ROW_GATHER, Kernel, Signal, register_kernel,
-                   zeros_buffer)
+from .base import (COST_GATHER, COST_ROW_GATHER, EVENT_CROSSOVER_DENSE, EVENT_MIN_MACS, PROBE_STEPS, Kernel,
+                   Signal, register_kernel, zeros_buffer)
 
 def event_coordinates(events, mask, width):
     """Row and column of every non-zero of `events` (viewed as rows of `width`), row-major; `mask` is a bool buffer
@@ -23,7 +23,10 @@ class DenseKernel(Kernel):
       (width, R) index table (width = the most events in any row, short rows padded with a zero row of W^T), and
       y += (W^T)[table[j]] for j < width: work ~ width * R * O gathered adds instead of K * R * O multiply-adds;
     - column union: Y = S[:, U] (W^T)[U] + b with U the columns active anywhere: work ~ R |U| O.
-    The cheapest of dense, per-row and union is taken each step (cost model in COST_*). The scale is folded into
+    With synaptic_path "auto" the layer goes event-driven for the rest of the batch when its element density over the
+    first PROBE_STEPS steps is below EVENT_CROSSOVER_DENSE (and the layer is big enough, see base.py); on the event
+    path the cheaper of per-row and union is taken each step (cost model in COST_*). The event paths sum in another
+    order than BLAS, so outputs can differ from the dense path's by float32 rounding. The scale is folded into
     W^T once when it is constant along the non-contracted axes; otherwise event values are read from x.
     """
 
@@ -80,6 +83,8 @@ class DenseKernel(Kernel):
             self._mask = np.zeros((rows, self.in_features), dtype=bool)
             self._gathered = np.zeros((rows, self.out_features), dtype=np.float32)
             self._prepare_event_weights(source)
+        self.event_worthwhile = rows * self.in_features * self.out_features >= EVENT_MIN_MACS
+        self._probe, self._decided = [], None
         # without a bias, a synaptic map of spike trains is still one (a max-pool tree's taps feeding the next layer)
         self.output = Signal(self.out, static=source.static, spike_derived=source.spike_derived and self.bias is None)
         return self.output
@@ -118,21 +123,30 @@ class DenseKernel(Kernel):
             self.out += self.bias
 
     def _choose_path(self):
+        """"dense", "row" or "union": dense when forced by run.synaptic_path or (auto) decided once per batch from the
+        element density over the first PROBE_STEPS steps; on the event path the cheaper of row and union."""
         mode = self.run.synaptic_path
-        if self.source.events is None or mode == "dense":
+        if self.source.events is None or mode == "dense" or (mode == "auto" and not self.event_worthwhile):
             return "dense"
-        if mode == "auto" and self.out_features <= COST_DETECT:
-            return "dense"      # finding the events would cost more than the dense product
+        if mode == "auto" and self._decided == "dense":
+            self.run.count_path(self.name, "dense")
+            return "dense"
         rows, cols = event_coordinates(self.events_rows, self._mask, self.in_features)
         self._rows, self._cols = rows, cols
-        n_rows, k, o = self.x_rows.shape[0], self.in_features, self.out_features
+        if mode == "auto" and self._decided is None:
+            self._probe.append(rows.size / self._mask.size)
+            event = np.mean(self._probe) < EVENT_CROSSOVER_DENSE
+            if len(self._probe) >= PROBE_STEPS:
+                self._decided = "event" if event else "dense"
+            if not event:
+                self.run.count_path(self.name, "dense")
+                return "dense"
+        n_rows, o = self.x_rows.shape[0], self.out_features
         self._row_counts = np.bincount(rows, minlength=n_rows)
         width = int(self._row_counts.max(initial=0))
         union = int(np.count_nonzero(self._mask.any(axis=0)))
         costs = {"row": width * n_rows * o * COST_ROW_GATHER,
                  "union": n_rows * union * (o + COST_GATHER) + union * o * COST_GATHER}
-        if mode == "auto":
-            costs["dense"] = n_rows * k * o
         path = min(costs, key=costs.get)
         self.run.count_path(self.name, path)
         return path

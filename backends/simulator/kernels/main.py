@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -69,8 +70,10 @@ def program_main(argv, directory):
         else:
             parser.error(f"{args.input} has no array {name!r} for program input %{name}")
     labels = arrays.get("y")
+    start = time.perf_counter()
     result = simulate_program(program, inputs, args.timesteps, input_coding=args.input_coding, seed=args.seed,
                               batch_size=args.batch_size, progress=args.progress)
+    seconds = time.perf_counter() - start
     first = program.outputs[0]
     predictions = {t: predictions_of(v) for t, v in result["outputs"][first].items()}
     accuracy = None
@@ -84,6 +87,7 @@ def program_main(argv, directory):
                                                "pipeline_interval_steps")}
         report["energy_ratio_at"] = {str(t): r for t, r in result["energy_ratio_at"].items()}
         report["output"] = first
+        report["simulate_seconds"] = seconds     # the simulation alone: no interpreter start, imports or loading
         report["predictions"] = {str(t): p.tolist() for t, p in predictions.items()}
         if accuracy is not None:
             report["accuracy"] = {str(t): a for t, a in accuracy.items()}

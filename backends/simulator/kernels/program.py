@@ -5,6 +5,7 @@ import numpy as np
 
 from .base import (ENERGY_PJ_PER_ACCUMULATE, ENERGY_PJ_PER_MAC, ENERGY_PJ_PER_MULTIPLY, FORMAT, FORMAT_VERSION,
                    KERNELS, SCHEDULES, NotLoweredError, ProgramError, RunOptions, not_lowered_message)
+from .pool_tree import find_pool_trees
 from .schedule_windowed import window_latency
 
 class Program:
@@ -43,6 +44,8 @@ class Program:
         for out in self.outputs:
             if out not in shapes:
                 raise ProgramError(f"program output %{out} is not produced by any node")
+        self.pool_trees = find_pool_trees(self.kernels, self.outputs)
+        self.stepped = self.kernels     # what a schedule steps: the kernels, fused pool trees in place of theirs
         self.fanout = self._fanouts()
         self.ann_macs = sum(k.ann_macs() for k in self.kernels)
         self.bias_adds = sum(k.bias_adds() for k in self.kernels)
@@ -65,12 +68,18 @@ class Program:
         return fan
 
     def bind(self, batch_inputs, batch, run, start=0):
-        """Bind every kernel to a batch whose first sample is `start`; returns the output Signals by name."""
+        """Bind every kernel to a batch whose first sample is `start`; returns the output Signals by name. Sets
+        `stepped`, the kernels a schedule steps: each max-pool tree that can be fused for this run replaced by its
+        fused kernel at the root's place (nothing outside the tree reads its other members)."""
         run.batch_inputs = batch_inputs
         run.batch_start = start
         signals = {}
         for kernel in self.kernels:
             signals[kernel.name] = kernel.bind([signals[s] for s in kernel.inputs], batch, run)
+        fused = [tree for tree in self.pool_trees if tree.bind_fused(signals, batch, run)]
+        replaced = {member.name: tree for tree in fused for member in tree.members}
+        self.stepped = [replaced.get(k.name, k) for k in self.kernels
+                        if k.name not in replaced or replaced[k.name].root is k]
         return {name: signals[name] for name in self.outputs}
 
 

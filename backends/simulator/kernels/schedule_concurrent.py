@@ -10,7 +10,7 @@ def run_concurrent(batch_run, checkpoints):
     """Concurrent schedule: for t = 1..max(checkpoints) step every kernel in topological order (static kernels only
     at t = 1), accumulate every output, and at each checkpoint T record the decoded outputs sum_{t<=T} out(t) / T.
     Returns {T: {output name: (batch, *shape) array}}."""
-    kernels = batch_run.program.kernels
+    kernels = batch_run.program.stepped
     moving = [k for k in kernels if not k.output.static]
     sums = {name: np.zeros_like(sig.value) for name, sig in batch_run.outputs.items()}
     wanted = set(checkpoints)

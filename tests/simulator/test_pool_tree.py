@@ -1,0 +1,73 @@
+"""The fused max-pool tree (kernels/pool_tree.py) gives the unfused kernels' spikes and values bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import helper
+
+import snncc
+from snncc.backends.simulator import build_program, kernels
+from snncc.backends.simulator.runner import program_description
+from tests.helpers import make_model, rand
+
+
+def pool_model(kernel, strides, pads):
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=kernel, strides=strides, pads=pads),
+             helper.make_node("Flatten", ["p1"], ["f"]),
+             helper.make_node("Gemm", ["f", "w2", "b2"], ["y"], transB=1)]
+    oh = (9 + pads[0] + pads[2] - kernel[0]) // strides[0] + 1
+    ow = (9 + pads[1] + pads[3] - kernel[1]) // strides[1] + 1
+    inits = {"w1": rand(4, 1, 3, 3, seed=1), "b1": rand(4, seed=2) * 0.1,
+             "w2": rand(5, 4 * oh * ow, seed=3) * 0.3, "b2": rand(5, seed=4)}
+    return make_model(nodes, (1, 9, 9), (5,), inits)
+
+
+def run_both(program, x, coding, t=(3, 12)):
+    return {path: kernels.simulate_program(program, {program.inputs[0]: x}, list(t), input_coding=coding, seed=5,
+                                           batch_size=4, synaptic_path=path) for path in ("dense", "auto")}
+
+
+def assert_identical(results):
+    dense, fused = results["dense"], results["auto"]
+    for name, per_t in dense["outputs"].items():
+        for t, value in per_t.items():
+            np.testing.assert_array_equal(fused["outputs"][name][t], value, err_msg=f"{name} T={t}")
+    assert fused["spikes_per_layer"] == dense["spikes_per_layer"]
+    assert fused["synops_per_sample"] == dense["synops_per_sample"]
+
+
+@pytest.mark.parametrize("kernel, strides, pads", [([2, 2], [2, 2], [0, 0, 0, 0]),       # tiles, odd size cut
+                                                   ([3, 3], [2, 2], [1, 1, 1, 1]),       # overlapping, padded, 9 taps
+                                                   ([2, 3], [1, 2], [0, 1, 0, 1])])
+@pytest.mark.parametrize("coding", ["analog", "poisson"])
+def test_fused_tree_equals_unfused(kernel, strides, pads, coding):
+    x = np.abs(rand(10, 1, 9, 9, seed=6))
+    graph = snncc.compile(pool_model(kernel, strides, pads), "rate", calibration=x, record_spike_rates=False)
+    program = build_program(graph)
+    (tree,) = program.pool_trees
+    assert len(tree.members) == kernel[0] * kernel[1] + 4 * (kernel[0] * kernel[1] - 1)
+    results = run_both(program, x, coding)
+    assert_identical(results)
+    assert results["auto"]["path_counts"][tree.name] == {"pool-tree": 12 * 3}
+    assert tree.name not in results["dense"]["path_counts"]
+
+
+def test_pending_neurons_fire_in_silent_windows():
+    # the tree neurons' thresholds cut to 1/8: a membrane can stay >= theta after its reset and fire again when its
+    # window has no input spike; the fused kernel must still visit those windows
+    x = np.abs(rand(10, 1, 9, 9, seed=7))
+    graph = snncc.compile(pool_model([2, 2], [2, 2], [0, 0, 0, 0]), "rate", calibration=x, record_spike_rates=False)
+    description = program_description(graph)
+    constants = dict(graph.constants)
+    for node in description["nodes"]:
+        if node["op"] == "if_neuron" and ".max" in node["name"]:
+            low = node["name"] + ".theta_low"
+            constants[low] = np.asarray(constants[node["consts"]["theta"]]) / np.float32(8)
+            node["consts"]["theta"] = low
+    program = kernels.Program(description, constants)
+    results = run_both(program, x, "poisson")
+    assert_identical(results)
+    assert results["auto"]["path_counts"][program.pool_trees[0].name]["pool-tree"] == 12 * 3
