@@ -18,6 +18,7 @@ from snncc.backends.coremap.network import (MappingError, Network, explicit_syna
                                             has_zero_taps, with_explicit)
 from snncc.backends.coremap.partition import Mapping, partition
 from snncc.backends.coremap.graph_bound import graph_bound
+from snncc.backends.coremap.pool_stage import pool_stages_for
 from snncc.backends.coremap.preflight import check_feasible
 from snncc.backends.coremap.profile import Profile, load_profile
 from snncc.backends.coremap.traffic import CALIBRATION_SAMPLES, neuron_spike_counts, recorded_rates
@@ -90,7 +91,7 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
     calibration data), "uniform" (one spike per neuron per sample), or "auto": recorded, else simulated, else
     uniform."""
     profile = load_profile(profile)
-    network = extract(graph)
+    network = pool_stages_for(extract(graph), profile)
     check_coding(graph, network, profile)
     quantized = None
     target = network

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
-from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network, box_indices
+from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network, box_indices, set_indices
 from snncc.backends.coremap.profile import Profile
 from snncc.backends.coremap.shared_inputs import group_by_shared_inputs
 from snncc.backends.coremap.splitter_bound import splitter_bound
@@ -250,10 +250,14 @@ class _Packer:
             mult = axon_multiplicity(self.layers[p.source], p_)
             mask = self.masks[p.source]
             if isinstance(p, ConvProjection):
-                c0, c1, r0, r1, q0, q1 = p.input_box(*s.box())
-                region = mask[c0:c1, r0:r1, q0:q1]
+                read = p.input_sets(*s.box())
+                if read[0] == "box":
+                    c0, c1, r0, r1, q0, q1 = read[1:]
+                    region = mask[c0:c1, r0:r1, q0:q1]
+                else:
+                    region = mask[read[1]:read[2]][:, read[3]][:, :, read[4]]
                 new = int(region.size - np.count_nonzero(region))
-                updates.append((p.source, ("box", (c0, c1, r0, r1, q0, q1))))
+                updates.append((p.source, (read[0], read[1:])))
                 n_syn = p.synapses(*s.box()) * mult
                 if shares_kernels(p, p_):
                     held = self.kernels.get((s.layer, i))
@@ -353,6 +357,10 @@ class _Packer:
             if kind == "box":
                 mask[where[0]:where[1], where[2]:where[3], where[4]:where[5]] = True
                 self.touched.setdefault(src, []).append(box_indices(self.layers[src].shape3, *where))
+            elif kind == "sets":
+                c0, c1, rows, cols = where
+                mask[c0:c1, rows[:, None], cols[None, :]] = True
+                self.touched.setdefault(src, []).append(set_indices(self.layers[src].shape3, *where))
             else:
                 mask.reshape(-1)[where] = True
                 self.touched.setdefault(src, []).append(where)
