@@ -112,13 +112,13 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
     if relays and rates is not None:
         rates = dict(rates)
         rates.update({l.name: np.full(l.size, float(network.timesteps)) for l in relays})  # a sum every step
-    mapping = partition(target, profile, rates, granularities)
+    mapping = partition(target, profile, rates, granularities, bool(progress))
     if any(has_zero_taps(p) for l in target.layers for p in l.projections):
         # a sparse-tap conv shares its kernel but its halo box counts sources it never reads; explicit, it stores
         # every synapse but reads only its sources: keep whichever needs fewer cores (then less traffic)
         explicit = with_explicit(target, lambda layer, i, p: has_zero_taps(p) and fits_explicit(p))
         try:
-            other = partition(explicit, profile, rates, granularities)
+            other = partition(explicit, profile, rates, granularities, bool(progress))
         except MappingError:
             other = None
         if other is not None and other.rank < mapping.rank:
