@@ -40,8 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BLOCKS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3))}
 
 
-def resnet_onnx(depth: int, resolution: int, seed: int = 0):
-    """A ResNet-`depth`-shaped onnx.ModelProto with random weights; returns (model, number of weights)."""
+def resnet_onnx(depth: int, resolution: int, seed: int = 0, width: float = 1.0):
+    """A ResNet-`depth`-shaped onnx.ModelProto with random weights, channel counts times `width` (at least 8);
+    returns (model, number of weights)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -73,12 +74,13 @@ def resnet_onnx(depth: int, resolution: int, seed: int = 0):
     inits.append(numpy_helper.from_array(np.array(0, np.float32), "zero"))
     inits.append(numpy_helper.from_array(np.array(6, np.float32), "six"))
     kind, stages = BLOCKS[depth]
-    v = conv_bn("x", 3, 64, 7, 2)
+    ch = lambda c: max(8, int(round(c * width)))  # noqa: E731
+    v = conv_bn("x", 3, ch(64), 7, 2)
     nodes.append(helper.make_node("MaxPool", [v], ["pool"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]))
-    v, cin = "pool", 64
+    v, cin = "pool", ch(64)
     for stage, blocks in enumerate(stages):
-        mid = 64 * 2 ** stage
-        cout = mid * 4 if kind == "bottleneck" else mid
+        mid = ch(64 * 2 ** stage)
+        cout = ch(64 * 2 ** stage * 4) if kind == "bottleneck" else mid
         for b in range(blocks):
             stride = 2 if (b == 0 and stage > 0) else 1
             if kind == "bottleneck":

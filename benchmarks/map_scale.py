@@ -3,6 +3,8 @@
     python benchmarks/map_scale.py                 # both parts
     python benchmarks/map_scale.py --quality       # cores vs lower bound, every bundled model x built-in profile
     python benchmarks/map_scale.py --speed         # time and peak memory at three ResNet-50 widths
+    python benchmarks/map_scale.py --exports --depths 18,50 --widths 0.25,0.5,1.0 --profiles loihi,loihi2
+                                                   # standard-export ResNets: model x profile table
 
 Quality: every `models/*.onnx` is compiled with the rate coding (digits_silu: amos; T=32, its recorded calibration
 data, karate: its one data file) and mapped
@@ -137,6 +139,81 @@ def speed(widths, profile: str, repeat: int) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# ResNets from a standard ONNX export shape (GlobalAveragePool -> Flatten -> Gemm head)
+# ---------------------------------------------------------------------------------------------------------------
+
+MEMORY_CAP = 6 * 2 ** 30        # every compile and map process stays under this (RLIMIT_AS)
+
+
+def _capped():
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+
+def _export_compile(depth: int, width: float, folder: Path) -> Path:
+    """benchmarks/compile_scale.resnet_onnx at 224 x 224, compiled data-free with the rate coding (theta = 6 from
+    every Clip(0, 6)), in a fresh process; returns the .snnir path."""
+    snnir = folder / f"resnet{depth}_w{width}.snnir"
+    code = (f"import sys, onnx; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import snncc; "
+            "from compile_scale import resnet_onnx; from snncc.pipeline import rate_pipeline; from snncc.ir import save; "
+            f"m, _ = resnet_onnx({depth}, 224, width={width}); onnx.save(m, {str(snnir.with_suffix('.onnx'))!r}); "
+            f"save(snncc.compile({str(snnir.with_suffix('.onnx'))!r}, coding='rate', "
+            f"pipeline=rate_pipeline().replace('calibrate,', '')), {str(snnir)!r})")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, preexec_fn=_capped)
+    if out.returncode != 0:
+        raise SystemExit(f"compile of ResNet-{depth} width {width} failed: {out.stderr[-2000:]}")
+    return snnir
+
+
+def _export_map(snnir: Path, profile: str, timeout: float) -> dict:
+    """`snncc map SNNIR --profile P` then `snncc map --check` in fresh processes: cores, bounds, wall time and peak
+    RSS of the map process."""
+    mapfile = snnir.with_suffix(f".{profile}.map.json")
+    code = ("import resource, sys, time; from snncc.cli import main; t = time.perf_counter(); "
+            f"rc = main(['map', {str(snnir)!r}, '--profile', {profile!r}, '-o', {str(mapfile)!r}, '--no-progress']); "
+            "print('SECONDS', time.perf_counter() - t); "
+            "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024); sys.exit(rc)")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                             preexec_fn=_capped, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"no mapping within {timeout:.0f} s"}
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip() or out.stdout.strip()).splitlines()[-1][:160]}
+    figures = dict(line.split() for line in out.stdout.splitlines() if line.startswith(("SECONDS", "PEAK")))
+    check = subprocess.run([sys.executable, "-m", "snncc", "map", "--check", str(snnir), str(mapfile)],
+                           capture_output=True, text=True, cwd=ROOT, preexec_fn=_capped)
+    s = json.loads(mapfile.read_text())["summary"]
+    return {"cores": s["cores"], "graph_bound": s["graph_bound_cores"], "ratio": s["cores_over_graph_bound"],
+            "seconds": float(figures["SECONDS"]), "peak_mb": float(figures["PEAK"]),
+            "tables_mb": s["memory_bits"] / 8 / 2 ** 20, "check": "ok" if check.returncode == 0 else "FAILS"}
+
+
+def exports(depths, widths, profiles, timeout: float) -> list[dict]:
+    import tempfile
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for depth in depths:
+            for width in widths:
+                snnir = _export_compile(depth, width, Path(tmp))
+                for profile in profiles:
+                    rows.append({"model": f"resnet{depth} w{width}", "profile": profile,
+                                 **_export_map(snnir, profile, timeout)})
+                    _print_export(rows[-1])
+    return rows
+
+
+def _print_export(r: dict) -> None:
+    if "error" in r:
+        print(f"{r['model']:16} {r['profile']:11} {r['error']}", flush=True)
+        return
+    print(f"{r['model']:16} {r['profile']:11} {r['cores']:>6} {r['graph_bound']:>6} {r['ratio']:>6.2f} "
+          f"{r['seconds']:>7.1f} {r['peak_mb']:>8.0f} {r['tables_mb']:>9.1f} {r['check']:>6}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Quality on the bundled models
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -195,12 +272,25 @@ def main(argv=None) -> int:
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--profile", default="loihi2")
     ap.add_argument("--widths", default="0.25,0.5,1.0")
+    ap.add_argument("--exports", action="store_true", help="standard-export ResNets (GAP -> Flatten -> Gemm head)")
+    ap.add_argument("--depths", default="18,50")
+    ap.add_argument("--profiles", default="loihi,loihi2,spinnaker2,generic")
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds per map process (--exports)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one is not None:
         print(json.dumps(_speed_one(args.one, args.profile, args.repeat)))
         return 0
+    if args.exports:
+        print(f"\nResNets shaped like a standard ONNX export, 224 x 224, rate coding (data-free), one fresh process per "
+              f"map (capped at {MEMORY_CAP / 2 ** 30:.0f} GiB); tables: the mapping's synapse memory")
+        print(f"{'model':16} {'profile':11} {'cores':>6} {'graph':>6} {'ratio':>6} {'time s':>7} {'peak MB':>8} "
+              f"{'tables MB':>9} {'check':>6}")
+        exports([int(d) for d in args.depths.split(",")], [float(w) for w in args.widths.split(",")],
+                args.profiles.split(","), args.timeout)
+        if not (args.quality or args.speed):
+            return 0
     both = not (args.quality or args.speed)
     if args.quality or both:
         quality(args.repeat)

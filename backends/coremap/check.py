@@ -17,6 +17,7 @@ from snncc.backends.coremap.mapper import ir_digest
 from snncc.backends.coremap.fan_in import as_recorded
 from snncc.backends.coremap.network import ConvProjection, MappingError, extract
 from snncc.backends.coremap.partition import axon_multiplicity
+from snncc.backends.coremap.pool_stage import pool_stages_for
 from snncc.backends.coremap.profile import ProfileError, profile_from_dict
 from snncc.backends.coremap.quantize import quantize
 from snncc.ir import Graph
@@ -44,7 +45,7 @@ def check_mapping(graph: Graph, doc: dict) -> list[str]:
     if doc.get("source_ir_sha256") != ir_digest(graph):
         problems.append("source_ir_sha256 does not match this graph: the mapping was made for another IR")
     try:
-        network = extract(graph)
+        network = pool_stages_for(extract(graph), profile)
         if doc.get("quantization"):
             network = quantize(network, profile, None).network
         network = as_recorded(network, profile, doc)

@@ -21,6 +21,7 @@ import numpy as np
 from snncc.backends.coremap.mapfile import slice_from_json
 from snncc.backends.coremap.fan_in import as_recorded
 from snncc.backends.coremap.network import MappingError, extract
+from snncc.backends.coremap.pool_stage import pool_stages_for
 from snncc.backends.coremap.profile import profile_from_dict
 from snncc.backends.coremap.quantize import QuantizedNetwork, quantize
 from snncc.ir import Graph
@@ -42,7 +43,7 @@ def quantized_from_mapping(graph: Graph, doc: dict) -> QuantizedNetwork:
         raise MappingError("the mapping file records no weight quantization; the core-level simulation needs the "
                            "quantized integer weights (rate/IF populations)")
     profile = profile_from_dict(doc["profile"], "the mapping's profile")
-    return quantize(extract(graph), profile, None, input_scale=float(q["input_scale"]),
+    return quantize(pool_stages_for(extract(graph), profile), profile, None, input_scale=float(q["input_scale"]),
                     input_signed=bool(q["input_signed"]))
 
 

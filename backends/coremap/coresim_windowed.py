@@ -27,6 +27,7 @@ from scipy import sparse
 from snncc.backends.coremap.coresim import layout_cores, routed, slices_by_layer
 from snncc.backends.coremap.fan_in import as_recorded
 from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network, extract
+from snncc.backends.coremap.pool_stage import pool_stages_for
 from snncc.backends.coremap.profile import profile_from_dict
 from snncc.ir import Graph
 from snncc.ir.ops_amos import fs_circuit_decode, fs_circuit_frames
@@ -118,7 +119,7 @@ def _check_windowed(net: Network) -> None:
 def simulate_cores_windowed(graph: Graph, doc: dict, x: np.ndarray) -> WindowedResult:
     """Run one window of the mapped network core by core on input `x` (the host sends it unchanged)."""
     profile = profile_from_dict(doc["profile"], "the mapping's profile")
-    net = as_recorded(extract(graph), profile, doc)
+    net = as_recorded(pool_stages_for(extract(graph), profile), profile, doc)
     _check_windowed(net)
     layers = net.by_name()
     core_slices, axons, deliveries = layout_cores(net, doc)

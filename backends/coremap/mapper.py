@@ -18,6 +18,7 @@ from snncc.backends.coremap.network import (MappingError, Network, explicit_syna
                                             has_zero_taps, with_explicit)
 from snncc.backends.coremap.partition import Mapping, partition
 from snncc.backends.coremap.graph_bound import graph_bound
+from snncc.backends.coremap.pool_stage import pool_stages_for
 from snncc.backends.coremap.preflight import check_feasible
 from snncc.backends.coremap.profile import Profile, load_profile
 from snncc.backends.coremap.traffic import CALIBRATION_SAMPLES, neuron_spike_counts, recorded_rates
@@ -93,7 +94,7 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
     calibration data), "uniform" (one spike per neuron per sample), or "auto": recorded, else simulated, else
     uniform."""
     profile = load_profile(profile)
-    network = extract(graph)
+    network = pool_stages_for(extract(graph), profile)
     check_coding(graph, network, profile)
     quantized = None
     target = network
@@ -114,13 +115,13 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
     if relays and rates is not None:
         rates = dict(rates)
         rates.update({l.name: np.full(l.size, float(network.timesteps)) for l in relays})  # a sum every step
-    mapping = partition(target, profile, rates, granularities)
+    mapping = partition(target, profile, rates, granularities, bool(progress))
     if any(has_zero_taps(p) for l in target.layers for p in l.projections):
         # a sparse-tap conv shares its kernel but its halo box counts sources it never reads; explicit, it stores
         # every synapse but reads only its sources: keep whichever needs fewer cores (then less traffic)
         explicit = with_explicit(target, lambda layer, i, p: has_zero_taps(p) and fits_explicit(p))
         try:
-            other = partition(explicit, profile, rates, granularities)
+            other = partition(explicit, profile, rates, granularities, bool(progress))
         except MappingError:
             other = None
         if other is not None and other.rank < mapping.rank:

@@ -182,6 +182,13 @@ def view3(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return (int(np.prod(shape, dtype=np.int64)), 1, 1)
 
 
+def set_indices(shape3, c0, c1, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Flat C-order indices of channels [c0, c1) x the given rows x the given cols of a (C, H, W) layer."""
+    _, h, w = shape3
+    flat = np.arange(c0, c1)[:, None] * h + rows[None, :]
+    return (flat[:, :, None] * w + cols[None, None, :]).ravel()
+
+
 def box_indices(shape3, c0, c1, r0, r1, q0, q1) -> np.ndarray:
     """Flat C-order indices of a box in a (C, H, W) layer."""
     _, h, w = shape3
@@ -233,6 +240,27 @@ class ConvProjection:
             hi = (a1 - 1) * self.strides[axis] - self.pads[axis] + (k - 1) * self.dilations[axis] + 1
             box += [max(lo, 0), min(hi, self.src_shape[1 + axis])]
         return tuple(box)  # type: ignore[return-value]
+
+    def input_sets(self, c0, c1, r0, r1, q0, q1):
+        """The source neurons the target box reads (kernel taps inside the input, zero weights included), exactly:
+        a channel range and, per axis, the positions some tap of some output row (column) lands on. Returns
+        ("box", c0, c1, r0, r1, q0, q1) when both position sets are ranges (stride <= kernel span), else
+        ("sets", c0, c1, rows, cols) (a 1x1 stride-2 conv reads every other row of its halo box)."""
+        box = self.input_box(c0, c1, r0, r1, q0, q1)
+        sets = []
+        for axis, (a0, a1) in enumerate(((r0, r1), (q0, q1))):
+            k = self.weight.shape[2 + axis]
+            if self.strides[axis] <= (k - 1) * self.dilations[axis] + 1:
+                sets.append(None)
+                continue
+            pos = (np.arange(a0, a1)[:, None] * self.strides[axis] - self.pads[axis]
+                   + np.arange(k)[None, :] * self.dilations[axis])
+            sets.append(np.unique(pos[(pos >= 0) & (pos < self.src_shape[1 + axis])]))
+        if sets[0] is None and sets[1] is None:
+            return ("box",) + box
+        rows = np.arange(box[2], box[3]) if sets[0] is None else sets[0]
+        cols = np.arange(box[4], box[5]) if sets[1] is None else sets[1]
+        return ("sets", box[0], box[1], rows, cols)
 
     def synapses(self, c0, c1, r0, r1, q0, q1) -> int:
         """Synapses (kernel taps that land inside the input) of the target box."""
@@ -884,10 +912,14 @@ def extract(graph: Graph) -> Network:
                            f"{', '.join(sorted(NEURON_MODELS))}")
     inputs = {n.name for n in graph.inputs}
 
+    stages = pool_stage_nodes(graph, spiking)
+
     def is_source(name: str) -> bool:
-        return name in spiking or name in inputs
+        return name in spiking or name in inputs or name in stages
 
     layers = [Layer(n.name, "input", "input", tuple(n.type.shape), n) for n in graph.inputs]
+    for name in stages:
+        layers.append(_pool_stage(nodes[name], nodes))
     targets = [n for n in graph.nodes if n.spiking]
     targets += [nodes[o] for o in graph.outputs if o not in spiking and o not in inputs]
     seen = set()
@@ -927,7 +959,8 @@ def extract(graph: Graph) -> Network:
             from snncc.backends.coremap.as_conv import matrix_as_conv
 
             built = [matrix_as_conv(p) or p for p in projections], bias
-        layer.projections, layer.bias = built
+        layer.projections, layer.bias = [_per_window(p, nodes) if p.source in stages else p for p in built[0]], \
+            built[1]
         if not np.any(layer.bias):
             layer.bias = None
         layers.append(layer)
@@ -937,6 +970,53 @@ def extract(graph: Graph) -> Network:
     from snncc.ir.serialize import header_timesteps
 
     return Network(layers, coding, header_timesteps(graph))   # range-checked: a file cannot ask for 1e11 steps
+
+
+POOL_STAGE_OP = "pool_sum"
+
+
+def pool_stage_nodes(graph: Graph, spiking: set[str]) -> list[str]:
+    """Global average pools of a population that are read only through flatten/reshape by dense ops (the head of a
+    standard ONNX export: GlobalAveragePool -> Flatten -> Gemm). Each becomes a pooling stage of its own instead of
+    being composed with the dense into one (classes x C*H*W) matrix."""
+    readers: dict[str, list] = {}
+    for node in graph.nodes:
+        for i in node.inputs:
+            readers.setdefault(i, []).append(node)
+
+    def dense_only(name: str) -> bool:
+        found = readers.get(name, [])
+        return bool(found) and name not in graph.outputs and all(
+            r.op == "dense" and len(r.type.shape) == 1 or r.op in ("flatten", "reshape") and len(r.type.shape) == 1
+            and dense_only(r.name) for r in found)
+
+    return [n.name for n in graph.nodes
+            if n.op == "global_avg_pool" and n.inputs[0] in spiking and dense_only(n.name)]
+
+
+def _pool_stage(node: Node, nodes: dict) -> Layer:
+    """A pooling stage: one relay neuron per channel sums its channel's spikes each step (unit weights, so the sum
+    is an exact integer); its readers take the 1 / window (`_per_window`)."""
+    src3 = view3(nodes[node.inputs[0]].type.shape)
+    c, h, w = src3
+    weight = np.ones((c, 1, h, w), np.float32)
+    projection = ConvProjection(node.inputs[0], src3, view3(node.type.shape), weight, (1, 1), (0, 0, 0, 0), (1, 1), c)
+    return Layer(node.name, POOL_STAGE_OP, "relay", tuple(node.type.shape), node, None, [projection])
+
+
+def pool_window(layer: Layer) -> int:
+    """Source neurons one neuron of a pooling stage sums."""
+    p = layer.projections[0]
+    return int(p.weight.shape[2] * p.weight.shape[3])
+
+
+def _per_window(p, nodes: dict):
+    """A projection from a pooling stage: its weights divided by the pooled window (the stage sends sums)."""
+    c, h, w = view3(nodes[nodes[p.source].inputs[0]].type.shape)
+    factor = np.float32(1.0 / (h * w))
+    if isinstance(p, ConvProjection):
+        return replace(p, weight=(p.weight * factor).astype(np.float32))
+    return p.scaled(np.full(p.matrix.shape[0], factor, np.float32))
 
 
 MAX_EXPLICIT_SYNAPSES = 20_000_000

@@ -25,12 +25,14 @@ inputs (`shared_inputs.group_by_shared_inputs`), since each core that reads a so
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
+from tqdm import tqdm
 
-from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network, box_indices
+from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network, box_indices, set_indices
 from snncc.backends.coremap.profile import Profile
 from snncc.backends.coremap.shared_inputs import group_by_shared_inputs
 from snncc.backends.coremap.splitter_bound import splitter_bound
@@ -250,10 +252,14 @@ class _Packer:
             mult = axon_multiplicity(self.layers[p.source], p_)
             mask = self.masks[p.source]
             if isinstance(p, ConvProjection):
-                c0, c1, r0, r1, q0, q1 = p.input_box(*s.box())
-                region = mask[c0:c1, r0:r1, q0:q1]
+                read = p.input_sets(*s.box())
+                if read[0] == "box":
+                    c0, c1, r0, r1, q0, q1 = read[1:]
+                    region = mask[c0:c1, r0:r1, q0:q1]
+                else:
+                    region = mask[read[1]:read[2]][:, read[3]][:, :, read[4]]
                 new = int(region.size - np.count_nonzero(region))
-                updates.append((p.source, ("box", (c0, c1, r0, r1, q0, q1))))
+                updates.append((p.source, (read[0], read[1:])))
                 n_syn = p.synapses(*s.box()) * mult
                 if shares_kernels(p, p_):
                     held = self.kernels.get((s.layer, i))
@@ -353,6 +359,10 @@ class _Packer:
             if kind == "box":
                 mask[where[0]:where[1], where[2]:where[3], where[4]:where[5]] = True
                 self.touched.setdefault(src, []).append(box_indices(self.layers[src].shape3, *where))
+            elif kind == "sets":
+                c0, c1, rows, cols = where
+                mask[c0:c1, rows[:, None], cols[None, :]] = True
+                self.touched.setdefault(src, []).append(set_indices(self.layers[src].shape3, *where))
             else:
                 mask.reshape(-1)[where] = True
                 self.touched.setdefault(src, []).append(where)
@@ -562,20 +572,23 @@ def _layer_order(network: Network) -> list[Layer]:
     return [layers[n] for n in order if layers[n].kind != "input"]
 
 
-def _pack(network: Network, profile: Profile, rates, granularity: int, fanout: dict[str, float]) -> _Packer:
+def _pack(network: Network, profile: Profile, rates, granularity: int, fanout: dict[str, float],
+          tick=lambda: None) -> _Packer:
     packer = _Packer(network, profile, rates, granularity, fanout)
     for layer in _layer_order(network):
         packer.place(_atoms(layer, profile, granularity, packer.layers))
+        tick()
     packer.finish()
     return packer
 
 
 def _pack_consumers_first(network: Network, profile: Profile, rates, granularity: int,
-                          images: bool = False) -> _Packer:
+                          images: bool = False, tick=lambda: None) -> _Packer:
     """Pack in reverse topological order (exact splitters and output axons), then replay the assignment in
     forward order so that core ids run from the input side and the routes are built."""
     packer = _Packer(network, profile, rates, granularity, {}, consumers_first=True)
     for layer in reversed(_layer_order(network)):
+        tick()
         if _groupable(layer, images):
             packer.place_groups(layer, _shared_input_groups(packer, layer))
             continue
@@ -752,8 +765,9 @@ def _replay(network: Network, profile: Profile, rates, granularity: int, assignm
 
 
 def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] | None = None,
-              granularities: tuple[int, ...] | None = None) -> Mapping:
-    """Cut the network into cores (see the module docstring). MappingError when it cannot fit."""
+              granularities: tuple[int, ...] | None = None, progress: bool = False) -> Mapping:
+    """Cut the network into cores (see the module docstring). MappingError when it cannot fit. `progress`: a bar
+    over the layers packed (every candidate packing), on stderr."""
     rates = rates or {}
     bound, bounds = lower_bound(network, profile)
     available = profile.cores_per_chip * profile.max_chips
@@ -790,12 +804,16 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
     def better(a: Mapping | None, b: Mapping | None) -> bool:
         return a is not None and (b is None or a.rank < b.rank)
 
-    for g, consumers_first, images in strategies:
-        packer = _pack_consumers_first(network, profile, rates, g, images) if consumers_first \
-            else _pack(network, profile, rates, g, fanout)
-        candidate = settled(packer, g)
-        if better(candidate, best):
-            best = candidate
+    placed = sum(1 for l in network.layers if l.kind != "input")
+    with tqdm(total=placed * len(strategies), desc=f"map: partition ({profile.name})", unit="layer",
+              disable=not progress, file=sys.stderr, leave=False) as bar:
+        tick = lambda: bar.update(1)  # noqa: E731
+        for g, consumers_first, images in strategies:
+            packer = _pack_consumers_first(network, profile, rates, g, images, tick) if consumers_first \
+                else _pack(network, profile, rates, g, fanout, tick)
+            candidate = settled(packer, g)
+            if better(candidate, best):
+                best = candidate
     # refill the best packing only: it is the slow step
     if best is not None and len(best.cores) > bound:
         assignment = [c.slices for c in best.cores]

@@ -111,7 +111,7 @@ def quantize(network: Network, profile: Profile, calibration: np.ndarray | None,
     clipped = 0
     new_layers = []
     for layer in network.layers:
-        if layer.kind == "input":
+        if layer.kind in ("input", "relay"):     # a relay's unit weights already send exact integer sums
             new_layers.append(layer)
             continue
         projections = []

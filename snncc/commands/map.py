@@ -56,13 +56,14 @@ def profile_accuracy(graph, data, steps: list[int], profile: str, *, batch_size:
     """Accuracy of the graph after quantizing its weights to `profile`'s precision (the whole-graph simulator on
     the quantized network, input on the 8-bit grid), per T."""
     from snncc.backends.coremap import extract, load_profile, quantize, to_graph
+    from snncc.backends.coremap.pool_stage import pool_stages_for
     from snncc.backends.coremap.quantize import QUANTIZABLE_OPS, weight_quantized_graph
     from snncc.backends.simulator import simulate
 
     prof = load_profile(profile)
     calibration = default_calibration(graph)
     reference = data.x if calibration is None else calibration
-    network = extract(graph)
+    network = pool_stages_for(extract(graph), prof)
     if all(l.op in QUANTIZABLE_OPS for l in network.layers if l.kind == "population"):
         q = quantize(network, prof, reference)
         result = simulate(to_graph(q, dict(graph.meta)), q.quantize_input(data.x), steps, batch_size=batch_size,

@@ -84,3 +84,15 @@ def test_map_user_errors_exit_2(tmp_path, capsys):
     assert main(["map", "--check", str(snnir)]) == 2
     assert main(["map", "--check", str(snnir), str(tmp_path / "absent.map.json")]) == 2
     assert "no such mapping file" in capsys.readouterr().err
+
+
+def test_map_progress_bar_over_layers_on_stderr_only_when_asked(tmp_path, capsys):
+    snnir = tmp_path / "mlp.snnir"
+    assert main(["compile", "models/digits_mlp.onnx", "-T", "8", "-o", str(snnir), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["map", str(snnir), "--profile", "loihi2", "--progress"]) == 0
+    captured = capsys.readouterr()
+    assert "map: partition (loihi2)" in captured.err and "layer" in captured.err
+    assert "partition" not in captured.out
+    assert main(["map", str(snnir), "--profile", "loihi2"]) == 0      # not a terminal: no bar
+    assert "map: partition" not in capsys.readouterr().err

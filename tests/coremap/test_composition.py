@@ -12,7 +12,7 @@ import pytest
 
 import snncc
 from snncc.backends.coremap import MappingError, as_conv, check_mapping, dumps, map_graph, network
-from snncc.backends.coremap.network import ConvProjection, MatrixProjection, extract
+from snncc.backends.coremap.network import POOL_STAGE_OP, ConvProjection, MatrixProjection, extract, pool_window
 from snncc.data import load_npz
 from snncc.ir import (Add, Affine, AvgPool, Concat, ConstRef, Conv, Delay, Dense, Flatten, GlobalAvgPool, Graph,
                       GraphConv, IFNeuron, Input, Reshape, TensorType, verify)
@@ -155,8 +155,11 @@ def assert_matches_probe(graph: Graph, net) -> int:
         sources = [p.source for p in layer.projections]
         probed, base = dense_probe(graph, value, sources)
         assert set(sources) == {s for s in probed}
+        stages = {l.name: pool_window(l) for l in net.layers if l.op == POOL_STAGE_OP}
         for p in layer.projections:
             got, want = projection_dense(p), probed[p.source]
+            # a pooling stage sends the sum of its window (its readers take the 1 / window)
+            want = want * stages.get(layer.name, 1) / stages.get(p.source, 1)
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f"{layer.name} <- {p.source}")
             np.testing.assert_array_equal(got != 0, np.abs(want) > 1e-12, err_msg=f"{layer.name} <- {p.source}")
             if isinstance(p, MatrixProjection):
@@ -167,7 +170,7 @@ def assert_matches_probe(graph: Graph, net) -> int:
                     assert np.all(np.diff(m.indices[m.indptr[r]:m.indptr[r + 1]]) > 0)
         bias = np.zeros(base.shape) if layer.bias is None else layer.bias
         np.testing.assert_allclose(bias, base, rtol=0, atol=1e-5, err_msg=layer.name)
-        assert all(nodes[s].spiking or nodes[s].op == "input" for s in sources)
+        assert all(nodes[s].spiking or nodes[s].op == "input" or s in stages for s in sources)
     return explicit
 
 
