@@ -9,8 +9,8 @@ import numpy as np
 
 from snncc.errors import DataError, OptionError, PassError
 from snncc.ir import run
-from snncc.passes.calibration_stats import (GATE_OPS, SAMPLE_BUDGET, ActivationStats, gate_nodes, given_stats,
-                                            stats_for_rows)
+from snncc.passes.calibration_stats import (GATE_OPS, SAMPLE_BUDGET, SAMPLED_OPS, ActivationStats, gate_nodes,
+                                            given_stats, stats_for_rows)
 from snncc.limits import check_bytes
 from snncc.passes.registry import PassResult, register_pass
 
@@ -59,8 +59,9 @@ def collect_stats(graph, data, *, batch_size: int = 256, progress: bool = False,
     if not targets:
         return {}
     # the kept samples of every gate are live together until the end (float64 rows): count them before running
-    kept = sum(min(SAMPLE_BUDGET, len(data) * n.type.size) for n in targets.values()) * 8
-    check_bytes(kept, f"calibration: the activation samples of {len(targets)} gate node(s) over {len(data)} "
+    sampled = [n for n in targets.values() if n.op in SAMPLED_OPS]
+    kept = sum(min(SAMPLE_BUDGET, len(data) * n.type.size) for n in sampled) * 8
+    check_bytes(kept, f"calibration: the activation samples of {len(sampled)} gate node(s) over {len(data)} "
                       "calibration samples (use fewer samples in --calib)")
     return stats_for_rows(graph, data, 0, len(data), batch_size=batch_size, nodes=nodes, batches=bar).activations()
 

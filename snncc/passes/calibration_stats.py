@@ -27,6 +27,9 @@ from snncc.passes.rewrite import channel_axis
 GATE_OPS = frozenset({"relu", "clip", "leaky_relu", "sigmoid", "hard_sigmoid", "tanh", "silu", "hard_swish", "gelu",
                       "bounded_relu", "qcfs"})
 SAMPLE_BUDGET = 4_000_000  # sampled activation values kept per layer for percentiles
+# Only ReLU thresholds are percentiles of the outputs (balance-thresholds); the other gates need max and input
+# statistics alone, so their output rows are not kept (a detector with 94 HardSwish layers kept 3 GB of them)
+SAMPLED_OPS = frozenset({"relu"})
 BLOCK = 64                 # samples per block of the row sample's random draws
 
 
@@ -43,11 +46,17 @@ class ActivationStats:
     input_mean: float
     input_std: float
 
+    def _sampled(self) -> np.ndarray:
+        if self.samples.size == 0:
+            raise ValueError("no activation rows were kept for this gate (only ReLU outputs are sampled); use "
+                             "stat=max")
+        return self.samples
+
     def layer_stat(self, stat: str, q: float) -> float:
-        return self.max if stat == "max" else float(np.percentile(self.samples, q))
+        return self.max if stat == "max" else float(np.percentile(self._sampled(), q))
 
     def channel_stat(self, stat: str, q: float) -> np.ndarray:
-        return self.channel_max if stat == "max" else np.percentile(self.samples, q, axis=0).astype(np.float32)
+        return self.channel_max if stat == "max" else np.percentile(self._sampled(), q, axis=0).astype(np.float32)
 
 
 @dataclass
@@ -181,6 +190,8 @@ def stats_for_rows(graph, rows, start: int, total: int, *, batch_size: int = 256
         rows_ = np.moveaxis(a, 1 + axis, -1).reshape(-1, c) if a.ndim > 1 else a.reshape(-1, 1)
         g.max = max(g.max, float(rows_.max(initial=-np.inf)))
         g.channel_max = np.maximum(g.channel_max, rows_.max(axis=0, initial=-np.inf))
+        if targets[name].op not in SAMPLED_OPS:
+            return
         if fraction[name] >= 1.0:
             g.samples.append(rows_.copy())
         else:
