@@ -95,13 +95,7 @@ def _normalise(bgr: np.ndarray) -> np.ndarray:
 
 def orientation_set(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """n pages (n/4 per rotation, interleaved), as (x: (n, 3, 224, 224) float32, y: (n,) int64 rotation index)."""
-    rng = np.random.default_rng(seed)
-    xs, ys = [], []
-    for i in range(n):
-        label = i % len(ROTATIONS)
-        xs.append(orientation_input(text_page(rng), ROTATIONS[label]))
-        ys.append(label)
-    return np.stack(xs), np.asarray(ys, np.int64)
+    return _rotated_set(n, seed, text_page, orientation_input, ROTATIONS)
 
 
 def document_page(rng: np.random.Generator) -> Image.Image:
@@ -201,13 +195,7 @@ def cls_input(line: Image.Image, rotation: int) -> np.ndarray:
 def text_direction_set(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """n text lines (upright and upside down alternately), as (x: (n, 3, 48, 192) float32, y: (n,) int64 index
     of the rotation in CLS_LABELS)."""
-    rng = np.random.default_rng(seed)
-    xs, ys = [], []
-    for i in range(n):
-        label = i % len(CLS_LABELS)
-        xs.append(cls_input(text_line(rng), CLS_LABELS[label]))
-        ys.append(label)
-    return np.stack(xs), np.asarray(ys, np.int64)
+    return _rotated_set(n, seed, text_line, cls_input, CLS_LABELS)
 
 
 DET_SIZE = 160                                         # crops the DB detector reads (any multiple of 32)
@@ -227,3 +215,10 @@ def det_set(n: int, seed: int) -> np.ndarray:
     """n crops of document pages as (n, 3, DET_SIZE, DET_SIZE) float32."""
     rng = np.random.default_rng(seed)
     return np.stack([det_input(document_page(rng), rng) for _ in range(n)])
+
+
+def _rotated_set(n, seed, render, preprocess, rotations) -> tuple[np.ndarray, np.ndarray]:
+    """n rendered images, the i-th rotated by rotations[i % len(rotations)], labelled by that index."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n, dtype=np.int64) % len(rotations)
+    return np.stack([preprocess(render(rng), rotations[label]) for label in labels]), labels

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from snncc.backends.coremap import check_mapping, dumps, load_profile, map_graph, to_graph
-from snncc.backends.coremap.coresim import quantized_from_mapping, simulate_cores, whole_graph_spike_trains
+from snncc.backends.coremap.coresim import quantized_from_mapping, whole_graph_spike_trains
 from snncc.backends.coremap.network import POOL_STAGE_OP, MatrixProjection, extract
+from tests.coremap.core_equivalence import assert_cores_equal_whole_graph
 from tests.coremap.nets import compiled
 
 
@@ -19,17 +20,6 @@ def _mapped(profile):
     doc = json.loads(dumps(map_graph(graph, profile, x, calibration_samples=16).document))
     assert check_mapping(graph, doc) == []
     return graph, x, doc
-
-
-def _assert_cores_equal_whole_graph(graph, x, doc):
-    cores = simulate_cores(graph, doc, x[:4])
-    q = quantized_from_mapping(graph, doc)
-    ref = whole_graph_spike_trains(to_graph(q, dict(graph.meta)), q.quantize_input(x[:4]), doc["timesteps"])
-    assert set(cores.spikes) == set(ref.spikes)
-    for layer, trains in cores.spikes.items():
-        np.testing.assert_array_equal(trains, ref.spikes[layer], err_msg=layer)
-    for layer, value in cores.readouts.items():
-        np.testing.assert_array_equal(value, ref.readouts[layer], err_msg=layer)
 
 
 def test_extract_makes_the_global_pool_a_stage_and_the_gemm_reads_8_pooled_values():
@@ -48,13 +38,13 @@ def test_graded_profiles_send_the_pooled_sums_exactly(profile):
     graph, x, doc = _mapped(profile)
     stage = [l for l in doc["layers"] if l["op"] == POOL_STAGE_OP]
     assert len(stage) == 1 and stage[0]["kind"] == "relay"
-    _assert_cores_equal_whole_graph(graph, x, doc)
+    assert_cores_equal_whole_graph(graph, x[:4], doc)
 
 
 def test_without_graded_spikes_a_head_that_fits_a_core_is_composed_back():
     graph, x, doc = _mapped("loihi")        # 8 x 8 x 8 = 512 axons per readout neuron: fits
     assert not [l for l in doc["layers"] if l["op"] == POOL_STAGE_OP]
-    _assert_cores_equal_whole_graph(graph, x, doc)
+    assert_cores_equal_whole_graph(graph, x[:4], doc)
 
 
 def test_without_graded_spikes_a_head_too_wide_for_a_core_gets_a_spiking_pool():
@@ -62,7 +52,7 @@ def test_without_graded_spikes_a_head_too_wide_for_a_core_gets_a_spiking_pool():
     graph, x, doc = _mapped(narrow)
     (pool,) = [l for l in doc["layers"] if l["name"] == "gap"]
     assert pool["kind"] == "population" and pool["op"] == "if_neuron"
-    _assert_cores_equal_whole_graph(graph, x, doc)
+    assert_cores_equal_whole_graph(graph, x[:4], doc)
     # the pool spikes at the average rate: its counts are the pooled input counts / 64, to the nearest
     q = quantized_from_mapping(graph, doc)
     ref = whole_graph_spike_trains(to_graph(q, dict(graph.meta)), q.quantize_input(x[:4]), doc["timesteps"])

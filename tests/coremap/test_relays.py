@@ -7,10 +7,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from snncc.backends.coremap import MappingError, check_mapping, dumps, load_profile, map_graph, to_graph
-from snncc.backends.coremap.coresim import quantized_from_mapping, simulate_cores, whole_graph_spike_trains
+from snncc.backends.coremap import MappingError, check_mapping, dumps, load_profile, map_graph
 from snncc.backends.coremap.fan_in import split_fan_in
 from snncc.backends.coremap.network import ConvProjection, extract
+from tests.coremap.core_equivalence import assert_cores_equal_whole_graph
 from tests.coremap.nets import compiled
 
 NARROW = replace(load_profile("generic"), name="narrow", neurons_per_core=64, input_axons_per_core=40,
@@ -25,14 +25,7 @@ def test_relays_keep_every_core_within_its_axons_and_the_spikes_exact(name):
     assert relays and all("#partial" in l["name"] and l["op"] == "partial_sum" for l in relays)
     assert check_mapping(graph, doc) == []
     assert max(c["input_axons"] for c in doc["cores"]) <= 40
-    cores = simulate_cores(graph, doc, x[:6])
-    q = quantized_from_mapping(graph, doc)
-    ref = whole_graph_spike_trains(to_graph(q, dict(graph.meta)), q.quantize_input(x[:6]), doc["timesteps"])
-    assert set(cores.spikes) == set(ref.spikes)
-    for layer, trains in cores.spikes.items():
-        np.testing.assert_array_equal(trains, ref.spikes[layer], err_msg=layer)
-    for layer, value in cores.readouts.items():
-        np.testing.assert_array_equal(value, ref.readouts[layer], err_msg=layer)
+    assert_cores_equal_whole_graph(graph, x[:6], doc)
     # a file without its relays does not fit the profile, and the checker says so
     stripped = json.loads(dumps(doc))
     stripped["layers"] = [l for l in stripped["layers"] if l["kind"] != "relay"]
