@@ -325,6 +325,7 @@ def run_onnxruntime(path: str | os.PathLike, x: np.ndarray, batch_size: int = 51
     kept = [node for i, node in enumerate(model.graph.node) if i in live]
     del model.graph.node[:]
     model.graph.node.extend(kept)
+    _drop_unused_initializers(model.graph)
     payload = model.SerializeToString()
     try:
         session = ort.InferenceSession(payload, providers=["CPUExecutionProvider"])
@@ -349,6 +350,28 @@ def run_onnxruntime(path: str | os.PathLike, x: np.ndarray, batch_size: int = 51
             raise
         raise ModelLoadError(f"{path}: onnxruntime cannot run this model: {str(exc).strip()}") from None
     return np.concatenate(outputs).astype(np.float32, copy=False)
+
+
+def _names_read(nodes) -> set[str]:
+    """Every value name the nodes read, subgraphs (which may read outer names) included."""
+    names = set()
+    for node in nodes:
+        names.update(node.input)
+        for attr in node.attribute:
+            for g in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                names |= _names_read(g.node)
+    return names
+
+
+def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
+    """onnxruntime warns once per unused initializer, one line each: 200,000 of them took minutes."""
+    # an initializer that is also a graph input stays: without it the input would have to be fed
+    used = _names_read(graph.node) | {v.name for v in (*graph.output, *graph.input)}
+    if all(t.name in used for t in graph.initializer):
+        return
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
 
 
 _ORT_INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
