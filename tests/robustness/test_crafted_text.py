@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 
 from snncc.cli import main
-from tests.robustness.util import assert_clean_failure, calib, run_cli, save_model, tiny_model
+from tests.robustness.util import assert_clean_failure, run_cli, compile_tiny
 
 
 @pytest.fixture(scope="module")
 def texts(tmp_path_factory):
     folder = tmp_path_factory.mktemp("text")
-    save_model(tiny_model(), folder / "m.onnx")
-    np.savez(folder / "d.npz", x=calib(), y=np.zeros(32, np.int64))
-    assert main(["compile", str(folder / "m.onnx"), "--calib", str(folder / "d.npz"), "-o", str(folder / "m.snnir"),
-                 "--no-progress"]) == 0
+    compile_tiny(folder, labels=True)
     assert main(["export", str(folder / "m.snnir"), "--format", "text", "--full", "-o", str(folder / "full.txt")]) == 0
     full = (folder / "full.txt").read_text()
     # what `inspect` prints for a tensor over INLINE_LIMIT elements: a digest and a range, no values
@@ -59,7 +55,7 @@ def test_crafted_text_is_refused(texts, tmp_path, capsys, case, command):
     args = {"diff": ["diff", folder / "m.snnir", path],
             "export": ["export", path, "--format", "text", "-o", tmp_path / "o.txt"],
             "map": ["map", path, "--profile", "generic", "-o", tmp_path / "o.map.json"],
-            "eval": ["eval", path, "--data", folder / "d.npz"],
+            "eval": ["eval", path, "--data", folder / "c.npz"],
             "inspect": ["inspect", path]}[command]
     code, _, err = run_cli(capsys, *args)
     assert_clean_failure(code, err, needle)
@@ -72,7 +68,7 @@ def test_hashed_text_needs_the_full_form(texts, tmp_path, capsys, command):
     folder, _ = texts
     hashed = folder / "hashed.txt"
     args = {"map": ["map", hashed, "--profile", "generic", "-o", tmp_path / "o.map.json"],
-            "eval": ["eval", hashed, "--data", folder / "d.npz"],
+            "eval": ["eval", hashed, "--data", folder / "c.npz"],
             "export-nir": ["export", hashed, "--format", "nir", "-o", tmp_path / "o.nir"]}[command]
     code, _, err = run_cli(capsys, *args)
     assert_clean_failure(code, err, "hashed tensors", "--full")
@@ -81,7 +77,7 @@ def test_hashed_text_needs_the_full_form(texts, tmp_path, capsys, command):
 
 def test_the_full_text_form_still_runs_everywhere(texts, tmp_path, capsys):
     folder, _ = texts
-    code, out, err = run_cli(capsys, "eval", folder / "full.txt", "--data", folder / "d.npz", "--json")
+    code, out, err = run_cli(capsys, "eval", folder / "full.txt", "--data", folder / "c.npz", "--json")
     assert code == 0, err
     code, _, err = run_cli(capsys, "map", folder / "full.txt", "--profile", "generic", "-o", tmp_path / "o.map.json")
     assert code == 0, err

@@ -6,21 +6,16 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
-from snncc.cli import main
 from snncc.ir import load, to_bytes, to_text
-from tests.robustness.util import assert_clean_failure, calib, run_cli, save_model, tiny_model
+from tests.robustness.util import assert_clean_failure, run_cli, compile_tiny
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     folder = tmp_path_factory.mktemp("escaping")
-    save_model(tiny_model(), folder / "m.onnx")
-    np.savez(folder / "c.npz", x=calib())
-    assert main(["compile", str(folder / "m.onnx"), "--calib", str(folder / "c.npz"), "-o", str(folder / "m.snnir"),
-                 "--no-progress"]) == 0
+    compile_tiny(folder)
     return folder, load(folder / "m.snnir")
 
 

@@ -8,20 +8,15 @@ import copy
 import json
 import os
 
-import numpy as np
 import pytest
 
-from snncc.cli import main
-from tests.robustness.util import assert_clean_failure, calib, run_cli, save_model, tiny_model
+from tests.robustness.util import assert_clean_failure, run_cli, compile_tiny
 
 
 @pytest.fixture(scope="module")
 def mapped(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mapping")
-    save_model(tiny_model(), folder / "m.onnx")
-    np.savez(folder / "c.npz", x=calib())
-    assert main(["compile", str(folder / "m.onnx"), "--calib", str(folder / "c.npz"), "-o", str(folder / "m.snnir"),
-                 "--target", "generic", "--no-progress"]) == 0
+    compile_tiny(folder, "--target", "generic")
     return folder, json.loads((folder / "m.map.json").read_text())
 
 

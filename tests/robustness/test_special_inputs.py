@@ -8,12 +8,10 @@ import contextlib
 import os
 import signal
 
-import numpy as np
 import pytest
 
-from snncc.cli import main
 from snncc.ir import load, to_bytes
-from tests.robustness.util import assert_clean_failure, calib, run_cli, save_model, tiny_model
+from tests.robustness.util import assert_clean_failure, run_cli, compile_tiny
 
 
 @contextlib.contextmanager
@@ -34,10 +32,7 @@ def deadline(seconds: int):
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     folder = tmp_path_factory.mktemp("special")
-    save_model(tiny_model(), folder / "m.onnx")
-    np.savez(folder / "c.npz", x=calib(), y=np.zeros(32, np.int64))
-    assert main(["compile", str(folder / "m.onnx"), "--calib", str(folder / "c.npz"), "-o", str(folder / "m.snnir"),
-                 "--no-progress"]) == 0
+    compile_tiny(folder, labels=True)
     return folder
 
 

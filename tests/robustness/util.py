@@ -48,3 +48,12 @@ def assert_clean_failure(code: int, err: str, *needles: str) -> None:
     assert err.startswith("error: "), err
     for needle in needles:
         assert needle in err, (needle, err)
+
+
+def compile_tiny(folder, *extra: str, labels: bool = False) -> None:
+    """tiny_model() compiled (rate) on calib() into folder/m.snnir, from folder/m.onnx and folder/c.npz."""
+    save_model(tiny_model(), folder / "m.onnx")
+    data = {"x": calib(), **({"y": np.zeros(32, np.int64)} if labels else {})}
+    np.savez(folder / "c.npz", **data)
+    assert main(["compile", str(folder / "m.onnx"), "--calib", str(folder / "c.npz"), "-o", str(folder / "m.snnir"),
+                 *extra, "--no-progress"]) == 0
