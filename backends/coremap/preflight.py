@@ -10,24 +10,38 @@ from snncc.backends.coremap.partition import axon_multiplicity
 from snncc.backends.coremap.profile import Profile
 
 
-def _largest_fan_in(layer: Layer, layers: dict[str, Layer], profile: Profile) -> int:
-    """Input axons of one neuron of the layer that surely has this many: a projection's largest count of nonzero
-    weights of one neuron (a conv's only where some output position has its whole kernel inside the input), the
-    largest over projections (several projections may peak at different neurons). Never more than any mapping
-    needs, so a neuron reported here as fitting no core truly fits none."""
-    best = 0
+def _inside(p: ConvProjection, axis: int) -> np.ndarray:
+    """(output positions, kernel taps) along `axis`: whether the tap lands inside the input there."""
+    k = p.weight.shape[2 + axis]
+    pos = (np.arange(p.tgt_shape[1 + axis])[:, None] * p.strides[axis] - p.pads[axis]
+           + np.arange(k)[None, :] * p.dilations[axis])
+    return (pos >= 0) & (pos < p.src_shape[1 + axis])
+
+
+def projection_fan_in(p) -> np.ndarray:
+    """Nonzero weights of each target neuron (flat C order) in one projection: the source neurons it surely reads.
+    A conv neuron at (o, r, q) reads, per kernel tap that lands inside the input there, the input channels whose
+    weight at that tap is nonzero."""
+    if isinstance(p, ConvProjection):
+        per_tap = (p.weight != 0).sum(axis=1).astype(np.float64)              # (O, kh, kw)
+        rows, cols = _inside(p, 0).astype(np.float64), _inside(p, 1).astype(np.float64)
+        return np.einsum("oij,ri,qj->orq", per_tap, rows, cols).round().astype(np.int64).reshape(-1)
+    rows = np.repeat(np.arange(p.matrix.shape[0]), np.diff(p.matrix.indptr))
+    return np.bincount(rows[p.matrix.data != 0], minlength=p.matrix.shape[0]).astype(np.int64)
+
+
+def neuron_fan_in(layer: Layer, layers: dict[str, Layer], profile: Profile) -> tuple[np.ndarray, dict[str, int]]:
+    """(input axons of each neuron of the layer, {source: its share at the neuron with the most}): the sum over the
+    layer's projections (one per source, so their sources never coincide) of its nonzero weights x the axons a
+    source neuron takes. Never more than any mapping needs, so a neuron found here fitting no core fits none."""
+    total = np.zeros(layer.size, np.int64)
+    shares = []
     for p in layer.projections:
-        m = axon_multiplicity(layers[p.source], profile)
-        if isinstance(p, ConvProjection):
-            kh, kw = p.weight.shape[2:]
-            whole = p.max_taps() == kh * kw
-            count = int(np.count_nonzero(p.weight.reshape(p.weight.shape[0], -1), axis=1).max(initial=0)) \
-                if whole else 0
-        else:
-            rows = np.repeat(np.arange(p.matrix.shape[0]), np.diff(p.matrix.indptr))
-            count = int(np.bincount(rows[p.matrix.data != 0], minlength=1).max(initial=0))
-        best = max(best, count * m)
-    return best
+        fan = projection_fan_in(p) * axon_multiplicity(layers[p.source], profile)
+        total += fan
+        shares.append((p.source, fan))
+    worst = int(np.argmax(total)) if total.size else 0
+    return total, {source: int(fan[worst]) for source, fan in shares if fan.size and fan[worst]}
 
 
 def infeasibilities(network: Network, profile: Profile) -> list[str]:
@@ -43,15 +57,18 @@ def infeasibilities(network: Network, profile: Profile) -> list[str]:
             continue
         if profile.graded_spikes or not layer.projections:
             continue        # partial-sum relays split any fan-in across cores
-        axons = _largest_fan_in(layer, layers, profile)
+        fan, shares = neuron_fan_in(layer, layers, profile)
+        axons = int(fan.max(initial=0))
         memory = axons * profile.weight_bits if profile.synapse_memory_model == "per_synapse" else 0
         if axons > profile.input_axons_per_core or memory > profile.synapse_memory_bits_per_core:
             bits = f" ({memory} synapse memory bits; a core has {profile.synapse_memory_bits_per_core})" if memory else ""
+            parts = f" ({', '.join(f'%{k}: {v}' for k, v in shares.items())})" if len(shares) > 1 else ""
             problems.append(
-                f"layer %{layer.name} ({layer.op}): one neuron has a fan-in of {axons} input axons{bits} but a "
+                f"layer %{layer.name} ({layer.op}): one neuron has a fan-in of {axons} input axons{parts}{bits} but a "
                 f"{profile.name} core has {profile.input_axons_per_core}, and without graded spikes its fan-in cannot be "
-                "split across cores: reduce the layer's fan-in (groups, smaller kernels) or use a profile with "
-                "graded spikes (loihi2, spinnaker2, generic)")
+                "split across cores: reduce the layer's fan-in (fewer input channels, smaller kernels, groups; an "
+                "AveragePool reads one population where a MaxPool's rate lowering adds its max-tree populations) or "
+                "use a profile with graded spikes (loihi2, spinnaker2, generic), whose partial-sum relays split it")
     return problems
 
 

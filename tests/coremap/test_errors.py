@@ -91,3 +91,46 @@ def test_per_step_scaling_without_graded_spikes_costs_axons():
     assert a["summary"]["extra_state_bits"] > 0
     assert b["cores"][0]["input_axons"] == 64 + 4 * (128 + 64)
     assert a["cores"][0]["input_axons"] == 64 + 128 + 64
+
+
+def test_fan_in_summed_over_every_population_a_neuron_reads(monkeypatch):
+    """A conv after a MaxPool reads the pooled population and the max-tree populations: each alone fits a core's
+    axons, their sum does not (the real MNIST CNN on truenorth: 100 + 100 + 100 > 256); refused before partitioning."""
+    import snncc.backends.coremap.mapper as mapper
+    from snncc.backends.coremap.network import extract
+    from snncc.backends.coremap.preflight import neuron_fan_in
+
+    def no_partitioning(*args, **kwargs):
+        raise AssertionError("infeasibility must be found before partitioning")
+
+    graph, x = compiled("maxpool")
+    network = extract(graph)
+    layers = network.by_name()
+    conv2 = max((l for l in network.layers if l.kind == "population"), key=lambda l: len(l.projections))
+    fan, shares = neuron_fan_in(conv2, layers, load_profile("generic"))
+    assert len(shares) > 1 and int(fan.max()) == sum(shares.values()) > max(shares.values())
+    limit = (int(fan.max()) + max(shares.values())) // 2
+    narrow = replace(load_profile("truenorth"), name="narrow", input_axons_per_core=limit)
+    monkeypatch.setattr(mapper, "partition", no_partitioning)
+    with pytest.raises(MappingError) as info:
+        map_graph(graph, narrow, x)
+    text = str(info.value)
+    assert f"layer %{conv2.name} (if_neuron): one neuron has a fan-in of {int(fan.max())} input axons (" in text
+    assert all(f"%{source}: {n}" in text for source, n in shares.items())
+    assert f"narrow core has {limit}" in text and "AveragePool" in text and "loihi2" in text
+
+
+def test_neuron_fan_in_counts_the_nonzero_weights_of_each_row():
+    from tests.coremap.test_graph_bound import conv_graph
+    from snncc.backends.coremap.network import extract
+    from snncc.backends.coremap.preflight import projection_fan_in
+
+    rng = np.random.default_rng(5)
+    for trial in range(20):
+        graph = conv_graph(rng, 4, int(rng.integers(3, 9)), 4, int(rng.integers(1, 4)), int(rng.integers(1, 3)),
+                           int(rng.integers(0, 2)), int(rng.choice([1, 2, 4])), float(rng.choice([0, 0.5, 0.9])), 5)
+        for layer in extract(graph).layers:
+            for p in layer.projections:
+                rows, _, w = p.rows_csr(np.arange(layer.size))
+                expected = np.bincount(rows[w != 0], minlength=layer.size)
+                assert np.array_equal(projection_fan_in(p), expected), (trial, layer.name)
