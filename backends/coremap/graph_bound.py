@@ -14,9 +14,11 @@ import math
 
 import numpy as np
 
-from snncc.backends.coremap.network import ConvProjection, Network
+from snncc.backends.coremap.network import (ConvProjection, Layer, MatrixProjection, Network, SparseRows,
+                                            explicit_projection, fits_explicit)
 from snncc.backends.coremap.partition import axon_multiplicity
 from snncc.backends.coremap.profile import Profile
+from snncc.backends.coremap.splitter_bound import source_cores
 
 
 def _inside_per_tap(p: ConvProjection, axis: int) -> np.ndarray:
@@ -83,4 +85,52 @@ def graph_bound(network: Network, profile: Profile) -> tuple[int, dict]:
              "input_axons": math.ceil(sum(used.values()) / profile.input_axons_per_core),
              "output_axons": math.ceil(sum(n for s, n in used.items() if layers[s].kind != "input")
                                        / profile.output_axons_per_core)}
+    return max(1, *parts.values()), parts
+
+
+def _nonzero_explicit(network: Network) -> Network:
+    """The same graph with every conv as an explicit matrix and every stored zero weight dropped: its synapses are
+    exactly the graph's nonzero weights, whatever form a mapper keeps."""
+    layers = []
+    for layer in network.layers:
+        projections = []
+        for p in layer.projections:
+            if isinstance(p, ConvProjection):
+                p = explicit_projection(p) if fits_explicit(p) else p
+            elif isinstance(p, MatrixProjection):
+                m = p.matrix
+                rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+                keep = m.data != 0
+                p = MatrixProjection(p.source, p.src_shape, p.tgt_shape,
+                                     SparseRows.from_blocks([(rows[keep], m.indices[keep], m.data[keep])], m.shape))
+            projections.append(p)
+        layers.append(Layer(layer.name, layer.op, layer.kind, layer.shape, layer.node, layer.model, projections,
+                            layer.bias, layer.theta))
+    return Network(layers, network.coding, network.timesteps)
+
+
+def one_axon_bound(network: Network, profile: Profile) -> tuple[int, dict] | None:
+    """(cores, {part: cores}) on a profile whose neurons drive one output axon each (TrueNorth), None elsewhere:
+    the graph-only bound with the copies of each source neuron that its readers force (docs/mapping.md, "One
+    output axon per neuron").
+
+    k_s, a lower bound on the cores that read source neuron s (`splitter_bound.source_cores`: conflict cliques
+    among its readers, their input union / axons per core, their own copies / neurons per core), costs k_s - 1
+    splitter neurons for a neuron (none for a host input) and k_s input axons; so cores >= (neurons + splitters) /
+    neurons per core and >= sum_s k_s x axons per source neuron / axons per core, and >= the largest conflict
+    clique of a layer."""
+    if profile.output_axons_per_neuron != 1:
+        return None
+    explicit = _nonzero_explicit(network)
+    layers = explicit.by_name()
+    multiplicity = lambda name: axon_multiplicity(layers[name], profile)  # noqa: E731
+    needed, clique = source_cores(explicit, profile.input_axons_per_core, profile.neurons_per_core, multiplicity)
+    plain, _ = graph_bound(network, profile)
+    neurons = sum(l.size * l.units for l in network.layers if l.kind != "input")
+    splitters = sum(int(np.maximum(c - 1, 0).sum()) for name, c in needed.items() if layers[name].kind != "input")
+    copies = sum(int(c.sum()) * multiplicity(name) for name, c in needed.items())
+    parts = {"graph": plain,
+             "neurons_and_splitters": math.ceil((neurons + splitters) / profile.neurons_per_core),
+             "input_axon_copies": math.ceil(copies / profile.input_axons_per_core),
+             "conflict_clique": clique}
     return max(1, *parts.values()), parts

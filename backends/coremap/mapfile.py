@@ -57,7 +57,8 @@ def _stats(values: list[float]) -> dict:
 
 def mapping_document(network: Network, mapping: Mapping, profile: Profile, ir_sha256: str, *,
                      traffic_source: str, quantization: dict | None,
-                     graph_bound: tuple[int, dict] | None = None) -> dict:
+                     graph_bound: tuple[int, dict] | None = None,
+                     one_axon_bound: tuple[int, dict] | None = None) -> dict:
     """The JSON object of a mapping (see docs/mapping.md)."""
     cores = mapping.cores
     cpc = profile.cores_per_chip
@@ -84,6 +85,9 @@ def mapping_document(network: Network, mapping: Mapping, profile: Profile, ir_sh
         **({} if graph_bound is None else {
             "graph_bound_cores": graph_bound[0], "graph_bound_parts": dict(graph_bound[1]),
             "cores_over_graph_bound": _num(len(cores) / graph_bound[0])}),
+        **({} if one_axon_bound is None else {
+            "one_axon_bound_cores": one_axon_bound[0], "one_axon_bound_parts": dict(one_axon_bound[1]),
+            "cores_over_one_axon_bound": _num(len(cores) / one_axon_bound[0])}),
         "utilisation": util,
         "spikes_per_sample_crossing_cores": _num(mapping.crossing_spikes),
         "spikes_per_sample_within_cores": _num(sum(r.spikes_per_sample for r in mapping.routes

@@ -17,7 +17,7 @@ from snncc.backends.coremap.mapfile import mapping_document
 from snncc.backends.coremap.network import (MappingError, Network, explicit_synapses, extract, fits_explicit,
                                             has_zero_taps, with_explicit)
 from snncc.backends.coremap.partition import Mapping, partition
-from snncc.backends.coremap.graph_bound import graph_bound
+from snncc.backends.coremap.graph_bound import graph_bound, one_axon_bound
 from snncc.backends.coremap.pool_stage import pool_stages_for
 from snncc.backends.coremap.preflight import check_feasible
 from snncc.backends.coremap.profile import Profile, load_profile
@@ -108,7 +108,7 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
                       "clipped_thresholds": quantized.clipped_thresholds}
     # weights rounded to the profile's precision: some become zero and read nothing (both bounds see that)
     check_feasible(target, profile)
-    bound = graph_bound(target, profile)
+    bound, one_axon = graph_bound(target, profile), one_axon_bound(target, profile)
     rates, traffic = _traffic(graph, network, quantized, calibration, calibration_samples, traffic, bool(progress))
     target = split_fan_in(explicit_synapses(target, profile.shared_conv_weights), profile)
     relays = [l for l in target.layers if l.kind == "relay"]
@@ -127,5 +127,5 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
         if other is not None and other.rank < mapping.rank:
             target, mapping = explicit, other
     doc = mapping_document(target, mapping, profile, ir_digest(graph), traffic_source=traffic,
-                           quantization=quant_info, graph_bound=bound)
+                           quantization=quant_info, graph_bound=bound, one_axon_bound=one_axon)
     return MapResult(doc, target, quantized, mapping, profile)

@@ -47,9 +47,10 @@ def _reads(layer: Layer, multiplicity) -> tuple[np.ndarray, np.ndarray, list] | 
     return np.concatenate(blocks, axis=1), np.concatenate(weights), owners
 
 
-def splitter_bound(network: Network, input_axons: int, neurons_per_core: int, multiplicity) -> tuple[int, int]:
-    """(splitter neurons, largest per-layer clique): lower bounds for a one-output-axon profile.
-    `multiplicity(source name)` gives the axons one source neuron takes.
+def source_cores(network: Network, input_axons: int, neurons_per_core: int, multiplicity) \
+        -> tuple[dict[str, np.ndarray], int]:
+    """({source layer: lower bound on the cores that read each of its neurons}, largest per-layer clique) for a
+    one-output-axon profile. `multiplicity(source name)` gives the axons one source neuron takes.
 
     Layers are visited consumers first, so a consumer's own lower bound on copies is known: the cores holding the
     consumers of a source neuron hold at least their copies too, so they number at least
@@ -80,6 +81,13 @@ def splitter_bound(network: Network, input_axons: int, neurons_per_core: int, mu
                 room = -(-int(copies[consumers].sum()) // neurons_per_core)
                 cores[col] = max(cores[col], spread, room, _greedy_clique(sub) if sub.any() else 1)
             start += width
+    return needed, layer_cores
+
+
+def splitter_bound(network: Network, input_axons: int, neurons_per_core: int, multiplicity) -> tuple[int, int]:
+    """(splitter neurons, largest per-layer clique): lower bounds for a one-output-axon profile; a source neuron
+    read on k cores needs k - 1 splitters (host inputs need none)."""
+    needed, layer_cores = source_cores(network, input_axons, neurons_per_core, multiplicity)
     splitters = int(sum(np.maximum(c - 1, 0).sum() for name, c in needed.items()
                         if network.layer(name).kind != "input"))
     return splitters, layer_cores

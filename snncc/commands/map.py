@@ -29,8 +29,10 @@ def format_summary(doc: dict) -> str:
     pct = lambda d: f"{100 * d['min']:.0f}/{100 * d['mean']:.0f}/{100 * d['max']:.0f}%"  # noqa: E731
     lines = [
         f"profile {p['name']}: {s['cores']} cores on {s['chips']} chip(s); graph-only bound "
-        f"{s['graph_bound_cores']} ({s['cores_over_graph_bound']:.3g}x); mapper's bound "
-        f"{s['lower_bound_cores']} ({s['cores_over_bound']:.3g}x)",
+        f"{s['graph_bound_cores']} ({s['cores_over_graph_bound']:.3g}x)"
+        + (f", with the splitters one-axon neurons force {s['one_axon_bound_cores']} "
+           f"({s['cores_over_one_axon_bound']:.3g}x)" if "one_axon_bound_cores" in s else "")
+        + f"; mapper's bound {s['lower_bound_cores']} ({s['cores_over_bound']:.3g}x)",
         f"neurons {s['neurons']} (splitters {s['splitter_neurons']})   synapses {s['synapses']}   "
         f"synapse memory {s['memory_bits']} bits",
         f"utilisation min/mean/max: neurons {pct(util['neurons'])}  input axons {pct(util['input_axons'])}  "

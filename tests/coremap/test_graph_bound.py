@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from snncc.backends.coremap import MappingError, extract, load_profile, map_graph
-from snncc.backends.coremap.graph_bound import conv_nonzero_synapses, conv_used_sources, graph_bound
+from snncc.backends.coremap.graph_bound import conv_nonzero_synapses, conv_used_sources, graph_bound, one_axon_bound
 from snncc.backends.coremap.network import ConvProjection
 from snncc.ir import Conv, Dense, Flatten, Graph, IFNeuron, Input, TensorType
 from snncc.ir.node import ConstRef
@@ -57,6 +57,44 @@ def test_graph_bound_never_exceeds_the_cores_of_a_mapping(seed, groups, channels
     assert bound <= doc["summary"]["cores"], (parts, doc["summary"]["cores"])
     # the mapping file's bound is taken on the weights rounded to the profile (a few may round to zero)
     assert doc["summary"]["graph_bound_cores"] <= min(bound, doc["summary"]["cores"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2 ** 31 - 1), groups=st.sampled_from([1, 2]), channels=st.sampled_from([2, 4]),
+       out=st.sampled_from([2, 4]), size=st.integers(3, 6), kernel=st.integers(1, 3), stride=st.integers(1, 2),
+       pad=st.integers(0, 1), sparsity=st.sampled_from([0.0, 0.3, 0.8]), hidden=st.integers(1, 12),
+       base=st.sampled_from(["truenorth", "generic"]), neurons=st.integers(4, 64), axons=st.integers(8, 120))
+def test_one_axon_bound_never_exceeds_the_cores_of_a_mapping(seed, groups, channels, out, size, kernel, stride, pad,
+                                                            sparsity, hidden, base, neurons, axons):
+    """On profiles whose neurons drive one output axon (TrueNorth, or generic so restricted) the bound with the
+    splitters every fan-out forces holds against every mapping found, and is at least the plain graph bound."""
+    assume(size + 2 * pad >= kernel)
+    graph = conv_graph(np.random.default_rng(seed), channels, size, out, kernel, stride, pad, groups, sparsity, hidden)
+    profile = replace(load_profile(base), name="random", neurons_per_core=neurons, input_axons_per_core=axons,
+                      output_axons_per_core=max(axons, neurons), output_axons_per_neuron=1, graded_spikes=False)
+    try:
+        doc = map_graph(graph, profile, None).document
+    except MappingError:
+        assume(False)
+    s = doc["summary"]
+    # taken, like the mapping, on the weights rounded to the profile's bits (on TrueNorth many become zero)
+    assert s["graph_bound_cores"] <= s["one_axon_bound_cores"] <= s["cores"], (s["one_axon_bound_parts"], s["cores"])
+
+
+def test_one_axon_bound_counts_the_splitters_a_fan_out_forces():
+    """Each of 8 neurons is read by the same 9 neurons, more than a core of 8 holds: each reaches 2 cores and needs
+    a splitter. 18 neurons need 3 cores; with the 8 splitters, 4, which the plain bound does not see."""
+    from tests.coremap.nets import dense_chain_graph
+
+    graph = dense_chain_graph(np.eye(8, dtype=np.float32), np.ones((9, 8), np.float32), np.ones((1, 9), np.float32))
+    profile = replace(load_profile("truenorth"), name="tiny", neurons_per_core=8, input_axons_per_core=64,
+                      output_axons_per_core=64)
+    bound, parts = one_axon_bound(extract(graph), profile)
+    plain, _ = graph_bound(extract(graph), profile)
+    assert (plain, bound) == (3, 4) and parts["neurons_and_splitters"] == 4
+    assert one_axon_bound(extract(graph), load_profile("loihi2")) is None
+    summary = map_graph(graph, profile, None).document["summary"]
+    assert summary["one_axon_bound_cores"] == 4 <= summary["cores"] and summary["splitter_neurons"] >= 8
 
 
 def test_conv_counts_are_exact_against_the_explicit_matrix():
