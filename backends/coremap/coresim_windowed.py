@@ -7,7 +7,8 @@ pre-activation of its slices from its inbox, and its neurons emit their K spike 
 functions (`phase_frames`, `bit_serial`, `fs_circuit_frames`, `ttfs_frames`). The frames travel along the routes,
 and the destination weighs frame k by the source neuron's per-step synapse scale: phase theta B^-k, bits
 Delta 2^(T-k), AMOS d(k) plus the circuit's offset e, TTFS Delta (K - k). That is the per-step scaling the mapping
-counts as extra weights or state. Partial-sum relays send their graded sums. A first-spike pool (phase, TTFS MaxPool)
+counts as extra weights or state. Partial-sum relays send their graded sums, product relays (squeeze-excitation
+x * s) the product of their two operands' values. A first-spike pool (phase, TTFS MaxPool)
 takes the largest decoded input of its window and relays it as one spike coded like its source population's (the
 earliest input spike).
 
@@ -26,7 +27,7 @@ from scipy import sparse
 
 from snncc.backends.coremap.coresim import layout_cores, routed, slices_by_layer
 from snncc.backends.coremap.fan_in import as_recorded
-from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network, extract
+from snncc.backends.coremap.network import PRODUCT_OP, ConvProjection, Layer, MappingError, Network, extract
 from snncc.backends.coremap.pool_stage import pool_stages_for
 from snncc.backends.coremap.profile import profile_from_dict
 from snncc.ir import Graph
@@ -145,6 +146,9 @@ def simulate_cores_windowed(graph: Graph, doc: dict, x: np.ndarray) -> WindowedR
                     v = pool_max(inbox[k][source], local)
                 else:
                     v += inbox[k][source] @ local.astype(np.float64)
+            if layer.op == PRODUCT_OP:      # operand 0 times operand 1 (one source each)
+                a, b = (inbox[k][source] @ local.astype(np.float64) for source, local in sl.inputs)
+                v = a * b
             if layer.bias is not None:
                 v += layer.bias[sl.rows]
             if layer.kind == "readout":
@@ -192,6 +196,9 @@ def whole_network_windowed(net: Network, x: np.ndarray) -> WindowedResult:
                 v = pool_max(values[p.source], _whole_matrix(p, layer.size).T)
             else:
                 v += (_whole_matrix(p, layer.size) @ values[p.source].T).T
+        if layer.op == PRODUCT_OP:
+            a, b = ((_whole_matrix(p, layer.size) @ values[p.source].T).T for p in layer.projections)
+            v = a * b
         if layer.bias is not None:
             v += layer.bias
         rows = np.arange(layer.size)

@@ -14,7 +14,7 @@ import numpy as np
 
 from snncc.backends.coremap.fan_in import split_fan_in
 from snncc.backends.coremap.mapfile import mapping_document
-from snncc.backends.coremap.network import (MappingError, Network, explicit_synapses, extract, fits_explicit,
+from snncc.backends.coremap.network import (PRODUCT_OP, MappingError, Network, explicit_synapses, extract, fits_explicit,
                                             has_zero_taps, with_explicit)
 from snncc.backends.coremap.partition import Mapping, partition
 from snncc.backends.coremap.graph_bound import graph_bound, one_axon_bound
@@ -114,7 +114,8 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
     relays = [l for l in target.layers if l.kind == "relay"]
     if relays and rates is not None:
         rates = dict(rates)
-        rates.update({l.name: np.full(l.size, float(network.timesteps)) for l in relays})  # a sum every step
+        rates.update({l.name: np.full(l.size, 1.0 if l.op == PRODUCT_OP else float(network.timesteps))
+                      for l in relays})     # a sum every step; a product once per window
     mapping = partition(target, profile, rates, granularities, bool(progress))
     if any(has_zero_taps(p) for l in target.layers for p in l.projections):
         # a sparse-tap conv shares its kernel but its halo box counts sources it never reads; explicit, it stores

@@ -29,6 +29,7 @@ import numpy as np
 from scipy import sparse
 
 from snncc.errors import OptionError
+from snncc.non_spiking import PRODUCT_OPS
 from snncc.ir.graph import Graph
 from snncc.ir.node import Node
 
@@ -901,6 +902,53 @@ def _linear_sources(value: str, nodes: dict, is_source, target: str) -> list[str
     return sorted(set(found), key=list(nodes).index)
 
 
+PRODUCT_OP = "product"
+
+
+def _operand_matrix(graph: Graph, nodes: dict, operand: str, is_source, product: Node) -> MatrixProjection:
+    """The one source an operand of a product reads, as a matrix over the operand's own elements."""
+    shape = tuple(nodes[operand].type.shape)
+    if is_source(operand):
+        n = int(np.prod(shape, dtype=np.int64))
+        eye = SparseRows(np.arange(n + 1), np.arange(n), np.ones(n, np.float32), (n, n))
+        return MatrixProjection(operand, view3(shape), view3(shape), eye)
+    sources = _linear_sources(operand, nodes, is_source, product.name)
+    if len(sources) != 1:
+        raise MappingError(f"node %{product.name} (mul) multiplies %{operand}, which sums {len(sources)} populations "
+                           f"({', '.join('%' + s for s in sources)}); a product stage reads one population per operand")
+    projections, bias = _compose(graph, nodes, operand, sources, Layer(product.name, PRODUCT_OP, "relay", shape))
+    if np.any(bias):
+        raise MappingError(f"node %{product.name} (mul): its operand %{operand} has a constant offset; a product "
+                           "stage multiplies two population values as they arrive (no offset)")
+    return projections[0]
+
+
+def _product_layer(graph: Graph, nodes: dict, node: Node, is_source) -> Layer:
+    """A product of two activations (squeeze-excitation x * s) as a relay stage: one neuron per output element
+    reads one graded value per operand (its operand's element, broadcast as the mul broadcasts) and sends their
+    product as a graded spike. Projection i is operand i: row r of the layer reads the operand element that
+    numpy broadcasting pairs with r."""
+    shape = tuple(node.type.shape)
+    layer = Layer(node.name, PRODUCT_OP, "relay", shape, node)
+    seen = set()
+    for operand in node.inputs:
+        p = _operand_matrix(graph, nodes, operand, is_source, node)
+        if p.source in seen:
+            raise MappingError(f"node %{node.name} (mul) multiplies %{p.source} by itself; a product stage reads "
+                               "two different populations")
+        seen.add(p.source)
+        op_shape = tuple(nodes[operand].type.shape)
+        row_of = np.broadcast_to(np.arange(int(np.prod(op_shape, dtype=np.int64))).reshape(op_shape),
+                                 shape).reshape(-1)
+        m = p.matrix
+        pos = m.positions(row_of)
+        indptr = np.concatenate(([0], np.cumsum(m.row_counts(row_of))))
+        layer.projections.append(MatrixProjection(p.source, p.src_shape, layer.shape3,
+                                                  SparseRows(indptr, m.indices[pos], m.data[pos],
+                                                             (layer.size, m.shape[1]))))
+    return layer
+
+
 def extract(graph: Graph) -> Network:
     """The graph's layers and projections. MappingError for an op the mapper does not know."""
     nodes = graph.node_map()
@@ -913,13 +961,16 @@ def extract(graph: Graph) -> Network:
     inputs = {n.name for n in graph.inputs}
 
     stages = pool_stage_nodes(graph, spiking)
+    products = [n.name for n in graph.nodes if n.op in PRODUCT_OPS]
 
     def is_source(name: str) -> bool:
-        return name in spiking or name in inputs or name in stages
+        return name in spiking or name in inputs or name in stages or name in products
 
     layers = [Layer(n.name, "input", "input", tuple(n.type.shape), n) for n in graph.inputs]
     for name in stages:
         layers.append(_pool_stage(nodes[name], nodes))
+    for name in products:
+        layers.append(_product_layer(graph, nodes, nodes[name], is_source))
     targets = [n for n in graph.nodes if n.spiking]
     targets += [nodes[o] for o in graph.outputs if o not in spiking and o not in inputs]
     seen = set()

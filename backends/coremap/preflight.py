@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network
+from snncc.backends.coremap.network import PRODUCT_OP, ConvProjection, Layer, MappingError, Network
 from snncc.backends.coremap.partition import axon_multiplicity
 from snncc.backends.coremap.profile import Profile
 
@@ -54,6 +54,12 @@ def infeasibilities(network: Network, profile: Profile) -> list[str]:
         if layer.units > profile.neurons_per_core:
             problems.append(f"layer %{layer.name} ({layer.op}): one neuron takes {layer.units} compartments but a "
                             f"{profile.name} core has {profile.neurons_per_core}")
+            continue
+        if layer.op == PRODUCT_OP and not profile.graded_spikes:
+            problems.append(f"layer %{layer.name} (mul): a product of two activations (squeeze-excitation) maps as a "
+                            f"product relay that receives its operands' values and sends their product as graded "
+                            f"spikes, which {profile.name} does not have: use a profile with graded spikes (loihi2, "
+                            "spinnaker2, generic) or a model without the product")
             continue
         if profile.graded_spikes or not layer.projections:
             continue        # partial-sum relays split any fan-in across cores

@@ -60,3 +60,23 @@ def neurons_fit_a_core(graph, coding: str, profile) -> list[Blocker]:
                                     f"{profile.weight_bits}-bit weights zeroes enough of them",
                                     "a profile with graded spikes", blocking=False))
     return blockers
+
+
+@register_profile_precondition
+def products_map_as_relays(graph, coding: str, profile) -> list[Blocker]:
+    """A product of two activations (kept by amos) maps as a product relay: one neuron per element receiving both
+    operands' values and sending the product, which needs graded spikes."""
+    from snncc.non_spiking import non_spiking_products
+
+    names = non_spiking_products(graph) if coding in profile.neuron_models else []
+    if not names:
+        return []
+    node = graph.node(names[0])
+    if profile.graded_spikes:
+        elements = sum(int(np.prod(graph.node(n).type.shape)) for n in names)
+        return [Blocker(node.name, node.op, f"{len(names)} product(s) of two activations map as product relays on "
+                        f"{profile.name}: {elements} relay neurons, each reading 2 graded inputs", "",
+                        blocking=False)]
+    return [Blocker(node.name, node.op, f"{len(names)} product(s) of two activations (squeeze-excitation) map only as "
+                    f"product relays, which need graded spikes; {profile.name} has none",
+                    "a profile with graded spikes (loihi2, spinnaker2, generic)")]

@@ -38,9 +38,12 @@ def format_report(report: CheckReport) -> str:
                            + ", ".join(f"{op} x{n}" for op, n in ops.most_common()) + ")")
         if v.unchecked:
             details.append(f"{', '.join(v.unchecked)} registers no precondition: only the graph-only passes ran")
-        if v.notes:
-            ops = sorted({b.op for b in v.notes})
-            details.append(f"note: {len(v.notes)} {'/'.join(ops)} node(s): {v.notes[0].why}")
+        by_source: dict[str, list] = {}     # a pass's notes and a profile's are told apart
+        for b in v.notes:
+            by_source.setdefault(b.pass_name, []).append(b)
+        for notes in by_source.values():
+            ops = sorted({b.op or "graph" for b in notes})
+            details.append(f"note: {len(notes)} {'/'.join(ops)} node(s): {notes[0].why}")
         if v.status == BLOCKED and v.suggestion:
             details.append(f"would work: {v.suggestion}")
         first, *rest = details or [""]

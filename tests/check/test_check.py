@@ -167,3 +167,29 @@ def onnx_scalar(name, value):
     from onnx import numpy_helper
 
     return numpy_helper.from_array(np.asarray(value, np.float32), name)
+
+
+def test_profile_squeeze_excitation_products_need_graded_spikes(capsys, tmp_path):
+    """amos keeps x * sigmoid(s) as a mul; `map` places it as a product relay (graded values in and out): a note
+    with its cost on a profile with graded spikes, a blocker without them; `map` refuses the same before
+    partitioning."""
+    from dataclasses import replace
+
+    from snncc.backends.coremap import MappingError, load_profile, map_graph
+    from tests.amos.models import images, silu_se_model
+
+    model = silu_se_model()
+    loihi2 = check_model(model, ["amos"], profile="loihi2").verdict("amos")
+    assert loihi2.status == WORKS
+    assert any("product relays on loihi2: 256 relay neurons, each reading 2 graded inputs" in n.why
+               for n in loihi2.notes)
+    flat = replace(load_profile("loihi2"), name="flat", graded_spikes=False)
+    blocked = check_model(model, ["amos"], profile=flat).verdict("amos")
+    assert blocked.status == BLOCKED and "need graded spikes; flat has none" in blocked.blockers[0].why
+    with pytest.raises(MappingError, match=r"\(mul\): a product of two activations .* which flat does not have"):
+        map_graph(snncc.compile(model, "amos", calibration=images(8)), flat)
+    path = tmp_path / "se.onnx"
+    path.write_bytes(model.SerializeToString())
+    assert main(["check", str(path), "--coding", "amos", "--profile", "loihi2"]) == 0
+    out = capsys.readouterr().out
+    assert "note: 1 mul node(s): a product of two activations" in out and "product relays on loihi2" in out

@@ -83,3 +83,29 @@ def test_windowed_core_simulation_refuses_rate_networks():
     doc = json.loads(dumps(map_graph(graph, SMALL, x, calibration_samples=8).document))
     with pytest.raises(MappingError, match="not a windowed population"):
         simulate_cores_windowed(graph, doc, x[:2])
+
+
+@pytest.mark.parametrize("profile", [SMALL, "spinnaker2"], ids=["small", "spinnaker2"])
+def test_squeeze_excitation_products_map_as_product_relays(profile):
+    """x * sigmoid(s), a mul of two activations that AMOS keeps analog, is a product relay: one neuron per element
+    reads one graded value from each operand and sends the product; core by core it gives the whole network's
+    frames and the simulator's logits."""
+    from tests.amos.models import images, silu_se_model
+
+    calib = images(32)
+    graph = snncc.compile(silu_se_model(), "amos", calibration=calib)
+    product = next(n for n in graph.nodes if n.op == "mul")
+    doc = json.loads(dumps(map_graph(graph, profile, calib).document))
+    assert check_mapping(graph, doc) == []
+    layer = next(l for l in doc["layers"] if l["name"] == product.name)
+    assert (layer["kind"], layer["op"], len(layer["sources"])) == ("relay", "product", 2)
+    placed = sum(s["neurons"] for c in doc["cores"] for s in c["slices"] if s["layer"] == product.name)
+    assert placed == int(np.prod(product.type.shape))      # one neuron per element
+    x = images(20, seed=1)
+    cores = simulate_cores_windowed(graph, doc, x)
+    whole = whole_network_windowed(as_recorded(extract(graph), profile_from_dict(doc["profile"], "p"), doc), x)
+    for name, frames in whole.frames.items():
+        np.testing.assert_array_equal(cores.frames[name], frames, err_msg=name)
+    (name, logits), = cores.readouts.items()
+    reference = simulate(graph, x, int(graph.meta["latency_steps"])).outputs
+    np.testing.assert_allclose(logits, reference[max(reference)], rtol=1e-4, atol=1e-4)
