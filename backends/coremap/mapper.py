@@ -36,9 +36,11 @@ class MapResult:
     profile: Profile
 
 
-def check_coding(graph: Graph, network: Network, profile: Profile) -> None:
-    """MappingError when the profile cannot run the graph's coding or one of its neuron models."""
-    needed = sorted({l.model.coding for l in network.layers if l.model is not None and l.model.coding} |
+def check_coding(graph: Graph, network: Network | None, profile: Profile) -> None:
+    """MappingError when the profile cannot run the graph's coding or one of its neuron models (network None: the
+    header's coding only, checked before the layers are extracted)."""
+    layers = network.layers if network is not None else []
+    needed = sorted({l.model.coding for l in layers if l.model is not None and l.model.coding} |
                     ({graph.meta["coding"]} if graph.meta.get("coding") else set()))
     missing = [c for c in needed if c not in profile.neuron_models]
     if missing:
@@ -94,6 +96,7 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
     calibration data), "uniform" (one spike per neuron per sample), or "auto": recorded, else simulated, else
     uniform."""
     profile = load_profile(profile)
+    check_coding(graph, None, profile)          # before extraction, which takes seconds on a large graph
     network = pool_stages_for(extract(graph), profile)
     check_coding(graph, network, profile)
     quantized = None

@@ -12,9 +12,15 @@ from snncc.errors import SnnccError
 from tests.coremap.nets import MODELS, compiled
 
 
-def test_coding_the_profile_cannot_run():
+def test_coding_the_profile_cannot_run(monkeypatch):
+    import snncc.backends.coremap.mapper as mapper
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("the header's coding is checked before the layers are extracted")
+
     graph, x = compiled("digits_mlp")
     phase = snncc.compile(str(MODELS / "digits_mlp.onnx"), "phase", timesteps=4, calibration=x)
+    monkeypatch.setattr(mapper, "extract", no_extraction)
     with pytest.raises(MappingError, match="profile truenorth cannot run the phase coding; it supports the neuron "
                                            "models: rate, signed"):
         map_graph(phase, "truenorth", x)
