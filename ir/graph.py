@@ -5,14 +5,16 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
 
-import networkx as nx
 import numpy as np
 
 from snncc.ir.names import NameTable
 from snncc.ir.node import Node
 from snncc.ir.ops_ann import Input
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 # Header keys with a fixed print order; others follow sorted by key.
 HEADER_ORDER = ("coding", "pipeline", "source", "source_sha256", "timesteps")
@@ -91,6 +93,8 @@ class Graph:
 
     def to_networkx(self) -> nx.DiGraph:
         """A networkx view: one vertex per node (attribute `node`), an edge per data dependency."""
+        import networkx as nx   # imported here: compiling never needs it (13 MB of resident memory)
+
         g = nx.DiGraph()
         for n in self.nodes:
             g.add_node(n.name, node=n, op=n.op)

@@ -269,8 +269,8 @@ def check_compile_paths(model, calib, target, output, emit_text, emit_program) -
 @click.option("--engine", type=click.Choice(["auto", "numpy", "ort"]), default="auto", show_default=True,
               help="auto: ort when onnxruntime is installed (the faster at the default batch size, see README), "
                    "else numpy; numpy: the reference kernels (event-driven paths, one thread); ort: each time step "
-                   "as an ONNX model on onnxruntime, one intra-op thread per core (same predictions; a spike count "
-                   "may move where a sum rounds differently). The report names the engine used.")
+                   "as an ONNX model on onnxruntime, one intra-op thread per idle core (same predictions; a spike "
+                   "count may move where a sum rounds differently). The report names the engine used.")
 def eval_cmd(snnir, data_path, timesteps, input_coding, batch_size, limit, seed, mask, as_json, progress, profile,
              plot_path, engine):
     """Simulate a compiled SNN on DATA and compare it with the source ANN."""

@@ -11,6 +11,7 @@ spikes; an analog input and the layers that see only it run once per batch in a 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,9 +30,34 @@ def machine_threads() -> int:
         return os.cpu_count() or 1
 
 
+@dataclass
+class _Buffers:
+    """One batch size's IO-bound buffers (see `OrtStepRunner._buffers`)."""
+
+    frames: dict[str, np.ndarray]
+    fresh: dict[str, np.ndarray]
+    other: dict[str, np.ndarray]
+    readouts: dict[str, np.ndarray]
+    bindings: tuple
+    counted: list
+    sums: dict
+
+
+def idle_threads() -> int:
+    """The cores not already busy: the machine's cores less the 1-minute load average (at least 1). On a loaded
+    machine, intra-op threads beyond the idle cores wait for each other at every node: on 2 cores at load 6, one
+    thread stepped mnist_cnn 2.5x faster than two at batch 1 and 1.6x at batch 256 (benchmarks/sim_speed.py)."""
+    cores = machine_threads()
+    try:
+        busy = int(os.getloadavg()[0])
+    except (AttributeError, OSError):    # no load average on this platform
+        busy = 0
+    return max(1, min(cores, cores - busy))
+
+
 class OrtStepRunner:
-    """A program's step model in onnxruntime sessions with `threads` intra-op threads (default: the machine's
-    cores). Sessions are built once per set of static nodes (that is, per input coding) and reused.
+    """A program's step model in onnxruntime sessions with `threads` intra-op threads (default: the machine's idle
+    cores, `idle_threads`). Sessions are built once per set of static nodes (that is, per input coding) and reused.
 
     `loop`: the steps between two checkpoints run as one ONNX `Loop` (loop.py) instead of one session call per step
     from Python (analog input on the concurrent schedule; Poisson input and windowed programs always step from
@@ -42,10 +68,11 @@ class OrtStepRunner:
 
         self._ort = ort
         self.program = program
-        self.threads = int(threads or machine_threads())
+        self.threads = int(threads or idle_threads())
         self.loop = LOOP_DEFAULT if loop is None else bool(loop)
         self._prepared = {}
         self._loops = {}
+        self._batches = {}
 
     def _session(self, model):
         options = self._ort.SessionOptions()
@@ -95,6 +122,23 @@ class OrtStepRunner:
             binding.bind_ortvalue_output(name, wrap(array))
         return binding
 
+    def _buffers(self, static: frozenset[str], step, session, batch: int) -> "_Buffers":
+        """The frame, state and readout buffers of one batch size, and the two IO bindings over them (step t reads
+        one state set and writes the other), made once and reused by every batch of that size."""
+        key = (static, batch)
+        if key not in self._batches:
+            shapes = self.program.shapes
+            frames = {name: np.empty((batch,) + shapes[name], np.float32)
+                      for name in tuple(step.frames) + tuple(step.static_inputs)}
+            fresh = {s.name: np.empty((batch,) + s.initial.shape, np.float32) for s in step.states}
+            other = {name: np.empty_like(a) for name, a in fresh.items()}
+            readouts = {name: np.empty((batch,) + shapes[out], np.float32) for out, name in step.readouts.items()}
+            bindings = (self._binding(session, step, frames, fresh, other, readouts),
+                        self._binding(session, step, frames, other, fresh, readouts))
+            counted = [(k, step.counts()[k.name].name) for k in self.program.kernels if k.name in step.counts()]
+            self._batches[key] = _Buffers(frames, fresh, other, readouts, bindings, counted, step.sums())
+        return self._batches[key]
+
     def schedule(self, batch_run, checkpoints):
         """A schedule for `simulate_program`: step the bound batch on onnxruntime; returns {T: {output: decoded}}."""
         program, batch = batch_run.program, batch_run.batch
@@ -102,50 +146,51 @@ class OrtStepRunner:
         poisson = [k for k in inputs if k.poisson]
         if poisson and program.schedule == "windowed":
             poisson[0].fail("poisson input coding is not available on the windowed schedule; use analog input")
-        step, session, prologue = self.prepare(frozenset(k.name for k in program.kernels if k.output.static))
+        static = frozenset(k.name for k in program.kernels if k.output.static)
+        step, session, prologue = self.prepare(static)
         frames = {k.name: k.output.value for k in inputs}
         if prologue is not None:
-            static = prologue.run([f"{name}.static" for name in step.static_inputs],
+            values = prologue.run([f"{name}.static" for name in step.static_inputs],
                                   {i.name: frames[i.name] for i in prologue.get_inputs()})
             frames = {name: frames[name] for name in step.frames}
-            frames.update(zip(step.static_inputs, static))
-        # a copy even at batch 1 (where the broadcast view is contiguous already): onnxruntime writes into these
-        # buffers, and a view would overwrite the step model's initial state for the next batch
-        fresh = {s.name: np.broadcast_to(s.initial, (batch,) + s.initial.shape).copy() for s in step.states}
-        other = {name: np.empty_like(a) for name, a in fresh.items()}
-        readouts = {name: np.empty((batch,) + program.shapes[out], np.float32) for out, name in step.readouts.items()}
-        counted = [(k, step.counts()[k.name].name) for k in program.kernels if k.name in step.counts()]
+            frames.update(zip(step.static_inputs, values))
+        buffers = self._buffers(static, step, session, batch)
+        for name, value in frames.items():
+            np.copyto(buffers.frames[name], value)
+        # onnxruntime writes into the state buffers: each batch starts again from the initial state
+        for spec in step.states:
+            np.copyto(buffers.fresh[spec.name], spec.initial)
+        fresh, other, readouts, sums = buffers.fresh, buffers.other, buffers.readouts, buffers.sums
 
         def checkpoint(t, state):
-            for kernel, name in counted:
+            for kernel, name in buffers.counted:
                 np.copyto(kernel.counts, state[name])
             batch_run.checkpoint(t)
 
         if step.schedule == "windowed":
-            session.run_with_iobinding(self._binding(session, step, frames, fresh, other, readouts))
+            session.run_with_iobinding(buffers.bindings[0])
             batch_run.advance(1.0)
             decoded = {out: readouts[name].copy() for out, name in step.readouts.items()}
             for t in checkpoints:
                 checkpoint(t, other)
             return {t: decoded for t in checkpoints}
         wanted, decoded, t_max = set(checkpoints), {}, max(checkpoints)
-        sums = step.sums()
         if self.loop and not poisson:
-            loop = self._loop_session(frozenset(k.name for k in program.kernels if k.output.static), step)
+            loop = self._loop_session(static, step)
             state, spare, done = fresh, other, 0
             for t in sorted(wanted):
-                self._run_loop(loop, step, frames, state, spare, t - done)
+                self._run_loop(loop, step, buffers.frames, state, spare, t - done)
                 state, spare, trips, done = spare, state, t - done, t
                 decoded[t] = {out: state[spec.name] / np.float32(t) for out, spec in sums.items()}
                 checkpoint(t, state)
                 batch_run.advance(trips / t_max)
             return decoded
-        bindings = [self._binding(session, step, frames, fresh, other, readouts),
-                    self._binding(session, step, frames, other, fresh, readouts)]
+        poisson_frames = [(k, buffers.frames[k.name]) for k in poisson]
         for t in range(1, t_max + 1):
-            for kernel in poisson:
+            for kernel, frame in poisson_frames:
                 kernel.step(t)
-            session.run_with_iobinding(bindings[(t - 1) % 2])
+                np.copyto(frame, kernel.output.value)
+            session.run_with_iobinding(buffers.bindings[(t - 1) % 2])
             if t in wanted:
                 state = other if t % 2 else fresh
                 decoded[t] = {out: state[spec.name] / np.float32(t) for out, spec in sums.items()}

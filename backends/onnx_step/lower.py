@@ -260,9 +260,20 @@ def _first_spike_pool(low, kernel, inputs):
 
 
 def _add(low, kernel, inputs):
+    """The NumPy kernel's c0 x0 + c1 x1 + ... in order, where a coefficient of 1 adds the input as it is and -1
+    negates it (x * 1 = x and a + x * -1 = a - x exactly in float32)."""
     b, n = low.b, kernel.name
-    out = b.op("Mul", [inputs[0], b.const(kernel.coeffs[0], f"{n}.c0")], f"{n}.term")
+    first = kernel.coeffs[0]
+    if first == 1:
+        out = inputs[0]
+    elif first == -1:
+        out = b.op("Neg", [inputs[0]], f"{n}.term")
+    else:
+        out = b.op("Mul", [inputs[0], b.const(first, f"{n}.c0")], f"{n}.term")
     for i, (coeff, value) in enumerate(zip(kernel.coeffs[1:], inputs[1:]), start=1):
+        if coeff == -1:
+            out = b.op("Sub", [out, value], f"{n}.sum")
+            continue
         term = value if coeff == 1 else b.op("Mul", [value, b.const(coeff, f"{n}.c{i}")], f"{n}.term")
         out = b.op("Add", [out, term], f"{n}.sum")
     return out

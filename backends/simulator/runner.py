@@ -140,7 +140,7 @@ def simulate(graph: Graph | kernels.Program, x: np.ndarray | Mapping[str, np.nda
     give the same spikes, values up to float32 rounding where an event path sums in another order. `engine` is "auto"
     (`fastest_engine()`; numpy where the step model cannot express the program), "numpy" (the
     reference kernels, one BLAS thread) or "ort" (the program lowered to an ONNX step model on onnxruntime with
-    `threads` intra-op threads, default the machine's cores; `backends/onnx_step`).
+    `threads` intra-op threads, default the machine's idle cores; `backends/onnx_step`).
     """
     program = graph if isinstance(graph, kernels.Program) else build_program(graph)
     if engine == "auto":

@@ -7,6 +7,7 @@ import onnx
 from onnx import numpy_helper
 
 from snncc.errors import UnsupportedModelError
+from snncc.frontend.constant_folding import NEVER_FOLD
 from snncc.frontend.context import ConversionContext
 from snncc.frontend.converters import CONVERTERS
 from snncc.frontend.tail import convert_tail_node, describe, output_tail
@@ -44,7 +45,7 @@ def _fold(ctx: ConversionContext, node: onnx.NodeProto) -> None:
     if node.op_type == "Constant":
         CONVERTERS["Constant"](ctx, node)
         return
-    if node.op_type in _NEVER_FOLD:
+    if node.op_type in NEVER_FOLD:
         raise UnsupportedModelError(f"node {node.name!r} ({node.op_type}): control flow is not supported, not even "
                                     "on constants (a constant trip count can run for ever); export the model with "
                                     "the loop unrolled or removed")
@@ -64,8 +65,6 @@ def _fold(ctx: ConversionContext, node: onnx.NodeProto) -> None:
         check_bytes(value.nbytes, f"node {node.name!r} ({node.op_type}): its folded constant {name!r}")
         ctx.const_values[name] = value
 
-
-_NEVER_FOLD = {"Loop", "Scan", "If", "SequenceMap"}
 
 
 def live_nodes(model: onnx.ModelProto) -> set[int]:

@@ -16,7 +16,8 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import external_data_helper, helper, numpy_helper
 
-from snncc.errors import ModelLoadError, ResourceLimitError, UnsupportedModelError
+from snncc.errors import ModelLoadError, UnsupportedModelError
+from snncc.frontend.constant_folding import fold_constants
 from snncc.limits import WORKING_BATCH, check_bytes, element_count, read_capped
 
 MIN_OPSET = 13
@@ -274,30 +275,12 @@ def prepare(model: onnx.ModelProto, where: str = "model", input_shapes: dict | N
     # outputs (ConstantOfShape, Expand, Tile of constants) are refused here before they are allocated.
     check_value_shapes(model, where, working_batch)
     _check_folded_sizes(model, where)
-    try:
-        import onnxscript.optimizer
-
-        # folds Shape -> Gather -> Concat -> Reshape chains and other constant subgraphs
-        onnxscript.optimizer.fold_constants(model, should_fold=_foldable)
-    except (ResourceLimitError, KeyboardInterrupt):
-        raise
-    except Exception:  # noqa: BLE001 - folding is an optimisation; conversion reports what stays unsupported
-        pass
-    model = _infer_shapes(model, where)
+    if fold_constants(model):
+        model = _infer_shapes(model, where)
     restore_weights(model, stash)
     check_value_shapes(model, where, working_batch)
     check_weights(model, where)
     return model
-
-
-# Ops never evaluated while folding: a loop or scan runs as long as its constant trip count says (10^12 in a 1 KB
-# model), and nothing snncc converts needs one folded.
-_NEVER_FOLD = {"Loop", "Scan", "If", "SequenceMap"}
-
-
-def _foldable(node) -> bool | None:
-    """onnxscript's folding hook: False vetoes a node, None leaves the decision (and its size limits) to it."""
-    return False if node.op_type in _NEVER_FOLD else None
 
 
 def _infer_shapes(model: onnx.ModelProto, where: str) -> onnx.ModelProto:

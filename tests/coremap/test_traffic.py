@@ -2,6 +2,7 @@
 the header, and `map` weighs its routes by them unless told otherwise."""
 
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -9,11 +10,13 @@ import pytest
 import snncc
 from snncc.backends.coremap import map_graph
 from snncc.backends.coremap.network import MappingError
-from snncc.backends.coremap.traffic import HEADER_KEY, neuron_spike_counts, parse_rates, recorded_rates
+from snncc.backends.coremap.traffic import (HEADER_KEY, STATE_BYTES_PER_ELEMENT, neuron_spike_counts, parse_rates,
+                                           recorded_rates, traffic_batch)
 from snncc.cli import main
 from snncc.data import load_npz
 from snncc.errors import FormatError
 from snncc.ir import save
+from snncc.limits import memory_cap
 
 CALIB = "models/data/digits_calib.npz"
 
@@ -83,3 +86,22 @@ def test_cli_map_says_which_traffic_it_used(mlp, tmp_path, capsys):
     save(broken, str(path))
     assert main(["map", str(path), "--profile", "loihi2", "-o", str(tmp_path / "c.json")]) == 2
     assert "malformed" in capsys.readouterr().err
+
+
+def test_spike_counts_run_in_batches_the_memory_cap_sizes(mlp):
+    """compile's spike-rate measurement holds one batch of simulator state, sized from the memory cap (a ResNet-50
+    at 64 x 64 held 2.3 GB for 64 samples at once); the counts do not depend on the batch."""
+    graph, x = mlp
+    per_sample = STATE_BYTES_PER_ELEMENT * sum(int(np.prod(n.type.shape)) for n in graph.nodes)
+    with memory_cap(16 * 4 * per_sample):
+        assert traffic_batch(graph) == 4
+    assert traffic_batch(graph) == 128
+    counts, peaks = {}, {}
+    for batch in (4, 64):
+        tracemalloc.start()
+        counts[batch] = neuron_spike_counts(graph, x[:64], 8, batch_size=batch)
+        peaks[batch] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert counts[4].keys() == counts[64].keys()
+    assert all(np.array_equal(counts[4][k], counts[64][k]) for k in counts[4])
+    assert peaks[4] < peaks[64] / 4

@@ -2,6 +2,7 @@
 named, the same accuracy and agreement."""
 
 import json
+import re
 
 from snncc.backends.onnx_step.engine import machine_threads
 from snncc.cli import main
@@ -21,12 +22,13 @@ def test_eval_engine_ort_matches_numpy_through_the_cli(tmp_path, capsys):
     ort_json = json.loads(_eval(capsys, path, "--json", "--engine", "ort"))
     assert set(ort_json) == set(numpy_json)
     assert (numpy_json["engine"], numpy_json["threads"]) == ("numpy", 1)
-    assert (ort_json["engine"], ort_json["threads"]) == ("ort", machine_threads())
+    # the idle cores (at least one): the load average moves between runs
+    assert ort_json["engine"] == "ort" and 1 <= ort_json["threads"] <= machine_threads()
     for key in ("snn_accuracy", "agreement", "ann_accuracy", "spikes_per_layer", "spikes_per_sample",
                 "synops_per_sample", "energy_ratio", "samples", "timesteps"):
         assert ort_json[key] == numpy_json[key], key
     text = _eval(capsys, path, "--engine", "ort")
-    assert f"engine ort, {machine_threads()} thread" in text and "SNN acc %" in text
+    assert re.search(r"engine ort, \d+ thread", text) and "SNN acc %" in text
 
 
 def test_eval_engine_ort_on_a_windowed_coding(tmp_path, capsys):
