@@ -30,6 +30,12 @@ EVENT_CROSSOVER_CONV = 0.25      # fraction of (sample, input pixel) pairs with 
 EVENT_CROSSOVER_DENSE = 0.02     # fraction of input elements with an event
 EVENT_MIN_MACS = 16e6            # dense multiply-adds per step below which the dense path always wins
 EVENT_MIN_GROUP_CHANNELS = 8     # fewer input channels per group leave an active pixel too little work to scatter
+# A max-pool tree is fused (kernels/pool_tree.py) under "auto" when batch x windows reaches this: below it, finding,
+# gathering and scattering the active windows costs more numpy calls than the members' whole-array ops save.
+# Measured on mnist_cnn's three trees (3136, 1568 and 288 windows per sample) at batch 1-64, one BLAS thread: the
+# unfused members were faster up to 12544 windows, the fused kernel from 25088 (at batch 1 the whole program ran
+# 1.19x faster unfused).
+POOL_TREE_MIN_WINDOWS = 16384
 
 
 class ProgramError(ValueError):

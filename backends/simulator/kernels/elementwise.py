@@ -13,6 +13,10 @@ class AddKernel(Kernel):
         self.coeffs = [np.float32(c) for c in self.attr("coeffs", (1.0, 1.0))]
         if len(self.coeffs) != len(self.inputs):
             self.fail(f"{len(self.inputs)} inputs but {len(self.coeffs)} coefficients")
+        # x0 * 1 + x1 * (+-1) in one call: 1 * x0 and -1 * x1 are exact, and x0 + (-x1) is x0 - x1 bit for bit
+        self._pair = None
+        if len(self.coeffs) >= 2 and self.coeffs[0] == 1 and self.coeffs[1] in (1, -1):
+            self._pair = np.add if self.coeffs[1] == 1 else np.subtract
 
     def input_fanout(self, index, output_fanout):
         return output_fanout.copy()
@@ -25,8 +29,13 @@ class AddKernel(Kernel):
         return self.output
 
     def step(self, t):
-        np.multiply(self.values[0], self.coeffs[0], out=self.out)
-        for coeff, value in zip(self.coeffs[1:], self.values[1:]):
+        if self._pair is not None:
+            self._pair(self.values[0], self.values[1], out=self.out)
+            rest = 2
+        else:
+            np.multiply(self.values[0], self.coeffs[0], out=self.out)
+            rest = 1
+        for coeff, value in zip(self.coeffs[rest:], self.values[rest:]):
             if coeff == 1:
                 self.out += value
             else:
