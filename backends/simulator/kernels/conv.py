@@ -3,7 +3,7 @@
 import numpy as np
 
 from .base import (EVENT_CROSSOVER_CONV, EVENT_MIN_GROUP_CHANNELS, EVENT_MIN_MACS, PROBE_STEPS, Kernel, Signal,
-                   register_kernel, zeros_buffer)
+                   per_sample, register_kernel, zeros_buffer)
 from .windows import PaddedInput, conv_index_maps
 
 @register_kernel("conv")
@@ -52,7 +52,7 @@ class ConvKernel(Kernel):
         self.weight_taps = np.ascontiguousarray(                                                  # (KK, G, Cg, Og)
             weight.reshape(g, o // g, cg, kh * kw).transpose(3, 0, 2, 1))
         self.bias = self.const("bias")
-        self.bias_column = None if self.bias is None else self.bias.reshape(o, 1)
+        self.bias_plane = None if self.bias is None else per_sample(self.bias.reshape(o, 1), (o, self.out_pixels))
         # depthwise (one input and one output channel per group, e.g. MaxPool's one-hot selection convs): one
         # strided slice of the padded input per tap with a non-zero weight, times that tap's per-channel weight,
         # instead of im2col plus C tiny matrix products
@@ -63,7 +63,7 @@ class ConvKernel(Kernel):
             per_tap = weight.reshape(o, kh * kw)
             self.dw_taps = [((slice(None), slice(None), slice(d0 * i, d0 * i + s0 * (oh - 1) + 1, s0),
                               slice(d1 * j, d1 * j + s1 * (ow - 1) + 1, s1)),
-                             np.ascontiguousarray(per_tap[:, i * kw + j].reshape(o, 1, 1)))
+                             per_sample(per_tap[:, i * kw + j].reshape(o, 1, 1), self.shape))
                             for i in range(kh) for j in range(kw) if np.any(per_tap[:, i * kw + j] != 0)]
 
     def ann_macs(self):
@@ -123,8 +123,8 @@ class ConvKernel(Kernel):
             self._dense_step()
         else:
             self._event_step()
-        if self.bias_column is not None:
-            self.out_flat += self.bias_column
+        if self.bias_plane is not None:
+            self.out_flat += self.bias_plane
 
     def _dense_step(self):
         if self.depthwise and not self.pointwise:

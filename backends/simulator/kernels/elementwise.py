@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .base import Kernel, Signal, pass_through_signal, register_kernel, zeros_buffer
+from .base import Kernel, Signal, pass_through_signal, per_sample, register_kernel, zeros_buffer
 
 
 @register_kernel("add")
@@ -51,6 +51,15 @@ class AffineKernel(Kernel):
     def setup(self):
         self.scale = self.const("scale")
         self.shift = self.const("shift")
+        self._scale = None if self.scale is None else self._spread(self.scale)
+        self._shift = None if self.shift is None else self._spread(self.shift)
+
+    def _spread(self, array):
+        """The constant over the whole per-sample shape when it broadcasts to it (faster, same floats)."""
+        try:
+            return per_sample(array, self.shape) if np.broadcast_shapes(array.shape, self.shape) == self.shape else array
+        except ValueError:
+            return array
 
     def input_fanout(self, index, output_fanout):
         return output_fanout.copy()
@@ -72,12 +81,12 @@ class AffineKernel(Kernel):
         return self.output
 
     def step(self, t):
-        if self.scale is not None:
-            np.multiply(self.x, self.scale, out=self.out)
+        if self._scale is not None:
+            np.multiply(self.x, self._scale, out=self.out)
         else:
             np.copyto(self.out, self.x)
-        if self.shift is not None:
-            self.out += self.shift
+        if self._shift is not None:
+            self.out += self._shift
 
 
 def reduce_to_shape(array, shape):
