@@ -1,5 +1,7 @@
 """Elementwise ops: weighted sums, affine maps and the (non-spiking) product of two values."""
 
+from functools import partial
+
 import numpy as np
 
 from .base import Kernel, Signal, pass_through_signal, per_sample, register_kernel, zeros_buffer
@@ -41,6 +43,19 @@ class AddKernel(Kernel):
             else:
                 np.multiply(value, coeff, out=self._term)
                 self.out += self._term
+
+    def step_ops(self):
+        out = self.out
+        if self._pair is not None:
+            ops, rest = [partial(self._pair, self.values[0], self.values[1], out=out)], 2
+        else:
+            ops, rest = [partial(np.multiply, self.values[0], self.coeffs[0], out=out)], 1
+        for coeff, value in zip(self.coeffs[rest:], self.values[rest:]):
+            if coeff == 1:
+                ops.append(partial(np.add, out, value, out=out))
+            else:
+                ops += [partial(np.multiply, value, coeff, out=self._term), partial(np.add, out, self._term, out=out)]
+        return ops
 
 
 @register_kernel("affine")
@@ -87,6 +102,13 @@ class AffineKernel(Kernel):
             np.copyto(self.out, self.x)
         if self._shift is not None:
             self.out += self._shift
+
+    def step_ops(self):
+        ops = [partial(np.multiply, self.x, self._scale, out=self.out) if self._scale is not None
+               else partial(np.copyto, self.out, self.x)]
+        if self._shift is not None:
+            ops.append(partial(np.add, self.out, self._shift, out=self.out))
+        return ops
 
 
 def reduce_to_shape(array, shape):

@@ -1,5 +1,7 @@
 """Soft-reset integrate-and-fire population (rate coding, concurrent schedule)."""
 
+from functools import partial
+
 import numpy as np
 
 from .base import NeuronKernel, per_sample, register_neuron_kernel, zeros_buffer
@@ -49,3 +51,16 @@ class IFNeuronKernel(NeuronKernel):
     def emit(self, t):
         if not self.scale_is_theta:      # else fire() already wrote spikes * theta into the value
             super().emit(t)
+
+    def step_ops(self):
+        """fire, emit and count (`NeuronKernel.step`) as the same numpy calls."""
+        v, spikes = self.v, self.spikes
+        ops = [partial(np.add, v, self.current, out=v),
+               partial(np.greater_equal, v, self.theta_full, out=self._fired),
+               partial(np.copyto, spikes, self._fired),
+               partial(np.multiply, spikes, self.theta_full, out=self._charge),
+               partial(np.subtract, v, self._charge, out=v)]
+        if not self.scale_is_theta and self.out_scale is not None:
+            ops.append(partial(np.multiply, spikes, self.event_scale, out=self.value))
+        ops.append(partial(np.add, self.counts, spikes, out=self.counts))
+        return ops
