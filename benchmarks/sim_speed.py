@@ -17,12 +17,13 @@ ru_maxrss of that subprocess), `act MiB` the runner's peak NumPy allocation duri
 grow with T, since the runner keeps one buffer per layer and overwrites it every step.
 
 Density: the event-driven program on mnist_cnn (rate, T = 32, batch 256, 256 samples, Poisson input coding) at
-input spike densities 0.02, 0.04, 0.06 and 0.10: the density is set by scaling the images so that the mean firing
-probability clip(x, 0, 1) is the target (x * d / mean(x); no pixel reaches 1, so nothing is clipped) and is
-measured back as input spikes per pixel per step. samples/s of the runner with the default synaptic path ("auto":
-fused event-driven max-pool trees, per-layer event/dense decisions) and with the dense reference, interleaved, and
-the ratio of each density's throughput to the one at 0.06. A per-kernel time profile of one run at 0.02 and 0.06
-shows what does not shrink with the density.
+input spike densities 0 (no input spike: the floor), 0.02, 0.04, 0.06 and 0.10: the density is set by scaling the
+images so that the mean firing probability clip(x, 0, 1) is the target (x * d / mean(x); no pixel reaches 1, so
+nothing is clipped) and is measured back as input spikes per pixel per step. samples/s of the runner with the default
+synaptic path ("auto": fused event-driven max-pool trees, per-layer event/dense decisions) and with the dense
+reference, interleaved, by wall time and by the process's CPU time (steadier on a shared machine), and the ratio of
+each density's throughput to the one at 0.06. A per-kernel CPU-time profile of one run at 0, 0.02 and 0.06 shows
+what does not shrink with the density.
 
 --engines: the two engines side by side on the bundled models (`--models`), codings rate T = 8 and 32, signed T = 4,
 phase and amos, batch 1 (16 samples) and 256 (256 samples): samples/s of `simulate(..., engine="numpy")` (one BLAS
@@ -157,13 +158,15 @@ def _time(fn):
     return time.perf_counter() - start
 
 
-DENSITIES = (0.02, 0.04, 0.06, 0.10)
+DENSITIES = (0.0, 0.02, 0.04, 0.06, 0.10)     # 0: no input spike at all, the floor that does not shrink
 
 
 def bench_density(repeat, t=32, batch=256, n=256):
-    """Rows (target density, measured input density, hidden-layer density, auto s/s, dense s/s) on mnist_cnn with
-    Poisson input scaled to each density; auto and dense runs interleaved. Also {density: per-kernel seconds} of
-    one auto run at 0.02 and 0.06."""
+    """Rows (target density, measured input density, hidden-layer density, auto s/s, dense s/s, auto s/s and dense
+    s/s by CPU time) on mnist_cnn with Poisson input scaled to each density; auto and dense runs interleaved. CPU time
+    (time.process_time; the simulator runs on one thread) is what the process itself spent, so on a shared machine
+    it moves less with the others' load than the wall time. Also {density: per-kernel CPU seconds} of one auto run
+    at 0, 0.02 and 0.06."""
     import snncc
     from snncc.backends.simulator import build_program, simulate
 
@@ -180,30 +183,32 @@ def bench_density(repeat, t=32, batch=256, n=256):
     for _ in range(repeat):
         for d in DENSITIES:
             for path in ("auto", "dense"):
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 result = simulate(program, scaled[d], t, input_coding="poisson", batch_size=batch,
                                   synaptic_path=path)
-                times[d, path].append(time.perf_counter() - start)
+                times[d, path].append((time.perf_counter() - start, time.process_time() - cpu))
             spikes = result.spikes_per_layer
             hidden = sum(v for k, v in spikes.items() if k != program.inputs[0])
             neurons = sum(int(np.prod(program.shapes[k])) for k in spikes if k != program.inputs[0])
             measured[d] = (spikes[program.inputs[0]] / (pixels * t), hidden / (neurons * t))
-    rows = [(d, *measured[d], n / statistics.median(times[d, "auto"]), n / statistics.median(times[d, "dense"]))
+    def rate(d, path, which):
+        return n / statistics.median(s[which] for s in times[d, path])
+    rows = [(d, *measured[d], rate(d, "auto", 0), rate(d, "dense", 0), rate(d, "auto", 1), rate(d, "dense", 1))
             for d in DENSITIES]
-    return rows, {d: _profile(program, scaled[d], t, batch) for d in (0.02, 0.06)}
+    return rows, {d: _profile(program, scaled[d], t, batch) for d in (0.0, 0.02, 0.06)}
 
 
 def _profile(program, x, t, batch):
-    """Seconds per stepped kernel (fused trees as one) of one auto run, by kernel name."""
+    """CPU seconds per stepped kernel (fused trees as one) of one auto run, by kernel name."""
     from snncc.backends.simulator import simulate
 
     spent = {}
     kernels = list(program.kernels) + list(program.pool_trees)
     for kernel in kernels:
         def timed(step_t, step=kernel.step, name=kernel.name):
-            start = time.perf_counter()
+            start = time.process_time()
             step(step_t)
-            spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+            spent[name] = spent.get(name, 0.0) + time.process_time() - start
         kernel.step = timed
     try:
         simulate(program, x, t, input_coding="poisson", batch_size=batch)
@@ -216,17 +221,20 @@ def _profile(program, x, t, batch):
 def print_density(rows, profiles, repeat):
     print(f"\nmnist_cnn rate, T=32, batch 256, Poisson input scaled to a spike density: samples/s (median of "
           f"{repeat} interleaved runs)")
-    print(f"{'density':>7} {'input':>7} {'hidden':>7} {'auto':>8} {'dense':>8} {'auto/dense':>10} {'vs 0.06':>8}")
+    print(f"{'density':>7} {'input':>7} {'hidden':>7} {'auto':>8} {'dense':>8} {'auto/dense':>10} {'vs 0.06':>8} "
+          f"{'auto cpu':>9} {'dense cpu':>9} {'vs 0.06':>8}")
     at = {r[0]: r[3] for r in rows}
-    for d, measured_in, hidden, auto, dense in rows:
+    at_cpu = {r[0]: r[5] for r in rows}
+    for d, measured_in, hidden, auto, dense, auto_cpu, dense_cpu in rows:
         print(f"{d:>7.2f} {measured_in:>7.4f} {hidden:>7.4f} {auto:>8.1f} {dense:>8.1f} {auto / dense:>10.2f} "
-              f"{auto / at[0.06]:>8.2f}")
-    print(f"(input: measured input spikes per pixel per step; hidden: spikes per hidden neuron per step; target: "
-          f"0.02 >= 2x 0.06, measured {at[0.02] / at[0.06]:.2f}x)")
+              f"{auto / at[0.06]:>8.2f} {auto_cpu:>9.1f} {dense_cpu:>9.1f} {auto_cpu / at_cpu[0.06]:>8.2f}")
+    print(f"(input: measured input spikes per pixel per step; hidden: spikes per hidden neuron per step; cpu: by the "
+          f"process's CPU time; target: 0.02 >= 2x 0.06, measured {at[0.02] / at[0.06]:.2f}x, "
+          f"{at_cpu[0.02] / at_cpu[0.06]:.2f}x by CPU time)")
     for d, spent in profiles.items():
         total = sum(spent.values())
         top = sorted(spent.items(), key=lambda kv: -kv[1])[:8]
-        print(f"profile at {d}: {total:.2f} s in kernels; " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in top))
+        print(f"profile at {d}: {total:.2f} CPU s in kernels; " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in top))
 
 
 ENGINE_CONFIGS = [("rate", 8), ("rate", 32), ("signed", 4), ("phase", None), ("amos", None)]

@@ -200,7 +200,7 @@ def _conv(low, kernel, inputs):
     weight = b.const(kernel.const("weight"), f"{n}.weight")
     y = b.op("Conv", [inputs[0], weight], f"{n}.conv", group=kernel.groups, strides=list(kernel.strides),
              pads=list(kernel.pads), dilations=list(kernel.dilations))
-    if kernel.bias_column is not None:
+    if kernel.bias is not None:
         y = b.op("Add", [y, b.const(kernel.bias.reshape(-1, 1, 1), f"{n}.bias")], f"{n}.biased")
     return y
 

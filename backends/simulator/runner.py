@@ -134,10 +134,11 @@ def simulate(graph: Graph | kernels.Program, x: np.ndarray | Mapping[str, np.nda
 
     `timesteps` is one T or a list of checkpoints: the run goes to max(T) once and records the decoded output at
     each. `input_coding` is "analog" (x as a constant current) or "poisson" (Bernoulli spikes with p = clip(x, 0, 1)
-    from a numpy Generator seeded with `seed`). `synaptic_path` is "auto" (fused event-driven max-pool trees; each
-    conv/dense layer event-driven for a batch when its event density over the first steps is below a measured
-    crossover), "dense" (every node as written, dense products) or "event" (every spike-fed layer event-driven); they
-    give the same spikes, values up to float32 rounding where an event path sums in another order. `engine` is "auto"
+    from a numpy Generator seeded with `seed`). `synaptic_path` is "auto" (fused event-driven max-pool trees from
+    POOL_TREE_MIN_WINDOWS windows per batch; each conv/dense layer event-driven for a batch when its event density
+    over the first steps is below a measured crossover), "dense" (every node as written, dense products) or "event"
+    (every spike-fed layer event-driven); they give the same spikes, values up to float32 rounding where an event path
+    sums in another order. `engine` is "auto"
     (`fastest_engine()`; numpy where the step model cannot express the program), "numpy" (the
     reference kernels, one BLAS thread) or "ort" (the program lowered to an ONNX step model on onnxruntime with
     `threads` intra-op threads, default the machine's idle cores; `backends/onnx_step`).

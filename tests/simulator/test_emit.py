@@ -14,7 +14,7 @@ import pytest
 from snncc.backends.simulator import emit_program, simulate
 from tests.simulator.sim_graphs import conv_net
 
-STDLIB_AND_NUMPY = {"argparse", "json", "os", "signal", "sys", "time", "numpy", "tqdm"}
+STDLIB_AND_NUMPY = {"argparse", "functools", "json", "os", "signal", "sys", "time", "numpy", "tqdm"}
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,12 @@ from snncc.backends.simulator import build_program, kernels
 from tests.onnx_step.compiled import compiled, compiled_pairs, data
 
 
+@pytest.fixture(autouse=True)
+def fuse_every_tree(monkeypatch):
+    """Fuse the max-pool trees at these small batches too (by default "auto" fuses only from POOL_TREE_MIN_WINDOWS)."""
+    monkeypatch.setattr(kernels.base, "POOL_TREE_MIN_WINDOWS", 0)
+
+
 @pytest.mark.parametrize("model, coding", compiled_pairs(), ids=[f"{m}-{c}" for m, c in compiled_pairs()])
 def test_event_driven_program_matches_dense(model, coding):
     program = build_program(compiled(model, coding))

@@ -25,6 +25,12 @@ def pool_model(kernel, strides, pads):
     return make_model(nodes, (1, 9, 9), (5,), inits)
 
 
+@pytest.fixture(autouse=True)
+def fuse_every_tree(monkeypatch):
+    """These programs are tiny: fuse their trees at any batch size (the default fuses only large batches)."""
+    monkeypatch.setattr(kernels.base, "POOL_TREE_MIN_WINDOWS", 0)
+
+
 def run_both(program, x, coding, t=(3, 12)):
     return {path: kernels.simulate_program(program, {program.inputs[0]: x}, list(t), input_coding=coding, seed=5,
                                            batch_size=4, synaptic_path=path) for path in ("dense", "auto")}
@@ -71,3 +77,22 @@ def test_pending_neurons_fire_in_silent_windows():
     results = run_both(program, x, "poisson")
     assert_identical(results)
     assert results["auto"]["path_counts"][program.pool_trees[0].name]["pool-tree"] == 12 * 3
+
+
+def test_auto_fuses_only_large_batches(monkeypatch):
+    # under "auto" a tree is fused when batch x windows reaches POOL_TREE_MIN_WINDOWS (at small batches the whole-array
+    # ops of its members are cheaper); "event" always fuses; either way the results are the unfused ones
+    x = np.abs(rand(10, 1, 9, 9, seed=6))
+    graph = snncc.compile(pool_model([2, 2], [2, 2], [0, 0, 0, 0]), "rate", calibration=x, record_spike_rates=False)
+    program = build_program(graph)
+    (tree,) = program.pool_trees
+    windows = int(np.prod(tree.shape))                    # 4 x 4 x 4 per sample
+    monkeypatch.setattr(kernels.base, "POOL_TREE_MIN_WINDOWS", 5 * windows)
+    runs = {(path, batch): kernels.simulate_program(program, {program.inputs[0]: x}, 6, input_coding="poisson",
+                                                    seed=5, batch_size=batch, synaptic_path=path)
+            for path, batch in (("auto", 4), ("auto", 5), ("event", 4), ("dense", 4), ("dense", 5))}
+    assert tree.name not in runs["auto", 4]["path_counts"]
+    assert runs["auto", 5]["path_counts"][tree.name] == {"pool-tree": 6 * 2}      # batches of 5 and 5
+    assert runs["event", 4]["path_counts"][tree.name] == {"pool-tree": 6 * 3}     # 4, 4 and 2
+    for (path, batch), run in runs.items():       # Poisson draws depend on the batch: compare at the same batch
+        assert run["spikes_per_layer"] == runs["dense", batch]["spikes_per_layer"]

@@ -40,7 +40,8 @@ Event-driven synapses. A value whose non-zeros are spike events (`Signal.events`
 work proportional to the number of events instead of the number of inputs; with `synaptic_path="auto"` each layer
 measures its event density over the first steps of a batch and keeps the event-driven path for the batch when the
 density is below a measured crossover (base.py). A max-pool ReLU tree runs as one kernel that visits only the
-pooling windows with an input spike or a neuron at threshold (pool_tree.py).
+pooling windows with an input spike or a neuron at threshold (pool_tree.py) when the batch has enough windows for it to
+pay (base.POOL_TREE_MIN_WINDOWS; below, its members run as whole-array ops).
 
 Extension points (for other codings and schedules):
 - `@register_neuron_kernel("op_name")` on a `NeuronKernel` subclass adds a neuron type (implement `setup`, `reset`

@@ -30,6 +30,12 @@ EVENT_CROSSOVER_CONV = 0.25      # fraction of (sample, input pixel) pairs with 
 EVENT_CROSSOVER_DENSE = 0.02     # fraction of input elements with an event
 EVENT_MIN_MACS = 16e6            # dense multiply-adds per step below which the dense path always wins
 EVENT_MIN_GROUP_CHANNELS = 8     # fewer input channels per group leave an active pixel too little work to scatter
+# A max-pool tree is fused (kernels/pool_tree.py) under "auto" when batch x windows reaches this: below it, finding,
+# gathering and scattering the active windows costs more numpy calls than the members' whole-array ops save.
+# Measured on mnist_cnn's three trees (3136, 1568 and 288 windows per sample) at batch 1-64, one BLAS thread: the
+# unfused members were faster up to 12544 windows, the fused kernel from 25088 (at batch 1 the whole program ran
+# 1.19x faster unfused).
+POOL_TREE_MIN_WINDOWS = 16384
 
 
 class ProgramError(ValueError):
@@ -192,6 +198,13 @@ class Kernel:
     def step(self, t):
         """Compute this node's output for step t (1-based) into its buffers."""
 
+    def step_ops(self):
+        """After `bind`: None, or a list of argument-free calls (numpy calls on the bound buffers) that do exactly what
+        `step(t)` does at every t of this batch. A schedule runs them in one flat loop, which saves the kernels' Python
+        frames per step (a third of the time at batch 1). A kernel whose step depends on t, draws random numbers or
+        picks a path as it goes returns None."""
+        return [] if type(self).step is Kernel.step else None
+
     def ann_macs(self):
         """Multiply-accumulates per sample in ANN mode (dense and conv only): one per synapse that exists (non-zero
         weight) and reaches an output (no padding)."""
@@ -214,6 +227,13 @@ class Kernel:
 
 def zeros_buffer(batch, shape):
     return np.zeros((batch,) + tuple(shape), dtype=np.float32)
+
+
+def per_sample(array, shape):
+    """`array` (e.g. a per-channel (C, 1, 1) constant) spread to the full per-sample `shape`, contiguous: an operation
+    on (batch, *shape) buffers then broadcasts only over the batch axis. A (C, 1, 1) operand makes numpy's inner loop
+    one element long: 2-5x slower on large buffers (same floats either way)."""
+    return np.ascontiguousarray(np.broadcast_to(array, tuple(shape)), dtype=np.float32)
 
 
 class NeuronKernel(Kernel):
@@ -250,8 +270,7 @@ class NeuronKernel(Kernel):
     def setup(self):
         scale = self.const("out_scale")
         self.out_scale = scale
-        self.event_scale = None if scale is None else np.ascontiguousarray(
-            np.broadcast_to(scale, self.shape), dtype=np.float32)
+        self.event_scale = None if scale is None else per_sample(scale, self.shape)
 
     def reset(self, batch):
         """Allocate and initialise the membrane state for a batch."""
@@ -264,7 +283,7 @@ class NeuronKernel(Kernel):
     def emit(self, t):
         """Write value(t) = spikes(t) * out_scale into `self.value`."""
         if self.out_scale is not None:
-            np.multiply(self.spikes, self.out_scale, out=self.value)
+            np.multiply(self.spikes, self.event_scale, out=self.value)
 
     def bind(self, inputs, batch, run):
         if len(inputs) != 1:
@@ -280,6 +299,9 @@ class NeuronKernel(Kernel):
                                                                          or self.time_varying_scale),
                              event_scale=self.event_scale, spike_derived=True)
         return self.output
+
+    def step_ops(self):
+        return None
 
     def step(self, t):
         self.fire(self.current, t)

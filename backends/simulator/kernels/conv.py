@@ -1,9 +1,11 @@
 """2-D convolution synapses: im2col, depthwise strided slices and an event-driven active-pixel path."""
 
+from functools import partial
+
 import numpy as np
 
 from .base import (EVENT_CROSSOVER_CONV, EVENT_MIN_GROUP_CHANNELS, EVENT_MIN_MACS, PROBE_STEPS, Kernel, Signal,
-                   register_kernel, zeros_buffer)
+                   per_sample, register_kernel, zeros_buffer)
 from .windows import PaddedInput, conv_index_maps
 
 @register_kernel("conv")
@@ -52,7 +54,7 @@ class ConvKernel(Kernel):
         self.weight_taps = np.ascontiguousarray(                                                  # (KK, G, Cg, Og)
             weight.reshape(g, o // g, cg, kh * kw).transpose(3, 0, 2, 1))
         self.bias = self.const("bias")
-        self.bias_column = None if self.bias is None else self.bias.reshape(o, 1)
+        self.bias_plane = None if self.bias is None else per_sample(self.bias.reshape(o, 1), (o, self.out_pixels))
         # depthwise (one input and one output channel per group, e.g. MaxPool's one-hot selection convs): one
         # strided slice of the padded input per tap with a non-zero weight, times that tap's per-channel weight,
         # instead of im2col plus C tiny matrix products
@@ -63,7 +65,7 @@ class ConvKernel(Kernel):
             per_tap = weight.reshape(o, kh * kw)
             self.dw_taps = [((slice(None), slice(None), slice(d0 * i, d0 * i + s0 * (oh - 1) + 1, s0),
                               slice(d1 * j, d1 * j + s1 * (ow - 1) + 1, s1)),
-                             np.ascontiguousarray(per_tap[:, i * kw + j].reshape(o, 1, 1)))
+                             per_sample(per_tap[:, i * kw + j].reshape(o, 1, 1), self.shape))
                             for i in range(kh) for j in range(kw) if np.any(per_tap[:, i * kw + j] != 0)]
 
     def ann_macs(self):
@@ -113,6 +115,8 @@ class ConvKernel(Kernel):
         self.event_worthwhile = (not self.depthwise and self.group_in >= EVENT_MIN_GROUP_CHANNELS
                                  and dense_macs >= EVENT_MIN_MACS)
         self._probe, self._decided = [], None
+        self._always_dense = (source.events is None or run.synaptic_path == "dense"
+                              or (run.synaptic_path == "auto" and not self.event_worthwhile))
         self.analog_input = not source.spike_derived
         # without a bias, a synaptic map of spike trains is still one (a max-pool tree's taps feeding the next layer)
         self.output = Signal(self.out, static=source.static, spike_derived=source.spike_derived and self.bias is None)
@@ -123,8 +127,33 @@ class ConvKernel(Kernel):
             self._dense_step()
         else:
             self._event_step()
-        if self.bias_column is not None:
-            self.out_flat += self.bias_column
+        if self.bias_plane is not None:
+            self.out_flat += self.bias_plane
+
+    def step_ops(self):
+        """The dense step's numpy calls, when this batch never takes the event path."""
+        if not self._always_dense:
+            return None
+        ops = []
+        if not self.pointwise and self.padded.interior is not None:
+            ops.append(partial(np.copyto, self.padded.interior, self.padded.value))
+        if self.depthwise and not self.pointwise:
+            buffer = self.padded.buffer
+            if not self.dw_taps:
+                ops.append(partial(self.out.fill, 0))
+            for index, (window, weight) in enumerate(self.dw_taps):
+                if index == 0:
+                    ops.append(partial(np.multiply, buffer[window], weight, out=self.out))
+                else:
+                    ops += [partial(np.multiply, buffer[window], weight, out=self._dw_term),
+                            partial(np.add, self.out, self._dw_term, out=self.out)]
+        else:
+            if not self.pointwise:
+                ops.append(partial(np.take, self.padded.flat, self.gather, axis=2, out=self.cols, mode="clip"))
+            ops.append(partial(np.matmul, self.weight_mat, self.cols_grouped, out=self.out_grouped))
+        if self.bias_plane is not None:
+            ops.append(partial(np.add, self.out_flat, self.bias_plane, out=self.out_flat))
+        return ops
 
     def _dense_step(self):
         if self.depthwise and not self.pointwise:

@@ -1,5 +1,7 @@
 """Dense synapses with dense, per-row event and column-union event paths."""
 
+from functools import partial
+
 import numpy as np
 
 from .base import (COST_GATHER, COST_ROW_GATHER, EVENT_CROSSOVER_DENSE, EVENT_MIN_MACS, PROBE_STEPS, Kernel,
@@ -85,6 +87,8 @@ class DenseKernel(Kernel):
             self._prepare_event_weights(source)
         self.event_worthwhile = rows * self.in_features * self.out_features >= EVENT_MIN_MACS
         self._probe, self._decided = [], None
+        self._always_dense = (source.events is None or run.synaptic_path == "dense"
+                              or (run.synaptic_path == "auto" and not self.event_worthwhile))
         # without a bias, a synaptic map of spike trains is still one (a max-pool tree's taps feeding the next layer)
         self.output = Signal(self.out, static=source.static, spike_derived=source.spike_derived and self.bias is None)
         return self.output
@@ -121,6 +125,15 @@ class DenseKernel(Kernel):
             np.copyto(self.out, np.moveaxis(self._y_moved, -1, self.axis + 1))
         if self.bias is not None:
             self.out += self.bias
+
+    def step_ops(self):
+        """The dense product's numpy calls, when the contracted axis is last and this batch never takes an event path."""
+        if not (self._always_dense and self.last_axis):
+            return None
+        ops = [partial(np.matmul, self.x_rows, self.weight_t, out=self.y_rows)]
+        if self.bias is not None:
+            ops.append(partial(np.add, self.out, self.bias, out=self.out))
+        return ops
 
     def _choose_path(self):
         """"dense", "row" or "union": dense when forced by run.synaptic_path or (auto) decided once per batch from the

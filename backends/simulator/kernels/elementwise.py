@@ -1,8 +1,10 @@
 """Elementwise ops: weighted sums, affine maps and the (non-spiking) product of two values."""
 
+from functools import partial
+
 import numpy as np
 
-from .base import Kernel, Signal, pass_through_signal, register_kernel, zeros_buffer
+from .base import Kernel, Signal, pass_through_signal, per_sample, register_kernel, zeros_buffer
 
 
 @register_kernel("add")
@@ -13,6 +15,10 @@ class AddKernel(Kernel):
         self.coeffs = [np.float32(c) for c in self.attr("coeffs", (1.0, 1.0))]
         if len(self.coeffs) != len(self.inputs):
             self.fail(f"{len(self.inputs)} inputs but {len(self.coeffs)} coefficients")
+        # x0 * 1 + x1 * (+-1) in one call: 1 * x0 and -1 * x1 are exact, and x0 + (-x1) is x0 - x1 bit for bit
+        self._pair = None
+        if len(self.coeffs) >= 2 and self.coeffs[0] == 1 and self.coeffs[1] in (1, -1):
+            self._pair = np.add if self.coeffs[1] == 1 else np.subtract
 
     def input_fanout(self, index, output_fanout):
         return output_fanout.copy()
@@ -25,13 +31,31 @@ class AddKernel(Kernel):
         return self.output
 
     def step(self, t):
-        np.multiply(self.values[0], self.coeffs[0], out=self.out)
-        for coeff, value in zip(self.coeffs[1:], self.values[1:]):
+        if self._pair is not None:
+            self._pair(self.values[0], self.values[1], out=self.out)
+            rest = 2
+        else:
+            np.multiply(self.values[0], self.coeffs[0], out=self.out)
+            rest = 1
+        for coeff, value in zip(self.coeffs[rest:], self.values[rest:]):
             if coeff == 1:
                 self.out += value
             else:
                 np.multiply(value, coeff, out=self._term)
                 self.out += self._term
+
+    def step_ops(self):
+        out = self.out
+        if self._pair is not None:
+            ops, rest = [partial(self._pair, self.values[0], self.values[1], out=out)], 2
+        else:
+            ops, rest = [partial(np.multiply, self.values[0], self.coeffs[0], out=out)], 1
+        for coeff, value in zip(self.coeffs[rest:], self.values[rest:]):
+            if coeff == 1:
+                ops.append(partial(np.add, out, value, out=out))
+            else:
+                ops += [partial(np.multiply, value, coeff, out=self._term), partial(np.add, out, self._term, out=out)]
+        return ops
 
 
 @register_kernel("affine")
@@ -42,6 +66,15 @@ class AffineKernel(Kernel):
     def setup(self):
         self.scale = self.const("scale")
         self.shift = self.const("shift")
+        self._scale = None if self.scale is None else self._spread(self.scale)
+        self._shift = None if self.shift is None else self._spread(self.shift)
+
+    def _spread(self, array):
+        """The constant over the whole per-sample shape when it broadcasts to it (faster, same floats)."""
+        try:
+            return per_sample(array, self.shape) if np.broadcast_shapes(array.shape, self.shape) == self.shape else array
+        except ValueError:
+            return array
 
     def input_fanout(self, index, output_fanout):
         return output_fanout.copy()
@@ -63,12 +96,19 @@ class AffineKernel(Kernel):
         return self.output
 
     def step(self, t):
-        if self.scale is not None:
-            np.multiply(self.x, self.scale, out=self.out)
+        if self._scale is not None:
+            np.multiply(self.x, self._scale, out=self.out)
         else:
             np.copyto(self.out, self.x)
-        if self.shift is not None:
-            self.out += self.shift
+        if self._shift is not None:
+            self.out += self._shift
+
+    def step_ops(self):
+        ops = [partial(np.multiply, self.x, self._scale, out=self.out) if self._scale is not None
+               else partial(np.copyto, self.out, self.x)]
+        if self._shift is not None:
+            ops.append(partial(np.add, self.out, self._shift, out=self.out))
+        return ops
 
 
 def reduce_to_shape(array, shape):

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from . import base
 from .base import Kernel
 
 TREE_OPS = ("add", "affine", "if_neuron")
@@ -122,9 +123,12 @@ class PoolTreeKernel(Kernel):
 
     def bind_fused(self, signals, batch, run):
         """Bind to the members' buffers after the program bound them; False (run the members) when the selections
-        read a static value (computed once anyway) or run.synaptic_path is "dense" (the reference path)."""
+        read a static value (computed once anyway), run.synaptic_path is "dense" (the reference path), or it is
+        "auto" and the batch has fewer than POOL_TREE_MIN_WINDOWS windows ("event" always fuses)."""
         source = signals[self.inputs[0]]
         if source.static or run.synaptic_path == "dense":
+            return False
+        if run.synaptic_path == "auto" and batch * int(np.prod(self.shape)) < base.POOL_TREE_MIN_WINDOWS:
             return False
         sel = self.members[0]
         self.run = run

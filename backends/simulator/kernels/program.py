@@ -47,7 +47,8 @@ class Program:
         self.pool_trees = find_pool_trees(self.kernels, self.outputs)
         self.stepped = self.kernels     # what a schedule steps: the kernels, fused pool trees in place of theirs
         self.fanout = self._fanouts()
-        self.ann_macs = sum(k.ann_macs() for k in self.kernels)
+        self.kernel_macs = {k.name: k.ann_macs() for k in self.kernels}     # per sample; counted per batch
+        self.ann_macs = sum(self.kernel_macs.values())
         self.bias_adds = sum(k.bias_adds() for k in self.kernels)
         self.multiplies = sum(k.multiplies() for k in self.kernels)
 
@@ -186,7 +187,7 @@ def simulate_program(program, inputs, timesteps, *, input_coding="analog", seed=
                     spikes[kernel.name] = spikes.get(kernel.name, 0.0) + float(counts.sum())
                     max_per_neuron = max(max_per_neuron, float(counts.max(initial=0.0)))
                 if kernel.synaptic and kernel.analog_input:
-                    analog_macs += kernel.ann_macs() * batch
+                    analog_macs += program.kernel_macs[kernel.name] * batch
     finally:
         if bar is not None:
             bar.close()

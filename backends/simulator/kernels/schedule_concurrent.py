@@ -5,6 +5,19 @@ import numpy as np
 from .base import register_schedule
 
 
+def step_plan(kernels, clock):
+    """One flat list of argument-free calls that steps `kernels` in order: each kernel's `step_ops()`, or a call of
+    its `step` at `clock[0]` when it has none (or when `step` was replaced on the instance, e.g. to time it)."""
+    plan = []
+    for kernel in kernels:
+        ops = None if "step" in vars(kernel) else kernel.step_ops()
+        if ops is None:
+            plan.append(lambda kernel=kernel: kernel.step(clock[0]))
+        else:
+            plan.extend(ops)
+    return plan
+
+
 @register_schedule("concurrent")
 def run_concurrent(batch_run, checkpoints):
     """Concurrent schedule: for t = 1..max(checkpoints) step every kernel in topological order (static kernels only
@@ -12,12 +25,19 @@ def run_concurrent(batch_run, checkpoints):
     Returns {T: {output name: (batch, *shape) array}}."""
     kernels = batch_run.program.stepped
     moving = [k for k in kernels if not k.output.static]
+    clock = [1]
+    plan = step_plan(moving, clock)
     sums = {name: np.zeros_like(sig.value) for name, sig in batch_run.outputs.items()}
     wanted = set(checkpoints)
     decoded = {}
     for t in range(1, max(checkpoints) + 1):
-        for kernel in (kernels if t == 1 else moving):
-            kernel.step(t)
+        if t == 1:
+            for kernel in kernels:
+                kernel.step(t)
+        else:
+            clock[0] = t
+            for op in plan:
+                op()
         for name, sig in batch_run.outputs.items():
             sums[name] += sig.value
         if t in wanted:

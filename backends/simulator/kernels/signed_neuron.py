@@ -3,7 +3,7 @@
 
 import numpy as np
 
-from .base import NeuronKernel, register_neuron_kernel, zeros_buffer
+from .base import NeuronKernel, per_sample, register_neuron_kernel, zeros_buffer
 
 
 @register_neuron_kernel("signed_neuron")
@@ -28,6 +28,8 @@ class SignedNeuronKernel(NeuronKernel):
         theta_n = self.attr("theta_n", 0.0)
         theta_n = float("-inf") if theta_n is None else float(theta_n)
         self.low = (np.float32(theta_n) * self.theta).astype(np.float32) if np.isfinite(theta_n) else None
+        self.theta_full = per_sample(self.theta, self.shape)
+        self.low_full = None if self.low is None else per_sample(self.low, self.shape)
 
     def reset(self, batch):
         self.v = zeros_buffer(batch, self.shape)
@@ -35,15 +37,17 @@ class SignedNeuronKernel(NeuronKernel):
         self.n = zeros_buffer(batch, self.shape)
         self._pos = np.zeros((batch,) + self.shape, dtype=bool)
         self._neg = np.zeros((batch,) + self.shape, dtype=bool)
+        self._charge = zeros_buffer(batch, self.shape)
 
     def fire(self, current, t):
         self.v += current
-        np.greater_equal(self.v, self.theta, out=self._pos)
+        np.greater_equal(self.v, self.theta_full, out=self._pos)
         np.copyto(self.spikes, self._pos)
-        if self.low is not None:
-            np.less(self.v, self.low, out=self._neg)
+        if self.low_full is not None:
+            np.less(self.v, self.low_full, out=self._neg)
             self._neg &= self.n > 0
             self._neg &= ~self._pos
             self.spikes -= self._neg
-        np.subtract(self.v, self.theta * self.spikes, out=self.v)
+        np.multiply(self.spikes, self.theta_full, out=self._charge)
+        self.v -= self._charge
         self.n += self.spikes
