@@ -36,6 +36,7 @@ from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, 
 from snncc.backends.coremap.profile import Profile
 from snncc.backends.coremap.shared_inputs import group_by_shared_inputs
 from snncc.backends.coremap.splitter_bound import splitter_bound
+from snncc.backends.coremap.tiles import consumer_fanout, fused_groups, group_tile, layer_tile
 
 GRANULARITIES = (8, 4, 16)
 
@@ -219,6 +220,7 @@ class _Packer:
                  fanout: dict[str, float], consumers_first: bool = False):
         self.net = network
         self.consumers_first = consumers_first   # destinations known exactly: consumers are already placed
+        self.routes_later = consumers_first       # sources may come later: routes come from replaying the assignment
         self.profile = profile
         self.layers = network.by_name()
         self.rates = rates
@@ -390,8 +392,8 @@ class _Packer:
                 self.routes[key][1] += float(idx.size * self.net.timesteps)
                 continue
             self.dest_count[src][idx] += 1
-            if self.consumers_first:
-                continue    # sources are not placed yet: the routes come from replaying the assignment
+            if self.routes_later:
+                continue    # sources are not all placed yet: the routes come from replaying the assignment
             owners = self.core_of[src][idx]
             counts = np.bincount(owners)
             spikes = np.bincount(owners, weights=None if rate is None else rate[idx])
@@ -412,6 +414,24 @@ class _Packer:
             f"partial sums carried by graded spikes, which {self.profile.name} does not have (graded_spikes false): "
             "reduce the layer's fan-in (groups, smaller kernels) or use a profile with more input axons per core or "
             "with graded spikes")
+
+    def trial(self, slices: list[Slice]) -> bool:
+        """Whether the slices fit one empty core together; leaves no trace (a scratch packer's use)."""
+        saved = (self.core, self.touched, self.kernels, self.out_estimate, self.split_estimate)
+        self.core, self.touched, self.kernels, self.out_estimate, self.split_estimate = Core(-1), {}, {}, 0.0, 0.0
+        fits = True
+        for s in slices:
+            cost = self._cost(s, self.core)
+            if self._fits(s, cost) is not None:
+                fits = False
+                break
+            self._commit(s, cost)
+        for src, parts in self.touched.items():
+            flat = self.masks[src].reshape(-1)
+            for part in parts:
+                flat[part] = False
+        self.core, self.touched, self.kernels, self.out_estimate, self.split_estimate = saved
+        return fits
 
     def place(self, atoms: list[Slice]) -> None:
         stack = list(reversed(atoms))
@@ -580,6 +600,49 @@ def _pack(network: Network, profile: Profile, rates, granularity: int, fanout: d
         tick()
     packer.finish()
     return packer
+
+
+TILES = 0      # the granularity a tile packing records
+
+
+def _tile_atoms(scratch: _Packer, group: list[Layer], profile: Profile) -> list[Slice]:
+    """One row of a column band at a time (`tiles`): all channels of every layer of a fused group, or a channel
+    block of one layer; flat layers and layers no tile fits take the granularity-8 atoms."""
+    _, h, w = group[0].shape3
+    if len(group) > 1:
+        tile = group_tile(scratch, group)
+        if tile is not None:
+            q = tile[0]
+            return [Slice(l.name, 0, l.shape3[0], r, r + 1, q0, min(q0 + q, w))
+                    for q0 in range(0, w, q) for r in range(h) for l in group]
+        return [a for l in group for a in _tile_atoms(scratch, [l], profile)]
+    layer = group[0]
+    tile = layer_tile(scratch, layer) if h * w > 1 else None
+    if tile is None:
+        return _atoms(layer, profile, GRANULARITIES[0], scratch.layers)
+    cb, q, _ = tile
+    c = layer.shape3[0]
+    return [Slice(layer.name, c0, min(c0 + cb, c), r, r + 1, q0, min(q0 + q, w))
+            for q0 in range(0, w, q) for c0 in range(0, c, cb) for r in range(h)]
+
+
+def _pack_tiles(network: Network, profile: Profile, rates, fused: bool, tick=lambda: None) -> _Packer:
+    """Pack core-shaped tiles (`tiles`), fused groups' layers interleaved when `fused`; a consumer may come
+    before the rows it reads, so the routes come from replaying the assignment."""
+    order = _layer_order(network)
+    layers = network.by_name()
+    groups = fused_groups(order, layers, profile) if fused else [[l] for l in order]
+    fanout = consumer_fanout(network, groups)
+    scratch = _Packer(network, profile, {}, TILES, fanout)
+    packer = _Packer(network, profile, rates, TILES, fanout)
+    packer.routes_later = True
+    for group in groups:
+        for atom in _tile_atoms(scratch, group, profile):
+            packer.place([atom])
+        for _ in group:
+            tick()
+    packer.finish()
+    return _replay(network, profile, rates, TILES, [c.slices for c in packer.cores])
 
 
 def _pack_consumers_first(network: Network, profile: Profile, rates, granularity: int,
@@ -781,7 +844,7 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
     best = None
     consumed = {p.source for l in network.layers for p in l.projections}
     fanout = {l.name: (1.0 if l.name in consumed else 0.0) for l in network.layers}
-    strategies = [(g, False, False) for g in granularities]
+    strategies = [(g, False, False) for g in granularities] + [(TILES, False, fused) for fused in (False, True)]
     if profile.output_axons_per_neuron == 1:      # consumers first; image layers by shared inputs too, or not
         for images in (False, True):
             # granularity shapes only the atoms of layers that are not grouped by shared inputs
@@ -809,8 +872,12 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
               disable=not progress, file=sys.stderr, leave=False) as bar:
         tick = lambda: bar.update(1)  # noqa: E731
         for g, consumers_first, images in strategies:
-            packer = _pack_consumers_first(network, profile, rates, g, images, tick) if consumers_first \
-                else _pack(network, profile, rates, g, fanout, tick)
+            if g == TILES:
+                packer = _pack_tiles(network, profile, rates, images, tick)
+            elif consumers_first:
+                packer = _pack_consumers_first(network, profile, rates, g, images, tick)
+            else:
+                packer = _pack(network, profile, rates, g, fanout, tick)
             candidate = settled(packer, g)
             if better(candidate, best):
                 best = candidate
