@@ -220,7 +220,8 @@ class _Packer:
                  fanout: dict[str, float], consumers_first: bool = False):
         self.net = network
         self.consumers_first = consumers_first   # destinations known exactly: consumers are already placed
-        self.routes_later = consumers_first       # sources may come later: routes come from replaying the assignment
+        self.routes_later = False                 # sources may come in later cores: routes at `finish`
+        self.reads: list[tuple[int, str, np.ndarray]] = []    # (core, source, axons) kept for them
         self.profile = profile
         self.layers = network.by_name()
         self.rates = rates
@@ -301,6 +302,9 @@ class _Packer:
 
     def _fanout(self, s: Slice) -> tuple[float, float]:
         """(output axons, splitter neurons) of slice s: exact when its consumers are placed, else estimated."""
+        if not self.consumers_first:
+            d = self.fanout.get(s.layer, 0.0)
+            return s.count * d, (s.count * max(d - 1.0, 0.0) if self.profile.output_axons_per_neuron == 1 else 0.0)
         return self._fanout_of(s.layer, box_indices(self.layers[s.layer].shape3, *s.box()))
 
     def destinations(self, name: str, idx: np.ndarray) -> np.ndarray | None:
@@ -371,7 +375,7 @@ class _Packer:
         for i, channels in kernel_updates:
             held = self.kernels.setdefault((s.layer, i), np.zeros(channels, bool))
             held[s.c0:s.c1] = True
-        self.core_of[s.layer][box_indices(layer.shape3, *s.box())] = c.index
+        self.core_of[s.layer].reshape(layer.shape3)[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = c.index
 
     def _close(self) -> None:
         """Record the routes into the current core and clear the axon masks it used."""
@@ -384,7 +388,6 @@ class _Packer:
                 unique.append(keep)
             idx = np.concatenate(unique)
             layer = self.layers[src]
-            rate = self.rates.get(src)
             if layer.kind == "input":
                 key = ("host", self.core.index)
                 self.routes.setdefault(key, [0, 0.0])
@@ -392,16 +395,23 @@ class _Packer:
                 self.routes[key][1] += float(idx.size * self.net.timesteps)
                 continue
             self.dest_count[src][idx] += 1
-            if self.routes_later:
-                continue    # sources are not all placed yet: the routes come from replaying the assignment
-            owners = self.core_of[src][idx]
-            counts = np.bincount(owners)
-            spikes = np.bincount(owners, weights=None if rate is None else rate[idx])
-            for k in np.nonzero(counts)[0]:
-                key = (int(k), self.core.index)
-                self.routes.setdefault(key, [0, 0.0])
-                self.routes[key][0] += int(counts[k])
-                self.routes[key][1] += float(spikes[k])
+            if self.consumers_first:
+                continue    # sources are not placed yet: the routes come from replaying the assignment
+            if self.routes_later:   # sources may come in later cores: routes once every neuron is placed
+                self.reads.append((self.core.index, src, idx.astype(np.int32)))
+                continue
+            self._add_routes(self.core.index, src, idx)
+
+    def _add_routes(self, core: int, src: str, idx: np.ndarray) -> None:
+        rate = self.rates.get(src)
+        owners = self.core_of[src][idx]
+        counts = np.bincount(owners)
+        spikes = np.bincount(owners, weights=None if rate is None else rate[idx])
+        for k in np.nonzero(counts)[0]:
+            key = (int(k), core)
+            self.routes.setdefault(key, [0, 0.0])
+            self.routes[key][0] += int(counts[k])
+            self.routes[key][1] += float(spikes[k])
 
     def _fail_single(self, s: Slice, why: str) -> MappingError:
         layer = self.layers[s.layer]
@@ -474,6 +484,9 @@ class _Packer:
         self._close()
         if not self.core.slices:
             self.cores.pop()
+        for core, src, idx in self.reads:
+            self._add_routes(core, src, idx)
+        self.reads = []
 
 
 def _atoms(layer: Layer, profile: Profile, granularity: int, layers: dict[str, Layer],
@@ -599,6 +612,8 @@ def _pack(network: Network, profile: Profile, rates, granularity: int, fanout: d
         packer.place(_atoms(layer, profile, granularity, packer.layers))
         tick()
     packer.finish()
+    for core in packer.cores:
+        core.slices = merge_slices(core.slices)
     return packer
 
 
@@ -642,7 +657,9 @@ def _pack_tiles(network: Network, profile: Profile, rates, fused: bool, tick=lam
         for _ in group:
             tick()
     packer.finish()
-    return _replay(network, profile, rates, TILES, [c.slices for c in packer.cores])
+    for core in packer.cores:
+        core.slices = merge_slices(core.slices)
+    return packer
 
 
 def _pack_consumers_first(network: Network, profile: Profile, rates, granularity: int,
@@ -811,12 +828,35 @@ def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[s
     return [cores[k] for k in sorted(cores)]
 
 
+def merge_slices(slices: list[Slice]) -> list[Slice]:
+    """The same neurons in fewer slices: boxes of one layer that continue each other along rows, then columns, then
+    channels become one box (a box reads the union of its parts' sources, so no count changes). Row-by-row
+    packings leave one slice per row; replaying them box by box is several times faster."""
+    out = list(slices)
+    for lo, hi in (("r0", "r1"), ("q0", "q1"), ("c0", "c1")):
+        merged: list[Slice] = []
+        tail: dict[tuple, int] = {}      # (layer, the other two ranges, end along the axis) -> index in merged
+        for s in out:
+            d = {"layer": s.layer, "c0": s.c0, "c1": s.c1, "r0": s.r0, "r1": s.r1, "q0": s.q0, "q1": s.q1}
+            rest = tuple(v for k, v in d.items() if k not in (lo, hi))
+            i = tail.pop(rest + (d[lo],), None)
+            if i is not None:
+                merged[i] = merged[i]._with(**{hi: d[hi]})
+            else:
+                i = len(merged)
+                merged.append(s)
+            tail[rest + (d[hi],)] = i
+        out = merged
+    return out
+
+
 def _replay(network: Network, profile: Profile, rates, granularity: int, assignment: list[list[Slice]]) -> _Packer:
     """Rebuild the cores, routes and counts of a given assignment of slices to cores (no decisions)."""
+    assignment = [merge_slices(slices) for slices in assignment]
     packer = _Packer(network, profile, rates, granularity, {})
     for index, slices in enumerate(assignment):
         for s in slices:
-            packer.core_of[s.layer][box_indices(packer.layers[s.layer].shape3, *s.box())] = index
+            packer.core_of[s.layer].reshape(packer.layers[s.layer].shape3)[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = index
     for index, slices in enumerate(assignment):
         if index:
             packer._close()
@@ -824,7 +864,16 @@ def _replay(network: Network, profile: Profile, rates, granularity: int, assignm
         for s in slices:
             packer._commit(s, packer._cost(s, packer.core))
     packer.finish()
+    for core in packer.cores:
+        core.slices = merge_slices(core.slices)
     return packer
+
+
+LARGE_NETWORK = 200_000     # neurons: above, only the fused tile packing is tried (each packing takes seconds)
+
+
+def is_large(network: Network) -> bool:
+    return sum(l.size for l in network.layers) > LARGE_NETWORK
 
 
 def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] | None = None,
@@ -838,18 +887,21 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
         raise MappingError(f"the network needs at least {bound} {profile.name} cores (neurons: {bounds['neurons']}, "
                            f"synapse memory: {bounds['synapse_memory']}) but {profile.max_chips} chips x "
                            f"{profile.cores_per_chip} cores = {available} are available")
+    large = is_large(network)
     if granularities is None:
-        total = sum(l.size for l in network.layers)
-        granularities = GRANULARITIES if total <= 200_000 else GRANULARITIES[:1]
+        granularities = () if large else GRANULARITIES
     best = None
     consumed = {p.source for l in network.layers for p in l.projections}
     fanout = {l.name: (1.0 if l.name in consumed else 0.0) for l in network.layers}
-    strategies = [(g, False, False) for g in granularities] + [(TILES, False, fused) for fused in (False, True)]
+    # on large networks the fused tiles alone: they beat row bands and unfused tiles on every ResNet measured
+    strategies = [(g, False, False) for g in granularities] + [(TILES, False, True)] + \
+        ([] if large else [(TILES, False, False)])
     if profile.output_axons_per_neuron == 1:      # consumers first; image layers by shared inputs too, or not
         for images in (False, True):
             # granularity shapes only the atoms of layers that are not grouped by shared inputs
             grouped = all(l.kind == "input" or _groupable(l, images) for l in network.layers)
-            strategies += [(g, True, images) for g in (granularities[:1] if grouped else granularities)]
+            banded = granularities or GRANULARITIES[:1]
+            strategies += [(g, True, images) for g in (banded[:1] if grouped else banded)]
 
     def settled(packer: _Packer, g: int) -> Mapping | None:
         """The packing with every core within its output axons (cut as needed), or None."""
