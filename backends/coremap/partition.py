@@ -36,6 +36,7 @@ from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, 
 from snncc.backends.coremap.profile import Profile
 from snncc.backends.coremap.shared_inputs import group_by_shared_inputs
 from snncc.backends.coremap.splitter_bound import splitter_bound
+from snncc.backends.coremap.tiles import consumer_fanout, fused_groups, group_tile, layer_tile
 
 GRANULARITIES = (8, 4, 16)
 
@@ -219,6 +220,8 @@ class _Packer:
                  fanout: dict[str, float], consumers_first: bool = False):
         self.net = network
         self.consumers_first = consumers_first   # destinations known exactly: consumers are already placed
+        self.routes_later = False                 # sources may come in later cores: routes at `finish`
+        self.reads: list[tuple[int, str, np.ndarray]] = []    # (core, source, axons) kept for them
         self.profile = profile
         self.layers = network.by_name()
         self.rates = rates
@@ -299,6 +302,9 @@ class _Packer:
 
     def _fanout(self, s: Slice) -> tuple[float, float]:
         """(output axons, splitter neurons) of slice s: exact when its consumers are placed, else estimated."""
+        if not self.consumers_first:
+            d = self.fanout.get(s.layer, 0.0)
+            return s.count * d, (s.count * max(d - 1.0, 0.0) if self.profile.output_axons_per_neuron == 1 else 0.0)
         return self._fanout_of(s.layer, box_indices(self.layers[s.layer].shape3, *s.box()))
 
     def destinations(self, name: str, idx: np.ndarray) -> np.ndarray | None:
@@ -369,7 +375,7 @@ class _Packer:
         for i, channels in kernel_updates:
             held = self.kernels.setdefault((s.layer, i), np.zeros(channels, bool))
             held[s.c0:s.c1] = True
-        self.core_of[s.layer][box_indices(layer.shape3, *s.box())] = c.index
+        self.core_of[s.layer].reshape(layer.shape3)[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = c.index
 
     def _close(self) -> None:
         """Record the routes into the current core and clear the axon masks it used."""
@@ -382,7 +388,6 @@ class _Packer:
                 unique.append(keep)
             idx = np.concatenate(unique)
             layer = self.layers[src]
-            rate = self.rates.get(src)
             if layer.kind == "input":
                 key = ("host", self.core.index)
                 self.routes.setdefault(key, [0, 0.0])
@@ -392,14 +397,21 @@ class _Packer:
             self.dest_count[src][idx] += 1
             if self.consumers_first:
                 continue    # sources are not placed yet: the routes come from replaying the assignment
-            owners = self.core_of[src][idx]
-            counts = np.bincount(owners)
-            spikes = np.bincount(owners, weights=None if rate is None else rate[idx])
-            for k in np.nonzero(counts)[0]:
-                key = (int(k), self.core.index)
-                self.routes.setdefault(key, [0, 0.0])
-                self.routes[key][0] += int(counts[k])
-                self.routes[key][1] += float(spikes[k])
+            if self.routes_later:   # sources may come in later cores: routes once every neuron is placed
+                self.reads.append((self.core.index, src, idx.astype(np.int32)))
+                continue
+            self._add_routes(self.core.index, src, idx)
+
+    def _add_routes(self, core: int, src: str, idx: np.ndarray) -> None:
+        rate = self.rates.get(src)
+        owners = self.core_of[src][idx]
+        counts = np.bincount(owners)
+        spikes = np.bincount(owners, weights=None if rate is None else rate[idx])
+        for k in np.nonzero(counts)[0]:
+            key = (int(k), core)
+            self.routes.setdefault(key, [0, 0.0])
+            self.routes[key][0] += int(counts[k])
+            self.routes[key][1] += float(spikes[k])
 
     def _fail_single(self, s: Slice, why: str) -> MappingError:
         layer = self.layers[s.layer]
@@ -412,6 +424,24 @@ class _Packer:
             f"partial sums carried by graded spikes, which {self.profile.name} does not have (graded_spikes false): "
             "reduce the layer's fan-in (groups, smaller kernels) or use a profile with more input axons per core or "
             "with graded spikes")
+
+    def trial(self, slices: list[Slice]) -> bool:
+        """Whether the slices fit one empty core together; leaves no trace (a scratch packer's use)."""
+        saved = (self.core, self.touched, self.kernels, self.out_estimate, self.split_estimate)
+        self.core, self.touched, self.kernels, self.out_estimate, self.split_estimate = Core(-1), {}, {}, 0.0, 0.0
+        fits = True
+        for s in slices:
+            cost = self._cost(s, self.core)
+            if self._fits(s, cost) is not None:
+                fits = False
+                break
+            self._commit(s, cost)
+        for src, parts in self.touched.items():
+            flat = self.masks[src].reshape(-1)
+            for part in parts:
+                flat[part] = False
+        self.core, self.touched, self.kernels, self.out_estimate, self.split_estimate = saved
+        return fits
 
     def place(self, atoms: list[Slice]) -> None:
         stack = list(reversed(atoms))
@@ -454,6 +484,9 @@ class _Packer:
         self._close()
         if not self.core.slices:
             self.cores.pop()
+        for core, src, idx in self.reads:
+            self._add_routes(core, src, idx)
+        self.reads = []
 
 
 def _atoms(layer: Layer, profile: Profile, granularity: int, layers: dict[str, Layer],
@@ -579,6 +612,53 @@ def _pack(network: Network, profile: Profile, rates, granularity: int, fanout: d
         packer.place(_atoms(layer, profile, granularity, packer.layers))
         tick()
     packer.finish()
+    for core in packer.cores:
+        core.slices = merge_slices(core.slices)
+    return packer
+
+
+TILES = 0      # the granularity a tile packing records
+
+
+def _tile_atoms(scratch: _Packer, group: list[Layer], profile: Profile) -> list[Slice]:
+    """One row of a column band at a time (`tiles`): all channels of every layer of a fused group, or a channel
+    block of one layer; flat layers and layers no tile fits take the granularity-8 atoms."""
+    _, h, w = group[0].shape3
+    if len(group) > 1:
+        tile = group_tile(scratch, group)
+        if tile is not None:
+            q = tile[0]
+            return [Slice(l.name, 0, l.shape3[0], r, r + 1, q0, min(q0 + q, w))
+                    for q0 in range(0, w, q) for r in range(h) for l in group]
+        return [a for l in group for a in _tile_atoms(scratch, [l], profile)]
+    layer = group[0]
+    tile = layer_tile(scratch, layer) if h * w > 1 else None
+    if tile is None:
+        return _atoms(layer, profile, GRANULARITIES[0], scratch.layers)
+    cb, q, _ = tile
+    c = layer.shape3[0]
+    return [Slice(layer.name, c0, min(c0 + cb, c), r, r + 1, q0, min(q0 + q, w))
+            for q0 in range(0, w, q) for c0 in range(0, c, cb) for r in range(h)]
+
+
+def _pack_tiles(network: Network, profile: Profile, rates, fused: bool, tick=lambda: None) -> _Packer:
+    """Pack core-shaped tiles (`tiles`), fused groups' layers interleaved when `fused`; a consumer may come
+    before the rows it reads, so the routes come from replaying the assignment."""
+    order = _layer_order(network)
+    layers = network.by_name()
+    groups = fused_groups(order, layers, profile) if fused else [[l] for l in order]
+    fanout = consumer_fanout(network, groups)
+    scratch = _Packer(network, profile, {}, TILES, fanout)
+    packer = _Packer(network, profile, rates, TILES, fanout)
+    packer.routes_later = True
+    for group in groups:
+        for atom in _tile_atoms(scratch, group, profile):
+            packer.place([atom])
+        for _ in group:
+            tick()
+    packer.finish()
+    for core in packer.cores:
+        core.slices = merge_slices(core.slices)
     return packer
 
 
@@ -748,12 +828,35 @@ def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[s
     return [cores[k] for k in sorted(cores)]
 
 
+def merge_slices(slices: list[Slice]) -> list[Slice]:
+    """The same neurons in fewer slices: boxes of one layer that continue each other along rows, then columns, then
+    channels become one box (a box reads the union of its parts' sources, so no count changes). Row-by-row
+    packings leave one slice per row; replaying them box by box is several times faster."""
+    out = list(slices)
+    for lo, hi in (("r0", "r1"), ("q0", "q1"), ("c0", "c1")):
+        merged: list[Slice] = []
+        tail: dict[tuple, int] = {}      # (layer, the other two ranges, end along the axis) -> index in merged
+        for s in out:
+            d = {"layer": s.layer, "c0": s.c0, "c1": s.c1, "r0": s.r0, "r1": s.r1, "q0": s.q0, "q1": s.q1}
+            rest = tuple(v for k, v in d.items() if k not in (lo, hi))
+            i = tail.pop(rest + (d[lo],), None)
+            if i is not None:
+                merged[i] = merged[i]._with(**{hi: d[hi]})
+            else:
+                i = len(merged)
+                merged.append(s)
+            tail[rest + (d[hi],)] = i
+        out = merged
+    return out
+
+
 def _replay(network: Network, profile: Profile, rates, granularity: int, assignment: list[list[Slice]]) -> _Packer:
     """Rebuild the cores, routes and counts of a given assignment of slices to cores (no decisions)."""
+    assignment = [merge_slices(slices) for slices in assignment]
     packer = _Packer(network, profile, rates, granularity, {})
     for index, slices in enumerate(assignment):
         for s in slices:
-            packer.core_of[s.layer][box_indices(packer.layers[s.layer].shape3, *s.box())] = index
+            packer.core_of[s.layer].reshape(packer.layers[s.layer].shape3)[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = index
     for index, slices in enumerate(assignment):
         if index:
             packer._close()
@@ -761,7 +864,16 @@ def _replay(network: Network, profile: Profile, rates, granularity: int, assignm
         for s in slices:
             packer._commit(s, packer._cost(s, packer.core))
     packer.finish()
+    for core in packer.cores:
+        core.slices = merge_slices(core.slices)
     return packer
+
+
+LARGE_NETWORK = 200_000     # neurons: above, only the fused tile packing is tried (each packing takes seconds)
+
+
+def is_large(network: Network) -> bool:
+    return sum(l.size for l in network.layers) > LARGE_NETWORK
 
 
 def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] | None = None,
@@ -775,18 +887,21 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
         raise MappingError(f"the network needs at least {bound} {profile.name} cores (neurons: {bounds['neurons']}, "
                            f"synapse memory: {bounds['synapse_memory']}) but {profile.max_chips} chips x "
                            f"{profile.cores_per_chip} cores = {available} are available")
+    large = is_large(network)
     if granularities is None:
-        total = sum(l.size for l in network.layers)
-        granularities = GRANULARITIES if total <= 200_000 else GRANULARITIES[:1]
+        granularities = () if large else GRANULARITIES
     best = None
     consumed = {p.source for l in network.layers for p in l.projections}
     fanout = {l.name: (1.0 if l.name in consumed else 0.0) for l in network.layers}
-    strategies = [(g, False, False) for g in granularities]
+    # on large networks the fused tiles alone: they beat row bands and unfused tiles on every ResNet measured
+    strategies = [(g, False, False) for g in granularities] + [(TILES, False, True)] + \
+        ([] if large else [(TILES, False, False)])
     if profile.output_axons_per_neuron == 1:      # consumers first; image layers by shared inputs too, or not
         for images in (False, True):
             # granularity shapes only the atoms of layers that are not grouped by shared inputs
             grouped = all(l.kind == "input" or _groupable(l, images) for l in network.layers)
-            strategies += [(g, True, images) for g in (granularities[:1] if grouped else granularities)]
+            banded = granularities or GRANULARITIES[:1]
+            strategies += [(g, True, images) for g in (banded[:1] if grouped else banded)]
 
     def settled(packer: _Packer, g: int) -> Mapping | None:
         """The packing with every core within its output axons (cut as needed), or None."""
@@ -809,8 +924,12 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
               disable=not progress, file=sys.stderr, leave=False) as bar:
         tick = lambda: bar.update(1)  # noqa: E731
         for g, consumers_first, images in strategies:
-            packer = _pack_consumers_first(network, profile, rates, g, images, tick) if consumers_first \
-                else _pack(network, profile, rates, g, fanout, tick)
+            if g == TILES:
+                packer = _pack_tiles(network, profile, rates, images, tick)
+            elif consumers_first:
+                packer = _pack_consumers_first(network, profile, rates, g, images, tick)
+            else:
+                packer = _pack(network, profile, rates, g, fanout, tick)
             candidate = settled(packer, g)
             if better(candidate, best):
                 best = candidate
