@@ -61,6 +61,12 @@ def hardswish(x: np.ndarray) -> np.ndarray:
     return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
 
 
+def hardswish_rest(x: np.ndarray) -> np.ndarray:
+    """hardswish(x) - relu(x): x (x + 3) / 6 on [-3, 0], x (x - 3) / 6 on [0, 3], 0 elsewhere."""
+    x = np.asarray(x, dtype=float)
+    return hardswish(x) - np.maximum(x, 0.0)
+
+
 def gelu(x: np.ndarray) -> np.ndarray:
     """Exact GELU: x * Phi(x) = x * (1 + erf(x / sqrt(2))) / 2."""
     x = np.asarray(x, dtype=float)
@@ -110,7 +116,14 @@ BUILTIN_GATES: tuple[Gate, ...] = (
     ),
     Gate(
         name="hardswish", function=hardswish, default_K=16, default_range=(-4.0, 4.0), lowering=Lowering.FITTED,
-        description="ONNX HardSwish x*clip(x/6 + 1/2, 0, 1), fitted",
+        description="ONNX HardSwish x*clip(x/6 + 1/2, 0, 1); lower-gates builds it as relu(x) + hardswish_rest(x)",
+        rest_support=(-3.0, 3.0),
+    ),
+    Gate(
+        name="hardswish_rest", function=hardswish_rest, default_K=16, default_range=(-3.0, 3.0),
+        lowering=Lowering.FITTED,
+        description="hardswish(x) - relu(x), in [-0.375, 0] and 0 outside (-3, 3): the second circuit of a "
+                    "HardSwish (a staircase, snncc.gates.levels)",
     ),
     Gate(
         name="gelu", function=gelu, default_K=16, default_range=(-4.0, 4.0), lowering=Lowering.FITTED,

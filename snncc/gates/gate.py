@@ -64,7 +64,9 @@ class Gate:
 
     `function` is the exact gate, vectorised over numpy arrays; it is the fit target and the reference the circuit's
     error is measured against. `default_K` and `default_range` = (lo, hi) are used when the caller gives no K or
-    input range. `affine` is set exactly when `lowering` is `Lowering.AFFINE`.
+    input range. `affine` is set exactly when `lowering` is `Lowering.AFFINE`. `rest_support` = (s_lo, s_hi), when
+    given, says that f(x) - relu(x) is 0 outside it: `lower-gates` then builds the gate as the exact ReLU circuit plus
+    a staircase circuit for that rest (`snncc.gates.levels`), registered as the gate `<name>_rest`.
     """
 
     name: str
@@ -74,6 +76,7 @@ class Gate:
     lowering: Lowering
     affine: AffineReuse | None = None
     description: str = ""
+    rest_support: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -91,6 +94,9 @@ class Gate:
             raise ValueError(
                 f"gate {self.name!r}: give `affine=AffineReuse(...)` exactly when lowering is Lowering.AFFINE"
             )
+        if self.rest_support is not None and not (all(math.isfinite(v) for v in self.rest_support)
+                                                  and self.rest_support[0] < self.rest_support[1]):
+            raise ValueError(f"gate {self.name!r}: rest_support must be finite with lo < hi, got {self.rest_support}")
         if self.lowering is Lowering.CLOSED_FORM and hi <= 0:
             raise ValueError(f"gate {self.name!r}: a closed-form gate needs default_range[1] > 0 (it is alpha)")
 

@@ -65,3 +65,27 @@ def relu_maxpool_model():
         "wf2": rand(10, 16, seed=7, scale=0.3), "bf2": rand(10, seed=8, scale=0.1),
     }
     return make_model(nodes, INPUT_SHAPE, [10], init)
+
+
+def hardswish_model():
+    """Conv+HardSwish with inputs well beyond [-3, 3], a squeeze-excitation HardSigmoid (x * hsig(s)), Conv +
+    HardSwish, Gemm: the gates of PP-LCNet / MobileNetV3."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("HardSwish", ["c1"], ["a1"]),
+        helper.make_node("GlobalAveragePool", ["a1"], ["gp"]),
+        helper.make_node("Conv", ["gp", "wse", "bse"], ["se"]),
+        helper.make_node("HardSigmoid", ["se"], ["gate"], alpha=1 / 6, beta=0.5),
+        helper.make_node("Mul", ["a1", "gate"], ["scaled"]),
+        helper.make_node("Conv", ["scaled", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("HardSwish", ["c2"], ["a2"]),
+        helper.make_node("Flatten", ["a2"], ["f"]),
+        helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1),
+    ]
+    init = {
+        "w1": rand(4, 1, 3, 3, seed=1, scale=4.0), "b1": rand(4, seed=2, scale=1.0),
+        "wse": rand(4, 4, 1, 1, seed=7, scale=2.0), "bse": rand(4, seed=8, scale=0.5),
+        "w2": rand(6, 4, 3, 3, seed=9, scale=0.5), "b2": rand(6, seed=10, scale=0.5),
+        "wf": rand(10, 6 * 4 * 4, seed=11, scale=0.3), "bf": rand(10, seed=12, scale=0.1),
+    }
+    return make_model(nodes, INPUT_SHAPE, [10], init)

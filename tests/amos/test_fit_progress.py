@@ -7,7 +7,7 @@ from tests.passes.test_match_activations import SPELLINGS, _model
 
 
 def test_the_fit_progress_bar_shows_only_with_progress(capfd):
-    model = _model(SPELLINGS["hardswish_clip_div"][1])
+    model = _model(SPELLINGS["gelu_tanh_pow"][1])
     calibration = images(50, seed=5)
     quiet = snncc.compile(model, "amos", calibration=calibration, phases=4, fit="quick")
     assert "fitting gate circuits" not in capfd.readouterr().err
