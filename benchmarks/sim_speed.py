@@ -234,7 +234,8 @@ def print_density(rows, profiles, repeat):
     for d, spent in profiles.items():
         total = sum(spent.values())
         top = sorted(spent.items(), key=lambda kv: -kv[1])[:8]
-        print(f"profile at {d}: {total:.2f} CPU s in kernels; " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in top))
+        print(f"profile at {d}: {total:.2f} CPU s in kernels; "
+              + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in top))
 
 
 ENGINE_CONFIGS = [("rate", 8), ("rate", 32), ("signed", 4), ("phase", None), ("amos", None)]

@@ -7,8 +7,8 @@ from snncc.backends.simulator import kernels
 
 
 def add_step(coeffs, values):
-    node = {"name": "a", "op": "add", "shape": list(values[0].shape[1:]), "inputs": [f"x{i}" for i in range(len(values))],
-            "attrs": {"coeffs": list(coeffs)}}
+    node = {"name": "a", "op": "add", "shape": list(values[0].shape[1:]),
+            "inputs": [f"x{i}" for i in range(len(values))], "attrs": {"coeffs": list(coeffs)}}
     kernel = kernels.KERNELS["add"](node, {}, [v.shape[1:] for v in values])
     out = kernel.bind([kernels.Signal(v) for v in values], values[0].shape[0], kernels.RunOptions()).value
     kernel.step(1)

@@ -49,11 +49,13 @@ def assert_identical(results):
                                                    ([3, 3], [2, 2], [1, 1, 1, 1]),       # overlapping, padded, 9 taps
                                                    ([2, 3], [1, 2], [0, 1, 0, 1])])
 @pytest.mark.parametrize("coding", ["analog", "poisson"])
-def test_fused_tree_equals_unfused(kernel, strides, pads, coding):
+@pytest.mark.parametrize("snn_coding", ["rate", "signed"])
+def test_fused_tree_equals_unfused(kernel, strides, pads, coding, snn_coding):
     x = np.abs(rand(10, 1, 9, 9, seed=6))
-    graph = snncc.compile(pool_model(kernel, strides, pads), "rate", calibration=x, record_spike_rates=False)
+    graph = snncc.compile(pool_model(kernel, strides, pads), snn_coding, calibration=x, record_spike_rates=False)
     program = build_program(graph)
     (tree,) = program.pool_trees
+    assert {k.op for k in tree.neurons} == {"if_neuron" if snn_coding == "rate" else "signed_neuron"}
     assert len(tree.members) == kernel[0] * kernel[1] + 4 * (kernel[0] * kernel[1] - 1)
     results = run_both(program, x, coding)
     assert_identical(results)
@@ -96,3 +98,31 @@ def test_auto_fuses_only_large_batches(monkeypatch):
     assert runs["event", 4]["path_counts"][tree.name] == {"pool-tree": 6 * 3}     # 4, 4 and 2
     for (path, batch), run in runs.items():       # Poisson draws depend on the batch: compare at the same batch
         assert run["spikes_per_layer"] == runs["dense", batch]["spikes_per_layer"]
+
+
+def test_signed_neurons_below_their_low_threshold_fire_in_silent_windows():
+    # signed tree neurons with theta_n = 3/4: after a +1 spike the membrane is usually below 3/4 theta with n > 0, so
+    # the neuron sends -1 at the next step whether or not its window has input; the fused kernel must visit it
+    x = np.abs(rand(10, 1, 9, 9, seed=7))
+    graph = snncc.compile(pool_model([2, 2], [2, 2], [0, 0, 0, 0]), "signed", calibration=x,
+                          record_spike_rates=False)
+    description = program_description(graph)
+    for node in description["nodes"]:
+        if node["op"] == "signed_neuron" and ".max" in node["name"]:
+            node["attrs"]["theta_n"] = 0.75
+    program = kernels.Program(description, dict(graph.constants))
+    (tree,) = program.pool_trees
+    silent_low = [0]
+    step = tree.step
+
+    def counting_step(t):      # neurons that fire -1 without input: pending on the low side in a silent window
+        tree.padded is None or tree.padded.refresh()
+        quiet = ~np.any(np.stack([np.asarray(w) != 0 for w in tree.windows]), axis=0)
+        for neuron in tree.neurons:
+            silent_low[0] += int(np.sum(quiet & (neuron.v < neuron.low) & (neuron.n > 0)))
+        step(t)
+
+    tree.step = counting_step
+    results = run_both(program, x, "poisson")
+    assert_identical(results)
+    assert silent_low[0] > 0

@@ -37,12 +37,13 @@ def test_step_plan_equals_kernel_steps(model, coding, monkeypatch):
                 np.testing.assert_array_equal(planned["outputs"][name][t].view(np.int32), value.view(np.int32))
 
 
-def test_plan_runs_the_ops_of_fixed_dense_kernels():
-    program = build_program(compiled("mnist_cnn", "rate"))
+@pytest.mark.parametrize("coding, neuron", [("rate", "if_neuron"), ("signed", "signed_neuron")])
+def test_plan_runs_the_ops_of_fixed_dense_kernels(coding, neuron):
+    program = build_program(compiled("mnist_cnn", coding))
     program.bind({program.inputs[0]: data("mnist_cnn")[:1]}, 1, kernels.RunOptions(), 0)
     by_op = {}
     for kernel in program.stepped:
         by_op.setdefault(kernel.op, []).append(kernel.step_ops())
-    assert all(ops is not None for op in ("conv", "if_neuron", "add", "affine", "dense") for ops in by_op[op])
+    assert all(ops is not None for op in ("conv", neuron, "add", "affine", "dense") for ops in by_op[op])
     assert by_op["flatten"] == [[]]
     assert by_op["input"] == [None]        # analog input: static, stepped once; poisson draws random numbers

@@ -127,7 +127,8 @@ class DenseKernel(Kernel):
             self.out += self.bias
 
     def step_ops(self):
-        """The dense product's numpy calls, when the contracted axis is last and this batch never takes an event path."""
+        """The dense product's numpy calls, when the contracted axis is last and the batch never takes an event
+        path."""
         if not (self._always_dense and self.last_axis):
             return None
         ops = [partial(np.matmul, self.x_rows, self.weight_t, out=self.y_rows)]

@@ -72,7 +72,8 @@ class AffineKernel(Kernel):
     def _spread(self, array):
         """The constant over the whole per-sample shape when it broadcasts to it (faster, same floats)."""
         try:
-            return per_sample(array, self.shape) if np.broadcast_shapes(array.shape, self.shape) == self.shape else array
+            fits = np.broadcast_shapes(array.shape, self.shape) == self.shape
+            return per_sample(array, self.shape) if fits else array
         except ValueError:
             return array
 

@@ -5,7 +5,8 @@ import numpy as np
 from . import base
 from .base import Kernel
 
-TREE_OPS = ("add", "affine", "if_neuron")
+TREE_OPS = ("add", "affine", "if_neuron", "signed_neuron")
+NEURON_OPS = ("if_neuron", "signed_neuron")
 
 
 def _one_tap(kernel):
@@ -93,11 +94,13 @@ class PoolTreeKernel(Kernel):
                 self.per_position[kernel.name, "weight"] = weight[channel]
             elif kernel.op == "affine" and kernel.scale is not None:
                 self.per_position[kernel.name, "scale"] = self._spread(kernel.scale)
-            elif kernel.op == "if_neuron":
+            elif kernel.op in NEURON_OPS:
                 self.per_position[kernel.name, "theta"] = self._spread(kernel.theta)
+                if kernel.op == "signed_neuron" and kernel.low is not None:
+                    self.per_position[kernel.name, "low"] = self._spread(kernel.low)
                 if kernel.out_scale is not None:
                     self.per_position[kernel.name, "out_scale"] = self._spread(kernel.out_scale)
-        self.neurons = [k for k in members if k.op == "if_neuron"]
+        self.neurons = [k for k in members if k.op in NEURON_OPS]
         # a tap's input index is the first tap's plus a constant (d0 i Wp + d1 j in the padded plane)
         first = self.tap_index[members[0].name]
         self.tap_offset = {name: int(index[0] - first[0]) for name, index in self.tap_index.items()}
@@ -147,6 +150,8 @@ class PoolTreeKernel(Kernel):
         self.pending = np.zeros((batch,) + self.shape, dtype=bool)
         for neuron in self.neurons:
             self.pending |= neuron.v >= neuron.theta
+            if neuron.op == "signed_neuron" and neuron.low is not None:
+                self.pending |= (neuron.v < neuron.low) & (neuron.n > 0)
         self.written = np.zeros(0, dtype=np.intp)
         return True
 
@@ -203,6 +208,8 @@ class PoolTreeKernel(Kernel):
             elif kernel.op == "affine":
                 x = values[kernel.inputs[0]]
                 values[name] = x * const[name, "scale"] if kernel.scale is not None else x
+            elif kernel.op == "signed_neuron":
+                values[name] = self._fire_signed(kernel, index, const, values[kernel.inputs[0]], pending)
             else:
                 values[name] = self._fire(kernel, index, const, values[kernel.inputs[0]], pending)
         self.out_flat[index] = values[self.name]
@@ -219,5 +226,30 @@ class PoolTreeKernel(Kernel):
         v_flat[index] = v
         pending |= v >= theta
         neuron.counts.reshape(-1)[index] += spikes
+        scale = const.get((neuron.name, "out_scale"))
+        return spikes if scale is None else spikes * scale
+
+    def _fire_signed(self, neuron, index, const, current, pending):
+        """SignedNeuronKernel.fire on the active windows: v += I; s = [v >= theta] - [v < low and n > 0 and not
+        v >= theta]; v -= s * theta; n += s. A neuron is pending when it would fire without input: v >= theta, or
+        v < low with n > 0."""
+        v_flat, n_flat = neuron.v.reshape(-1), neuron.n.reshape(-1)
+        theta = const[neuron.name, "theta"]
+        v = v_flat[index]
+        v += current
+        positive = v >= theta
+        spikes = positive.astype(np.float32)
+        low = const.get((neuron.name, "low"))
+        n = n_flat[index]
+        if low is not None:
+            spikes -= (v < low) & (n > 0) & ~positive
+        v -= spikes * theta
+        n += spikes
+        v_flat[index] = v
+        n_flat[index] = n
+        pending |= v >= theta
+        if low is not None:
+            pending |= (v < low) & (n > 0)
+        neuron.counts.reshape(-1)[index] += np.abs(spikes)
         scale = const.get((neuron.name, "out_scale"))
         return spikes if scale is None else spikes * scale

@@ -1,6 +1,8 @@
 """Dual-threshold IF population with signed spikes (signed coding, concurrent); same numerics as
 `snncc.ir.ops_signed`."""
 
+from functools import partial
+
 import numpy as np
 
 from .base import NeuronKernel, per_sample, register_neuron_kernel, zeros_buffer
@@ -38,6 +40,7 @@ class SignedNeuronKernel(NeuronKernel):
         self._pos = np.zeros((batch,) + self.shape, dtype=bool)
         self._neg = np.zeros((batch,) + self.shape, dtype=bool)
         self._charge = zeros_buffer(batch, self.shape)
+        self._flag = np.zeros((batch,) + self.shape, dtype=bool)
 
     def fire(self, current, t):
         self.v += current
@@ -51,3 +54,23 @@ class SignedNeuronKernel(NeuronKernel):
         np.multiply(self.spikes, self.theta_full, out=self._charge)
         self.v -= self._charge
         self.n += self.spikes
+
+    def step_ops(self):
+        """fire, emit and count (`NeuronKernel.step`) as numpy calls into preallocated buffers (the same results:
+        `_neg &= n > 0` and `_neg &= ~_pos` through a bool scratch buffer)."""
+        v, spikes, pos, neg, flag = self.v, self.spikes, self._pos, self._neg, self._flag
+        ops = [partial(np.add, v, self.current, out=v),
+               partial(np.greater_equal, v, self.theta_full, out=pos),
+               partial(np.copyto, spikes, pos)]
+        if self.low_full is not None:
+            ops += [partial(np.less, v, self.low_full, out=neg),
+                    partial(np.greater, self.n, 0, out=flag), partial(np.bitwise_and, neg, flag, out=neg),
+                    partial(np.invert, pos, out=flag), partial(np.bitwise_and, neg, flag, out=neg),
+                    partial(np.subtract, spikes, neg, out=spikes)]
+        ops += [partial(np.multiply, spikes, self.theta_full, out=self._charge),
+                partial(np.subtract, v, self._charge, out=v),
+                partial(np.add, self.n, spikes, out=self.n)]
+        if self.out_scale is not None:
+            ops.append(partial(np.multiply, spikes, self.event_scale, out=self.value))
+        ops += [partial(np.abs, spikes, out=self._abs), partial(np.add, self.counts, self._abs, out=self.counts)]
+        return ops
