@@ -27,8 +27,8 @@ what does not shrink with the density.
 
 --engines: the two engines side by side on the bundled models (`--models`), codings rate T = 8 and 32, signed T = 4,
 phase and amos, batch 1 (16 samples) and 256 (256 samples): samples/s of `simulate(..., engine="numpy")` (one BLAS
-thread, event-driven paths) and `engine="ort"` (the ONNX step model; onnxruntime with one intra-op thread per core,
-session built once outside the timing), and onnxruntime's ANN on the same samples times the passes the SNN makes
+thread, event-driven paths) and `engine="ort"` (the ONNX step model; onnxruntime with one intra-op thread per idle
+core, session built once outside the timing), and onnxruntime's ANN on the same samples times the passes the SNN makes
 (T for rate and signed, 1 for the windowed codings, whose step model is one pass): the floor the ort engine is
 compared with. The three are run in turn within each repeat (interleaved), and the medians are printed with the
 ratios ort / numpy and ort time / (ANN time x passes).
@@ -115,7 +115,9 @@ def bench_model(name, timesteps, batches, repeat, tmp, sj=None):
     ort_runner.simulate({program.inputs[0]: x_all[:1]}, 1)     # builds the sessions outside the timing
     folder = Path(tmp) / name
     script = emit_program(graph, folder)
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = ort_runner.threads     # the ANN on as many threads as the ort engine
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     in_name = session.get_inputs()[0].name
     rows = []
     for batch in batches:
@@ -254,15 +256,16 @@ def bench_engines(names, batches, repeat):
     """Rows (model, coding, T, batch, n, numpy s/s, ort s/s, ANN x passes s/s, threads): the engines interleaved."""
     import onnxruntime as ort
     import snncc
-    from snncc.backends.onnx_step.engine import OrtStepRunner, machine_threads
+    from snncc.backends.onnx_step.engine import OrtStepRunner, idle_threads
     from snncc.backends.simulator import build_program, simulate
     from snncc.errors import SnnccError
 
     rows = []
     for name in names:
         calib, x_all = _test_data(name)
+        threads = idle_threads()    # the ort engine's default, given to both sessions alike
         options = ort.SessionOptions()
-        options.intra_op_num_threads = machine_threads()
+        options.intra_op_num_threads = threads
         ann = ort.InferenceSession(str(ROOT / "models" / f"{name}.onnx"), options,
                                    providers=["CPUExecutionProvider"])
         in_name = ann.get_inputs()[0].name
@@ -274,7 +277,7 @@ def bench_engines(names, batches, repeat):
                 print(f"{name} {coding} T={t}: does not compile ({str(exc)[:80]}...)")
                 continue
             program = build_program(graph)
-            runner = OrtStepRunner(program)
+            runner = OrtStepRunner(program, threads)
             runner.simulate({program.inputs[0]: x_all[:1]}, 1)     # builds the sessions outside the timing
             windowed = program.schedule == "windowed"
             steps = 1 if windowed else t
