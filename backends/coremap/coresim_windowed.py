@@ -146,8 +146,11 @@ def simulate_cores_windowed(graph: Graph, doc: dict, x: np.ndarray) -> WindowedR
                     v = pool_max(inbox[k][source], local)
                 else:
                     v += inbox[k][source] @ local.astype(np.float64)
-            if layer.op == PRODUCT_OP:      # operand 0 times operand 1 (one source each)
-                a, b = (inbox[k][source] @ local.astype(np.float64) for source, local in sl.inputs)
+            if layer.op == PRODUCT_OP:      # operand 0 times operand 1, each the sum of its sources
+                operand = {p.source: p.operand for p in layer.projections}
+                a, b = np.zeros((batch, sl.rows.size)), np.zeros((batch, sl.rows.size))
+                for source, local in sl.inputs:
+                    (a if operand[source] == 0 else b)[:] += inbox[k][source] @ local.astype(np.float64)
                 v = a * b
             if layer.bias is not None:
                 v += layer.bias[sl.rows]
@@ -197,7 +200,9 @@ def whole_network_windowed(net: Network, x: np.ndarray) -> WindowedResult:
             else:
                 v += (_whole_matrix(p, layer.size) @ values[p.source].T).T
         if layer.op == PRODUCT_OP:
-            a, b = ((_whole_matrix(p, layer.size) @ values[p.source].T).T for p in layer.projections)
+            a, b = np.zeros((batch, layer.size)), np.zeros((batch, layer.size))
+            for p in layer.projections:
+                (a if p.operand == 0 else b)[:] += (_whole_matrix(p, layer.size) @ values[p.source].T).T
             v = a * b
         if layer.bias is not None:
             v += layer.bias

@@ -905,47 +905,53 @@ def _linear_sources(value: str, nodes: dict, is_source, target: str) -> list[str
 PRODUCT_OP = "product"
 
 
-def _operand_matrix(graph: Graph, nodes: dict, operand: str, is_source, product: Node) -> MatrixProjection:
-    """The one source an operand of a product reads, as a matrix over the operand's own elements."""
+@dataclass
+class OperandProjection(MatrixProjection):
+    """A product relay's projection: it adds into operand `operand` (0 or 1) of the product, not into one sum."""
+
+    operand: int = 0
+
+
+def _operand_matrices(graph: Graph, nodes: dict, operand: str, is_source, product: Node) -> list[MatrixProjection]:
+    """The populations an operand of a product sums (through delays and other linear ops), one matrix each over
+    the operand's own elements."""
     shape = tuple(nodes[operand].type.shape)
     if is_source(operand):
         n = int(np.prod(shape, dtype=np.int64))
         eye = SparseRows(np.arange(n + 1), np.arange(n), np.ones(n, np.float32), (n, n))
-        return MatrixProjection(operand, view3(shape), view3(shape), eye)
+        return [MatrixProjection(operand, view3(shape), view3(shape), eye)]
     sources = _linear_sources(operand, nodes, is_source, product.name)
-    if len(sources) != 1:
-        raise MappingError(f"node %{product.name} (mul) multiplies %{operand}, which sums {len(sources)} populations "
-                           f"({', '.join('%' + s for s in sources)}); a product stage reads one population per operand")
     projections, bias = _compose(graph, nodes, operand, sources, Layer(product.name, PRODUCT_OP, "relay", shape))
     if np.any(bias):
         raise MappingError(f"node %{product.name} (mul): its operand %{operand} has a constant offset; a product "
-                           "stage multiplies two population values as they arrive (no offset)")
-    return projections[0]
+                           "stage multiplies the population values that arrive (no offset)")
+    return projections
 
 
 def _product_layer(graph: Graph, nodes: dict, node: Node, is_source) -> Layer:
     """A product of two activations (squeeze-excitation x * s) as a relay stage: one neuron per output element
-    reads one graded value per operand (its operand's element, broadcast as the mul broadcasts) and sends their
-    product as a graded spike. Projection i is operand i: row r of the layer reads the operand element that
-    numpy broadcasting pairs with r."""
+    receives each operand's value (the weighted sum of the populations it reads, broadcast as the mul broadcasts)
+    as graded input, multiplies the two and sends the product as a graded spike. Each projection is an
+    `OperandProjection` saying which operand it adds into; row r reads the operand element that numpy
+    broadcasting pairs with r."""
     shape = tuple(node.type.shape)
     layer = Layer(node.name, PRODUCT_OP, "relay", shape, node)
     seen = set()
-    for operand in node.inputs:
-        p = _operand_matrix(graph, nodes, operand, is_source, node)
-        if p.source in seen:
-            raise MappingError(f"node %{node.name} (mul) multiplies %{p.source} by itself; a product stage reads "
-                               "two different populations")
-        seen.add(p.source)
+    for index, operand in enumerate(node.inputs):
         op_shape = tuple(nodes[operand].type.shape)
         row_of = np.broadcast_to(np.arange(int(np.prod(op_shape, dtype=np.int64))).reshape(op_shape),
                                  shape).reshape(-1)
-        m = p.matrix
-        pos = m.positions(row_of)
-        indptr = np.concatenate(([0], np.cumsum(m.row_counts(row_of))))
-        layer.projections.append(MatrixProjection(p.source, p.src_shape, layer.shape3,
-                                                  SparseRows(indptr, m.indices[pos], m.data[pos],
-                                                             (layer.size, m.shape[1]))))
+        for p in _operand_matrices(graph, nodes, operand, is_source, node):
+            if p.source in seen:
+                raise MappingError(f"node %{node.name} (mul): both operands read %{p.source}; a product stage "
+                                   "reads each population into one operand")
+            seen.add(p.source)
+            m = p.matrix
+            pos = m.positions(row_of)
+            indptr = np.concatenate(([0], np.cumsum(m.row_counts(row_of))))
+            layer.projections.append(OperandProjection(
+                p.source, p.src_shape, layer.shape3,
+                SparseRows(indptr, m.indices[pos], m.data[pos], (layer.size, m.shape[1])), operand=index))
     return layer
 
 

@@ -85,20 +85,45 @@ def test_windowed_core_simulation_refuses_rate_networks():
         simulate_cores_windowed(graph, doc, x[:2])
 
 
-@pytest.mark.parametrize("profile", [SMALL, "spinnaker2"], ids=["small", "spinnaker2"])
-def test_squeeze_excitation_products_map_as_product_relays(profile):
+def hardswish_se_model():
+    """Conv -> HardSwish (lowered as relu + a staircase: two populations), a HardSigmoid squeeze-excitation gate,
+    x * gate, Conv -> Relu, Gemm: the product's first operand sums two populations."""
+    from onnx import helper
+
+    from tests.helpers import make_model, rand
+
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("HardSwish", ["c1"], ["a1"]),
+             helper.make_node("GlobalAveragePool", ["a1"], ["gp"]),
+             helper.make_node("Conv", ["gp", "wse", "bse"], ["se"]),
+             helper.make_node("HardSigmoid", ["se"], ["gate"]),
+             helper.make_node("Mul", ["a1", "gate"], ["scaled"]),
+             helper.make_node("Conv", ["scaled", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Relu", ["c2"], ["r2"]),
+             helper.make_node("Flatten", ["r2"], ["f"]),
+             helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1)]
+    init = {"w1": rand(4, 1, 3, 3, seed=1, scale=1.5), "b1": rand(4, seed=2, scale=0.1),
+            "wse": rand(4, 4, 1, 1, seed=7), "bse": rand(4, seed=8, scale=0.1),
+            "w2": rand(6, 4, 3, 3, seed=9, scale=0.3), "b2": rand(6, seed=10, scale=0.1),
+            "wf": rand(10, 6 * 4 * 4, seed=11, scale=0.3), "bf": rand(10, seed=12, scale=0.1)}
+    return make_model(nodes, [1, 8, 8], [10], init)
+
+
+@pytest.mark.parametrize("model,profile", [("silu", SMALL), ("silu", "spinnaker2"), ("hardswish", "loihi2")],
+                         ids=["silu-small", "silu-spinnaker2", "hardswish-loihi2"])
+def test_squeeze_excitation_products_map_as_product_relays(model, profile):
     """x * sigmoid(s), a mul of two activations that AMOS keeps analog, is a product relay: one neuron per element
-    reads one graded value from each operand and sends the product; core by core it gives the whole network's
-    frames and the simulator's logits."""
+    reads each operand's value (the sum of the populations it reads: HardSwish is two) and sends the product; core
+    by core it gives the whole network's frames and the simulator's logits."""
     from tests.amos.models import images, silu_se_model
 
     calib = images(32)
-    graph = snncc.compile(silu_se_model(), "amos", calibration=calib)
+    graph = snncc.compile(silu_se_model() if model == "silu" else hardswish_se_model(), "amos", calibration=calib)
     product = next(n for n in graph.nodes if n.op == "mul")
     doc = json.loads(dumps(map_graph(graph, profile, calib).document))
     assert check_mapping(graph, doc) == []
     layer = next(l for l in doc["layers"] if l["name"] == product.name)
-    assert (layer["kind"], layer["op"], len(layer["sources"])) == ("relay", "product", 2)
+    assert (layer["kind"], layer["op"], len(layer["sources"])) == ("relay", "product", 2 if model == "silu" else 3)
     placed = sum(s["neurons"] for c in doc["cores"] for s in c["slices"] if s["layer"] == product.name)
     assert placed == int(np.prod(product.type.shape))      # one neuron per element
     x = images(20, seed=1)
