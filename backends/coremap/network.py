@@ -451,6 +451,13 @@ def _terms(value: str, coeff: float, nodes: dict, is_source) -> list | None:
         return out
     if node.op == "conv" and is_source(node.inputs[0]):
         return [(node.inputs[0], node, coeff)]
+    summed = nodes[node.inputs[0]] if node.op == "conv" else None
+    if summed is not None and summed.op == "add" and all(is_source(i) for i in summed.inputs) \
+            and len(set(summed.inputs)) == len(summed.inputs):
+        # conv(sum_i c_i a_i) = sum_i c_i conv(a_i): a conv of each summed population (a HardSwish lowered as relu +
+        # a staircase is two), the bias once
+        return [(src, node if k == 0 else replace(node, bias=None), coeff * float(c))
+                for k, (src, c) in enumerate(zip(summed.inputs, summed.coeffs))]
     if node.op == "conv" and nodes[node.inputs[0]].op == "avg_pool" and is_source(nodes[node.inputs[0]].inputs[0]):
         pool = nodes[node.inputs[0]]
         return [(pool.inputs[0], (pool, node), coeff)]  # composed into one conv if exact (`_pool_conv`)

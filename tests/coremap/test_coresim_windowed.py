@@ -86,13 +86,16 @@ def test_windowed_core_simulation_refuses_rate_networks():
 
 
 def hardswish_se_model():
-    """Conv -> HardSwish (lowered as relu + a staircase: two populations), a HardSigmoid squeeze-excitation gate,
-    x * gate, Conv -> Relu, Gemm: the product's first operand sums two populations."""
+    """Conv -> HardSwish (lowered as relu + a staircase: two populations) -> Conv -> HardSwish, a HardSigmoid
+    squeeze-excitation gate, x * gate, Conv -> Relu, Gemm: the second conv and the product's first operand each
+    read the sum of two populations."""
     from onnx import helper
 
     from tests.helpers import make_model, rand
 
-    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+    nodes = [helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], pads=[1, 1, 1, 1]),
+             helper.make_node("HardSwish", ["c0"], ["a0"]),
+             helper.make_node("Conv", ["a0", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
              helper.make_node("HardSwish", ["c1"], ["a1"]),
              helper.make_node("GlobalAveragePool", ["a1"], ["gp"]),
              helper.make_node("Conv", ["gp", "wse", "bse"], ["se"]),
@@ -102,7 +105,8 @@ def hardswish_se_model():
              helper.make_node("Relu", ["c2"], ["r2"]),
              helper.make_node("Flatten", ["r2"], ["f"]),
              helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1)]
-    init = {"w1": rand(4, 1, 3, 3, seed=1, scale=1.5), "b1": rand(4, seed=2, scale=0.1),
+    init = {"w0": rand(3, 1, 3, 3, seed=0, scale=1.5), "b0": rand(3, seed=3, scale=0.1),
+            "w1": rand(4, 3, 3, 3, seed=1, scale=0.8), "b1": rand(4, seed=2, scale=0.1),
             "wse": rand(4, 4, 1, 1, seed=7), "bse": rand(4, seed=8, scale=0.1),
             "w2": rand(6, 4, 3, 3, seed=9, scale=0.3), "b2": rand(6, seed=10, scale=0.1),
             "wf": rand(10, 6 * 4 * 4, seed=11, scale=0.3), "bf": rand(10, seed=12, scale=0.1)}
@@ -124,6 +128,9 @@ def test_squeeze_excitation_products_map_as_product_relays(model, profile):
     assert check_mapping(graph, doc) == []
     layer = next(l for l in doc["layers"] if l["name"] == product.name)
     assert (layer["kind"], layer["op"], len(layer["sources"])) == ("relay", "product", 2 if model == "silu" else 3)
+    if model == "hardswish":     # a conv of relu + staircase stays two shared-kernel convs
+        assert any(len(l["sources"]) == 2 and all(s["kind"] == "conv" for s in l["sources"])
+                   for l in doc["layers"] if l["kind"] == "population")
     placed = sum(s["neurons"] for c in doc["cores"] for s in c["slices"] if s["layer"] == product.name)
     assert placed == int(np.prod(product.type.shape))      # one neuron per element
     x = images(20, seed=1)
