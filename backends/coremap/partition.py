@@ -229,6 +229,8 @@ class _Packer:
                       if any(p.source == l.name for m in network.layers for p in m.projections)}
         self.core_of = {l.name: np.full(l.size, -1, np.int64) for l in network.layers if l.kind != "input"}
         self.dest_count = {name: np.zeros(self.layers[name].size, np.int64) for name in self.masks}
+        self._info: dict[str, list[tuple]] = {}
+        self.shape3 = {l.name: l.shape3 for l in network.layers}
         self.cores: list[Core] = []
         self.core_reads: list[dict[str, np.ndarray]] = []     # per core: the source neurons on its input axons
         self._open()
@@ -242,6 +244,21 @@ class _Packer:
         self.out_estimate = 0.0
         self.split_estimate = 0.0
 
+    def _projections(self, name: str) -> list[tuple]:
+        """(index, projection, axons per source neuron, is a conv, shares its kernel, bits of one output channel's
+        kernel) per projection of a layer, computed once."""
+        info = self._info.get(name)
+        if info is None:
+            p_ = self.profile
+            info = []
+            for i, p in enumerate(self.layers[name].projections):
+                mult = axon_multiplicity(self.layers[p.source], p_)
+                conv = isinstance(p, ConvProjection)
+                kernel = int(np.prod(p.weight.shape[1:])) * mult * p_.weight_bits if conv else 0
+                info.append((i, p, mult, conv, shares_kernels(p, p_), kernel))
+            self._info[name] = info
+        return info
+
     def _cost(self, s: Slice, core: Core):
         """(neurons, new axons, synapses, memory bits, per-projection axon updates, kernel updates) of adding s."""
         layer = self.layers[s.layer]
@@ -249,11 +266,11 @@ class _Packer:
         neurons = s.count * layer.units
         axons = syn = mem = 0
         updates, kernel_updates = [], []
-        for i, p in enumerate(layer.projections):
-            mult = axon_multiplicity(self.layers[p.source], p_)
+        box = s.box()
+        for i, p, mult, conv, shared, kernel in self._projections(s.layer):
             mask = self.masks[p.source]
-            if isinstance(p, ConvProjection):
-                read = p.input_sets(*s.box())
+            if conv:
+                read = p.input_sets(*box)
                 if read[0] == "box":
                     c0, c1, r0, r1, q0, q1 = read[1:]
                     region = mask[c0:c1, r0:r1, q0:q1]
@@ -261,11 +278,11 @@ class _Packer:
                     region = mask[read[1]:read[2]][:, read[3]][:, :, read[4]]
                 new = int(region.size - np.count_nonzero(region))
                 updates.append((p.source, (read[0], read[1:])))
-                n_syn = p.synapses(*s.box()) * mult
-                if shares_kernels(p, p_):
+                n_syn = p.synapses(*box) * mult
+                if shared:
                     held = self.kernels.get((s.layer, i))
                     have = 0 if held is None else int(np.count_nonzero(held[s.c0:s.c1]))
-                    mem += (s.c1 - s.c0 - have) * int(np.prod(p.weight.shape[1:])) * mult * p_.weight_bits
+                    mem += (s.c1 - s.c0 - have) * kernel
                     kernel_updates.append((i, p.weight.shape[0]))
                 else:
                     mem += n_syn * p_.weight_bits
@@ -362,26 +379,43 @@ class _Packer:
             mask = self.masks[src]
             if kind == "box":
                 mask[where[0]:where[1], where[2]:where[3], where[4]:where[5]] = True
-                self.touched.setdefault(src, []).append(box_indices(self.layers[src].shape3, *where))
+                self.touched.setdefault(src, []).append(where)
             elif kind == "sets":
                 c0, c1, rows, cols = where
+                if rows.size == 0 or cols.size == 0:
+                    continue
                 mask[c0:c1, rows[:, None], cols[None, :]] = True
-                self.touched.setdefault(src, []).append(set_indices(self.layers[src].shape3, *where))
+                self.touched.setdefault(src, []).append((c0, c1, int(rows[0]), int(rows[-1]) + 1, int(cols[0]),
+                                                         int(cols[-1]) + 1))    # sorted sets: their bounding box
             else:
                 mask.reshape(-1)[where] = True
                 self.touched.setdefault(src, []).append(where)
         for i, channels in kernel_updates:
             held = self.kernels.setdefault((s.layer, i), np.zeros(channels, bool))
             held[s.c0:s.c1] = True
-        self.core_of[s.layer].reshape(layer.shape3)[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = c.index
+        self.core_of[s.layer].reshape(self.shape3[s.layer])[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = c.index
 
     def _reads(self) -> dict[str, np.ndarray]:
-        """The source neurons on the current core's input axons, each once; clears the axon masks it used."""
+        """The source neurons on the current core's input axons, each once; clears the axon masks it used. Boxes
+        (a conv's halo, or the bounding box of its strided sets) are read together from their bounding box, where
+        only this core's axons are marked."""
         reads = {}
         for src, parts in self.touched.items():
-            flat = self.masks[src].reshape(-1)
+            mask = self.masks[src]
+            flat = mask.reshape(-1)
             unique = []
+            boxes = [p for p in parts if isinstance(p, tuple)]
+            if boxes:
+                c0, r0, q0 = (min(b[k] for b in boxes) for k in (0, 2, 4))
+                c1, r1, q1 = (max(b[k] for b in boxes) for k in (1, 3, 5))
+                region = mask[c0:c1, r0:r1, q0:q1]
+                cc, rr, qq = np.nonzero(region)
+                _, h, w = mask.shape
+                unique.append(((cc + c0) * h + rr + r0) * w + qq + q0)
+                region[...] = False
             for part in parts:  # each axon once: keep the indices still marked, then unmark them
+                if isinstance(part, tuple):
+                    continue
                 keep = part[flat[part]]
                 flat[keep] = False
                 unique.append(keep)
@@ -455,23 +489,24 @@ class _Packer:
                 fits = False
                 break
             self._commit(s, cost)
-        for src, parts in self.touched.items():
-            flat = self.masks[src].reshape(-1)
-            for part in parts:
-                flat[part] = False
+        self._reads()
         self.core, self.touched, self.kernels, self.out_estimate, self.split_estimate = saved
         return fits
 
     def place(self, atoms: list[Slice]) -> None:
         stack = list(reversed(atoms))
         min_piece = max(1, self.profile.neurons_per_core // (64 * max(1, self.layers[atoms[0].layer].units)))
+        units = max(1, self.layers[atoms[0].layer].units)
         while stack:
             s = stack.pop()
-            cost = self._cost(s, self.core)
-            why = self._fits(s, cost)
-            if why is None:
-                self._commit(s, cost)
-                continue
+            if self.core.neurons + s.count * units > self.profile.neurons_per_core:
+                why = "neurons"     # known without the other counts
+            else:
+                cost = self._cost(s, self.core)
+                why = self._fits(s, cost)
+                if why is None:
+                    self._commit(s, cost)
+                    continue
             # short of kernel memory: fewer channels (kept across positions) help, smaller tiles do not
             halves = s.halves(channels_first=why.startswith("synapse memory"))
             if not self.core.slices:
