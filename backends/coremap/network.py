@@ -215,6 +215,7 @@ class ConvProjection:
     def __post_init__(self):
         self._valid = [self._valid_taps(a) for a in (0, 1)]
         self._cum = [np.concatenate(([0], np.cumsum(v))) for v in self._valid]
+        self._ranges = all(self.strides[a] <= (self.weight.shape[2 + a] - 1) * self.dilations[a] + 1 for a in (0, 1))
 
     def _valid_taps(self, axis: int) -> np.ndarray:
         size_in = self.src_shape[1 + axis]
@@ -248,6 +249,8 @@ class ConvProjection:
         ("box", c0, c1, r0, r1, q0, q1) when both position sets are ranges (stride <= kernel span), else
         ("sets", c0, c1, rows, cols) (a 1x1 stride-2 conv reads every other row of its halo box)."""
         box = self.input_box(c0, c1, r0, r1, q0, q1)
+        if self._ranges:
+            return ("box",) + box
         sets = []
         for axis, (a0, a1) in enumerate(((r0, r1), (q0, q1))):
             k = self.weight.shape[2 + axis]

@@ -220,8 +220,6 @@ class _Packer:
                  fanout: dict[str, float], consumers_first: bool = False):
         self.net = network
         self.consumers_first = consumers_first   # destinations known exactly: consumers are already placed
-        self.routes_later = False                 # sources may come in later cores: routes at `finish`
-        self.reads: list[tuple[int, str, np.ndarray]] = []    # (core, source, axons) kept for them
         self.profile = profile
         self.layers = network.by_name()
         self.rates = rates
@@ -231,8 +229,10 @@ class _Packer:
                       if any(p.source == l.name for m in network.layers for p in m.projections)}
         self.core_of = {l.name: np.full(l.size, -1, np.int64) for l in network.layers if l.kind != "input"}
         self.dest_count = {name: np.zeros(self.layers[name].size, np.int64) for name in self.masks}
+        self._info: dict[str, list[tuple]] = {}
+        self.shape3 = {l.name: l.shape3 for l in network.layers}
         self.cores: list[Core] = []
-        self.routes: dict[tuple, list] = {}
+        self.core_reads: list[dict[str, np.ndarray]] = []     # per core: the source neurons on its input axons
         self._open()
 
     # -- core state ------------------------------------------------------------------------------------------
@@ -244,6 +244,21 @@ class _Packer:
         self.out_estimate = 0.0
         self.split_estimate = 0.0
 
+    def _projections(self, name: str) -> list[tuple]:
+        """(index, projection, axons per source neuron, is a conv, shares its kernel, bits of one output channel's
+        kernel) per projection of a layer, computed once."""
+        info = self._info.get(name)
+        if info is None:
+            p_ = self.profile
+            info = []
+            for i, p in enumerate(self.layers[name].projections):
+                mult = axon_multiplicity(self.layers[p.source], p_)
+                conv = isinstance(p, ConvProjection)
+                kernel = int(np.prod(p.weight.shape[1:])) * mult * p_.weight_bits if conv else 0
+                info.append((i, p, mult, conv, shares_kernels(p, p_), kernel))
+            self._info[name] = info
+        return info
+
     def _cost(self, s: Slice, core: Core):
         """(neurons, new axons, synapses, memory bits, per-projection axon updates, kernel updates) of adding s."""
         layer = self.layers[s.layer]
@@ -251,11 +266,11 @@ class _Packer:
         neurons = s.count * layer.units
         axons = syn = mem = 0
         updates, kernel_updates = [], []
-        for i, p in enumerate(layer.projections):
-            mult = axon_multiplicity(self.layers[p.source], p_)
+        box = s.box()
+        for i, p, mult, conv, shared, kernel in self._projections(s.layer):
             mask = self.masks[p.source]
-            if isinstance(p, ConvProjection):
-                read = p.input_sets(*s.box())
+            if conv:
+                read = p.input_sets(*box)
                 if read[0] == "box":
                     c0, c1, r0, r1, q0, q1 = read[1:]
                     region = mask[c0:c1, r0:r1, q0:q1]
@@ -263,11 +278,11 @@ class _Packer:
                     region = mask[read[1]:read[2]][:, read[3]][:, :, read[4]]
                 new = int(region.size - np.count_nonzero(region))
                 updates.append((p.source, (read[0], read[1:])))
-                n_syn = p.synapses(*s.box()) * mult
-                if shares_kernels(p, p_):
+                n_syn = p.synapses(*box) * mult
+                if shared:
                     held = self.kernels.get((s.layer, i))
                     have = 0 if held is None else int(np.count_nonzero(held[s.c0:s.c1]))
-                    mem += (s.c1 - s.c0 - have) * int(np.prod(p.weight.shape[1:])) * mult * p_.weight_bits
+                    mem += (s.c1 - s.c0 - have) * kernel
                     kernel_updates.append((i, p.weight.shape[0]))
                 else:
                     mem += n_syn * p_.weight_bits
@@ -364,54 +379,92 @@ class _Packer:
             mask = self.masks[src]
             if kind == "box":
                 mask[where[0]:where[1], where[2]:where[3], where[4]:where[5]] = True
-                self.touched.setdefault(src, []).append(box_indices(self.layers[src].shape3, *where))
+                self.touched.setdefault(src, []).append(where)
             elif kind == "sets":
                 c0, c1, rows, cols = where
+                if rows.size == 0 or cols.size == 0:
+                    continue
                 mask[c0:c1, rows[:, None], cols[None, :]] = True
-                self.touched.setdefault(src, []).append(set_indices(self.layers[src].shape3, *where))
+                self.touched.setdefault(src, []).append((c0, c1, int(rows[0]), int(rows[-1]) + 1, int(cols[0]),
+                                                         int(cols[-1]) + 1))    # sorted sets: their bounding box
             else:
                 mask.reshape(-1)[where] = True
                 self.touched.setdefault(src, []).append(where)
         for i, channels in kernel_updates:
             held = self.kernels.setdefault((s.layer, i), np.zeros(channels, bool))
             held[s.c0:s.c1] = True
-        self.core_of[s.layer].reshape(layer.shape3)[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = c.index
+        self.core_of[s.layer].reshape(self.shape3[s.layer])[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = c.index
 
-    def _close(self) -> None:
-        """Record the routes into the current core and clear the axon masks it used."""
+    def _reads(self) -> dict[str, np.ndarray]:
+        """The source neurons on the current core's input axons, each once; clears the axon masks it used. Boxes
+        (a conv's halo, or the bounding box of its strided sets) are read together from their bounding box, where
+        only this core's axons are marked."""
+        reads = {}
         for src, parts in self.touched.items():
-            flat = self.masks[src].reshape(-1)
+            mask = self.masks[src]
+            flat = mask.reshape(-1)
             unique = []
+            boxes = [p for p in parts if isinstance(p, tuple)]
+            if boxes:
+                c0, r0, q0 = (min(b[k] for b in boxes) for k in (0, 2, 4))
+                c1, r1, q1 = (max(b[k] for b in boxes) for k in (1, 3, 5))
+                region = mask[c0:c1, r0:r1, q0:q1]
+                cc, rr, qq = np.nonzero(region)
+                _, h, w = mask.shape
+                unique.append(((cc + c0) * h + rr + r0) * w + qq + q0)
+                region[...] = False
             for part in parts:  # each axon once: keep the indices still marked, then unmark them
+                if isinstance(part, tuple):
+                    continue
                 keep = part[flat[part]]
                 flat[keep] = False
                 unique.append(keep)
-            idx = np.concatenate(unique)
-            layer = self.layers[src]
-            if layer.kind == "input":
-                key = ("host", self.core.index)
-                self.routes.setdefault(key, [0, 0.0])
-                self.routes[key][0] += idx.size
-                self.routes[key][1] += float(idx.size * self.net.timesteps)
-                continue
-            self.dest_count[src][idx] += 1
-            if self.consumers_first:
-                continue    # sources are not placed yet: the routes come from replaying the assignment
-            if self.routes_later:   # sources may come in later cores: routes once every neuron is placed
-                self.reads.append((self.core.index, src, idx.astype(np.int32)))
-                continue
-            self._add_routes(self.core.index, src, idx)
+            reads[src] = np.concatenate(unique).astype(np.int32)
+        return reads
 
-    def _add_routes(self, core: int, src: str, idx: np.ndarray) -> None:
-        rate = self.rates.get(src)
-        owners = self.core_of[src][idx]
-        counts = np.bincount(owners)
-        spikes = np.bincount(owners, weights=None if rate is None else rate[idx])
-        for k in np.nonzero(counts)[0]:
-            key = (int(k), core)
-            self.routes.setdefault(key, [0, 0.0])
-            self.routes[key][0] += int(counts[k])
-            self.routes[key][1] += float(spikes[k])
+    def _count_reads(self, reads: dict[str, np.ndarray], sign: int = 1) -> None:
+        for src, idx in reads.items():
+            if src in self.dest_count and self.layers[src].kind != "input":
+                self.dest_count[src][idx] += sign
+
+    def _close(self) -> None:
+        """Record the current core's input axons (its destinations count for their source neurons)."""
+        reads = self._reads()
+        self._count_reads(reads)
+        self.core_reads.append(reads)
+
+    def routes(self) -> list["Route"]:
+        """One route per (source core or host, destination core), from the axons each core reads; sources may be
+        placed after their readers, so this comes once every neuron has its core."""
+        table: dict[tuple, list] = {}
+        for k, reads in enumerate(self.core_reads):
+            for src, idx in reads.items():
+                if self.layers[src].kind == "input":
+                    entry = table.setdefault(("host", k), [0, 0.0])
+                    entry[0] += idx.size
+                    entry[1] += float(idx.size * self.net.timesteps)
+                    continue
+                rate = self.rates.get(src)
+                owners = self.core_of[src][idx]
+                counts = np.bincount(owners)
+                spikes = np.bincount(owners, weights=None if rate is None else rate[idx])
+                for o in np.nonzero(counts)[0]:
+                    entry = table.setdefault((int(o), k), [0, 0.0])
+                    entry[0] += int(counts[o])
+                    entry[1] += float(spikes[o])
+        return [Route(key[0], key[1], v[0], v[1]) for key, v in sorted(
+            table.items(), key=lambda kv: ((-1 if kv[0][0] == "host" else kv[0][0]), kv[0][1]))]
+
+    def measure(self, slices: list[Slice]) -> tuple[Core, dict[str, np.ndarray]]:
+        """(counts, input axons) of a core holding the given slices; changes no other core's state. Sets the
+        slices' `core_of` to -1: the caller gives them their core."""
+        saved = (self.core, self.touched, self.kernels, self.out_estimate, self.split_estimate)
+        self.core, self.touched, self.kernels, self.out_estimate, self.split_estimate = Core(-1), {}, {}, 0.0, 0.0
+        for s in slices:
+            self._commit(s, self._cost(s, self.core))
+        core, reads = self.core, self._reads()
+        self.core, self.touched, self.kernels, self.out_estimate, self.split_estimate = saved
+        return core, reads
 
     def _fail_single(self, s: Slice, why: str) -> MappingError:
         layer = self.layers[s.layer]
@@ -436,23 +489,24 @@ class _Packer:
                 fits = False
                 break
             self._commit(s, cost)
-        for src, parts in self.touched.items():
-            flat = self.masks[src].reshape(-1)
-            for part in parts:
-                flat[part] = False
+        self._reads()
         self.core, self.touched, self.kernels, self.out_estimate, self.split_estimate = saved
         return fits
 
     def place(self, atoms: list[Slice]) -> None:
         stack = list(reversed(atoms))
         min_piece = max(1, self.profile.neurons_per_core // (64 * max(1, self.layers[atoms[0].layer].units)))
+        units = max(1, self.layers[atoms[0].layer].units)
         while stack:
             s = stack.pop()
-            cost = self._cost(s, self.core)
-            why = self._fits(s, cost)
-            if why is None:
-                self._commit(s, cost)
-                continue
+            if self.core.neurons + s.count * units > self.profile.neurons_per_core:
+                why = "neurons"     # known without the other counts
+            else:
+                cost = self._cost(s, self.core)
+                why = self._fits(s, cost)
+                if why is None:
+                    self._commit(s, cost)
+                    continue
             # short of kernel memory: fewer channels (kept across positions) help, smaller tiles do not
             halves = s.halves(channels_first=why.startswith("synapse memory"))
             if not self.core.slices:
@@ -484,9 +538,7 @@ class _Packer:
         self._close()
         if not self.core.slices:
             self.cores.pop()
-        for core, src, idx in self.reads:
-            self._add_routes(core, src, idx)
-        self.reads = []
+            self.core_reads.pop()
 
 
 def _atoms(layer: Layer, profile: Profile, granularity: int, layers: dict[str, Layer],
@@ -642,15 +694,14 @@ def _tile_atoms(scratch: _Packer, group: list[Layer], profile: Profile) -> list[
 
 
 def _pack_tiles(network: Network, profile: Profile, rates, fused: bool, tick=lambda: None) -> _Packer:
-    """Pack core-shaped tiles (`tiles`), fused groups' layers interleaved when `fused`; a consumer may come
-    before the rows it reads, so the routes come from replaying the assignment."""
+    """Pack core-shaped tiles (`tiles`), fused groups' layers interleaved when `fused` (a consumer may come
+    before the rows it reads: routes are built once every neuron is placed)."""
     order = _layer_order(network)
     layers = network.by_name()
     groups = fused_groups(order, layers, profile) if fused else [[l] for l in order]
     fanout = consumer_fanout(network, groups)
     scratch = _Packer(network, profile, {}, TILES, fanout)
     packer = _Packer(network, profile, rates, TILES, fanout)
-    packer.routes_later = True
     for group in groups:
         for atom in _tile_atoms(scratch, group, profile):
             packer.place([atom])
@@ -705,8 +756,8 @@ def _output_axons(packer: _Packer, profile: Profile) -> list[int]:
     return bad
 
 
-def _split_cores(packer: "_Packer", bad: set[int], profile: Profile) -> list[list[Slice]]:
-    """The core assignment with every core in `bad` cut, in place, into pieces that fit. A neuron keeps its
+def _split_core(packer: "_Packer", core: Core, profile: Profile) -> list[list[Slice]]:
+    """A core over its output axons (or neurons with splitters) cut into pieces that fit. A neuron keeps its
     destination cores when its core is cut, so a slice's output axons (and splitters) are known exactly from the
     measured destinations: slices are halved until each fits, then packed next-fit into new cores. A piece of a core
     needs no more input axons or memory than the whole, so nothing else can break."""
@@ -721,35 +772,63 @@ def _split_cores(packer: "_Packer", bad: set[int], profile: Profile) -> list[lis
         return int(d.sum()), s.count * layer.units + split
 
     out: list[list[Slice]] = []
-    for core in packer.cores:
-        if core.index not in bad:
-            out.append(list(core.slices))
+    pieces, stack = [], list(reversed(core.slices))
+    while stack:
+        s = stack.pop()
+        axons, neurons = need(s)
+        if axons <= profile.output_axons_per_core and neurons <= profile.neurons_per_core:
+            pieces.append((s, axons, neurons))
             continue
-        pieces, stack = [], list(reversed(core.slices))
-        while stack:
-            s = stack.pop()
-            axons, neurons = need(s)
-            if axons <= profile.output_axons_per_core and neurons <= profile.neurons_per_core:
-                pieces.append((s, axons, neurons))
-                continue
-            halves = s.halves()
-            if halves is None:
-                raise MappingError(f"layer %{s.layer}: one neuron needs {axons} output axons and {neurons} neurons "
-                                   f"with its splitters; a {profile.name} core has {profile.output_axons_per_core} "
-                                   f"and {profile.neurons_per_core}")
-            stack.extend(reversed(halves))
-        group: list[Slice] = []
-        used = [0, 0]
-        for s, axons, neurons in pieces:
-            if group and (used[0] + axons > profile.output_axons_per_core
-                          or used[1] + neurons > profile.neurons_per_core):
-                out.append(group)
-                group, used = [], [0, 0]
-            group.append(s)
-            used[0] += axons
-            used[1] += neurons
-        out.append(group)
+        halves = s.halves()
+        if halves is None:
+            raise MappingError(f"layer %{s.layer}: one neuron needs {axons} output axons and {neurons} neurons "
+                               f"with its splitters; a {profile.name} core has {profile.output_axons_per_core} "
+                               f"and {profile.neurons_per_core}")
+        stack.extend(reversed(halves))
+    group: list[Slice] = []
+    used = [0, 0]
+    for s, axons, neurons in pieces:
+        if group and (used[0] + axons > profile.output_axons_per_core
+                      or used[1] + neurons > profile.neurons_per_core):
+            out.append(group)
+            group, used = [], [0, 0]
+        group.append(s)
+        used[0] += axons
+        used[1] += neurons
+    out.append(group)
     return out
+
+
+def _split_in_place(packer: "_Packer", bad: set[int], profile: Profile) -> None:
+    """Cut every core in `bad` into pieces that fit (`_split_core`), the pieces in its place and every other core
+    kept as it is: only the pieces are measured, and their sources' destination counts updated."""
+    pieces = {k: _split_core(packer, packer.cores[k], profile) for k in sorted(bad)}
+    cores, reads = [], []
+    remap = np.full(len(packer.cores), -1, np.int64)
+    fresh: list[Core] = []
+    for core, core_reads in zip(packer.cores, packer.core_reads):
+        if core.index not in bad:
+            remap[core.index] = len(cores)
+            core.index = len(cores)
+            cores.append(core)
+            reads.append(core_reads)
+            continue
+        packer._count_reads(core_reads, -1)
+        for group in pieces[core.index]:
+            piece, piece_reads = packer.measure(group)
+            packer._count_reads(piece_reads)
+            piece.index = len(cores)
+            cores.append(piece)
+            reads.append(piece_reads)
+            fresh.append(piece)
+    for owners in packer.core_of.values():
+        placed = owners >= 0
+        owners[placed] = remap[owners[placed]]
+    for piece in fresh:
+        for s in piece.slices:
+            packer.core_of[s.layer].reshape(packer.layers[s.layer].shape3)[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = \
+                piece.index
+    packer.cores, packer.core_reads = cores, reads
 
 
 MAX_REFILL_CORES = 256
@@ -909,12 +988,10 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
             bad = _output_axons(packer, profile)
             if not bad:
                 break
-            packer = _replay(network, profile, rates, g, _split_cores(packer, set(bad), profile))
+            _split_in_place(packer, set(bad), profile)
         else:
             return None
-        routes = [Route(k[0], k[1], v[0], v[1]) for k, v in sorted(packer.routes.items(), key=lambda kv: (
-            (-1 if kv[0][0] == "host" else kv[0][0]), kv[0][1]))]
-        return Mapping(packer.cores, routes, bound, bounds, g)
+        return Mapping(packer.cores, packer.routes(), bound, bounds, g)
 
     def better(a: Mapping | None, b: Mapping | None) -> bool:
         return a is not None and (b is None or a.rank < b.rank)

@@ -123,3 +123,54 @@ def test_the_mapping_file_reports_both_bounds_and_the_summary_says_so(capsys):
     assert s["cores_over_graph_bound"] == round(s["cores"] / s["graph_bound_cores"], 6) or \
         abs(s["cores_over_graph_bound"] - s["cores"] / s["graph_bound_cores"]) < 1e-9
     assert f"graph-only bound {s['graph_bound_cores']}" in format_summary(doc)
+
+
+def residual_graph(rng, channels: int, size: int, width: int, kernel: int, sparsity: float) -> Graph:
+    """x -> conv -> IF a -> conv (same size) -> + a -> IF r -> flatten -> dense readout(3): two layers of one size
+    that the tile packing fuses, one of them read twice."""
+    from snncc.ir import Add
+
+    pad = kernel // 2
+    w1 = rng.normal(size=(width, channels, kernel, kernel)).astype(np.float32)
+    w2 = rng.normal(size=(width, width, kernel, kernel)).astype(np.float32)
+    for w in (w1, w2):
+        w[rng.random(w.shape) < sparsity] = 0
+    n = width * size * size
+    consts = {"w1": w1, "w2": w2, "t": np.ones((width, 1, 1), np.float32),
+              "w3": rng.normal(size=(3, n)).astype(np.float32)}
+    shape = TensorType((width, size, size))
+    nodes = [Input(name="x", type=TensorType((channels, size, size))),
+             Conv(name="c1", inputs=("x",), type=shape, weight=ConstRef("w1"), pads=(pad,) * 4),
+             IFNeuron(name="a", inputs=("c1",), type=shape, theta=ConstRef("t"), v0=0.5),
+             Conv(name="c2", inputs=("a",), type=shape, weight=ConstRef("w2"), pads=(pad,) * 4),
+             Add(name="s", inputs=("c2", "a"), type=shape),
+             IFNeuron(name="r", inputs=("s",), type=shape, theta=ConstRef("t"), v0=0.5),
+             Flatten(name="f", inputs=("r",), type=TensorType((n,))),
+             Dense(name="y", inputs=("f",), type=TensorType((3,)), weight=ConstRef("w3"))]
+    return Graph.build(nodes, ["y"], consts, {"coding": "rate", "timesteps": "4"})
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2 ** 31 - 1), channels=st.sampled_from([1, 3]), size=st.integers(3, 9),
+       width=st.sampled_from([2, 4, 8]), kernel=st.sampled_from([1, 3]), sparsity=st.sampled_from([0.0, 0.5]),
+       base=st.sampled_from(["loihi", "loihi2", "generic", "spinnaker2"]), neurons=st.integers(8, 96),
+       axons=st.integers(16, 300), memory=st.integers(500, 40_000), shared=st.booleans())
+def test_tile_packings_are_valid_and_above_the_graph_bound(seed, channels, size, width, kernel, sparsity, base,
+                                                           neurons, axons, memory, shared):
+    """The core-shaped tile packings alone (fused and per layer; no row bands): every mapping passes --check and
+    needs at least the graph-only bound."""
+    from snncc.backends.coremap.check import check_mapping
+    from snncc.backends.coremap.mapfile import dumps
+    import json
+
+    graph = residual_graph(np.random.default_rng(seed), channels, size, width, kernel, sparsity)
+    profile = replace(load_profile(base), name="random", neurons_per_core=neurons, input_axons_per_core=axons,
+                      output_axons_per_core=axons, synapse_memory_bits_per_core=memory, shared_conv_weights=shared)
+    try:
+        doc = json.loads(dumps(map_graph(graph, profile, None, granularities=()).document))
+    except MappingError:
+        assume(False)
+    assert doc["summary"]["granularity"] == 0     # a tile packing
+    assert check_mapping(graph, doc) == []
+    bound, parts = graph_bound(extract(graph), profile)
+    assert bound <= doc["summary"]["cores"], (parts, doc["summary"]["cores"])
