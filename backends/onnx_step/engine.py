@@ -203,5 +203,5 @@ class OrtStepRunner:
         result."""
         raw = simulate_program(self.program, inputs, timesteps, input_coding=input_coding, seed=seed,
                                batch_size=batch_size, progress=progress, synaptic_path="dense",
-                               schedule=self.schedule)
+                               schedule=self.schedule, counts_only=True)
         return dict(raw, engine="ort", threads=self.threads)

@@ -106,3 +106,29 @@ def test_spike_counts_run_in_batches_the_memory_cap_sizes(mlp):
     assert counts[4].keys() == counts[64].keys()
     assert all(np.array_equal(counts[4][k], counts[64][k]) for k in counts[4])
     assert peaks[4] < peaks[64] / 4
+
+
+def test_compile_counts_spike_rates_on_ort_with_the_numpy_engines_bytes(tmp_path, monkeypatch):
+    """compile measures the recorded spike rates on the ort engine when onnxruntime can express the program (it was
+    nearly all of a calibrated ResNet-50 compile on the NumPy kernels), else on NumPy: same rates, same bytes."""
+    from snncc.backends.coremap import traffic
+    from snncc.backends.onnx_step import engine as ort_engine
+    from snncc.backends.simulator import ProgramError, runner
+
+    engines = []
+    counts = traffic._counts
+    monkeypatch.setattr(traffic, "_counts", lambda *a: engines.append(a[-1]) or counts(*a))
+    x = load_npz(CALIB).x[:64]
+    files = {}
+    for name in ("auto", "numpy", "fallback"):
+        with monkeypatch.context() as m:
+            if name == "numpy":
+                m.setattr(runner, "FASTEST_INSTALLED", "numpy")
+            if name == "fallback":      # a program the step model cannot express
+                m.setattr(ort_engine, "lower_program", lambda *a: (_ for _ in ()).throw(ProgramError("no")))
+            graph = snncc.compile("models/digits_cnn.onnx", "rate", timesteps=8, calibration=x)
+        save(graph, str(tmp_path / f"{name}.snnir"))
+        files[name] = (tmp_path / f"{name}.snnir").read_bytes()
+    assert engines == ["ort", "numpy", "ort", "numpy"]
+    assert files["auto"] == files["numpy"] == files["fallback"]
+    assert any(rate > 0 for rate in recorded_rates(graph).values())
