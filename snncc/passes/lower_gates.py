@@ -243,7 +243,7 @@ class _Lowering:
         if max(lo, s_lo) < min(hi, s_hi):
             try:
                 parts.append(level_circuit(get_gate(f"{name}_rest").function, (lo, hi), k, gate=f"{name}_rest",
-                                           support=gate.rest_support))
+                                           support=gate.rest_support, period=gate.rest_period))
             except (UnknownGateError, ValueError) as exc:
                 raise RewriteError(node.name, f"cannot build the rest circuit of {name}: {exc}") from None
         return parts or None
