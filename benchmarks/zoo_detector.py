@@ -101,12 +101,23 @@ def diagnose(graph, x: np.ndarray, top: int) -> None:
 
     values = run(graph, x[:1], keep="all")
     consumers = graph.consumers()
+    nodes = graph.node_map()
     rows = []
     for node in graph.nodes:
-        if not isinstance(node, FSNeuron):
+        # a gate lowered as several circuits on one input (HardSwish = relu + rest) is summed by an add: judge the sum
+        parts = [nodes[i] for i in node.inputs] if node.op == "add" else []
+        if parts and all(isinstance(p, FSNeuron) and p.inputs == parts[0].inputs for p in parts):
+            z = values[parts[0].inputs[0]].astype(np.float64)
+            error = values[node.name].astype(np.float64) - sum(get_gate(p.gate).function(z) for p in parts)
+            gate = "+".join(p.gate for p in parts)
+            x_range = parts[-1].x_range
+        elif isinstance(node, FSNeuron) and not any(r.op == "add" and all(
+                isinstance(nodes[i], FSNeuron) for i in r.inputs) for r in consumers[node.name]):
+            z = values[node.inputs[0]].astype(np.float64)
+            error = node.evaluate([z], graph.constants).astype(np.float64) - get_gate(node.gate).function(z)
+            gate, x_range = node.gate, node.x_range
+        else:
             continue
-        z = values[node.inputs[0]].astype(np.float64)
-        error = node.evaluate([z], graph.constants).astype(np.float64) - get_gate(node.gate).function(z)
         seen = 0.0
         for reader in consumers[node.name]:
             if reader.op in ("conv", "dense") and reader.inputs[0] == node.name:
@@ -115,10 +126,10 @@ def diagnose(graph, x: np.ndarray, top: int) -> None:
                     zero_bias[reader.bias] = np.zeros_like(np.asarray(graph.constants[reader.bias]))
                 seen = max(seen, float(np.abs(reader.evaluate([error.astype(np.float32)], zero_bias)).max()))
         out_scale = max(float(np.abs(values[node.name]).max()), 1e-12)
-        rows.append((node.name, node.gate, node.x_range, float(np.abs(error).max()), out_scale, seen))
-    print(f"{'gate node':<24} {'gate':<10} {'fit range':>18} {'max err':>9} {'max|y|':>8} {'err via next layer':>19}")
+        rows.append((node.name, gate, x_range, float(np.abs(error).max()), out_scale, seen))
+    print(f"{'gate node':<24} {'gate':<19} {'fit range':>18} {'max err':>9} {'max|y|':>8} {'err via next layer':>19}")
     for name, gate, x_range, err, scale, seen in sorted(rows, key=lambda r: -r[5])[:top]:
-        print(f"{name:<24} {gate:<10} {f'[{x_range[0]:.3g}, {x_range[1]:.3g}]':>18} {err:9.4f} {scale:8.3g} "
+        print(f"{name:<24} {gate:<19} {f'[{x_range[0]:.3g}, {x_range[1]:.3g}]':>18} {err:9.4f} {scale:8.3g} "
               f"{seen:19.4f}")
 
 

@@ -62,7 +62,8 @@ def hardswish(x: np.ndarray) -> np.ndarray:
 
 
 def hardswish_rest(x: np.ndarray) -> np.ndarray:
-    """hardswish(x) - relu(x): x (x + 3) / 6 on [-3, 0], x (x - 3) / 6 on [0, 3], 0 elsewhere."""
+    """hardswish(x) - relu(x): x (x + 3) / 6 on [-3, 0], x (x - 3) / 6 on [0, 3], 0 elsewhere (so r(x) = r(x - 3)
+    on [0, 3])."""
     x = np.asarray(x, dtype=float)
     return hardswish(x) - np.maximum(x, 0.0)
 
@@ -117,7 +118,7 @@ BUILTIN_GATES: tuple[Gate, ...] = (
     Gate(
         name="hardswish", function=hardswish, default_K=16, default_range=(-4.0, 4.0), lowering=Lowering.FITTED,
         description="ONNX HardSwish x*clip(x/6 + 1/2, 0, 1); lower-gates builds it as relu(x) + hardswish_rest(x)",
-        rest_support=(-3.0, 3.0),
+        rest_support=(-3.0, 3.0), rest_period=3.0,
     ),
     Gate(
         name="hardswish_rest", function=hardswish_rest, default_K=16, default_range=(-3.0, 3.0),

@@ -66,7 +66,8 @@ class Gate:
     error is measured against. `default_K` and `default_range` = (lo, hi) are used when the caller gives no K or
     input range. `affine` is set exactly when `lowering` is `Lowering.AFFINE`. `rest_support` = (s_lo, s_hi), when
     given, says that f(x) - relu(x) is 0 outside it: `lower-gates` then builds the gate as the exact ReLU circuit plus
-    a staircase circuit for that rest (`snncc.gates.levels`), registered as the gate `<name>_rest`.
+    a staircase circuit for that rest (`snncc.gates.levels`), registered as the gate `<name>_rest`; `rest_period` p
+    says that the rest repeats with period p on its support (`level_circuit`'s `period`).
     """
 
     name: str
@@ -77,6 +78,7 @@ class Gate:
     affine: AffineReuse | None = None
     description: str = ""
     rest_support: tuple[float, float] | None = None
+    rest_period: float | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -97,6 +99,10 @@ class Gate:
         if self.rest_support is not None and not (all(math.isfinite(v) for v in self.rest_support)
                                                   and self.rest_support[0] < self.rest_support[1]):
             raise ValueError(f"gate {self.name!r}: rest_support must be finite with lo < hi, got {self.rest_support}")
+        if self.rest_period is not None and not (self.rest_support is not None and 0 < self.rest_period
+                                                 < self.rest_support[1] - self.rest_support[0]):
+            raise ValueError(f"gate {self.name!r}: rest_period must lie in (0, width of rest_support), got "
+                             f"{self.rest_period}")
         if self.lowering is Lowering.CLOSED_FORM and hi <= 0:
             raise ValueError(f"gate {self.name!r}: a closed-form gate needs default_range[1] > 0 (it is alpha)")
 

@@ -44,6 +44,9 @@ from snncc.passes.rewrite import GraphEdit
 # IR op -> registered gate name (ops whose gate depends on attributes are handled in `_circuit_for`)
 OP_GATES = {"sigmoid": "sigmoid", "tanh": "tanh", "silu": "silu", "gelu": "gelu", "hard_swish": "hardswish"}
 RELU_OPS = ("relu", "bounded_relu", "qcfs")
+# the ReLU part of a split gate is linear up to alpha: inputs above the calibrated maximum (a test page brighter than
+# the calibration pages) would saturate it, so alpha gets one bit of headroom (its error alpha 2^-K doubles)
+SPLIT_RELU_HEADROOM = 2.0
 MAX_K = 23          # the ReLU grid n alpha 2^-K must fit float32's 24-bit significand
 # `fit=quick`: a cheaper refit for gates outside the shipped table (user gates in tests and experiments)
 FIT_PRESETS = {"default": FitSettings(),
@@ -238,12 +241,12 @@ class _Lowering:
             return None
         (lo, hi), _, _ = self.input_range(node)
         k = self.K(name)
-        parts = [relu_circuit(grid_alpha(hi, k), k, gate="relu")] if hi > 0 else []
+        parts = [relu_circuit(grid_alpha(SPLIT_RELU_HEADROOM * hi, k), k, gate="relu")] if hi > 0 else []
         s_lo, s_hi = gate.rest_support
         if max(lo, s_lo) < min(hi, s_hi):
             try:
                 parts.append(level_circuit(get_gate(f"{name}_rest").function, (lo, hi), k, gate=f"{name}_rest",
-                                           support=gate.rest_support))
+                                           support=gate.rest_support, period=gate.rest_period))
             except (UnknownGateError, ValueError) as exc:
                 raise RewriteError(node.name, f"cannot build the rest circuit of {name}: {exc}") from None
         return parts or None

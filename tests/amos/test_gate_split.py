@@ -27,14 +27,17 @@ def _lowered(gate, scale: float, lo: float, hi: float, k=None):
 
 
 def test_the_rest_staircase_is_exactly_zero_outside_its_support_and_close_inside():
-    circuit = level_circuit(REST, (-40.0, 50.0), 16, gate="hardswish_rest", support=(-3.0, 3.0))
+    circuit = level_circuit(REST, (-40.0, 50.0), 16, gate="hardswish_rest", support=(-3.0, 3.0), period=3.0)
     x = np.linspace(-40.0, 50.0, 200_001)
     y, spikes = fs_forward(x, circuit)
     outside = (x < -3.0) | (x > 3.0)
     assert np.abs(y[x > 3.0]).max() == 0.0 and spikes[:, x > 3.0].sum(axis=0).max() == 1     # the guard alone
     assert np.abs(y[x < -3.0]).max() == 0.0 and circuit.bias_offset == 0.0
     assert np.abs(y[outside] - REST(x[outside])).max() < 0.05
-    assert circuit.max_abs_error < 0.05 and spikes.sum(axis=0).max() <= 16
+    assert circuit.max_abs_error < 0.03 and spikes.sum(axis=0).max() <= 16
+    # the fold (r(x) = r(x - 3) on [0, 3]) lets 14 levels serve both halves: without it 15 levels err by 0.048
+    unfolded = level_circuit(REST, (-40.0, 50.0), 16, gate="hardswish_rest", support=(-3.0, 3.0))
+    assert unfolded.max_abs_error > 1.5 * circuit.max_abs_error
     # the one circuit fitted on the whole range errs 5x more (and that error lands on every input)
     assert fit_circuit("hardswish", 16, (-40.0, 50.0), settings=FIT_PRESETS["quick"]).max_abs_error > 5 * circuit.max_abs_error
 
@@ -50,7 +53,7 @@ def test_hardswish_becomes_relu_plus_rest_and_equals_the_gate_within_their_error
     z = x.astype(np.float64) * 20.0
     y = run(graph, x)["g"].astype(np.float64)
     bound = relu.max_abs_error + rest.max_abs_error
-    assert np.abs(y - HARDSWISH(z)).max() <= bound + 1e-5 and bound < 0.05
+    assert np.abs(y - HARDSWISH(z)).max() <= bound + 1e-5 and bound < 0.03
 
 
 def test_a_hardswish_range_inside_the_linear_part_is_the_relu_circuit_alone():
