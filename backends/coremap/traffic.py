@@ -34,13 +34,17 @@ def traffic_batch(graph: Graph) -> int:
 
 def neuron_spike_counts(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int | None = None,
                         progress: bool = False, desc: str = "spike traffic",
-                        engine: str = "auto") -> dict[str, np.ndarray]:
+                        engine: str = "numpy") -> dict[str, np.ndarray]:
     """Mean spikes per sample of every neuron of every spiking population (flat C-order arrays), measured on analog
     input: the per-neuron counts the simulator keeps per batch (`kernel.counts`), summed here (its `simulate`
     reports layer totals only). `batch_size`: samples at once (default `traffic_batch`). `engine`: "numpy" (the
-    reference kernels), "ort" (the step model on onnxruntime, which leaves the same counts in the kernels) or "auto",
-    as `simulate`'s: ort when onnxruntime is installed and can express the program, else numpy. On a ResNet-50 at
-    64 x 64 this measurement was nearly all of a calibrated compile's time on the NumPy kernels."""
+    reference kernels, the default), "ort" (the step model on onnxruntime, which leaves its counts in the kernels) or
+    "auto", as `simulate`'s (ort when onnxruntime is installed and can express the program, else numpy).
+
+    compile records these counts with NumPy: onnxruntime was 2.1x faster on a ResNet-50 at 64 x 64 (8 samples, T=32)
+    but its synaptic sums round differently from NumPy's BLAS, which moved spikes and 18 of 57 recorded rates in the
+    4th digit there (and digits_resnet amos's on the bundled models), so the .snnir bytes would depend on the engine
+    (docs/performance.md)."""
     from snncc.backends.simulator import build_program
     from snncc.backends.simulator.runner import fastest_engine
     from snncc.backends.simulator import kernels
