@@ -53,6 +53,12 @@ def test_invalid_gates_are_rejected_with_the_reason():
         Gate(name="g", function=np.abs, default_K=4, default_range=(-1.0, 1.0), lowering=Lowering.AFFINE)
     with pytest.raises(ValueError, match="a must be > 0"):
         AffineReuse(base="sigmoid", a=-1.0)
+    with pytest.raises(ValueError, match="rest_support must be finite"):
+        Gate(name="g", function=np.abs, default_K=4, default_range=(-1.0, 1.0), lowering=Lowering.FITTED,
+             rest_support=(3.0, -3.0))
+    with pytest.raises(ValueError, match="rest_period must lie in"):
+        Gate(name="g", function=np.abs, default_K=4, default_range=(-1.0, 1.0), lowering=Lowering.FITTED,
+             rest_support=(-3.0, 3.0), rest_period=6.0)
     with pytest.raises(ValueError, match="already registered"):
         register_gate(get_gate("sigmoid"))
     with pytest.raises(UnknownGateError, match="no_such_base"):
