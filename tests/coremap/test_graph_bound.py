@@ -159,9 +159,10 @@ def test_tile_packings_are_valid_and_above_the_graph_bound(seed, channels, size,
                                                            neurons, axons, memory, shared):
     """The core-shaped tile packings alone (fused and per layer; no row bands): every mapping passes --check and
     needs at least the graph-only bound."""
+    import json
+
     from snncc.backends.coremap.check import check_mapping
     from snncc.backends.coremap.mapfile import dumps
-    import json
 
     graph = residual_graph(np.random.default_rng(seed), channels, size, width, kernel, sparsity)
     profile = replace(load_profile(base), name="random", neurons_per_core=neurons, input_axons_per_core=axons,
@@ -172,5 +173,5 @@ def test_tile_packings_are_valid_and_above_the_graph_bound(seed, channels, size,
         assume(False)
     assert doc["summary"]["granularity"] == 0     # a tile packing
     assert check_mapping(graph, doc) == []
-    bound, parts = graph_bound(extract(graph), profile)
+    bound, parts = graph_bound(quantize(extract(graph), profile, None).network, profile)   # rounded weights
     assert bound <= doc["summary"]["cores"], (parts, doc["summary"]["cores"])
