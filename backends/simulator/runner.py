@@ -111,9 +111,9 @@ def _one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-# The engine "auto" picks when onnxruntime is installed: at eval's default batch of 256 the ort engine measured 1.36x
-# the numpy engine's throughput (geometric mean of 10 model/coding rows, faster on 8; `benchmarks/sim_speed.py
-# --engines`, load average 1.9-3.1 on the shared 2-core machine); at batch 1 they are even (0.99x).
+# The engine "auto" picks when onnxruntime is installed: at eval's default batch of 256 the ort engine measured 1.15x
+# the numpy engine's throughput (geometric mean of 10 model/coding rows, faster on 9; `benchmarks/sim_speed.py
+# --engines`, load average 2.6-3.0 on the shared 2-core machine); at batch 1, 1.73x (faster on 10).
 FASTEST_INSTALLED = "ort"
 
 
