@@ -6,6 +6,7 @@ four significant digits, populations in graph order."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 
@@ -63,28 +64,31 @@ def neuron_spike_counts(graph: Graph, x: np.ndarray, timesteps: int, batch_size:
 
 def _counts(program, x, timesteps: int, batch_size: int, progress: bool, desc: str, engine: str):
     from snncc.backends.simulator import kernels
+    from snncc.backends.simulator.runner import _one_blas_thread
 
     run = kernels.RunOptions("analog", 0, "dense")
     if engine == "ort":
         from snncc.backends.onnx_step.engine import OrtStepRunner
 
-        schedule, bind = OrtStepRunner(program).schedule, program.bind_counts
+        schedule, bind, threads = OrtStepRunner(program).schedule, program.bind_counts, contextlib.nullcontext()
     elif engine == "numpy":
-        schedule, bind = kernels.SCHEDULES[program.schedule], program.bind
+        # as `simulate`: BLAS threads on the step loop's many small products cost far more than they give
+        schedule, bind, threads = kernels.SCHEDULES[program.schedule], program.bind, _one_blas_thread()
     else:
         raise kernels.ProgramError(f"unknown engine {engine!r}; use 'auto', 'numpy' or 'ort'")
     n = len(x)
     totals: dict[str, np.ndarray] = {}
     bar = kernels.progress_bar(n, desc, progress)
     try:
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            bound = bind({program.inputs[0]: np.asarray(x[start:stop], np.float32)}, stop - start, run, start)
-            schedule(kernels.BatchRun(program, bound, stop - start, bar and bar.update), [int(timesteps)])
-            for kernel in program.kernels:
-                if kernel.counts is not None:
-                    c = kernel.counts.reshape(stop - start, -1).astype(np.float64).sum(axis=0)
-                    totals[kernel.name] = totals.get(kernel.name, 0.0) + c
+        with threads:
+            for start in range(0, n, batch_size):
+                stop = min(start + batch_size, n)
+                bound = bind({program.inputs[0]: np.asarray(x[start:stop], np.float32)}, stop - start, run, start)
+                schedule(kernels.BatchRun(program, bound, stop - start, bar and bar.update), [int(timesteps)])
+                for kernel in program.kernels:
+                    if kernel.counts is not None:
+                        c = kernel.counts.reshape(stop - start, -1).astype(np.float64).sum(axis=0)
+                        totals[kernel.name] = totals.get(kernel.name, 0.0) + c
     finally:
         if bar is not None:
             bar.close()
