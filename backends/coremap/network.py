@@ -36,6 +36,7 @@ from snncc.ir.node import Node
 MAX_PROBE_ENTRIES = 60_000_000          # dense entries of one probed op (a linear op without a Jacobian formula)
 MAX_COMPOSED_NONZEROS = 60_000_000      # nonzeros of a composed projection matrix (and of every partial product)
 _BLOCK_NONZEROS = 8_000_000             # a sparse product above this many (bounded) nonzeros is built in row blocks
+COMPOSE_CONVS = True                    # a conv chain from a source composes as one conv (`conv_chain`)
 _CANCEL_RTOL = 1e-10                    # |entry| <= this x (sum of |terms|): a cancellation, dropped
 LINEAR_OPS = {"dense", "conv", "avg_pool", "global_avg_pool", "add", "affine", "flatten", "reshape", "concat",
               "delay", "graph_conv", "transpose"}
@@ -777,7 +778,7 @@ def _matmul(j: sparse.csr_matrix, m: sparse.csr_matrix) -> sparse.csr_matrix:
     return out
 
 
-def _compose(graph: Graph, nodes: dict, value: str, sources: list[str], target: Layer):
+def _compose(graph: Graph, nodes: dict, value: str, sources: list[str], target: Layer, convs: bool = False):
     """Explicit matrices of the linear sub-graph from `sources` to `value`, composed along the DAG (in graph order)
     from each op's sparse Jacobian:
 
@@ -785,7 +786,8 @@ def _compose(graph: Graph, nodes: dict, value: str, sources: list[str], target: 
 
     The bias is f(0), one forward pass with every source at zero. Alongside M, the same products of |J| bound the
     magnitude of the terms summed into each entry; an entry at most _CANCEL_RTOL times its bound is a cancellation
-    (x - y + y) left over by rounding and is dropped with the exact zeros."""
+    (x - y + y) left over by rounding and is dropped with the exact zeros. With `convs`, a source whose sub-graph is
+    a chain of convs is composed as one conv (`conv_chain`) without building its matrix."""
     source_set = set(sources)
     order = {name: k for k, name in enumerate(nodes)}
     sub, stack = set(), [value]
@@ -830,6 +832,13 @@ def _compose(graph: Graph, nodes: dict, value: str, sources: list[str], target: 
             readers[i] = readers.get(i, 0) + 1
     projections = []
     for s in sources:
+        if convs:
+            from snncc.backends.coremap.conv_chain import compose_conv
+
+            direct = compose_conv(nodes, graph.constants, value, s, sub_order)
+            if direct is not None:
+                projections.append(replace(direct, tgt_shape=target.shape3))
+                continue
         shape = nodes[s].type.shape
         n_src = _size(shape)
         what = f"layer %{target.name}: the linear ops between %{s} and it compose into a {n_tgt} x {n_src} matrix"
@@ -1022,10 +1031,10 @@ def extract(graph: Graph) -> Network:
         built = _structural(terms, nodes, graph.constants, layer.shape) if terms is not None else None
         if built is None:
             sources = _linear_sources(value, nodes, is_source, node.name)
-            projections, bias = _compose(graph, nodes, value, sources, layer)
+            projections, bias = _compose(graph, nodes, value, sources, layer, convs=COMPOSE_CONVS)
             from snncc.backends.coremap.as_conv import matrix_as_conv
 
-            built = [matrix_as_conv(p) or p for p in projections], bias
+            built = [p if isinstance(p, ConvProjection) else matrix_as_conv(p) or p for p in projections], bias
         layer.projections, layer.bias = [_per_window(p, nodes) if p.source in stages else p for p in built[0]], \
             built[1]
         if not np.any(layer.bias):

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from snncc.backends.coremap import as_conv, check_mapping, dumps, map_graph, to_graph
+from snncc.backends.coremap import as_conv, check_mapping, dumps, map_graph, network, to_graph
 from snncc.backends.coremap.coresim import quantized_from_mapping, simulate_cores, whole_graph_spike_trains
 from snncc.backends.coremap.network import (ConvProjection, MatrixProjection, SparseRows, explicit_projection,
                                             extract, has_zero_taps)
@@ -14,6 +14,7 @@ from tests.coremap.nets import compiled
 
 def test_pool_selection_convs_are_recognised_exactly(monkeypatch):
     graph, _ = compiled("maxpool")
+    monkeypatch.setattr(network, "COMPOSE_CONVS", False)    # the fit itself, not the direct composition (conv_chain)
     recognised = extract(graph)
     monkeypatch.setattr(as_conv, "matrix_as_conv", lambda p: None)
     composed = extract(graph)

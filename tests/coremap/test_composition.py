@@ -179,6 +179,7 @@ def test_composed_matrices_equal_the_dense_probe(seed, monkeypatch):
     graph = random_net(seed)
     assert_matches_probe(graph, extract(graph))             # composed matrices recognised as convs where they are
     monkeypatch.setattr(as_conv, "matrix_as_conv", lambda p: None)
+    monkeypatch.setattr(network, "COMPOSE_CONVS", False)    # explicit matrices throughout
     # p2 (after the pool tree), the max-pool relus, p3 (concat), p4 and the readout are composed, not structural
     assert assert_matches_probe(graph, extract(graph)) >= 8
 
@@ -187,6 +188,7 @@ def test_ops_probed_one_by_one_give_the_same_matrices(monkeypatch):
     """Without any Jacobian formula every op is probed on its own (f(e_i) - f(0) of that op): same matrices."""
     graph = random_net(3)
     monkeypatch.setattr(as_conv, "matrix_as_conv", lambda p: None)
+    monkeypatch.setattr(network, "COMPOSE_CONVS", False)    # explicit matrices throughout
     with_formulas = extract(graph)
     monkeypatch.setattr(network, "JACOBIAN_FORMULAS", {})
     probed = extract(graph)
