@@ -6,7 +6,6 @@ four significant digits, populations in graph order."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 
@@ -34,56 +33,32 @@ def traffic_batch(graph: Graph) -> int:
 
 
 def neuron_spike_counts(graph: Graph, x: np.ndarray, timesteps: int, batch_size: int | None = None,
-                        progress: bool = False, desc: str = "spike traffic",
-                        engine: str = "numpy") -> dict[str, np.ndarray]:
-    """Mean spikes per sample of every neuron of every spiking population (flat C-order arrays), measured on analog
-    input: the per-neuron counts the simulator keeps per batch (`kernel.counts`), summed here (its `simulate`
-    reports layer totals only). `batch_size`: samples at once (default `traffic_batch`). `engine`: "numpy" (the
-    reference kernels, the default), "ort" (the step model on onnxruntime, which leaves its counts in the kernels) or
-    "auto", as `simulate`'s (ort when onnxruntime is installed and can express the program, else numpy).
+                        progress: bool = False, desc: str = "spike traffic") -> dict[str, np.ndarray]:
+    """Mean spikes per sample of every neuron of every spiking population (flat C-order arrays), measured with the
+    simulator's NumPy kernels on analog input: the per-neuron counts the simulator keeps per batch (`kernel.counts`),
+    summed here (its `simulate` reports layer totals only). `batch_size`: samples at once (default `traffic_batch`).
 
-    compile records these counts with NumPy: onnxruntime was 2.1x faster on a ResNet-50 at 64 x 64 (8 samples, T=32)
-    but its synaptic sums round differently from NumPy's BLAS, which moved spikes and 18 of 57 recorded rates in the
-    4th digit there (and digits_resnet amos's on the bundled models), so the .snnir bytes would depend on the engine
-    (docs/performance.md)."""
+    Not on the ort engine, although it was 2.1x faster on a ResNet-50 at 64 x 64 (8 samples, T=32): its synaptic sums
+    round differently from NumPy's BLAS, which moved 18 of 57 recorded rates in the 4th digit there (and digits_resnet
+    amos's on the bundled models), so the .snnir bytes would depend on the engine (docs/performance.md)."""
     from snncc.backends.simulator import build_program
-    from snncc.backends.simulator.runner import fastest_engine
-    from snncc.backends.simulator import kernels
-
-    program = build_program(graph)
-    batch_size = batch_size or traffic_batch(graph)
-    if engine == "auto":
-        engine = fastest_engine()
-        if engine == "ort":
-            try:
-                return _counts(program, x, timesteps, batch_size, progress, desc, "ort")
-            except kernels.ProgramError:    # a program the step model cannot express: the NumPy kernels can
-                engine = "numpy"
-    return _counts(program, x, timesteps, batch_size, progress, desc, engine)
-
-
-def _counts(program, x, timesteps: int, batch_size: int, progress: bool, desc: str, engine: str):
     from snncc.backends.simulator import kernels
     from snncc.backends.simulator.runner import _one_blas_thread
 
+    program = build_program(graph)
+    batch_size = batch_size or traffic_batch(graph)
     run = kernels.RunOptions("analog", 0, "dense")
-    if engine == "ort":
-        from snncc.backends.onnx_step.engine import OrtStepRunner
-
-        schedule, bind, threads = OrtStepRunner(program).schedule, program.bind_counts, contextlib.nullcontext()
-    elif engine == "numpy":
-        # as `simulate`: BLAS threads on the step loop's many small products cost far more than they give
-        schedule, bind, threads = kernels.SCHEDULES[program.schedule], program.bind, _one_blas_thread()
-    else:
-        raise kernels.ProgramError(f"unknown engine {engine!r}; use 'auto', 'numpy' or 'ort'")
+    schedule = kernels.SCHEDULES[program.schedule]
     n = len(x)
     totals: dict[str, np.ndarray] = {}
     bar = kernels.progress_bar(n, desc, progress)
     try:
-        with threads:
+        # as `simulate`: BLAS threads on the step loop's many small products cost far more than they give
+        with _one_blas_thread():
             for start in range(0, n, batch_size):
                 stop = min(start + batch_size, n)
-                bound = bind({program.inputs[0]: np.asarray(x[start:stop], np.float32)}, stop - start, run, start)
+                batch = {program.inputs[0]: np.asarray(x[start:stop], np.float32)}
+                bound = program.bind(batch, stop - start, run, start)
                 schedule(kernels.BatchRun(program, bound, stop - start, bar and bar.update), [int(timesteps)])
                 for kernel in program.kernels:
                     if kernel.counts is not None:

@@ -106,26 +106,3 @@ def test_spike_counts_run_in_batches_the_memory_cap_sizes(mlp):
     assert counts[4].keys() == counts[64].keys()
     assert all(np.array_equal(counts[4][k], counts[64][k]) for k in counts[4])
     assert peaks[4] < peaks[64] / 4
-
-
-def test_spike_counts_on_either_engine(mlp, monkeypatch):
-    """compile counts its recorded rates on NumPy (onnxruntime's sums round differently and moved rates in the 4th
-    digit on a ResNet-50); neuron_spike_counts can count on ort, equal here, and "auto" falls back to NumPy where
-    the step model cannot express the program."""
-    from snncc.backends.coremap import traffic
-    from snncc.backends.onnx_step import engine as ort_engine
-    from snncc.backends.simulator import ProgramError
-
-    graph, x = mlp
-    engines = []
-    counts = traffic._counts
-    monkeypatch.setattr(traffic, "_counts", lambda *a: engines.append(a[-1]) or counts(*a))
-    recompiled = snncc.compile("models/digits_cnn.onnx", "rate", timesteps=8, calibration=x[:16])
-    assert engines == ["numpy"] and HEADER_KEY in recompiled.meta
-    by_engine = {e: neuron_spike_counts(graph, x[:64], 8, engine=e) for e in ("numpy", "ort", "auto")}
-    monkeypatch.setattr(ort_engine, "lower_program", lambda *a: (_ for _ in ()).throw(ProgramError("no")))
-    by_engine["fallback"] = neuron_spike_counts(graph, x[:64], 8, engine="auto")
-    assert engines[1:] == ["numpy", "ort", "ort", "ort", "numpy"]
-    for counted in by_engine.values():
-        assert counted.keys() == by_engine["numpy"].keys()
-        assert all(np.array_equal(counted[k], by_engine["numpy"][k]) for k in counted)
