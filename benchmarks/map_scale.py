@@ -5,6 +5,7 @@
     python benchmarks/map_scale.py --speed         # time and peak memory at three ResNet-50 widths
     python benchmarks/map_scale.py --exports --depths 18,50 --widths 0.25,0.5,1.0 --profiles loihi,loihi2
                                                    # standard-export ResNets: model x profile table
+    python benchmarks/map_scale.py --one-axon      # TrueNorth: cores vs the plain and the one-axon bound
 
 Quality: every `models/*.onnx` is compiled with the rate coding (digits_silu: amos; T=32, its recorded calibration
 data, karate: its one data file) and mapped
@@ -215,6 +216,48 @@ def _print_export(r: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# One output axon per neuron (TrueNorth): cores against both graph-only bounds
+# ---------------------------------------------------------------------------------------------------------------
+
+ONE_AXON_MODELS = ("digits_mlp", "digits_cnn", "digits_cnn_qcfs15", "digits_cnn_qcfs2", "digits_resnet", "small_cnn")
+
+
+def one_axon(repeat: int, profile: str = "truenorth", timesteps: int = 32) -> list[dict]:
+    """Every bundled digits model (rate, T=32, its calibration data) and the tests' small CNN
+    (`tests.coremap.nets.cnn_model`, T=16 as there) mapped onto a one-axon profile, each mapping checked with
+    `check_mapping` (what `snncc map --check` runs)."""
+    import snncc
+    from snncc.backends.coremap import check_mapping, map_graph
+    from snncc.data import load_npz
+
+    sys.path.insert(0, str(ROOT))
+    from tests.coremap.nets import compiled
+
+    rows = []
+    for name in ONE_AXON_MODELS:
+        if name == "small_cnn":
+            graph, calib = compiled("cnn")
+        else:
+            model = ROOT / "models" / f"{name}.onnx"
+            calib = load_npz(snncc.default_calibration_file(model)).x
+            graph = snncc.compile(str(model), "rate", timesteps=timesteps, calibration=calib)
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            doc = map_graph(graph, profile, calib).document
+            times.append(time.perf_counter() - t0)
+        s = doc["summary"]
+        rows.append({"model": name, "cores": s["cores"], "graph_bound": s["graph_bound_cores"],
+                     "one_axon_bound": s["one_axon_bound_cores"], "ratio": s["cores_over_one_axon_bound"],
+                     "parts": s["one_axon_bound_parts"], "splitters": s["splitter_neurons"],
+                     "seconds": statistics.median(times), "check": "ok" if not check_mapping(graph, doc) else "FAILS"})
+        r = rows[-1]
+        print(f"{name:18} {r['cores']:>6} {r['graph_bound']:>6} {r['one_axon_bound']:>8} {r['ratio']:>6.2f} "
+              f"{r['splitters']:>9} {r['seconds']:>7.2f} {r['check']:>6}  {r['parts']}", flush=True)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Quality on the bundled models
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -279,7 +322,15 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per map process (--exports)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--one-axon", action="store_true", help="one-axon (TrueNorth) table against both bounds")
     args = ap.parse_args(argv)
+    if args.one_axon:
+        print(f"\nOne output axon per neuron (truenorth), rate coding, mapped with their calibration data (median of "
+              f"{args.repeat}); graph: plain graph-only bound; one-axon: with the copies readers force")
+        print(f"{'model':18} {'cores':>6} {'graph':>6} {'one-axon':>8} {'ratio':>6} {'splitters':>9} {'time s':>7} "
+              f"{'check':>6}  one-axon parts")
+        one_axon(args.repeat)
+        return 0
     if args.one is not None:
         print(json.dumps(_speed_one(args.one, args.profile, args.repeat)))
         return 0

@@ -33,6 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network, box_indices, set_indices
+from snncc.backends.coremap.fill_pack import fill_pack
 from snncc.backends.coremap.profile import Profile
 from snncc.backends.coremap.shared_inputs import group_by_shared_inputs
 from snncc.backends.coremap.splitter_bound import splitter_bound
@@ -670,6 +671,8 @@ def _pack(network: Network, profile: Profile, rates, granularity: int, fanout: d
 
 
 TILES = 0      # the granularity a tile packing records
+FILL = -1      # the granularity a fill packing (`fill_pack`, one output axon per neuron) records
+FILL_RESERVES = (8, 16, 24, 32, 0)     # axons a reading group's core leaves to layers read from the host
 
 
 def _tile_atoms(scratch: _Packer, group: list[Layer], profile: Profile) -> list[Slice]:
@@ -730,6 +733,17 @@ def _pack_consumers_first(network: Network, profile: Profile, rates, granularity
     packer.finish()
     assignment = [list(reversed(core.slices)) for core in reversed(packer.cores)]
     return _replay(network, profile, rates, granularity, assignment)
+
+
+def _pack_fill(network: Network, profile: Profile, rates, reserve: int) -> _Packer | None:
+    """`fill_pack`'s cores replayed (None when it does not apply to the network)."""
+    layers = network.by_name()
+    cores = fill_pack(network, profile, _layer_order(network), lambda name: axon_multiplicity(layers[name], profile),
+                      reserve)
+    if cores is None:
+        return None
+    assignment = [[_neuron_slices(layers[name], [i])[0] for name, i in members] for members in cores]
+    return _replay(network, profile, rates, FILL, assignment)
 
 
 def _output_axons(packer: _Packer, profile: Profile) -> list[int]:
@@ -981,6 +995,7 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
             grouped = all(l.kind == "input" or _groupable(l, images) for l in network.layers)
             banded = granularities or GRANULARITIES[:1]
             strategies += [(g, True, images) for g in (banded[:1] if grouped else banded)]
+        strategies += [(FILL, True, reserve) for reserve in FILL_RESERVES]
 
     def settled(packer: _Packer, g: int) -> Mapping | None:
         """The packing with every core within its output axons (cut as needed), or None."""
@@ -1001,7 +1016,13 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
               disable=not progress, file=sys.stderr, leave=False) as bar:
         tick = lambda: bar.update(1)  # noqa: E731
         for g, consumers_first, images in strategies:
-            if g == TILES:
+            if g == FILL:
+                packer = _pack_fill(network, profile, rates, images)
+                for _ in range(placed):
+                    tick()
+                if packer is None:
+                    continue
+            elif g == TILES:
                 packer = _pack_tiles(network, profile, rates, images, tick)
             elif consumers_first:
                 packer = _pack_consumers_first(network, profile, rates, g, images, tick)

@@ -92,6 +92,7 @@ def test_grouping_saves_cores_and_copies_on_the_bundled_digits_cnn(monkeypatch):
     graph = snncc.compile(str(MODELS / "digits_cnn.onnx"), "rate", timesteps=16, calibration=x)
     grouped = map_graph(graph, "truenorth", x).document
     monkeypatch.setattr(partition_module, "MAX_GROUPED_NEURONS", 0)
+    monkeypatch.setattr(sys.modules["snncc.backends.coremap.fill_pack"], "MAX_GROUPED", 0)
     ordered = map_graph(graph, "truenorth", x).document
     assert check_mapping(graph, grouped) == []
     assert grouped["summary"]["cores"] < 0.85 * ordered["summary"]["cores"]
