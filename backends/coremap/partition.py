@@ -672,7 +672,7 @@ def _pack(network: Network, profile: Profile, rates, granularity: int, fanout: d
 
 TILES = 0      # the granularity a tile packing records
 FILL = -1      # the granularity a fill packing (`fill_pack`, one output axon per neuron) records
-FILL_RESERVES = (8, 16, 24, 32, 0)     # axons a reading group's core leaves to layers read from the host
+FILL_RESERVES = (12, 16, 8, 24)     # axons a reading group's core leaves to layers read from the host
 
 
 def _tile_atoms(scratch: _Packer, group: list[Layer], profile: Profile) -> list[Slice]:

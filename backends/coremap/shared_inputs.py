@@ -31,22 +31,28 @@ def group_by_shared_inputs(reads: np.ndarray, axon_weight: np.ndarray, neuron_co
     members = [[i] for i in range(n)]
     scale = int(w.sum()) + 1      # score = shared axons first, then the smaller union
 
-    def scores(rows: np.ndarray) -> np.ndarray:
-        """Merge scores of the given groups (rows) with every group (columns); -1 where they do not fit."""
-        merged = axons[rows, None] + axons[None, :] - shared[rows]
-        ok = alive[None, :] & (merged <= axon_cap) & (cost[rows, None] + cost[None, :] <= neuron_cap)
-        ok[np.arange(rows.size), rows] = False
-        return np.where(ok, shared[rows] * scale + (scale - 1 - merged), -1)
+    def scores(rows: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
+        """Merge scores of the given groups (rows) with every group (columns, or the given live ones); -1 where
+        they do not fit."""
+        if cols is None:
+            cols = np.arange(n)
+        pair = shared[np.ix_(rows, cols)]
+        merged = axons[rows, None] + axons[None, cols] - pair
+        ok = alive[None, cols] & (merged <= axon_cap) & (cost[rows, None] + cost[None, cols] <= neuron_cap)
+        ok &= rows[:, None] != cols[None, :]
+        return np.where(ok, pair * scale + (scale - 1 - merged), -1)
 
     best = np.full(n, -1, np.int64)
     partner = np.zeros(n, np.int64)
 
     def refresh(rows: np.ndarray) -> None:
+        live = np.flatnonzero(alive)     # dead groups never fit: scoring only live ones keeps the lowest-index tie
         for start in range(0, rows.size, 256):
             chunk = rows[start:start + 256]
-            table = scores(chunk)
-            partner[chunk] = np.argmax(table, axis=1)
-            best[chunk] = table[np.arange(chunk.size), partner[chunk]]
+            table = scores(chunk, live)
+            pick = np.argmax(table, axis=1)
+            partner[chunk] = live[pick]
+            best[chunk] = table[np.arange(chunk.size), pick]
 
     refresh(np.arange(n))
     while True:
