@@ -107,14 +107,20 @@ def _groups(reads: list[np.ndarray], weight: np.ndarray, cost: np.ndarray, axon_
     return groups
 
 
+def fills(order: list[Layer]) -> bool:
+    """Whether `fill_pack` takes a network whose non-input layers are `order`: explicit synapses only, at most
+    MAX_FILL_NEURONS neurons."""
+    return sum(l.size for l in order) <= MAX_FILL_NEURONS and \
+        all(isinstance(p, MatrixProjection) for l in order for p in l.projections)
+
+
 def fill_pack(network: Network, profile: Profile, order: list[Layer], multiplicity, reserve: int = 0,
               fill: bool = False) -> list[list[tuple[str, int]]] | None:
     """Cores as lists of (layer, flat neuron index), ids running from the input side; None when the network is
     not all explicit synapses or too large. `order`: the non-input layers in topological order;
     `multiplicity(layer name)`: axons per source neuron; `fill`: a group that fits no core whole moves neuron by
     neuron into any core with room, whatever the new axons."""
-    if sum(l.size for l in order) > MAX_FILL_NEURONS or \
-            not all(isinstance(p, MatrixProjection) for l in order for p in l.projections):
+    if not fills(order):
         return None
     offset, weight = {}, []
     for l in network.layers:

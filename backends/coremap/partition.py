@@ -33,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network, box_indices, set_indices
-from snncc.backends.coremap.fill_pack import fill_pack
+from snncc.backends.coremap.fill_pack import fill_pack, fills
 from snncc.backends.coremap.profile import Profile
 from snncc.backends.coremap.shared_inputs import group_by_shared_inputs
 from snncc.backends.coremap.splitter_bound import splitter_bound
@@ -672,7 +672,9 @@ def _pack(network: Network, profile: Profile, rates, granularity: int, fanout: d
 
 TILES = 0      # the granularity a tile packing records
 FILL = -1      # the granularity a fill packing (`fill_pack`, one output axon per neuron) records
-FILL_RESERVES = (12, 16, 8, 24)     # axons a reading group's core leaves to layers read from the host
+# the share of a reading group's core's axons left to layers read from the host (the digits CNNs' best: 12 and 16 of
+# TrueNorth's 256)
+FILL_RESERVES = (12 / 256, 16 / 256)
 
 
 def _tile_atoms(scratch: _Packer, group: list[Layer], profile: Profile) -> list[Slice]:
@@ -990,12 +992,15 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
     strategies = [(g, False, False) for g in granularities] + [(TILES, False, True)] + \
         ([] if large else [(TILES, False, False)])
     if profile.output_axons_per_neuron == 1:      # consumers first; image layers by shared inputs too, or not
-        for images in (False, True):
+        # where the fill packing applies, it beat grouping image layers alone on every network measured
+        filled = fills(_layer_order(network)) and bool(FILL_RESERVES)
+        for images in (False,) if filled else (False, True):
             # granularity shapes only the atoms of layers that are not grouped by shared inputs
             grouped = all(l.kind == "input" or _groupable(l, images) for l in network.layers)
             banded = granularities or GRANULARITIES[:1]
             strategies += [(g, True, images) for g in (banded[:1] if grouped else banded)]
-        strategies += [(FILL, True, reserve) for reserve in FILL_RESERVES]
+        reserves = sorted({round(f * profile.input_axons_per_core) for f in FILL_RESERVES}) if filled else []
+        strategies += [(FILL, True, reserve) for reserve in reserves]
 
     def settled(packer: _Packer, g: int) -> Mapping | None:
         """The packing with every core within its output axons (cut as needed), or None."""
@@ -1015,6 +1020,7 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
     with tqdm(total=placed * len(strategies), desc=f"map: partition ({profile.name})", unit="layer",
               disable=not progress, file=sys.stderr, leave=False) as bar:
         tick = lambda: bar.update(1)  # noqa: E731
+        # (granularity, consumers first, option): option is fused tiles / image layers grouped, or FILL's reserve
         for g, consumers_first, images in strategies:
             if g == FILL:
                 packer = _pack_fill(network, profile, rates, images)
