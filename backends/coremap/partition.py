@@ -673,8 +673,10 @@ def _pack(network: Network, profile: Profile, rates, granularity: int, fanout: d
 TILES = 0      # the granularity a tile packing records
 FILL = -1      # the granularity a fill packing (`fill_pack`, one output axon per neuron) records
 # the share of a reading group's core's axons left to layers read from the host (the digits CNNs' best: 12 and 16 of
-# TrueNorth's 256)
-FILL_RESERVES = (12 / 256, 16 / 256)
+# TrueNorth's 256; the tests' small CNN: 32); networks up to FILL_SMALL neurons try them all (a packing takes a
+# second), larger ones the first two (digits_resnet: 12 s each)
+FILL_RESERVES = (12 / 256, 16 / 256, 8 / 256, 24 / 256, 32 / 256)
+FILL_SMALL = 4096
 
 
 def _tile_atoms(scratch: _Packer, group: list[Layer], profile: Profile) -> list[Slice]:
@@ -999,7 +1001,8 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
             grouped = all(l.kind == "input" or _groupable(l, images) for l in network.layers)
             banded = granularities or GRANULARITIES[:1]
             strategies += [(g, True, images) for g in (banded[:1] if grouped else banded)]
-        reserves = sorted({round(f * profile.input_axons_per_core) for f in FILL_RESERVES}) if filled else []
+        shares = FILL_RESERVES if sum(l.size for l in network.layers) <= FILL_SMALL else FILL_RESERVES[:2]
+        reserves = sorted({round(f * profile.input_axons_per_core) for f in shares}) if filled else []
         strategies += [(FILL, True, reserve) for reserve in reserves]
 
     def settled(packer: _Packer, g: int) -> Mapping | None:
