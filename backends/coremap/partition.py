@@ -19,7 +19,9 @@ core fits. On a profile whose neurons drive one axon each, the partitioner also 
 topological order): when a layer is packed, every consumer core of each of its neurons is known, so its splitters and
 output axons are counted exactly instead of estimated, and atoms hold all channels of a few positions, which keeps a
 source neuron's consumers on few cores; layers with explicit synapses are placed in groups of neurons that share many
-inputs (`shared_inputs.group_by_shared_inputs`), since each core that reads a source neuron costs it one copy.
+inputs (`shared_inputs.group_by_shared_inputs`), since each core that reads a source neuron costs it one copy. The
+fill candidates (`fill_pack`) place those groups into any core with room, so that layers that fill axons and layers
+that fill neurons share cores.
 """
 
 from __future__ import annotations
