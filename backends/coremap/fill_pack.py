@@ -89,7 +89,8 @@ def _groups(reads: list[np.ndarray], weight: np.ndarray, cost: np.ndarray, axon_
         table = np.zeros((n, cols.size), bool)
         for i, r in enumerate(reads):
             table[i, np.searchsorted(cols, r)] = True
-        return group_by_shared_inputs(table, weight[cols], cost, axon_cap, neuron_cap)
+        groups = group_by_shared_inputs(table, weight[cols], cost, axon_cap, neuron_cap)
+        return _moved(table, weight[cols], cost, groups, axon_cap, neuron_cap)
     groups, current, seen, axons, neurons = [], [], set(), 0, 0
     for i, r in enumerate(reads):
         new = [s for s in r.tolist() if s not in seen]
@@ -105,6 +106,46 @@ def _groups(reads: list[np.ndarray], weight: np.ndarray, cost: np.ndarray, axon_
     if current:
         groups.append(np.array(current))
     return groups
+
+
+SWEEPS = 4
+
+
+def _moved(table: np.ndarray, weight: np.ndarray, cost: np.ndarray, groups: list[np.ndarray], axon_cap: int,
+           neuron_cap: int) -> list[np.ndarray]:
+    """The groups after moving single neurons to another group wherever that lowers the sum of the groups' input
+    unions (what their sources' copies cost) and both groups stay within a core (a few sweeps, lowest index first on
+    ties, so deterministic)."""
+    label = np.zeros(table.shape[0], np.int64)
+    for k, g in enumerate(groups):
+        label[g] = k
+    count = np.zeros((len(groups), table.shape[1]), np.int32)
+    np.add.at(count, label, table.astype(np.int32))
+    axons = (count > 0).astype(np.int64) @ weight
+    neurons = np.bincount(label, weights=cost, minlength=len(groups)).astype(np.int64)
+    for _ in range(SWEEPS):
+        moved = False
+        for i in range(table.shape[0]):
+            a, cols = label[i], np.flatnonzero(table[i])
+            freed = int(weight[cols[count[a, cols] == 1]].sum())
+            added = (count[:, cols] == 0).astype(np.int64) @ weight[cols]
+            gain = np.where((axons + added <= axon_cap) & (neurons + cost[i] <= neuron_cap), freed - added, 0)
+            gain[a] = 0
+            b = int(np.argmax(gain))
+            if gain[b] <= 0:
+                continue
+            count[a, cols] -= 1
+            count[b, cols] += 1
+            axons[a] -= freed
+            axons[b] += int(added[b])
+            neurons[a] -= cost[i]
+            neurons[b] += cost[i]
+            label[i] = b
+            moved = True
+        if not moved:
+            break
+    out = [np.flatnonzero(label == k) for k in range(len(groups))]
+    return sorted((g for g in out if g.size), key=lambda g: int(g[0]))
 
 
 def fills(order: list[Layer]) -> bool:

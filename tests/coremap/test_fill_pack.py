@@ -62,3 +62,25 @@ def test_fill_packing_places_every_neuron_within_the_core_limits():
                        for j in range(r.size) if i in p.sources_of(np.array([j]))}
             copies += max(len(readers) - 1, 0) + 1
         assert copies <= SMALL.neurons_per_core
+
+
+def test_moving_single_neurons_never_raises_the_copies_and_keeps_groups_within_a_core():
+    from snncc.backends.coremap.fill_pack import _moved
+    from snncc.backends.coremap.shared_inputs import group_by_shared_inputs
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        table = rng.random((40, 60)) < 0.15
+        weight = rng.integers(1, 3, 60)
+        cost = rng.integers(1, 4, 40)
+        groups = group_by_shared_inputs(table, weight, cost, 30, 12)
+        moved = _moved(table, weight, cost, groups, 30, 12)
+        union = lambda gs: sum(int(weight[table[g].any(axis=0)].sum()) for g in gs)  # noqa: E731
+        assert union(moved) <= union(groups)
+        assert sorted(np.concatenate(moved).tolist()) == list(range(40))
+        assert all(weight[table[g].any(axis=0)].sum() <= 30 and cost[g].sum() <= 12 for g in moved)
+    # a neuron whose sources all sit in another group moves there: 0 and 1 read a, b; 3 reads c; 2 reads b, c, all
+    # already on {0, 1, 3}'s axons: 5 copies -> 3
+    table = np.array([[1, 1, 0], [1, 1, 0], [0, 1, 1], [0, 0, 1]], bool)
+    moved = _moved(table, np.ones(3, np.int64), np.ones(4, np.int64), [np.array([0, 1, 3]), np.array([2])], 3, 4)
+    assert [g.tolist() for g in moved] == [[0, 1, 2, 3]]
