@@ -33,8 +33,8 @@ import numpy as np
 
 from snncc.errors import OptionError
 from snncc.gates import FitSettings, FSCircuit, UnknownGateError, affine_circuit, get_circuit, get_gate, relu_circuit
-from snncc.gates.levels import level_circuit
-from snncc.ir import Add, Affine, FSNeuron, Gelu, Graph, run
+from snncc.gates.levels import ChannelCircuits, channel_level_circuits, level_circuit
+from snncc.ir import Add, Affine, ConstRef, FSNeuron, Gelu, Graph, run
 from snncc.ir.ops_ann import _Elementwise
 from snncc.passes.manager import RewriteError
 from snncc.passes.preconditions import Blocker, register_precondition
@@ -133,6 +133,7 @@ class _Lowering:
         self.graph, self.ctx, self.k, self.importance, self.fit = graph, ctx, k, importance, fit
         self.stats = dict(ctx.stats.get("activations") or {})
         self.extra: dict[str, tuple[float, float, float, float]] = {}
+        self.channels: dict[str, ChannelCircuits] = {}      # gate node -> its rest circuit cut per channel
 
     def prepare(self, nodes: list) -> None:
         """Input statistics for gate nodes that `calibrate` did not cover."""
@@ -245,19 +246,29 @@ class _Lowering:
         s_lo, s_hi = gate.rest_support
         if max(lo, s_lo) < min(hi, s_hi):
             try:
-                parts.append(level_circuit(get_gate(f"{name}_rest").function, (lo, hi), k, gate=f"{name}_rest",
-                                           support=gate.rest_support, period=gate.rest_period))
+                rest = get_gate(f"{name}_rest").function
+                parts.append(level_circuit(rest, (lo, hi), k, gate=f"{name}_rest", support=gate.rest_support,
+                                           period=gate.rest_period))
             except (UnknownGateError, ValueError) as exc:
                 raise RewriteError(node.name, f"cannot build the rest circuit of {name}: {exc}") from None
+            stats = self.stats.get(node.name) if self._has_input_stats(node.name) else None
+            if stats is not None and stats.input_channel_min is not None:
+                per_channel = channel_level_circuits(rest, stats.input_channel_min, stats.input_channel_max,
+                                                     parts[-1], support=gate.rest_support, period=gate.rest_period)
+                if per_channel is not None:
+                    self.channels[node.name] = per_channel
         return parts or None
 
 
-def fs_population(node, circuit: FSCircuit) -> FSNeuron:
-    """The `fs_neuron` node that replaces gate `node` by `circuit`."""
+def fs_population(node, circuit: FSCircuit, channels: tuple[ConstRef, ChannelCircuits] | None = None) -> FSNeuron:
+    """The `fs_neuron` node that replaces gate `node` by `circuit`; `channels`: the constant and errors of its
+    per-channel circuits (`circuit` then is the layer-wide one they were cut like)."""
+    error, mse = (circuit.max_abs_error, circuit.mse) if channels is None else \
+        (channels[1].max_abs_error, channels[1].mse)
     return FSNeuron(name=node.name, inputs=node.inputs, type=node.type, gate=circuit.gate, steps=circuit.K,
                     thresholds=circuit.thresholds, resets=circuit.resets, weights=circuit.output_weights,
                     ge=circuit.ge, bias_offset=circuit.bias_offset, x_range=tuple(circuit.x_range),
-                    max_abs_error=circuit.max_abs_error, mse=circuit.mse)
+                    max_abs_error=error, mse=mse, channel_circuits=None if channels is None else channels[0])
 
 
 # ops whose circuit may be fitted (the others have closed forms): the progress bar counts them
@@ -311,11 +322,18 @@ def lower_gates(graph, ctx, k: int | None = None, importance: bool = True, fit: 
             if node.op in FITTED_OPS:
                 bar.set_postfix_str(f"%{node.name}", refresh=False)
             parts = lowering.split(node)
+
+            def population(target: str, circuit: FSCircuit) -> FSNeuron:
+                per_channel = lowering.channels.get(node.name) if circuit.gate != "relu" else None
+                channels = None if per_channel is None else \
+                    (edit.constant(f"{target}.channels", per_channel.table, dtype=np.float64), per_channel)
+                return fs_population(node.replace(name=target), circuit, channels)
+
             if parts is not None and len(parts) == 2:
                 # f = relu + rest: two populations reading the same input, summed for the consumers
                 names = [edit.fresh_name(f"{node.name}.{part}") for part in ("relu", "rest")]
                 for part_name, circuit in zip(names, parts):
-                    edit.insert_before(node.name, fs_population(node.replace(name=part_name), circuit))
+                    edit.insert_before(node.name, population(part_name, circuit))
                 edit.replace(Add(name=node.name, inputs=tuple(names), type=node.type, coeffs=(1.0, 1.0)))
                 bar.update(node.op in FITTED_OPS)
                 continue
@@ -323,7 +341,7 @@ def lower_gates(graph, ctx, k: int | None = None, importance: bool = True, fit: 
             if node.op in FITTED_OPS:
                 bar.update()
             if circuit is not None:
-                edit.replace(fs_population(node, circuit))
+                edit.replace(population(node.name, circuit))
     finally:
         bar.close()
     if not edit.modified:
