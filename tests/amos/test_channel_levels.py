@@ -11,7 +11,7 @@ import snncc
 from snncc.backends.simulator import build_program, simulate
 from snncc.backends.simulator.kernels import FSNeuronKernel
 from snncc.gates import get_gate
-from snncc.gates.levels import channel_level_circuits, level_circuit
+from snncc.gates.levels import channel_level_circuits, level_circuit, level_circuits
 from snncc.ir import FSNeuron, from_bytes, run, to_bytes, to_text
 from snncc.ir.ops_amos import fs_circuit_decode, fs_circuit_frames
 from tests.helpers import make_model, rand
@@ -30,7 +30,7 @@ def test_each_channel_is_exact_zero_outside_the_support_and_within_its_own_bound
     lo = np.array([0.2, -2.5, -40.0, 5.0, -0.3, -35.0])
     hi = np.array([0.5, -2.0, 50.0, 8.0, 0.4, -1.0])
     shared = level_circuit(REST, (-40.0, 50.0), K, gate="hardswish_rest", support=(-3.0, 3.0), period=3.0)
-    channels = channel_level_circuits(REST, lo, hi, shared, support=(-3.0, 3.0), period=3.0)
+    channels = channel_level_circuits(REST, lo, hi, [shared], support=(-3.0, 3.0), period=3.0)[0]
     assert channels.table.shape == (6, 3 * K + 1) and channels.table.dtype == np.float64
     x = np.linspace(-60.0, 60.0, 240_001)
     y = _channel_outputs(channels.table, x)
@@ -55,7 +55,7 @@ def test_each_channel_is_exact_zero_outside_the_support_and_within_its_own_bound
 
 def test_channels_with_the_layer_range_share_the_layer_circuit():
     shared = level_circuit(REST, (-40.0, 50.0), K, gate="hardswish_rest", support=(-3.0, 3.0), period=3.0)
-    assert channel_level_circuits(REST, np.full(4, 20.0), np.full(4, 50.0), shared, support=(-3.0, 3.0),
+    assert channel_level_circuits(REST, np.full(4, 20.0), np.full(4, 50.0), [shared], support=(-3.0, 3.0),
                                   period=3.0) is None         # no channel meets the support: all shared
 
 
@@ -115,3 +115,29 @@ def _shared_levels(graph):
     """The graph with every per-channel rest circuit replaced by the layer-wide one it was cut like."""
     nodes = [n.replace(channel_circuits=None) if isinstance(n, FSNeuron) else n for n in graph.nodes]
     return graph.with_(nodes=nodes)
+
+
+def test_two_interleaved_rest_populations_halve_the_error_and_still_agree_across_engines():
+    shared = level_circuits(REST, (-40.0, 50.0), K, gate="hardswish_rest", support=(-3.0, 3.0), period=3.0, parts=2)
+    x = np.linspace(-60.0, 60.0, 240_001)
+    y = sum(fs_circuit_decode(fs_circuit_frames(x, c.thresholds, c.resets, False), c.output_weights, c.bias_offset)
+            for c in shared)
+    assert np.all(y[(x <= -3.0) | (x > 3.0)] == 0.0)
+    one = level_circuit(REST, (-40.0, 50.0), K, gate="hardswish_rest", support=(-3.0, 3.0), period=3.0)
+    assert np.abs(y[np.abs(x) <= 40.0] - REST(x[np.abs(x) <= 40.0])).max() < 0.55 * one.max_abs_error
+    model = hardswish_channels_model()
+    calibration = np.random.default_rng(0).random((200, 1, 8, 8), dtype=np.float32)
+    test = calibration[:60]
+    graph = snncc.compile(model, "amos", calibration=calibration, phases=K, rest=2)
+    assert "rest=2" in graph.meta["pipeline"]
+    add = graph.node("a1") if graph.node("a1").op == "add" else None
+    assert add is not None and len(add.inputs) == 3
+    rests = [graph.node(name) for name in add.inputs[1:]]
+    assert all(n.gate == "hardswish_rest" and n.channel_circuits is not None for n in rests)
+    ir = run(graph, test)[graph.outputs[0]]
+    np.testing.assert_allclose(simulate(graph, test, 1).outputs[1], ir, rtol=1e-5, atol=1e-4)
+    on_ort = simulate(graph, test, 1, engine="ort").outputs[1]
+    assert np.abs(on_ort - ir).max() <= 1e-3 * np.abs(ir).max()
+    ann = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": test})[0]
+    single = run(snncc.compile(model, "amos", calibration=calibration, phases=K), test)[graph.outputs[0]]
+    assert np.abs(ir - ann).max() < 0.75 * np.abs(single - ann).max()
