@@ -58,7 +58,8 @@ def coder(layer: Layer, layers: dict[str, Layer]) -> Layer:
     if layer.op != "first_spike_pool":
         return layer
     source = layers[layer.projections[0].source]
-    return Layer(layer.name, source.op, layer.kind, layer.shape, source.node, source.model, theta=source.theta)
+    return Layer(layer.name, source.op, layer.kind, layer.shape, source.node, source.model, theta=source.theta,
+                 circuits=source.circuits)
 
 
 def pool_max(values: np.ndarray, member) -> np.ndarray:
@@ -75,24 +76,19 @@ def pool_max(values: np.ndarray, member) -> np.ndarray:
     return out
 
 
-def _fs_parameters(layer: Layer, rows: np.ndarray, constants) -> tuple:
+def _fs_parameters(layer: Layer, rows: np.ndarray) -> tuple:
     """An fs_neuron's (T, h, d, e) for neurons `rows`: the shared circuit, or each row's channel's circuit (arrays
-    (K, rows) and (rows,)) when it has `channel_circuits`."""
+    (K, rows) and (rows,)) when it has per-channel circuits."""
     node = layer.node
-    if node.channel_circuits is None:
+    if layer.circuits is None:
         return node.thresholds, node.resets, node.weights, node.bias_offset
-    if constants is None or node.channel_circuits not in constants:
-        raise MappingError(f"layer %{layer.name}: its per-channel circuits are graph constants; pass the graph's "
-                           "constants")
-    k = int(node.steps)
-    thresholds, resets, weights, bias = node.parameters(constants)
-    flat = [np.broadcast_to(a, (k,) + tuple(layer.shape)).reshape(k, -1)[:, rows] for a in (thresholds, resets, weights)]
-    return flat[0], flat[1], flat[2], np.broadcast_to(bias, tuple(layer.shape)).reshape(-1)[rows]
+    k, shape = int(node.steps), tuple(layer.shape)
+    steps = [np.broadcast_to(a, (k,) + shape).reshape(k, -1)[:, rows] for a in layer.circuits[:3]]
+    return steps[0], steps[1], steps[2], np.broadcast_to(layer.circuits[3], shape).reshape(-1)[rows]
 
 
-def emit(layer: Layer, v: np.ndarray, rows: np.ndarray, constants=None) -> np.ndarray:
-    """Spike frames (K, batch, rows) float32 of the layer's neurons `rows` on pre-activations v (batch, rows);
-    `constants`: the graph's (an fs_neuron with per-channel circuits reads them)."""
+def emit(layer: Layer, v: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Spike frames (K, batch, rows) float32 of the layer's neurons `rows` on pre-activations v (batch, rows)."""
     node = layer.node
     if layer.op == "phase_neuron":
         frames, _ = phase_frames(v.astype(np.float32), _theta(layer, rows), node.base, node.phases, node.shift,
@@ -105,13 +101,13 @@ def emit(layer: Layer, v: np.ndarray, rows: np.ndarray, constants=None) -> np.nd
         frames, _ = ttfs_frames(v.astype(np.float32), _theta(layer, rows), node.steps)
         return frames
     if layer.op == "fs_neuron":
-        thresholds, resets, _, _ = _fs_parameters(layer, rows, constants)
+        thresholds, resets, _, _ = _fs_parameters(layer, rows)
         return fs_circuit_frames(v, thresholds, resets, node.ge).astype(np.float32)
     raise MappingError(f"layer %{layer.name} ({layer.op}): the windowed core simulation runs "
                        f"{', '.join(WINDOWED_OPS)} populations only")
 
 
-def decode(layer: Layer, frames: np.ndarray, rows: np.ndarray, constants=None) -> np.ndarray:
+def decode(layer: Layer, frames: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """What the consumers of source neurons `rows` receive over the window, float64 (batch, rows)."""
     node = layer.node
     nothing = np.zeros((0, rows.size), np.float32)     # the ops' frame weights, from an empty batch
@@ -124,7 +120,7 @@ def decode(layer: Layer, frames: np.ndarray, rows: np.ndarray, constants=None) -
     if layer.op == "ttfs_neuron":
         _, weights = ttfs_frames(nothing, _theta(layer, rows), node.steps)
         return ttfs_decode(frames, weights).astype(np.float64)
-    _, _, weights, bias_offset = _fs_parameters(layer, rows, constants)
+    _, _, weights, bias_offset = _fs_parameters(layer, rows)
     return fs_circuit_decode(frames, weights, bias_offset)
 
 
@@ -175,12 +171,12 @@ def simulate_cores_windowed(graph: Graph, doc: dict, x: np.ndarray) -> WindowedR
             if layer.kind == "readout":
                 readouts[layer.name][:, sl.rows] = v
                 continue
-            payload = emit(coders[layer.name], v, sl.rows, graph.constants) if layer.kind == "population" else v[None]   # relays: sums
+            payload = emit(coders[layer.name], v, sl.rows) if layer.kind == "population" else v[None]   # relays: sums
             if layer.kind == "population":
                 frames[layer.name][:, :, sl.rows] = payload
             sent.setdefault(k, []).append((sl.rows, payload))
         for k, pos, idx, part in routed(sent, deliveries.get(layer.name, [])):
-            inbox[k][layer.name][:, pos] = decode(coders[layer.name], part, idx, graph.constants) if layer.kind == "population" \
+            inbox[k][layer.name][:, pos] = decode(coders[layer.name], part, idx) if layer.kind == "population" \
                 else part[0]
     return WindowedResult(frames, readouts)
 
@@ -200,9 +196,8 @@ def _whole_matrix(p, size: int) -> sparse.csr_matrix:
     return sparse.csr_matrix((m.data.astype(np.float64), m.indices, m.indptr), shape=m.shape)
 
 
-def whole_network_windowed(net: Network, x: np.ndarray, constants=None) -> WindowedResult:
-    """The reference: one window of the network with each layer's whole weight matrix (no cores, no routes);
-    `constants`: the graph's (needed by fs_neuron populations with per-channel circuits)."""
+def whole_network_windowed(net: Network, x: np.ndarray) -> WindowedResult:
+    """The reference: one window of the network with each layer's whole weight matrix (no cores, no routes)."""
     _check_windowed(net)
     batch = len(x)
     layers = net.by_name()
@@ -230,8 +225,8 @@ def whole_network_windowed(net: Network, x: np.ndarray, constants=None) -> Windo
             readouts[layer.name] = v
         elif layer.kind == "population":
             code = coder(layer, layers)
-            frames[layer.name] = emit(code, v, rows, constants)
-            values[layer.name] = decode(code, frames[layer.name], rows, constants)
+            frames[layer.name] = emit(code, v, rows)
+            values[layer.name] = decode(code, frames[layer.name], rows)
         else:
             values[layer.name] = v
     return WindowedResult(frames, readouts)
