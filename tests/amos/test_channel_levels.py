@@ -141,3 +141,21 @@ def test_two_interleaved_rest_populations_halve_the_error_and_still_agree_across
     ann = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": test})[0]
     single = run(snncc.compile(model, "amos", calibration=calibration, phases=K), test)[graph.outputs[0]]
     assert np.abs(ir - ann).max() < 0.75 * np.abs(single - ann).max()
+
+
+def test_cli_rest_option(tmp_path, capsys):
+    from snncc.cli import main
+    from snncc.ir import load
+
+    model = tmp_path / "hs.onnx"
+    model.write_bytes(hardswish_channels_model().SerializeToString())
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).random((64, 1, 8, 8), dtype=np.float32))
+    out = tmp_path / "hs.snnir"
+    assert main(["compile", str(model), "--coding", "amos", "--rest", "2", "--calib", str(tmp_path / "calib.npz"),
+                 "-o", str(out)]) == 0
+    assert "lower-gates{rest=2}" in load(out).meta["pipeline"]
+    for coding, rest, message in (("amos", "0", "between 1 and 8"), ("rate", "2", "--rest sets the HardSwish")):
+        capsys.readouterr()
+        code = main(["compile", str(model), "--coding", coding, "--rest", rest, "--calib",
+                     str(tmp_path / "calib.npz"), "-o", str(tmp_path / "bad.snnir")])
+        assert code == 2 and message in capsys.readouterr().err
