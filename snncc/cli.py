@@ -107,6 +107,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("-K", "--phases", type=int, default=None,
               help="phase/amos/ttfs: phases (sub-neurons, steps) per layer window (phase default 8; amos default "
                    "per gate; ttfs default 16).")
+@click.option("--rest", type=int, default=None,
+              help="amos: populations for the rest of a HardSwish (hardswish - relu), their levels interleaved; the "
+                   "rest's error falls as 1/N at N K more sub-neurons per unit [default: 1].")
 @click.option("--base", type=float, default=None, help="phase: fixed base B in (1, 2] (default: searched per layer).")
 @click.option("--no-threshold-shift", is_flag=True, help="phase: truncate instead of rounding to the nearest level.")
 @click.option("--multi-spike", is_flag=True, help="phase: classic multi-spike phase coding (B = 2, K-bit floor).")
@@ -135,7 +138,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Gather the calibration statistics by shards of --calib on this Dask scheduler (its workers read "
                    "the file at the same path); the compiled IR is the same byte for byte.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
-def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, phases, base, no_threshold_shift,
+def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, phases, rest, base, no_threshold_shift,
                 multi_spike, theta_n, calibrate_snn, target, input_shape, pipeline, insert_after, insert_before,
                 print_after, output, emit_text, emit_program, scheduler, progress):
     """Compile MODEL (.onnx) into a spiking network (.snnir).
@@ -177,6 +180,12 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
                "calibrate_snn": calibrate_snn}
     if percentile is None:   # each coding's own default (max-input-current: the maximum, not a percentile)
         del options["percentile"]
+    if rest is not None:
+        if coding != "amos":
+            from snncc.errors import OptionError
+
+            raise OptionError(f"--rest sets the HardSwish rest populations of --coding amos, not of {coding}")
+        options["rest"] = rest
     from snncc.coding_steps import default_timesteps, steps_summary, timesteps_note
 
     note = timesteps_note(coding, timesteps)

@@ -124,6 +124,11 @@ def _rule(node, constants, timesteps: int) -> Rule:
     if op == "fs_neuron":
         out = sum(abs(float(w)) for w in node.weights) + abs(float(node.bias_offset))
         drop = sum(abs(float(r)) for r in node.resets) + max((abs(float(t)) for t in node.thresholds), default=0.0)
+        if node.channel_circuits is not None:      # each channel its own circuit: the largest over the channels
+            thresholds, resets, weights, bias = (np.abs(np.asarray(v, np.float64)) for v in node.parameters(constants))
+            k = int(node.steps)
+            out = float((weights.reshape(k, -1).sum(axis=0) + bias.reshape(-1)).max())
+            drop = float((resets.reshape(k, -1).sum(axis=0) + thresholds.reshape(k, -1).max(axis=0)).max())
         return lambda b: (out, b[0] + drop)
     if op == "gate":
         return _gate_rule(node)

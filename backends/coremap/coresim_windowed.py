@@ -58,7 +58,8 @@ def coder(layer: Layer, layers: dict[str, Layer]) -> Layer:
     if layer.op != "first_spike_pool":
         return layer
     source = layers[layer.projections[0].source]
-    return Layer(layer.name, source.op, layer.kind, layer.shape, source.node, source.model, theta=source.theta)
+    return Layer(layer.name, source.op, layer.kind, layer.shape, source.node, source.model, theta=source.theta,
+                 circuits=source.circuits)
 
 
 def pool_max(values: np.ndarray, member) -> np.ndarray:
@@ -75,6 +76,17 @@ def pool_max(values: np.ndarray, member) -> np.ndarray:
     return out
 
 
+def _fs_parameters(layer: Layer, rows: np.ndarray) -> tuple:
+    """An fs_neuron's (T, h, d, e) for neurons `rows`: the shared circuit, or each row's channel's circuit (arrays
+    (K, rows) and (rows,)) when it has per-channel circuits."""
+    node = layer.node
+    if layer.circuits is None:
+        return node.thresholds, node.resets, node.weights, node.bias_offset
+    k, shape = int(node.steps), tuple(layer.shape)
+    steps = [np.broadcast_to(a, (k,) + shape).reshape(k, -1)[:, rows] for a in layer.circuits[:3]]
+    return steps[0], steps[1], steps[2], np.broadcast_to(layer.circuits[3], shape).reshape(-1)[rows]
+
+
 def emit(layer: Layer, v: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Spike frames (K, batch, rows) float32 of the layer's neurons `rows` on pre-activations v (batch, rows)."""
     node = layer.node
@@ -89,7 +101,8 @@ def emit(layer: Layer, v: np.ndarray, rows: np.ndarray) -> np.ndarray:
         frames, _ = ttfs_frames(v.astype(np.float32), _theta(layer, rows), node.steps)
         return frames
     if layer.op == "fs_neuron":
-        return fs_circuit_frames(v, node.thresholds, node.resets, node.ge).astype(np.float32)
+        thresholds, resets, _, _ = _fs_parameters(layer, rows)
+        return fs_circuit_frames(v, thresholds, resets, node.ge).astype(np.float32)
     raise MappingError(f"layer %{layer.name} ({layer.op}): the windowed core simulation runs "
                        f"{', '.join(WINDOWED_OPS)} populations only")
 
@@ -107,7 +120,8 @@ def decode(layer: Layer, frames: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if layer.op == "ttfs_neuron":
         _, weights = ttfs_frames(nothing, _theta(layer, rows), node.steps)
         return ttfs_decode(frames, weights).astype(np.float64)
-    return fs_circuit_decode(frames, node.weights, node.bias_offset)
+    _, _, weights, bias_offset = _fs_parameters(layer, rows)
+    return fs_circuit_decode(frames, weights, bias_offset)
 
 
 def _check_windowed(net: Network) -> None:

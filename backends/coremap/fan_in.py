@@ -71,8 +71,7 @@ def split_fan_in(network: Network, profile: Profile, recorded: list[dict] | None
         n = layer.size
         identity = SparseRows(np.arange(n + 1), np.arange(n), np.ones(n, np.float32), (n, n))
         projections = [MatrixProjection(r.name, r.shape3, layer.shape3, identity) for r in relays]
-        out.append(Layer(layer.name, layer.op, layer.kind, layer.shape, layer.node, layer.model, projections,
-                         layer.bias, layer.theta))
+        out.append(replace(layer, projections=projections))
     return Network(out, network.coding, network.timesteps) if changed else network
 
 

@@ -11,10 +11,11 @@ count, so each total divided by its per-core capacity, rounded up, is a lower bo
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
-from snncc.backends.coremap.network import (ConvProjection, Layer, MatrixProjection, Network, SparseRows,
+from snncc.backends.coremap.network import (ConvProjection, MatrixProjection, Network, SparseRows,
                                             explicit_projection, fits_explicit)
 from snncc.backends.coremap.partition import axon_multiplicity
 from snncc.backends.coremap.profile import Profile
@@ -104,8 +105,7 @@ def _nonzero_explicit(network: Network) -> Network:
                 p = MatrixProjection(p.source, p.src_shape, p.tgt_shape,
                                      SparseRows.from_blocks([(rows[keep], m.indices[keep], m.data[keep])], m.shape))
             projections.append(p)
-        layers.append(Layer(layer.name, layer.op, layer.kind, layer.shape, layer.node, layer.model, projections,
-                            layer.bias, layer.theta))
+        layers.append(replace(layer, projections=projections))
     return Network(layers, network.coding, network.timesteps)
 
 

@@ -393,6 +393,7 @@ class Layer:
     projections: list = field(default_factory=list)
     bias: np.ndarray | None = None
     theta: np.ndarray | None = None     # the population's threshold constant (broadcast-ready), if it has one
+    circuits: tuple | None = None       # an fs_neuron's per-channel circuits (T, h, d, e) (`FSNeuron.parameters`)
 
     @property
     def shape3(self) -> tuple[int, int, int]:
@@ -1014,6 +1015,8 @@ def extract(graph: Graph) -> Network:
         theta_ref = getattr(node, "theta", None)
         if theta_ref is not None and theta_ref in graph.constants:
             layer.theta = np.asarray(graph.constants[theta_ref])
+        if node.op == "fs_neuron" and node.channel_circuits is not None:
+            layer.circuits = node.parameters(graph.constants)
         shape = tuple(nodes[value].type.shape)
         if node.op == "first_spike_pool":
             src3 = view3(nodes[value].type.shape)
@@ -1127,8 +1130,7 @@ def with_explicit(network: Network, which) -> Network:
     for layer in network.layers:
         projections = [explicit_projection(p) if isinstance(p, ConvProjection) and which(layer, i, p) else p
                        for i, p in enumerate(layer.projections)]
-        layers.append(Layer(layer.name, layer.op, layer.kind, layer.shape, layer.node, layer.model, projections,
-                            layer.bias, layer.theta))
+        layers.append(replace(layer, projections=projections))
     return Network(layers, network.coding, network.timesteps)
 
 

@@ -36,7 +36,7 @@ BLOCK = 64                 # samples per block of the row sample's random draws
 @dataclass
 class ActivationStats:
     """Statistics of one gate node: its output a (max, per-channel max, a row sample for percentiles) and its
-    input z (min, max, mean, std) for gate fitting."""
+    input z (min, max, mean, std) for gate fitting, and z's per-channel min and max (per-channel staircases)."""
 
     max: float
     channel_max: np.ndarray
@@ -45,6 +45,8 @@ class ActivationStats:
     input_max: float
     input_mean: float
     input_std: float
+    input_channel_min: np.ndarray | None = None      # float64 (channels,)
+    input_channel_max: np.ndarray | None = None
 
     def _sampled(self) -> np.ndarray:
         if self.samples.size == 0:
@@ -71,12 +73,16 @@ class GateStats:
     input_sums: list[np.ndarray]            # float64 sum of z over each sample
     input_squares: list[np.ndarray]         # float64 sum of z^2 over each sample
     input_count: int
+    input_channel_min: np.ndarray           # float64 (channels,)
+    input_channel_max: np.ndarray
 
     def merge(self, later: "GateStats") -> "GateStats":
         return GateStats(max(self.max, later.max), np.maximum(self.channel_max, later.channel_max),
                          self.samples + later.samples, min(self.input_min, later.input_min),
                          max(self.input_max, later.input_max), self.input_sums + later.input_sums,
-                         self.input_squares + later.input_squares, self.input_count + later.input_count)
+                         self.input_squares + later.input_squares, self.input_count + later.input_count,
+                         np.minimum(self.input_channel_min, later.input_channel_min),
+                         np.maximum(self.input_channel_max, later.input_channel_max))
 
     def result(self, channels: int) -> ActivationStats:
         count = max(self.input_count, 1)
@@ -84,7 +90,8 @@ class GateStats:
         squares = math.fsum(itertools.chain.from_iterable(self.input_squares)) / count
         samples = np.concatenate(self.samples) if self.samples else np.zeros((0, channels), np.float32)
         return ActivationStats(float(self.max), self.channel_max.astype(np.float32), samples, float(self.input_min),
-                               float(self.input_max), float(mean), float(np.sqrt(max(squares - mean * mean, 0.0))))
+                               float(self.input_max), float(mean), float(np.sqrt(max(squares - mean * mean, 0.0))),
+                               self.input_channel_min.copy(), self.input_channel_max.copy())
 
 
 @dataclass
@@ -174,7 +181,8 @@ def stats_for_rows(graph, rows, start: int, total: int, *, batch_size: int = 256
     fraction = {name: min(1.0, (sample_budget / max(c, 1)) / max(total * _positions(shapes[name])[1], 1))
                 for name, c in channels.items()}
     gates = {name: GateStats(-math.inf, np.full(channels[name], -np.inf, np.float32), [], math.inf, -math.inf,
-                             [], [], 0) for name in targets}
+                             [], [], 0, np.full(channels[name], np.inf), np.full(channels[name], -np.inf))
+             for name in targets}
     seeds = {name: seed for seed, name in enumerate(targets)}
     window = [0, 0]
 
@@ -182,7 +190,7 @@ def stats_for_rows(graph, rows, start: int, total: int, *, batch_size: int = 256
         if name in gates:
             add_output(name, value)
         for gate in inputs_of.get(name, ()):
-            add_input(gates[gate], value)
+            add_input(gates[gate], value, channels[gate], channel_axis(shapes[gate]))
 
     def add_output(name: str, a: np.ndarray) -> None:
         g, c = gates[name], channels[name]
@@ -197,10 +205,13 @@ def stats_for_rows(graph, rows, start: int, total: int, *, batch_size: int = 256
         else:
             g.samples.append(rows_[_kept(seeds[name], window[0], window[1], len(rows_) // len(a), fraction[name])])
 
-    def add_input(g: GateStats, z: np.ndarray) -> None:
+    def add_input(g: GateStats, z: np.ndarray, c: int, axis: int) -> None:
         z64 = z.astype(np.float64).reshape(len(z), -1)
         g.input_min = min(g.input_min, float(z64.min(initial=np.inf)))
         g.input_max = max(g.input_max, float(z64.max(initial=-np.inf)))
+        rows_ = np.moveaxis(z, 1 + axis, -1).reshape(-1, c) if z.ndim > 1 else z.reshape(-1, 1)
+        g.input_channel_min = np.minimum(g.input_channel_min, rows_.min(axis=0, initial=np.inf))
+        g.input_channel_max = np.maximum(g.input_channel_max, rows_.max(axis=0, initial=-np.inf))
         g.input_sums.append(z64.sum(axis=1))
         g.input_squares.append((z64 * z64).sum(axis=1))
         g.input_count += z64.size

@@ -33,8 +33,8 @@ import numpy as np
 
 from snncc.errors import OptionError
 from snncc.gates import FitSettings, FSCircuit, UnknownGateError, affine_circuit, get_circuit, get_gate, relu_circuit
-from snncc.gates.levels import level_circuit
-from snncc.ir import Add, Affine, FSNeuron, Gelu, Graph, run
+from snncc.gates.levels import ChannelCircuits, channel_level_circuits, level_circuits
+from snncc.ir import Add, Affine, ConstRef, FSNeuron, Gelu, Graph, run
 from snncc.ir.ops_ann import _Elementwise
 from snncc.passes.manager import RewriteError
 from snncc.passes.preconditions import Blocker, register_precondition
@@ -48,6 +48,7 @@ RELU_OPS = ("relu", "bounded_relu", "qcfs")
 # the calibration pages) would saturate it, so alpha gets one bit of headroom (its error alpha 2^-K doubles)
 SPLIT_RELU_HEADROOM = 2.0
 MAX_K = 23          # the ReLU grid n alpha 2^-K must fit float32's 24-bit significand
+MAX_REST = 8
 # `fit=quick`: a cheaper refit for gates outside the shipped table (user gates in tests and experiments)
 FIT_PRESETS = {"default": FitSettings(),
                "quick": FitSettings(restarts=8, steps=300, halving_interval=100, survivors=2, polish_sweeps=3)}
@@ -66,6 +67,18 @@ def check_k(k, what: str = "K (-K/--phases)") -> int | None:
         raise OptionError(f"amos: {what} must be an integer between 1 and {MAX_K}, got {k!r}") from None
     if value != k and str(value) != str(k).strip() or not 1 <= value <= MAX_K:
         raise OptionError(f"amos: {what} must be an integer between 1 and {MAX_K}, got {k!r}")
+    return value
+
+
+def check_rest(rest) -> int:
+    """The number of rest populations as an int in 1..MAX_REST; OptionError otherwise."""
+    try:
+        value = int(rest)
+    except (TypeError, ValueError):
+        value = 0
+    if str(value) != str(rest).strip() or not 1 <= value <= MAX_REST:
+        raise OptionError(f"amos: rest (rest populations per HardSwish) must be an integer between 1 and {MAX_REST}, "
+                          f"got {rest!r}")
     return value
 
 
@@ -129,10 +142,11 @@ def _fit_range(lo: float, hi: float, mean: float, std: float) -> tuple[tuple[flo
 class _Lowering:
     """The per-node choice of circuit, with the calibration statistics it draws on."""
 
-    def __init__(self, graph: Graph, ctx, k: int | None, importance: bool, fit: FitSettings) -> None:
-        self.graph, self.ctx, self.k, self.importance, self.fit = graph, ctx, k, importance, fit
+    def __init__(self, graph: Graph, ctx, k: int | None, importance: bool, fit: FitSettings, rest: int = 1) -> None:
+        self.graph, self.ctx, self.k, self.importance, self.fit, self.rest = graph, ctx, k, importance, fit, rest
         self.stats = dict(ctx.stats.get("activations") or {})
         self.extra: dict[str, tuple[float, float, float, float]] = {}
+        self.channels: dict[str, list[ChannelCircuits]] = {}    # gate node -> its rest circuits cut per channel
 
     def prepare(self, nodes: list) -> None:
         """Input statistics for gate nodes that `calibrate` did not cover."""
@@ -245,19 +259,30 @@ class _Lowering:
         s_lo, s_hi = gate.rest_support
         if max(lo, s_lo) < min(hi, s_hi):
             try:
-                parts.append(level_circuit(get_gate(f"{name}_rest").function, (lo, hi), k, gate=f"{name}_rest",
-                                           support=gate.rest_support, period=gate.rest_period))
+                rest = get_gate(f"{name}_rest").function
+                rests = level_circuits(rest, (lo, hi), k, gate=f"{name}_rest", support=gate.rest_support,
+                                       period=gate.rest_period, parts=self.rest)
             except (UnknownGateError, ValueError) as exc:
                 raise RewriteError(node.name, f"cannot build the rest circuit of {name}: {exc}") from None
+            parts += rests
+            stats = self.stats.get(node.name) if self._has_input_stats(node.name) else None
+            if stats is not None and stats.input_channel_min is not None:
+                per_channel = channel_level_circuits(rest, stats.input_channel_min, stats.input_channel_max,
+                                                     rests, support=gate.rest_support, period=gate.rest_period)
+                if per_channel is not None:
+                    self.channels[node.name] = per_channel
         return parts or None
 
 
-def fs_population(node, circuit: FSCircuit) -> FSNeuron:
-    """The `fs_neuron` node that replaces gate `node` by `circuit`."""
+def fs_population(node, circuit: FSCircuit, channels: tuple[ConstRef, ChannelCircuits] | None = None) -> FSNeuron:
+    """The `fs_neuron` node that replaces gate `node` by `circuit`; `channels`: the constant and errors of its
+    per-channel circuits (`circuit` then is the layer-wide one they were cut like)."""
+    error, mse = (circuit.max_abs_error, circuit.mse) if channels is None else \
+        (channels[1].max_abs_error, channels[1].mse)
     return FSNeuron(name=node.name, inputs=node.inputs, type=node.type, gate=circuit.gate, steps=circuit.K,
                     thresholds=circuit.thresholds, resets=circuit.resets, weights=circuit.output_weights,
                     ge=circuit.ge, bias_offset=circuit.bias_offset, x_range=tuple(circuit.x_range),
-                    max_abs_error=circuit.max_abs_error, mse=circuit.mse)
+                    max_abs_error=error, mse=mse, channel_circuits=None if channels is None else channels[0])
 
 
 # ops whose circuit may be fitted (the others have closed forms): the progress bar counts them
@@ -276,19 +301,23 @@ def _fit_progress(graph: Graph, ctx):
 
 
 @register_pass("lower-gates")
-def lower_gates(graph, ctx, k: int | None = None, importance: bool = True, fit: str = "default") -> PassResult:
+def lower_gates(graph, ctx, k: int | None = None, importance: bool = True, fit: str = "default",
+                rest: int = 1) -> PassResult:
     """Every gate -> fs_neuron{gate, steps=K, thresholds T, resets h, weights d, bias_offset, x_range, fit error}:
     a population of FS/AMOS circuits, each sub-neuron spiking at most once (algorithms.md §2). K = `k` for every
     gate, or each gate's default (ReLU 10, sigmoid 12, SiLU 16). ReLU/Clip use the exact closed form; other gates
     the shipped table or a cached, seeded refit on the calibrated input range (`importance`: weighted around
     mean +- 2 std). A product `mul` stays non-spiking and is listed in the header (`amos_non_spiking`). Sets the
-    header `schedule = windowed`. `fit=quick` refits with fewer restarts and steps (gates outside the table)."""
+    header `schedule = windowed`. `fit=quick` refits with fewer restarts and steps (gates outside the table).
+    `rest=N`: a gate split as relu + rest (HardSwish) gets N rest populations whose levels interleave (the rest's
+    error falls as 1 / N, at N K more sub-neurons per unit)."""
     k = check_k(k)
+    rest = check_rest(rest)
     if fit not in FIT_PRESETS:
         raise OptionError(f"lower-gates: fit={fit!r}; use {' or '.join(FIT_PRESETS)}")
     if isinstance(importance, str):
         importance = importance.strip().lower() == "true"
-    lowering = _Lowering(graph, ctx, k, bool(importance), FIT_PRESETS[fit])
+    lowering = _Lowering(graph, ctx, k, bool(importance), FIT_PRESETS[fit], rest)
     lowering.prepare([n for n in graph.nodes if n.op == "gate" or n.op in OP_GATES
                       or n.op in ("hard_sigmoid", "leaky_relu")])
     edit = GraphEdit(graph)
@@ -311,19 +340,31 @@ def lower_gates(graph, ctx, k: int | None = None, importance: bool = True, fit: 
             if node.op in FITTED_OPS:
                 bar.set_postfix_str(f"%{node.name}", refresh=False)
             parts = lowering.split(node)
-            if parts is not None and len(parts) == 2:
-                # f = relu + rest: two populations reading the same input, summed for the consumers
-                names = [edit.fresh_name(f"{node.name}.{part}") for part in ("relu", "rest")]
-                for part_name, circuit in zip(names, parts):
-                    edit.insert_before(node.name, fs_population(node.replace(name=part_name), circuit))
-                edit.replace(Add(name=node.name, inputs=tuple(names), type=node.type, coeffs=(1.0, 1.0)))
+
+            def population(target: str, circuit: FSCircuit, index: int = 0) -> FSNeuron:
+                per_channel = lowering.channels.get(node.name) if circuit.gate != "relu" else None
+                channels = None if per_channel is None else \
+                    (edit.constant(f"{target}.channels", per_channel[index].table, dtype=np.float64),
+                     per_channel[index])
+                return fs_population(node.replace(name=target), circuit, channels)
+
+            if parts is not None and len(parts) >= 2:
+                # f = relu + rest: populations reading the same input, summed for the consumers
+                rests = [p for p in parts if p.gate != "relu"]
+                labels = (["relu"] if len(rests) < len(parts) else []) + \
+                    ["rest" if i == 0 else f"rest{i}" for i in range(len(rests))]
+                names = [edit.fresh_name(f"{node.name}.{label}") for label in labels]
+                offset = len(parts) - len(rests)
+                for i, (part_name, circuit) in enumerate(zip(names, parts)):
+                    edit.insert_before(node.name, population(part_name, circuit, i - offset))
+                edit.replace(Add(name=node.name, inputs=tuple(names), type=node.type, coeffs=(1.0,) * len(names)))
                 bar.update(node.op in FITTED_OPS)
                 continue
             circuit = parts[0] if parts is not None else lowering.circuit(node)
             if node.op in FITTED_OPS:
                 bar.update()
             if circuit is not None:
-                edit.replace(fs_population(node, circuit))
+                edit.replace(population(node.name, circuit))
     finally:
         bar.close()
     if not edit.modified:
@@ -453,12 +494,13 @@ _register_erf()
 
 
 def amos_pipeline(phases: int | None = None, stat: str = "percentile", percentile: float = 99.99,
-                  fit: str = "default", **_: object) -> str:
+                  fit: str = "default", rest: int = 1, **_: object) -> str:
     """`--coding amos`: every gate a circuit of at-most-one-spike neurons on the layer-windowed schedule.
 
     `phases` (-K) sets K for every gate; None keeps each gate's default (ReLU 10, sigmoid 12, SiLU 16). ReLU alphas
     are layer-wise (`stat` max or percentile q of the calibrated activations; Clip(0, c): c); MaxPool becomes a
-    tree of ReLU circuits on the producer's grid (exact). `fit=quick`: cheaper refits (see lower-gates)."""
+    tree of ReLU circuits on the producer's grid (exact). `fit=quick`: cheaper refits, `rest=N`: N interleaved
+    rest populations per HardSwish (see lower-gates)."""
     from snncc.pipeline import CANONICALIZE
 
     k = check_k(phases)
@@ -467,7 +509,9 @@ def amos_pipeline(phases: int | None = None, stat: str = "percentile", percentil
                           f"(got {stat})")
     if fit not in FIT_PRESETS:
         raise OptionError(f"amos: fit={fit!r}; use {' or '.join(FIT_PRESETS)}")
-    options = ([f"fit={fit}"] if fit != "default" else []) + ([f"k={k}"] if k is not None else [])
+    rest = check_rest(rest)
+    options = ([f"fit={fit}"] if fit != "default" else []) + ([f"k={k}"] if k is not None else []) + \
+        ([f"rest={rest}"] if rest != 1 else [])
     lower = "lower-gates" + ("{" + ",".join(options) + "}" if options else "")
     return (f"match-gelu,{CANONICALIZE},calibrate,balance-thresholds{{mode=layer,q={percentile},stat={stat}}},"
             f"maxpool-to-relu-tree,{lower},insert-delays")

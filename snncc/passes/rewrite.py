@@ -26,13 +26,14 @@ class GraphEdit:
     def modified(self) -> bool:
         return bool(self._replaced or self._removed or self._before or self._constants)
 
-    def constant(self, wanted: str, array: np.ndarray, *, replacing: ConstRef | None = None) -> ConstRef:
-        """Store `array`; reuse the name of the constant it replaces when nothing else reads that one."""
+    def constant(self, wanted: str, array: np.ndarray, *, replacing: ConstRef | None = None,
+                 dtype=np.float32) -> ConstRef:
+        """Store `array` (as `dtype`); reuse the name of the constant it replaces when nothing else reads that one."""
         if replacing is not None and self._ref_counts[replacing] == 1 and replacing not in self._constants:
             name = str(replacing)
         else:
             name = self.names.fresh(wanted)
-        a = np.asarray(array, dtype=np.float32)
+        a = np.asarray(array, dtype=dtype)
         if a.flags.writeable and a.flags.owndata:
             # the edit takes the array (the pass must not write to it any more): the graph keeps it as is instead
             # of copying it, so a pass that rewrites every weight holds two sets of weights, not three

@@ -15,7 +15,9 @@ class FSNeuronKernel(WindowedNeuronKernel):
 
     Sub-neuron t is evaluated once, at step t of the window, so it spikes at most once (checked every window); a
     unit emits at most K spikes. The membrane and the decoded value are float64 like `snncc.gates.fs_forward`
-    (the IR op's ANN semantics), then float32; a test checks the two agree bit for bit."""
+    (the IR op's ANN semantics), then float32; a test checks the two agree bit for bit. With the constant
+    `channel_circuits` (float64 (C, 3K + 1), row c = [T(1..K), h(1..K), d(1..K), e] of channel c) T, h, d and e are
+    per-channel arrays that broadcast against the membrane."""
 
     def setup(self):
         super().setup()
@@ -30,6 +32,26 @@ class FSNeuronKernel(WindowedNeuronKernel):
         if not (np.all(np.isfinite(self.thresholds)) and np.all(np.isfinite(self.resets))
                 and np.all(np.isfinite(self.weights)) and np.isfinite(self.bias_offset)):
             self.fail("has a non-finite circuit parameter")
+        ref = self.const_names.get("channel_circuits")
+        if ref is not None:
+            self._channel_circuits(ref)
+
+    def _channel_circuits(self, ref):
+        if ref not in self._constants:
+            self.fail(f"references missing constant @{ref}")
+        table = np.asarray(self._constants[ref])
+        # the channel axis: first of (C,), (C, H, W); last of (nodes, features)
+        axis = len(self.shape) - 1 if len(self.shape) == 2 else 0
+        view = tuple(d if i == axis else 1 for i, d in enumerate(self.shape))
+        k = self.steps
+        if table.dtype != np.float64 or table.shape != (int(np.prod(view)), 3 * k + 1):
+            self.fail(f"channel_circuits must be float64 ({int(np.prod(view))}, {3 * k + 1}), got {table.dtype} "
+                      f"{table.shape}")
+        if not np.all(np.isfinite(table)):
+            self.fail("has a non-finite circuit parameter")
+        steps = [np.ascontiguousarray(table[:, i * k:(i + 1) * k].T).reshape((k,) + view) for i in range(3)]
+        self.thresholds, self.resets, self.weights = list(steps[0]), list(steps[1]), steps[2]
+        self.bias_offset = table[:, 3 * k].reshape(view)
 
     def window_steps(self):
         return self.steps
