@@ -49,11 +49,40 @@ def frontend_blockers(exc: UnsupportedModelError, model: onnx.ModelProto | None 
         found.append(Blocker(m["node"], op, known.why, known.fix) if known
                      else Blocker(m["node"], op, "no converter for this op", FRONTEND_FIX))
     if found:
-        return found
+        return _hardest_first(found)
     m = _NODE_MESSAGE.match(text)
     if m:
         return [Blocker(m["node"], m["op"], m["why"].strip(), FRONTEND_FIX)]
     return [Blocker(None, None, text, "")]
+
+
+def _hardest_first(blockers: list[Blocker]) -> list[Blocker]:
+    """Blockers no option or registration can lift first: the table's "would work" is the first blocker's fix."""
+    return sorted(blockers, key=lambda b: not (b.fix or "").startswith("no coding can"))
+
+
+def input_blockers(model: onnx.ModelProto) -> list[Blocker]:
+    """Inputs that no coding can feed: integer ids (bytes, tokens) where a spiking network takes a float tensor."""
+    from snncc.frontend.convert import integer_input_reason
+
+    inits = {i.name for i in model.graph.initializer}
+    return [Blocker(vi.name, "input", why, "no coding can; a model with a float input (pixels, features) can")
+            for vi in model.graph.input if vi.name not in inits and (why := integer_input_reason(vi))]
+
+
+def size_free_blockers(model: onnx.ModelProto) -> list[Blocker]:
+    """The nodes without a converter that no coding can express whatever the input sizes (recurrent layers, control
+    flow, quantised kernels, normalisations: `snncc.frontend.unsupported_ops`); shape arithmetic that folds away
+    once the sizes are known is not among them."""
+    from snncc.frontend.converters import CONVERTERS
+
+    found = []
+    for node in model.graph.node:
+        if (node.domain or "ai.onnx") == "ai.onnx" and node.op_type in CONVERTERS:
+            continue
+        if (known := reason(model, node)) is not None:
+            found.append(Blocker(node.name, node.op_type, known.why, known.fix))
+    return _hardest_first(found)
 
 
 def check_pipeline(graph: Graph, pipeline: str, coding: str, timesteps: int | None = None,
@@ -191,9 +220,21 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
         notes += [f"input {k} sized {'x'.join(map(str, v))} by the calibration data" for k, v in input_shapes.items()]
     onnx_model = prepare(raw, name, input_shapes=input_shapes, working_batch=1)   # nothing runs: no batch is held
     shapes = _input_shapes(onnx_model)
+    if stops := input_blockers(onnx_model):
+        stops = _hardest_first(stops + size_free_blockers(onnx_model))
+        verdicts = tuple(Verdict(c, BLOCKED, tuple(stops), suggestion=stops[0].fix) for c in codings)
+        return CheckReport(name, shapes, verdicts, time.perf_counter() - start, getattr(profile, "name", None),
+                           tuple(notes))
     if any(d < 1 for dims in shapes.values() for d in dims[1:]):
         from snncc.frontend.convert import _input_type
 
+        if stops := size_free_blockers(onnx_model):
+            # no input size changes these verdicts: say so before asking the user for sizes
+            notes.append("input sizes unknown (give --input-shape NAME=DIMS); the nodes listed block every coding "
+                         "whatever the size")
+            verdicts = tuple(Verdict(c, BLOCKED, stops, suggestion=stops[0].fix) for c in codings)
+            return CheckReport(name, shapes, verdicts, time.perf_counter() - start,
+                               getattr(profile, "name", None), tuple(notes))
         for vi in onnx_model.graph.input:   # an unknown input size is the user's to give, not a coding's limit
             if vi.name in shapes:
                 _input_type(vi)

@@ -230,6 +230,9 @@ def convert_max_min(ctx, node):
     if len(dynamic) != 1 or len(constant) != 1 or np.asarray(ctx.const(constant[0])).size != 1:
         raise fail(node, "only the max/min of one tensor and one scalar constant is supported")
     c = float(np.asarray(ctx.const(constant[0])).reshape(-1)[0])
+    if c == (-np.inf if node.op_type == "Max" else np.inf):
+        ctx.alias(node.output[0], ctx.value(dynamic[0], node))     # max(x, -inf) = x (jax2tf's stable softmax)
+        return
     bounds = {"lo": c} if node.op_type == "Max" else {"hi": c}
     ctx.emit(Clip, node, [ctx.value(dynamic[0], node)], **bounds)
 

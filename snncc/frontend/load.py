@@ -21,8 +21,10 @@ from snncc.frontend.constant_folding import fold_constants
 from snncc.limits import WORKING_BATCH, check_bytes, element_count, read_capped
 
 MIN_OPSET = 13
-# Inputs that may legitimately hold +-inf: the bounds of Clip (an absent bound is +-inf).
+# Inputs that may legitimately hold +-inf: the bounds of Clip (an absent bound is +-inf), and the identity element
+# of Max (-inf) and Min (+inf), which jax2tf writes into every softmax as max(-inf, max(x)).
 _INF_ALLOWED = {("Clip", 1), ("Clip", 2)}
+_INF_IDENTITY = {"Max": -np.inf, "Min": np.inf}
 # Ops whose constant inputs are weights, which must not be empty (other ops take empty shape-like vectors).
 _WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "Add", "Sub", "Mul", "Div", "PRelu"}
 
@@ -236,7 +238,9 @@ def check_weights(model: onnx.ModelProto, where: str = "model") -> None:
         if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
             nan = int(np.isnan(array).sum())
             inf = int(np.isinf(array).sum())
-            allowed = nan == 0 and all((n.op_type, i) in _INF_ALLOWED for n, i in consumers.get(name, []))
+            allowed = nan == 0 and all((n.op_type, i) in _INF_ALLOWED
+                                       or np.all(array[np.isinf(array)] == _INF_IDENTITY.get(n.op_type, np.nan))
+                                       for n, i in consumers.get(name, []))
             if not allowed:
                 raise UnsupportedModelError(f"{where}: weight {what} holds {nan} NaN and {inf} Inf value(s); "
                                             "fix the trained model (diverged training or a broken export)")
