@@ -513,7 +513,9 @@ def convert_softmax(ctx, node):
     # Only a final (Log)Softmax is accepted: it is monotonic, so the argmax prediction is unchanged without it.
     is_output = any(o.name == node.output[0] for o in ctx.model.graph.output)
     if not is_output:
-        raise fail(node, "Softmax inside the network is not supported (only as the final layer)")
+        raise fail(node, "Softmax inside the network is not supported (only as the final layer); when it is "
+                         "post-processing (a detector's box decoding), compile the network before it with --outputs "
+                         "(`snncc check MODEL` names the tensors)")
     ctx.alias(node.output[0], ctx.value(node.input[0], node))
 
 

@@ -33,7 +33,10 @@ def cross_check_onnxruntime(graph, model_path: str, x: np.ndarray, tolerance: fl
     """Max abs difference between the IR (ANN mode) and onnxruntime on `x`; PassError beyond tolerance."""
     from snncc.frontend.load import run_onnxruntime
 
-    reference = run_onnxruntime(model_path, x)   # ModelLoadError when onnxruntime refuses the model
+    from snncc.frontend.cut import parse_outputs
+
+    # ModelLoadError when onnxruntime refuses the model; a model compiled with --outputs is cut the same way
+    reference = run_onnxruntime(model_path, x, outputs=parse_outputs(graph.meta.get("outputs")))
     ours = run(graph, x)[graph.outputs[0]]
     ours = _with_dropped_normaliser(ours, graph.meta.get("dropped_tail", ""))
     if ours.shape != reference.shape:
