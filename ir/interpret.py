@@ -50,6 +50,8 @@ def run(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray], *, keep: It
         else:
             try:
                 value = node.evaluate([values[s] for s in node.inputs], graph.constants)
+            except MemoryError:
+                raise           # not a bug of the node: the caller says "out of memory" and what to lower
             except Exception as exc:  # noqa: BLE001 - re-raised with the node named
                 raise InterpretError(f"while executing %{node.name} ({node.op}): {exc}") from exc
         values[node.name] = value

@@ -121,6 +121,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=DIMS",
               help="Size of a model input with dynamic axes, batch first (x=1x3x224x224; repeat per input). "
                    "Default: the calibration data's per-sample shape.")
+@click.option("--outputs", default=None, metavar="NAME[,NAME...]",
+              help="Compile the model up to these tensors (they become its outputs), leaving out post-processing "
+                   "after them (box decoding, NMS) that no coding computes; `snncc check` suggests the names.")
 @click.option("--pipeline", default=None, help="Run this pass pipeline instead of the coding's default.")
 @click.option("--plugin", multiple=True, metavar="MODULE|FILE.py", callback=_load_plugins, expose_value=False,
               is_eager=True, help=PLUGIN_HELP)
@@ -139,8 +142,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
                    "the file at the same path); the compiled IR is the same byte for byte.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, phases, rest, base, no_threshold_shift,
-                multi_spike, theta_n, calibrate_snn, target, input_shape, pipeline, insert_after, insert_before,
-                print_after, output, emit_text, emit_program, scheduler, progress):
+                multi_spike, theta_n, calibrate_snn, target, input_shape, outputs, pipeline, insert_after,
+                insert_before, print_after, output, emit_text, emit_program, scheduler, progress):
     """Compile MODEL (.onnx) into a spiking network (.snnir).
 
     amos: gate circuits fitted on this machine are kept in ~/.cache/snncc/gates ($XDG_CACHE_HOME/snncc/gates), so a
@@ -168,6 +171,14 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
         from snncc.errors import OptionError
 
         raise OptionError("--scheduler gathers calibration statistics on a Dask cluster: pass --calib FILE.npz")
+    from snncc.frontend.cut import parse_outputs
+
+    outputs = parse_outputs(outputs)
+    if scheduler and outputs:
+        from snncc.errors import OptionError
+
+        raise OptionError("--outputs with --scheduler: the cluster gathers statistics of the uncut model; compile "
+                          "without --scheduler")
     if scheduler:   # rows read when a pass needs them; the statistics come from the cluster
         from snncc.calibration_file import CalibrationFile
 
@@ -210,7 +221,7 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
         stats = stats_on_cluster(str(model), str(calib_path), text, scheduler, parse_input_shapes(input_shape))
     graph = snncc.compile(model, coding, timesteps=timesteps, calibration=calibration, pipeline=pipeline,
                           progress=progress, print_after=print_after, input_shapes=parse_input_shapes(input_shape),
-                          profile=target, calibration_stats=stats, **options)
+                          profile=target, calibration_stats=stats, outputs=outputs, **options)
     if graph.meta.get("dropped_tail"):
         click.echo(f"note: dropped the output tail after the last linear layer: {graph.meta['dropped_tail']} "
                    "(argmax unchanged)", err=True)

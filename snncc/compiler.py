@@ -72,7 +72,8 @@ def _checked_calibration(graph: Graph, calibration) -> np.ndarray | CalibrationF
 
 
 def load_model(model: str | os.PathLike | onnx.ModelProto, input_shapes: dict | None = None,
-               calibration: np.ndarray | None = None, working_batch: int | None = None) -> onnx.ModelProto:
+               calibration: np.ndarray | None = None, working_batch: int | None = None,
+               outputs: tuple[str, ...] = ()) -> onnx.ModelProto:
     """The checked, shape-inferred ONNX model; dynamic input axes sized by `input_shapes` ({name: dims}, batch
     first), else by the calibration data's per-sample shape. `working_batch`: see `prepare`."""
     raw = read_model(Path(model)) if not isinstance(model, onnx.ModelProto) else model
@@ -84,7 +85,7 @@ def load_model(model: str | os.PathLike | onnx.ModelProto, input_shapes: dict | 
     if not input_shapes and calibration is not None:
         input_shapes = shapes_from_calibration(raw, tuple(np.shape(calibration)[1:]))
     return prepare(raw, "model" if isinstance(model, onnx.ModelProto) else str(model), input_shapes=input_shapes,
-                   **({"working_batch": working_batch} if working_batch else {}))
+                   outputs=tuple(outputs), **({"working_batch": working_batch} if working_batch else {}))
 
 
 def preflight(graph: Graph, coding: str, pipeline: str, timesteps: int, *, custom: bool = False, profile=None,
@@ -117,13 +118,14 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
             calibration: np.ndarray | CalibrationFile | None = None, pipeline: str | None = None,
             progress: bool = False, print_after: str | None = None, profile=None, record_spike_rates: bool = True,
             input_shapes: dict | None = None, calibration_stats: CalibrationStats | None = None,
-            **coding_options) -> Graph:
+            outputs: tuple[str, ...] = (), **coding_options) -> Graph:
     """Compile an ONNX model (path, ModelProto or an already imported IR graph) into a spiking IR graph.
 
     `pipeline` overrides the coding's default pass pipeline; `coding_options` go to the coding's pipeline builder
     (rate: balance, stat, percentile, v0, calibrate_snn: None = on at T <= 8 with calibration
     data). `input_shapes` ({input name: (N, C, H, W)}) sizes dynamic input axes;
-    without it they take the calibration data's per-sample shape. The pipeline string, coding, T and the source
+    without it they take the calibration data's per-sample shape. `outputs` (tensor names) cuts the model there,
+    before post-processing no coding computes (recorded in the header: eval runs the ANN cut the same way). The pipeline string, coding, T and the source
     file's SHA-256 are recorded in the graph header, and with calibration data the spike rate of every population
     measured on it (`spike_rates`, the traffic `snncc map` uses; `record_spike_rates=False` leaves it out).
 
@@ -136,16 +138,20 @@ def compile(model: str | os.PathLike | onnx.ModelProto | Graph, coding: str = "r
     if not 1 <= int(timesteps) <= MAX_TIMESTEPS:
         raise OptionError(f"timesteps must be in [1, {MAX_TIMESTEPS}], got {timesteps}")
     meta = {"coding": coding, "timesteps": str(int(timesteps)), "producer": f"snncc {VERSION}"}
+    if outputs:
+        meta["outputs"] = ",".join(outputs)
     source = None
     if isinstance(model, Graph):
         graph = model
     elif isinstance(model, onnx.ModelProto):
-        graph = onnx_to_ir(load_model(model, input_shapes, calibration))
+        graph = onnx_to_ir(load_model(model, input_shapes, calibration, outputs=outputs))
     else:
         source = str(model)
-        graph = onnx_to_ir(load_model(source, input_shapes, calibration))
+        graph = onnx_to_ir(load_model(source, input_shapes, calibration, outputs=outputs))
         meta["source"] = source
         meta["source_sha256"] = file_sha256(source)
+    if outputs and not isinstance(model, Graph):   # calibrate's onnxruntime cross-check cuts the source model too
+        graph = graph.with_(meta={**graph.meta, "outputs": meta["outputs"]})
     if pipeline is not None and not pipeline.strip():
         raise OptionError("--pipeline is empty; give at least one pass (see `snncc passes`), or leave the option "
                           "out for the coding's default pipeline")

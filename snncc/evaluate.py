@@ -76,7 +76,9 @@ def ann_reference(graph: Graph, x: np.ndarray, notes: list[str], progress: bool 
     from snncc.frontend.load import run_onnxruntime
 
     try:
-        return run_onnxruntime(source, x, progress=progress)
+        from snncc.frontend.cut import parse_outputs
+
+        return run_onnxruntime(source, x, progress=progress, outputs=parse_outputs(graph.meta.get("outputs")))
     except SnnccError as exc:
         notes.append(f"no ANN reference: {exc}")
         return None

@@ -201,7 +201,16 @@ class OrtStepRunner:
     def simulate(self, inputs, timesteps, *, input_coding="analog", seed=0, batch_size=256, progress=False) -> dict:
         """`kernels.simulate_program` with this runner as the schedule; adds `engine` and `threads` to the
         result."""
-        raw = simulate_program(self.program, inputs, timesteps, input_coding=input_coding, seed=seed,
-                               batch_size=batch_size, progress=progress, synaptic_path="dense",
-                               schedule=self.schedule, counts_only=True)
+        try:
+            raw = simulate_program(self.program, inputs, timesteps, input_coding=input_coding, seed=seed,
+                                   batch_size=batch_size, progress=progress, synaptic_path="dense",
+                                   schedule=self.schedule, counts_only=True)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types (RuntimeException, Fail, ...)
+            if "Failed to allocate memory" not in str(exc):
+                raise
+            from snncc.errors import ResourceLimitError
+
+            raise ResourceLimitError(f"onnxruntime ran out of memory simulating {batch_size} sample(s) at a time: "
+                                     f"lower --batch-size (e.g. {max(1, batch_size // 4)}), or use --engine numpy, "
+                                     "which holds one layer's activations at a time") from None
         return dict(raw, engine="ort", threads=self.threads)

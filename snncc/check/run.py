@@ -32,6 +32,8 @@ DATA_PASSES = frozenset({"calibrate"})
 # Passes that refuse no graph (fold-out-scale gives a consumer it cannot fold into an explicit synapse): ending the
 # pipeline, they are not run by the check, which would otherwise hold a third set of weights for nothing.
 CANNOT_BLOCK = frozenset({"fold-out-scale"})
+# blocking ops that are post-processing after the network (box decoding, selection): `--outputs` can cut them off
+POST_PROCESSING = frozenset({"Softmax", "LogSoftmax", "NonMaxSuppression", "TopK", "ArgMax", "ArgMin"})
 _UNSUPPORTED_LINE = re.compile(r"node '(?P<node>[^']*)': op (?P<op>\S+) \(opset")
 _NODE_MESSAGE = re.compile(r"node '(?P<node>[^']*)' \((?P<op>[A-Za-z0-9_.:]+)\): (?P<why>.*)", re.S)
 
@@ -49,11 +51,40 @@ def frontend_blockers(exc: UnsupportedModelError, model: onnx.ModelProto | None 
         found.append(Blocker(m["node"], op, known.why, known.fix) if known
                      else Blocker(m["node"], op, "no converter for this op", FRONTEND_FIX))
     if found:
-        return found
+        return _hardest_first(found)
     m = _NODE_MESSAGE.match(text)
     if m:
         return [Blocker(m["node"], m["op"], m["why"].strip(), FRONTEND_FIX)]
     return [Blocker(None, None, text, "")]
+
+
+def _hardest_first(blockers: list[Blocker]) -> list[Blocker]:
+    """Blockers no option or registration can lift first: the table's "would work" is the first blocker's fix."""
+    return sorted(blockers, key=lambda b: not (b.fix or "").startswith("no coding can"))
+
+
+def input_blockers(model: onnx.ModelProto) -> list[Blocker]:
+    """Inputs that no coding can feed: integer ids (bytes, tokens) where a spiking network takes a float tensor."""
+    from snncc.frontend.convert import integer_input_reason
+
+    inits = {i.name for i in model.graph.initializer}
+    return [Blocker(vi.name, "input", why, "no coding can; a model with a float input (pixels, features) can")
+            for vi in model.graph.input if vi.name not in inits and (why := integer_input_reason(vi))]
+
+
+def size_free_blockers(model: onnx.ModelProto) -> list[Blocker]:
+    """The nodes without a converter that no coding can express whatever the input sizes (recurrent layers, control
+    flow, quantised kernels, normalisations: `snncc.frontend.unsupported_ops`); shape arithmetic that folds away
+    once the sizes are known is not among them."""
+    from snncc.frontend.converters import CONVERTERS
+
+    found = []
+    for node in model.graph.node:
+        if (node.domain or "ai.onnx") == "ai.onnx" and node.op_type in CONVERTERS:
+            continue
+        if (known := reason(model, node)) is not None:
+            found.append(Blocker(node.name, node.op_type, known.why, known.fix))
+    return _hardest_first(found)
 
 
 def check_pipeline(graph: Graph, pipeline: str, coding: str, timesteps: int | None = None,
@@ -166,7 +197,8 @@ def check_graph(graph: Graph, codings: list[str] | None = None, *, timesteps: in
 
 def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] | None = None, *,
                 input_shapes: dict | None = None, timesteps: int | None = None, profile=None,
-                sample_shape: tuple[int, ...] | None = None, **coding_options) -> CheckReport:
+                sample_shape: tuple[int, ...] | None = None, outputs: tuple[str, ...] = (),
+                **coding_options) -> CheckReport:
     """Read the model's graph (no calibration) and say, per coding, whether it compiles and what stops it.
 
     `input_shapes` sizes dynamic input axes as for compile; without it, `sample_shape` (the calibration data's
@@ -189,11 +221,23 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
     if not input_shapes and sample_shape is not None:
         input_shapes = shapes_from_calibration(raw, tuple(sample_shape))
         notes += [f"input {k} sized {'x'.join(map(str, v))} by the calibration data" for k, v in input_shapes.items()]
-    onnx_model = prepare(raw, name, input_shapes=input_shapes, working_batch=1)   # nothing runs: no batch is held
+    onnx_model = prepare(raw, name, input_shapes=input_shapes, working_batch=1, outputs=tuple(outputs))   # nothing runs: no batch is held
     shapes = _input_shapes(onnx_model)
+    if stops := input_blockers(onnx_model):
+        stops = _hardest_first(stops + size_free_blockers(onnx_model))
+        verdicts = tuple(Verdict(c, BLOCKED, tuple(stops), suggestion=stops[0].fix) for c in codings)
+        return CheckReport(name, shapes, verdicts, time.perf_counter() - start, getattr(profile, "name", None),
+                           tuple(notes))
     if any(d < 1 for dims in shapes.values() for d in dims[1:]):
         from snncc.frontend.convert import _input_type
 
+        if stops := size_free_blockers(onnx_model):
+            # no input size changes these verdicts: say so before asking the user for sizes
+            notes.append("input sizes unknown (give --input-shape NAME=DIMS); the nodes listed block every coding "
+                         "whatever the size")
+            verdicts = tuple(Verdict(c, BLOCKED, stops, suggestion=stops[0].fix) for c in codings)
+            return CheckReport(name, shapes, verdicts, time.perf_counter() - start,
+                               getattr(profile, "name", None), tuple(notes))
         for vi in onnx_model.graph.input:   # an unknown input size is the user's to give, not a coding's limit
             if vi.name in shapes:
                 _input_type(vi)
@@ -201,7 +245,8 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
         graph = onnx_to_ir(onnx_model)
     except UnsupportedModelError as exc:
         stops = tuple(frontend_blockers(exc, onnx_model))
-        verdicts = tuple(Verdict(c, BLOCKED, stops, suggestion=stops[0].fix) for c in codings)
+        fix = _cut_suggestion(onnx_model, stops, outputs) or stops[0].fix
+        verdicts = tuple(Verdict(c, BLOCKED, stops, suggestion=fix) for c in codings)
         return CheckReport(name, shapes, verdicts, time.perf_counter() - start,
                            getattr(profile, "name", None), tuple(notes))
     notes += [] if (too_big := _compile_memory_note(onnx_model, name)) is None else [too_big]
@@ -210,6 +255,28 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
     verdicts = check_graph(graph, codings, timesteps=timesteps, profile=profile, **coding_options)
     return CheckReport(name, shapes, tuple(verdicts), time.perf_counter() - start, getattr(profile, "name", None),
                        tuple(notes))
+
+
+def _cut_suggestion(model: onnx.ModelProto, stops: tuple[Blocker, ...], outputs: tuple[str, ...]) -> str | None:
+    """`--outputs ...` when every blocker is post-processing (a Softmax inside the graph, TopK, NMS, ArgMax) and the
+    graph cut before it converts: first cut through the reshapes after the network, then also through concats."""
+    from snncc.frontend import onnx_to_ir
+    from snncc.frontend.cut import RESHAPING, cut_outputs, post_processing_cut
+
+    if not stops or any(b.op not in POST_PROCESSING or not b.node for b in stops):
+        return None
+    for through in (RESHAPING, RESHAPING | {"Concat"}):
+        cut = list(dict.fromkeys(name for b in stops for name in post_processing_cut(model, b.node, through)))
+        if not cut or set(cut) == set(outputs):
+            continue
+        try:
+            onnx_to_ir(cut_outputs(model, tuple(cut)))
+        except SnnccError:
+            continue
+        names = ",".join(cut)
+        return (f"compile the network before its post-processing with --outputs {names} and decode those maps "
+                f"outside (`snncc check MODEL --outputs {names}` lists the codings)")
+    return None
 
 
 def _compile_memory_note(model: onnx.ModelProto, name: str) -> str | None:

@@ -17,11 +17,13 @@ EXIT_NONE_WORKS = 2
 @click.option("--calib", default=None, type=click.Path(dir_okay=False),
               help="Calibration data (.npz) whose per-sample shape sizes dynamic input axes, as compile takes it "
                    "(default: MODEL.calib.npz next to the model; only its header is read).")
+@click.option("--outputs", default=None, metavar="NAME[,NAME...]",
+              help="Check the model cut at these tensors, as `compile --outputs` compiles it.")
 @click.option("--profile", default=None, help="Also check the hardware profile's limits (name or JSON file).")
 @click.option("-T", "--timesteps", type=click.IntRange(min=1, max=1 << 16), default=None,
               help="T the codings are checked for (default: each coding's own).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def check_cmd(model, codings, input_shape, calib, profile, timesteps, as_json):
+def check_cmd(model, codings, input_shape, calib, outputs, profile, timesteps, as_json):
     """Say, for each coding, whether MODEL (.onnx) compiles, what stops it (node, op, why) and what would work.
 
     Reads the graph only (no calibration data). Exit status 0 when at least one coding works (or is unchecked:
@@ -29,6 +31,7 @@ def check_cmd(model, codings, input_shape, calib, profile, timesteps, as_json):
     from snncc.check import check_model, format_report
     from snncc.compiler import default_calibration_file
     from snncc.errors import OptionError
+    from snncc.frontend.cut import parse_outputs
     from snncc.frontend.input_shape import parse_input_shapes
     from snncc.pipeline import CODINGS
 
@@ -43,7 +46,7 @@ def check_cmd(model, codings, input_shape, calib, profile, timesteps, as_json):
 
         sample_shape = CalibrationFile(calib).shape[1:]
     report = check_model(model, list(codings) or None, input_shapes=shapes, timesteps=timesteps, profile=profile,
-                         sample_shape=sample_shape)
+                         sample_shape=sample_shape, outputs=parse_outputs(outputs))
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else format_report(report))
     if not any(v.ok for v in report.verdicts):
         raise SystemExit(EXIT_NONE_WORKS)

@@ -28,6 +28,8 @@ class ConversionContext:
         self.producers: dict[str, onnx.NodeProto] = {}
         # IR value made by an explicit zero Pad of an image -> (unpadded value, pads): a Conv reading it pads itself
         self.zero_padded: dict[str, tuple[str, tuple[int, int, int, int]]] = {}
+        # onnx value of a dropped output normaliser (tail.py) -> the axis (batch included) it normalised
+        self.normalised_axis: dict[str, int] = {}
         for init in model.graph.initializer:
             # read-only: a weight the converters pass on unchanged is the graph's constant as is (Graph.build copies
             # writeable arrays), one array per weight rather than two

@@ -98,9 +98,24 @@ def unsupported_nodes(model: onnx.ModelProto) -> list[str]:
     return lines
 
 
+def integer_input_reason(vi: onnx.ValueInfoProto) -> str | None:
+    """Why an integer model input cannot be fed to a spiking network (None for any other input)."""
+    kind = onnx.TensorProto.DataType.Name(vi.type.tensor_type.elem_type)
+    if not kind.startswith(("INT", "UINT")):
+        return None
+    what = ("a scalar integer setting (a mode, a sample rate) that the graph branches or computes on"
+            if len(vi.type.tensor_type.shape.dim) == 0 else
+            "integer ids (bytes, tokens, classes) that the model looks up or one-hot encodes")
+    return (f"element type {kind}: {what}, while a spiking network's input is a float tensor (pixels, features) "
+            "driven into its first layer as a current")
+
+
 def _input_type(vi: onnx.ValueInfoProto) -> TensorType:
     t = vi.type.tensor_type
     if t.elem_type not in _FLOAT_TYPES:
+        if why := integer_input_reason(vi):
+            raise UnsupportedModelError(f"input {vi.name!r} has {why}; no coding can take it, a model with a float "
+                                        "input can")
         raise UnsupportedModelError(f"input {vi.name!r} has element type "
                                     f"{onnx.TensorProto.DataType.Name(t.elem_type)}; a float tensor is expected")
     dims = list(t.shape.dim)
@@ -110,9 +125,11 @@ def _input_type(vi: onnx.ValueInfoProto) -> TensorType:
     for i, d in enumerate(dims[1:], start=1):
         if not d.HasField("dim_value") or d.dim_value <= 0:
             # an unnamed axis (-1 or ?, as Paddle exports write) gets a placeholder the user replaces, not a "?"
-            example = "x".join(["1"] + [str(e.dim_value) if e.HasField("dim_value") and e.dim_value > 0
-                                        else (e.dim_param if e.dim_param and e.dim_param != "?" else f"D{j}")
-                                        for j, e in enumerate(dims[1:], start=1)])
+            # the batch axis is 1 unless the model fixes it (a recurrent state is (layers, batch, hidden))
+            example = "x".join(str(e.dim_value) if e.HasField("dim_value") and e.dim_value > 0
+                               else "1" if j == 0
+                               else (e.dim_param if e.dim_param and e.dim_param != "?" else f"D{j}")
+                               for j, e in enumerate(dims))
             raise UnsupportedModelError(
                 f"input {vi.name!r}: axis {i} is dynamic ({d.dim_param or '?'}) and its size is unknown; give it "
                 f"with --input-shape {vi.name}={example} (numbers for every axis; API: input_shapes="
@@ -133,6 +150,10 @@ def _drop_dead_nodes(nodes, outputs):
 
 def onnx_to_ir(model: onnx.ModelProto) -> Graph:
     """Convert a checked, shape-inferred ONNX model; UnsupportedModelError lists every node it cannot convert."""
+    init_names = {i.name for i in model.graph.initializer}
+    for vi in model.graph.input:     # an integer input is the root cause: the ops after it decode ids
+        if vi.name not in init_names and integer_input_reason(vi):
+            _input_type(vi)
     missing = unsupported_nodes(model)
     if missing:
         raise UnsupportedModelError(

@@ -203,6 +203,31 @@ def convert_leaky_relu(ctx, node):
     ctx.emit(LeakyRelu, node, [ctx.value(node.input[0], node)], alpha=float(attrs(node).get("alpha", 0.01)))
 
 
+@converter("PRelu")
+def convert_prelu(ctx, node):
+    """PReLU(x) = relu(x) - a * relu(-x) with constant slopes a (one per channel in MTCNN, ArcFace): two ReLU
+    populations, on x and on -x, joined linearly (an add with the slopes as coefficients, or a per-channel scale)."""
+    if not ctx.is_const(node.input[1]):
+        raise fail(node, "the slope must be a constant")
+    x = ctx.value(node.input[0], node)
+    try:
+        slope = ctx.per_sample_const(np.asarray(ctx.const(node.input[1]), np.float32), _rank(ctx, x))
+        np.broadcast_shapes(slope.shape, ctx.type_of(x).shape)
+    except ValueError as exc:
+        raise fail(node, f"slope: {exc}") from None
+    base = ctx.node_name(node)
+    pos = ctx.emit(Relu, node, [x], name=ctx.names.fresh(f"{base}.pos"))
+    flipped = ctx.emit(Affine, node, [x], name=ctx.names.fresh(f"{base}.flip"),
+                       scale=ctx.add_const(f"{base}.minus_one", np.float32(-1.0)))
+    neg = ctx.emit(Relu, node, [flipped], name=ctx.names.fresh(f"{base}.neg"))
+    if slope.size == 1:
+        ctx.emit(Add, node, [pos, neg], name=base, coeffs=(1.0, -float(slope.reshape(-1)[0])))
+        return
+    scaled = ctx.emit(Affine, node, [neg], name=ctx.names.fresh(f"{base}.slope"),
+                      scale=ctx.add_const(f"{base}.minus_slope", -slope))
+    ctx.emit(Add, node, [pos, scaled], name=base, coeffs=(1.0, 1.0))
+
+
 @converter("HardSigmoid")
 def convert_hard_sigmoid(ctx, node):
     a = attrs(node)
@@ -230,6 +255,9 @@ def convert_max_min(ctx, node):
     if len(dynamic) != 1 or len(constant) != 1 or np.asarray(ctx.const(constant[0])).size != 1:
         raise fail(node, "only the max/min of one tensor and one scalar constant is supported")
     c = float(np.asarray(ctx.const(constant[0])).reshape(-1)[0])
+    if c == (-np.inf if node.op_type == "Max" else np.inf):
+        ctx.alias(node.output[0], ctx.value(dynamic[0], node))     # max(x, -inf) = x (jax2tf's stable softmax)
+        return
     bounds = {"lo": c} if node.op_type == "Max" else {"hi": c}
     ctx.emit(Clip, node, [ctx.value(dynamic[0], node)], **bounds)
 
@@ -510,7 +538,9 @@ def convert_softmax(ctx, node):
     # Only a final (Log)Softmax is accepted: it is monotonic, so the argmax prediction is unchanged without it.
     is_output = any(o.name == node.output[0] for o in ctx.model.graph.output)
     if not is_output:
-        raise fail(node, "Softmax inside the network is not supported (only as the final layer)")
+        raise fail(node, "Softmax inside the network is not supported (only as the final layer); when it is "
+                         "post-processing (a detector's box decoding), compile the network before it with --outputs "
+                         "(`snncc check MODEL` names the tensors)")
     ctx.alias(node.output[0], ctx.value(node.input[0], node))
 
 

@@ -21,8 +21,10 @@ from snncc.frontend.constant_folding import fold_constants
 from snncc.limits import WORKING_BATCH, check_bytes, element_count, read_capped
 
 MIN_OPSET = 13
-# Inputs that may legitimately hold +-inf: the bounds of Clip (an absent bound is +-inf).
+# Inputs that may legitimately hold +-inf: the bounds of Clip (an absent bound is +-inf), and the identity element
+# of Max (-inf) and Min (+inf), which jax2tf writes into every softmax as max(-inf, max(x)).
 _INF_ALLOWED = {("Clip", 1), ("Clip", 2)}
+_INF_IDENTITY = {"Max": -np.inf, "Min": np.inf}
 # Ops whose constant inputs are weights, which must not be empty (other ops take empty shape-like vectors).
 _WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "Add", "Sub", "Mul", "Div", "PRelu"}
 
@@ -236,17 +238,20 @@ def check_weights(model: onnx.ModelProto, where: str = "model") -> None:
         if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
             nan = int(np.isnan(array).sum())
             inf = int(np.isinf(array).sum())
-            allowed = nan == 0 and all((n.op_type, i) in _INF_ALLOWED for n, i in consumers.get(name, []))
+            allowed = nan == 0 and all((n.op_type, i) in _INF_ALLOWED
+                                       or np.all(array[np.isinf(array)] == _INF_IDENTITY.get(n.op_type, np.nan))
+                                       for n, i in consumers.get(name, []))
             if not allowed:
                 raise UnsupportedModelError(f"{where}: weight {what} holds {nan} NaN and {inf} Inf value(s); "
                                             "fix the trained model (diverged training or a broken export)")
 
 
 def prepare(model: onnx.ModelProto, where: str = "model", input_shapes: dict | None = None,
-            working_batch: int = WORKING_BATCH) -> onnx.ModelProto:
+            working_batch: int = WORKING_BATCH, outputs: tuple[str, ...] = ()) -> onnx.ModelProto:
     """Input sizes (`input_shapes`) set on dynamic axes, checker, version conversion up to opset 13 when older, size
     checks, constant folding, shape inference, weight checks. `working_batch`: the samples a later run holds at
-    once, for the activation-size check (1 for a reader of the graph that runs nothing, like `snncc check`)."""
+    once, for the activation-size check (1 for a reader of the graph that runs nothing, like `snncc check`).
+    `outputs`: tensor names that become the graph's outputs (`--outputs`, see cut.py), the nodes after them dropped."""
     from snncc.frontend.input_shape import apply_input_shapes
     from snncc.frontend.weight_stash import WeightStash, restore_weights, stash_weights
 
@@ -271,6 +276,10 @@ def prepare(model: onnx.ModelProto, where: str = "model", input_shapes: dict | N
             raise ModelLoadError(f"{where}: opset {opset} could not be converted to {MIN_OPSET} ({exc}); "
                                  f"re-export the model with opset >= {MIN_OPSET}") from None
     model = _infer_shapes(model, where)
+    if outputs:
+        from snncc.frontend.cut import cut_outputs
+
+        model = cut_outputs(model, tuple(outputs), where)
     # Shapes first, then folding: the folder computes a constant before it looks at its size, so huge declared
     # outputs (ConstantOfShape, Expand, Tile of constants) are refused here before they are allocated.
     check_value_shapes(model, where, working_batch)
@@ -295,15 +304,19 @@ def _infer_shapes(model: onnx.ModelProto, where: str) -> onnx.ModelProto:
 
 
 def run_onnxruntime(path: str | os.PathLike, x: np.ndarray, batch_size: int = 512,
-                    progress: bool = False) -> np.ndarray:
+                    progress: bool = False, outputs: tuple[str, ...] = ()) -> np.ndarray:
     """First output of the ONNX model at `path` on `x`, in batches (of the model's own batch size when its batch
-    axis is static); ModelLoadError when onnxruntime cannot load or run it. `progress`: a bar over the batches."""
+    axis is static); ModelLoadError when onnxruntime cannot load or run it. `progress`: a bar over the batches.
+    `outputs`: the tensors a compile cut the model at (`--outputs`); the first of them is returned."""
     import onnxruntime as ort
 
     # onnxruntime gets the bytes, external data inlined by read_model: it never opens a path named inside the file
     from snncc.frontend.convert import live_nodes
 
     model = read_model(Path(path))
+    if outputs:     # the graph as compiled: its outputs are the cut tensors (any element type: ort infers it)
+        del model.graph.output[:]
+        model.graph.output.extend(onnx.ValueInfoProto(name=name) for name in outputs)
     live = live_nodes(model)   # unused nodes are not run (an unused constant Loop could run for ever)
     kept = [node for i, node in enumerate(model.graph.node) if i in live]
     del model.graph.node[:]

@@ -61,12 +61,26 @@ def convert_tail_node(ctx, node: onnx.NodeProto) -> bool:
     from snncc.frontend.converters import CONVERTERS, _inferred_shape, _reshape_to, attrs, fail
 
     if node.op_type in NORMALISERS:
-        ctx.alias(node.output[0], ctx.value(node.input[0], node))
+        x = ctx.value(node.input[0], node)
+        rank = 1 + len(ctx.type_of(x).shape)
+        axis = int(attrs(node).get("axis", -1 if ctx.opset >= 13 else 1))
+        ctx.alias(node.output[0], x)
+        ctx.normalised_axis[node.output[0]] = axis + rank if axis < 0 else axis
         return True
     if node.op_type == "Transpose":
         x = ctx.value(node.input[0], node)
         full = [-1, *ctx.type_of(x).shape]
         perm = list(attrs(node).get("perm", range(len(full))[::-1]))
+        axis = ctx.normalised_axis.get(node.input[0])
+        if axis is None and _normalises_last_axis(ctx, node.output[0], len(full)):
+            # right before a normaliser of the last axis: the logits change layout (PNet's NCHW -> NHWC, then a
+            # Softmax over the channels) and the argmax along that axis is the same with or without the normaliser
+            CONVERTERS["Transpose"](ctx, node)
+            return False
+        if axis is not None and perm[-1] == axis:
+            CONVERTERS["Transpose"](ctx, node)     # the normalised axis becomes the last: the argmax runs along it
+            ctx.normalised_axis[node.output[0]] = len(full) - 1
+            return False
         if [a for a in perm if full[a] != 1] != [a for a in range(len(full)) if full[a] != 1]:
             raise fail(node, f"Transpose{{perm={perm}}} of the output reorders its axes; only a transpose of "
                              "size-1 axes is read as a reshape after a dropped Softmax/LogSoftmax (export the logits "
@@ -75,6 +89,17 @@ def convert_tail_node(ctx, node: onnx.NodeProto) -> bool:
         return False
     CONVERTERS[node.op_type](ctx, node)
     return False
+
+
+def _normalises_last_axis(ctx, value: str, rank: int) -> bool:
+    """Whether `value` is read by a normaliser (only) whose axis is the last of its `rank` axes."""
+    from snncc.frontend.converters import attrs
+
+    readers = [n for n in ctx.model.graph.node if value in n.input]
+    if len(readers) != 1 or readers[0].op_type not in NORMALISERS:
+        return False
+    axis = int(attrs(readers[0]).get("axis", -1 if ctx.opset >= 13 else 1))
+    return (axis + rank if axis < 0 else axis) == rank - 1
 
 
 def describe(node: onnx.NodeProto) -> str:

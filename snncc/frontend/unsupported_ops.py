@@ -48,6 +48,10 @@ KNOWN: dict[str, Reason] = {
                              "QGemm", "MatMulIntegerToFloat")},
     **{op: _ELEMENTWISE for op in ("Sqrt", "Reciprocal", "Exp", "Log", "Sin", "Cos", "Abs", "Sign", "Softplus",
                                    "Softsign", "Mish", "Elu", "Selu", "Celu", "ThresholdedRelu", "Erf")},
+    **{op: Reason(f"control flow: {op} runs a subgraph chosen or repeated at run time (by an input's value or a "
+                  "loop count); snncc compiles one fixed feed-forward graph",
+                  "no coding can; export the branch or the unrolled loop the model takes as a graph of its own")
+       for op in ("If", "Loop", "Scan")},
     **{op: Reason(f"{op} selects by value at run time (post-processing: boxes, top-k, argmax)",
                   "compile the network up to the layer before it, and run the post-processing on the decoded "
                   "outputs") for op in ("NonMaxSuppression", "TopK", "ArgMax", "ArgMin")},

@@ -20,10 +20,12 @@ __all__ = ["GATE_OPS", "SAMPLE_BUDGET", "ActivationStats", "calibrate", "collect
 def _with_dropped_normaliser(y: np.ndarray, tail: str) -> np.ndarray:
     """The IR output with the output tail's dropped Softmax/LogSoftmax applied again over each sample's values (the
     logits vector: only reshapes may follow the normaliser), so that it compares with onnxruntime on the source
-    model, which still has it."""
+    model, which still has it. An output with several axes longer than 1 was normalised along its last axis (a
+    transpose may only bring the normaliser's axis there: PNet's per-pixel Softmax over NHWC channels)."""
     if "Softmax" not in tail or y.ndim < 1:
         return y
-    flat = y.reshape(len(y), -1).astype(np.float64)
+    several = sum(d > 1 for d in y.shape[1:]) > 1
+    flat = (y if several else y.reshape(len(y), -1)).astype(np.float64)
     z = flat - flat.max(axis=-1, keepdims=True)
     log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
     return (log_p if "LogSoftmax" in tail else np.exp(log_p)).astype(np.float32).reshape(y.shape)
@@ -33,7 +35,10 @@ def cross_check_onnxruntime(graph, model_path: str, x: np.ndarray, tolerance: fl
     """Max abs difference between the IR (ANN mode) and onnxruntime on `x`; PassError beyond tolerance."""
     from snncc.frontend.load import run_onnxruntime
 
-    reference = run_onnxruntime(model_path, x)   # ModelLoadError when onnxruntime refuses the model
+    from snncc.frontend.cut import parse_outputs
+
+    # ModelLoadError when onnxruntime refuses the model; a model compiled with --outputs is cut the same way
+    reference = run_onnxruntime(model_path, x, outputs=parse_outputs(graph.meta.get("outputs")))
     ours = run(graph, x)[graph.outputs[0]]
     ours = _with_dropped_normaliser(ours, graph.meta.get("dropped_tail", ""))
     if ours.shape != reference.shape:

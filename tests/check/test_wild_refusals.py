@@ -144,3 +144,67 @@ def test_unnamed_dynamic_axes_get_placeholders_not_question_marks(capsys, tmp_pa
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert "--input-shape x=1x3xD2xD3" in err and "--calib" in err
+
+
+def _rnn_with_state(seq="T"):
+    """silero-vad's interface: audio (N x T), a recurrent state (2 x N x 4) and an integer sample rate; an If picks
+    the branch by the rate."""
+    then_g = helper.make_graph([helper.make_node("Relu", ["audio"], ["b"])], "then", [],
+                               [helper.make_tensor_value_info("b", TensorProto.FLOAT, ["N", seq])])
+    else_g = helper.make_graph([helper.make_node("Neg", ["audio"], ["b2"])], "else", [],
+                               [helper.make_tensor_value_info("b2", TensorProto.FLOAT, ["N", seq])])
+    nodes = [helper.make_node("Equal", ["sr", "k16"], ["is16"], name="is16"),
+             helper.make_node("If", ["is16"], ["y"], name="branch", then_branch=then_g, else_branch=else_g)]
+    inputs = [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["N", seq]),
+              helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "N", 4]),
+              helper.make_tensor_value_info("sr", TensorProto.INT64, [])]
+    graph = helper.make_graph(nodes, "vad", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", seq])],
+                              [helper.make_tensor("k16", TensorProto.INT64, [], [16000])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_control_flow_and_an_integer_setting_are_named_before_any_size_is_asked_for():
+    report = check_model(_rnn_with_state())
+    assert all(v.status == BLOCKED for v in report.verdicts)
+    stops = {(b.node, b.op) for b in report.verdicts[0].blockers}
+    assert stops == {("sr", "input"), ("branch", "If")}
+    why = {b.op: b.why for b in report.verdicts[0].blockers}
+    assert "control flow" in why["If"] and "scalar integer setting" in why["input"]
+    assert report.verdicts[0].suggestion.startswith("no coding can")
+
+
+def test_a_blocker_no_coding_lifts_gives_the_suggestion():
+    """Sqrt alone would suggest amos with a registered gate; an LSTM beside it means no coding can."""
+    lstm = [helper.make_node("Sqrt", ["r"], ["s"], name="sqrt"),
+            helper.make_node("Reshape", ["s", "shape"], ["t"]),
+            helper.make_node("LSTM", ["t", "W", "R"], ["y"], hidden_size=3, name="lstm")]
+    inits = {"shape": np.array([2, 1, 8], np.int64), "W": rand(1, 12, 8), "R": rand(1, 12, 3)}
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, "H", "W"])
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 1, 1, 3])
+    from onnx import numpy_helper
+    head = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["r"])]
+    graph = helper.make_graph(head + lstm, "m", [x], [out], [numpy_helper.from_array(rand(2, 2, 3, 3), "w")] +
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    report = check_model(model)
+    assert [b.op for b in report.verdicts[0].blockers][:1] == ["LSTM"]
+    assert "feed-forward" in report.verdicts[0].suggestion
+
+
+def test_integer_ids_as_input_are_the_reason_not_the_ops_that_decode_them():
+    """magika reads 2048 bytes as INT32 and one-hot encodes them with Equal: the input is why, not the Equal."""
+    nodes = [helper.make_node("Cast", ["ids"], ["f"], to=TensorProto.FLOAT),
+             helper.make_node("MatMul", ["f", "w"], ["y"])]
+    graph = helper.make_graph(nodes, "ids", [helper.make_tensor_value_info("ids", TensorProto.INT32, ["N", 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+                              [helper.make_tensor("w", TensorProto.FLOAT, [8, 3], rand(8, 3).ravel())])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    blocker, suggestion = _only_blocker(model)
+    assert (blocker.node, blocker.op) == ("ids", "input") and "integer ids" in blocker.why
+    assert suggestion.startswith("no coding can") and "float input" in suggestion
+    with pytest.raises(UnsupportedModelError, match="integer ids"):
+        onnx_to_ir(prepare(model))

@@ -79,3 +79,14 @@ def test_cli_compile_with_input_shape(tmp_path, capsys):
     assert main(["compile", str(path), "-o", str(out), "--no-progress", "--calib", str(calib),
                  "--input-shape", "x=1x3xHxW"]) == 2
     assert "--input-shape" in capsys.readouterr().err
+
+
+def test_the_suggested_shape_keeps_a_fixed_leading_axis():
+    """A recurrent state is (layers, batch, hidden) = 2 x ? x 128: the example must not write its fixed 2 as 1."""
+    state = helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "batch", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, "batch", 4])
+    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["state"], ["y"])], "s", [state], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    with pytest.raises(UnsupportedModelError, match=r"--input-shape state=2xbatchx4 "):
+        onnx_to_ir(load_model(model))

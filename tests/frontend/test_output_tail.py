@@ -20,7 +20,8 @@ def _model(tail, output_shape, opset=17):
     return make_model([GEMM, *tail], [6], output_shape, {"w": W, **_SHAPES}, opset=opset)
 
 
-_SHAPES = {"col": np.array([-1, 4, 1], np.int64), "flat": np.array([-1, 4], np.int64)}
+_SHAPES = {"col": np.array([-1, 4, 1], np.int64), "flat": np.array([-1, 4], np.int64),
+           "pair": np.array([-1, 2, 2], np.int64)}
 
 SPELLINGS = {
     "softmax": ([helper.make_node("Softmax", ["z"], ["y"], name="sm")], [4]),
@@ -33,6 +34,14 @@ SPELLINGS = {
     "reshape-softmax-transpose": ([helper.make_node("Reshape", ["z", "col"], ["c"], name="col"),
                                    helper.make_node("Softmax", ["c"], ["p"], name="sm", axis=1),
                                    helper.make_node("Transpose", ["p"], ["y"], name="t", perm=[0, 2, 1])], [1, 4]),
+    # MTCNN's PNet (keras2onnx): NCHW -> NHWC, then a Softmax over the channels, now the last axis
+    "transpose-softmax": ([helper.make_node("Reshape", ["z", "pair"], ["c"], name="pair"),
+                           helper.make_node("Transpose", ["c"], ["t"], name="nhwc", perm=[0, 2, 1]),
+                           helper.make_node("Softmax", ["t"], ["y"], name="sm", axis=-1)], [2, 2]),
+    # a Softmax over the channels, then the channels moved to the last axis
+    "softmax-transpose-to-last": ([helper.make_node("Reshape", ["z", "pair"], ["c"], name="pair"),
+                                   helper.make_node("Softmax", ["c"], ["p"], name="sm", axis=1),
+                                   helper.make_node("Transpose", ["p"], ["y"], name="nhwc", perm=[0, 2, 1])], [2, 2]),
 }
 
 
@@ -88,7 +97,8 @@ def test_reordering_transpose_of_the_output_is_not_read_as_a_reshape():
         onnx_to_ir(prepare(model))
 
 
-@pytest.mark.parametrize("spelling", ["softmax", "logsoftmax", "flatten-softmax-reshape"])
+@pytest.mark.parametrize("spelling", ["softmax", "logsoftmax", "flatten-softmax-reshape", "transpose-softmax",
+                                      "softmax-transpose-to-last"])
 def test_compile_cross_checks_against_onnxruntime_with_the_tail_dropped(tmp_path, spelling):
     """calibrate's cross-check runs onnxruntime on the source model, which still ends in the normaliser: the IR's
     output is compared after applying it again (before, a dropped Softmax failed the cross-check)."""

@@ -97,3 +97,21 @@ def test_sigmoid_and_silu_of_very_negative_values_warn_nothing():
         warnings.simplefilter("error")
         y = run(graph, x, keep="all")
     np.testing.assert_allclose(y[graph.outputs[0]], onnxruntime_run(model, x), atol=1e-6)
+
+
+def test_max_with_minus_infinity_is_the_identity():
+    """jax2tf writes every softmax's max as max(-inf, reduce_max(x)): -inf is Max's identity, not a broken weight."""
+    nodes = [helper.make_node("Max", ["ninf", "x"], ["m"], name="max"), helper.make_node("Min", ["m", "pinf"], ["y"])]
+    model = make_model(nodes, (6,), (6,), {"ninf": np.float32(-np.inf), "pinf": np.float32(np.inf)})
+    graph = onnx_to_ir(prepare(model))
+    x = rand(3, 6)
+    np.testing.assert_array_equal(run(graph, x)[graph.outputs[0]], onnxruntime_run(model, x))
+
+
+def test_a_diverged_weight_is_still_refused_in_max():
+    import pytest
+    from snncc.errors import UnsupportedModelError
+
+    model = make_model([helper.make_node("Max", ["c", "x"], ["y"])], (6,), (6,), {"c": np.float32(np.inf)})
+    with pytest.raises(UnsupportedModelError, match="1 Inf value"):
+        prepare(model)
