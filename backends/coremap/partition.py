@@ -226,6 +226,7 @@ class _Packer:
         self.granularity = granularity
         self.fanout = fanout
         self.measured: dict[str, np.ndarray] | None = None   # per-neuron destination cores of an earlier packing
+        self.tile_atoms: list[list[Slice]] | None = None      # a tile packing's atoms, per group
         self.masks = {l.name: np.zeros(l.shape3, bool) for l in network.layers
                       if any(p.source == l.name for m in network.layers for p in m.projections)}
         self.core_of = {l.name: np.full(l.size, -1, np.int64) for l in network.layers if l.kind != "input"}
@@ -698,11 +699,11 @@ def _tile_atoms(scratch: _Packer, group: list[Layer], profile: Profile) -> list[
 
 
 def _pack_tiles(network: Network, profile: Profile, rates, fused: bool, tick=lambda: None,
-                measured: dict[str, np.ndarray] | None = None) -> _Packer:
+                measured: dict[str, np.ndarray] | None = None, atoms: list[list[Slice]] | None = None) -> _Packer:
     """Pack core-shaped tiles (`tiles`), fused groups' layers interleaved when `fused` (a consumer may come
     before the rows it reads: routes are built once every neuron is placed). Output axons are reserved at one
     destination per reading group, or at `measured`: each neuron's destination cores in an earlier packing (by
-    layer, in its (C, H, W) view)."""
+    layer, in its (C, H, W) view). `atoms`: an earlier packing's tiles (`tile_atoms`, per group), not chosen again."""
     order = _layer_order(network)
     layers = network.by_name()
     groups = fused_groups(order, layers, profile) if fused else [[l] for l in order]
@@ -710,8 +711,9 @@ def _pack_tiles(network: Network, profile: Profile, rates, fused: bool, tick=lam
     scratch = _Packer(network, profile, {}, TILES, fanout)
     packer = _Packer(network, profile, rates, TILES, fanout)
     packer.measured = measured
-    for group in groups:
-        for atom in _tile_atoms(scratch, group, profile):
+    packer.tile_atoms = atoms or [_tile_atoms(scratch, group, profile) for group in groups]
+    for group, group_atoms in zip(groups, packer.tile_atoms):
+        for atom in group_atoms:
             packer.place([atom])
         for _ in group:
             tick()
@@ -1020,7 +1022,8 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
                                 for name, counts in packer.dest_count.items()}
                     if better(first, best):
                         best = first
-                    packer = _pack_tiles(network, profile, rates, images, measured=measured)
+                    packer = _pack_tiles(network, profile, rates, images, measured=measured,
+                                         atoms=packer.tile_atoms)
             elif consumers_first:
                 packer = _pack_consumers_first(network, profile, rates, g, images, tick)
             else:
