@@ -1017,11 +1017,14 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
                     # sources whose readers sit on more cores than one per group overflow their output axons and
                     # are cut into halves afterwards; packed again with the destinations this packing measured,
                     # next-fit fills each core up to its output axons instead
+                    packed = len(packer.cores)
                     first = settled(packer, g)      # its cuts add destinations to the cut cores' sources
-                    measured = {name: counts.reshape(packer.layers[name].shape3).copy()
-                                for name, counts in packer.dest_count.items()}
                     if better(first, best):
                         best = first
+                    if first is not None and len(first.cores) == packed:
+                        continue                    # nothing was cut
+                    measured = {name: counts.reshape(packer.layers[name].shape3).copy()
+                                for name, counts in packer.dest_count.items()}
                     packer = _pack_tiles(network, profile, rates, images, measured=measured,
                                          atoms=packer.tile_atoms)
             elif consumers_first:
