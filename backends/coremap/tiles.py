@@ -28,16 +28,23 @@ def _bands(w: int) -> list[int]:
     return sorted({math.ceil(w / n) for n in range(1, w + 1)}, reverse=True)[:24]
 
 
-def _blocks(c: int) -> list[int]:
-    """Candidate channel blocks: ceil(C / 2^k)."""
-    out, k = [], 1
+def _blocks(c: int, fit: int | None = None) -> list[int]:
+    """Candidate channel blocks, largest first: ceil(C / 2^k), and when only `fit` channels' shared kernels fit one
+    core's memory, the even split of C into blocks of at most fit / d channels (d = 1, 2, 3, 4: a core then holds
+    that many channels at 1, 2, 3 or 4 times the positions). Halving alone can leave most of the memory unused:
+    28 kernels fit a Loihi 2 core for a 3x3 conv with 512 input channels, and halving stops at 16."""
+    out, k = set(), 1
     while True:
         b = math.ceil(c / k)
-        if b not in out:
-            out.append(b)
+        out.add(b)
         if b == 1:
-            return out
+            break
         k *= 2
+    if fit is not None and fit < c:
+        for d in (1, 2, 3, 4):
+            b = max(1, fit // d)
+            out.add(math.ceil(c / math.ceil(c / b)))
+    return sorted(out, reverse=True)
 
 
 def _rows_that_fit(packer, layers: list[Layer], cb: int | None, q: int, h: int, w: int) -> int:
@@ -65,8 +72,10 @@ def layer_tile(packer, layer: Layer) -> tuple[int, int, float] | None:
     """(channel block, band width, estimated cores) for one image layer, or None when no single row position of
     one channel fits a core (the finer atoms then find the error)."""
     c, h, w = layer.shape3
+    kernels = kernel_bits(layer, packer.layers, packer.profile)
+    fit = packer.profile.synapse_memory_bits_per_core * c // kernels if kernels else None
     best = None
-    for cb in _blocks(c):
+    for cb in _blocks(c, fit):
         for q in _bands(w):
             r = _rows_that_fit(packer, [layer], cb, q, h, w)
             if r == 0:
