@@ -573,7 +573,9 @@ def _structural(terms, nodes, constants, target_shape) -> tuple[list, np.ndarray
                 m = SparseRows(np.arange(n + 1), np.arange(n), scale.reshape(-1), (n, n))
                 projections.append(MatrixProjection(src, view3(src_shape), tgt3, m))
         elif node.op == "conv":
-            w = (constants[node.weight] * np.float32(coeff)).astype(np.float32)
+            w = constants[node.weight]
+            if coeff != 1.0 or w.dtype != np.float32:   # else the graph's read-only kernel itself: no copy
+                w = (w * np.float32(coeff)).astype(np.float32)
             projections.append(ConvProjection(src, view3(src_shape), tgt3, w, tuple(node.strides), tuple(node.pads),
                                               tuple(node.dilations), int(node.groups)))
             if node.bias is not None:
