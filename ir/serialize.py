@@ -203,7 +203,9 @@ def _tensor_from_proto(t: pb.Tensor) -> np.ndarray:
     count = element_count(shape)   # exact: a numpy int64 product can overflow and match a short payload
     if count * dtype.itemsize != len(t.data):
         raise FormatError(f"constant @{t.name}: {len(t.data)} bytes do not hold {t.dtype}{list(shape)}")
-    return np.frombuffer(t.data, dtype=dtype).astype(DTYPES[t.dtype]).reshape(shape)
+    a = np.frombuffer(t.data, dtype=dtype).astype(DTYPES[t.dtype]).reshape(shape)
+    a.flags.writeable = False       # ours alone: Graph.build keeps it without another copy
+    return a
 
 
 MAX_TIMESTEPS = 1 << 16

@@ -226,7 +226,8 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
         click.echo(f"note: dropped the output tail after the last linear layer: {graph.meta['dropped_tail']} "
                    "(argmax unchanged)", err=True)
     if target:   # all work before staging: a model that does not fit (or a kill while mapping) leaves no output
-        from snncc.backends.coremap import dumps, map_graph
+        from snncc.backends.coremap import map_graph
+        from snncc.backends.coremap.mapfile import dump_chunks
         from snncc.commands.target import map_output_path
 
         mapping = map_graph(graph, target, calibration() if calibration else None, progress=progress).document
@@ -239,7 +240,7 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
 
             out.folder(emit_program, lambda folder: emit(graph, folder))
         if target:
-            out.file(map_output_path(output), dumps(mapping))
+            out.file(map_output_path(output), dump_chunks(mapping))
         out.commit()
     if target:
         from snncc.commands.map import format_summary

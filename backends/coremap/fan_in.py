@@ -60,13 +60,14 @@ def split_fan_in(network: Network, profile: Profile, recorded: list[dict] | None
     layers = network.by_name()
     out: list[Layer] = []
     changed = False
+    shared: dict = {}       # (matrix id, column range) -> its block (`_column_blocks`)
     for layer in network.layers:
         wanted = layer.name in split if recorded is not None else needs_relays(layer, layers, profile)
         if not wanted or layer.kind == "input" or not layer.projections:
             out.append(layer)
             continue
         changed = True
-        relays = _relays(layer, layers, profile)
+        relays = _relays(layer, layers, profile, shared)
         out.extend(relays)
         n = layer.size
         identity = SparseRows(np.arange(n + 1), np.arange(n), np.ones(n, np.float32), (n, n))
@@ -98,7 +99,30 @@ def _conv_blocks(p: ConvProjection, m: int, cap: int) -> list[ConvProjection] | 
                     channel_offset=p.channel_offset + a) for a in range(0, channels, size)]
 
 
-def _relays(layer: Layer, layers: dict[str, Layer], profile: Profile) -> list[Layer]:
+def _column_blocks(mat: SparseRows, ranges: list[tuple[int, int]], shared: dict) -> list[SparseRows]:
+    """The matrix's column ranges (disjoint, ascending) as matrices of its shape, its entries sorted by range once
+    rather than scanned once per range. `shared` keeps them by (matrix, range): layers that share a matrix (a
+    HardSwish's relu and rest halves read the same current) share its blocks too."""
+    missing = [r for r in ranges if (id(mat), r) not in shared]
+    if missing:
+        shared[id(mat)] = mat       # alive while its id is a key
+        starts = np.array([c0 for c0, _ in missing], np.int64)
+        ends = np.array([c1 for _, c1 in missing], np.int64)
+        label = np.searchsorted(starts, mat.indices, side="right") - 1
+        outside = (label < 0) | (mat.indices >= ends[np.maximum(label, 0)])
+        label[outside] = len(missing)
+        order = np.argsort(label, kind="stable")
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(label, minlength=len(missing) + 1))))
+        del label, outside
+        rows = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))
+        for k, r in enumerate(missing):
+            part = order[bounds[k]:bounds[k + 1]]
+            shared[(id(mat), r)] = SparseRows.from_blocks([(rows[part], mat.indices[part], mat.data[part])],
+                                                          mat.shape)
+    return [shared[(id(mat), r)] for r in ranges]
+
+
+def _relays(layer: Layer, layers: dict[str, Layer], profile: Profile, shared: dict) -> list[Layer]:
     """Source groups that each fit one core's input axons and memory, as relay layers over the layer's shape: a
     dense conv by input-channel blocks (kernels stay shared), anything else by consecutive source neurons."""
     cap = max(1, int(RELAY_FILL * min(profile.input_axons_per_core,
@@ -130,18 +154,17 @@ def _relays(layer: Layer, layers: dict[str, Layer], profile: Profile) -> list[La
             groups[-1].append((i, start, start + take))
             used += take * m
             start += take
+    ranges: dict[int, list[tuple[int, int]]] = {}
+    for group in groups:
+        for i, c0, c1 in group:
+            ranges.setdefault(i, []).append((c0, c1))
+    subs = {(i, c0, c1): sub for i, (p, _) in enumerate(matrices)
+            for (c0, c1), sub in zip(ranges.get(i, []), _column_blocks(p.matrix, ranges.get(i, []), shared))}
     for group in groups:
         if not group:
             continue
-        projections = []
-        for i, c0, c1 in group:
-            p = matrices[i][0]
-            mat = p.matrix
-            rows = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))
-            keep = (mat.indices >= c0) & (mat.indices < c1)
-            sub = SparseRows.from_blocks([(rows[keep], mat.indices[keep], mat.data[keep])], mat.shape)
-            projections.append(MatrixProjection(p.source, p.src_shape, view3(layer.shape), sub))
-        blocks.append(projections)
+        blocks.append([MatrixProjection(matrices[i][0].source, matrices[i][0].src_shape, view3(layer.shape),
+                                        subs[(i, c0, c1)]) for i, c0, c1 in group])
     if len(blocks) > profile.input_axons_per_core:
         raise MappingError(f"layer %{layer.name}: its fan-in needs {len(blocks)} partial sums, more than the "
                            f"{profile.input_axons_per_core} input axons of a {profile.name} core")

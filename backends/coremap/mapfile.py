@@ -109,20 +109,59 @@ def mapping_document(network: Network, mapping: Mapping, profile: Profile, ir_sh
             "layers": layers, "summary": summary, "cores": core_list, "routes": routes}
 
 
-def _dump(obj, indent: str) -> str:
-    flat = json.dumps(obj, allow_nan=False, separators=(", ", ": "))
-    if len(flat) + len(indent) <= 116 or not isinstance(obj, (dict, list)) or not obj:
-        return flat
+LINE = 116      # an object or list whose one-line form fits this width (with its indent) stays on one line
+_SEP = dict(allow_nan=False, separators=(", ", ": "))
+
+
+def _surely_long(obj) -> bool:
+    """A list of n items is at least 3n characters on one line (a dict 7n): one of more than LINE / 3 items, or
+    holding one, never fits a line; checked so that the one-line form of a whole mapping is never built."""
+    items = obj.values() if isinstance(obj, dict) else obj
+    return len(obj) > LINE // 3 or any(isinstance(v, (dict, list)) and len(v) > LINE // 3 for v in items)
+
+
+def _pieces(obj, indent: str):
+    """The text of `obj` at `indent`, in pieces: short objects and lists on one line, longer ones one item a line."""
+    if not isinstance(obj, (dict, list)) or not obj:
+        yield json.dumps(obj, **_SEP)
+        return
+    if not _surely_long(obj):
+        flat = json.dumps(obj, **_SEP)
+        if len(flat) + len(indent) <= LINE:
+            yield flat
+            return
     inner = indent + "  "
     if isinstance(obj, dict):
-        items = [f"{inner}{json.dumps(k)}: {_dump(v, inner)}" for k, v in obj.items()]
-        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
-    return "[\n" + ",\n".join(inner + _dump(v, inner) for v in obj) + "\n" + indent + "]"
+        yield "{\n"
+        for k, (key, value) in enumerate(obj.items()):
+            yield (",\n" if k else "") + f"{inner}{json.dumps(key)}: "
+            yield from _pieces(value, inner)
+        yield "\n" + indent + "}"
+        return
+    yield "[\n"
+    for k, value in enumerate(obj):
+        yield (",\n" if k else "") + inner
+        yield from _pieces(value, inner)
+    yield "\n" + indent + "]"
+
+
+def dump_chunks(document: dict, size: int = 1 << 20):
+    """`dumps(document)` as UTF-8 chunks of about `size` bytes, for `atomic_write`: the whole text is never held
+    (the mapping of a large network is hundreds of MB)."""
+    buffer, held = [], 0
+    for piece in _pieces(document, ""):
+        buffer.append(piece)
+        held += len(piece)
+        if held >= size:
+            yield "".join(buffer).encode()
+            buffer, held = [], 0
+    buffer.append("\n")
+    yield "".join(buffer).encode()
 
 
 def dumps(document: dict) -> str:
     """Deterministic text: keys in the order built, short objects and lists on one line, trailing newline."""
-    return _dump(document, "") + "\n"
+    return "".join(_pieces(document, "")) + "\n"
 
 
 def load_mapping(path: str | Path) -> dict:

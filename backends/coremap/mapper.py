@@ -115,11 +115,15 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
     check_feasible(target, profile)
     bound, one_axon = graph_bound(target, profile), one_axon_bound(target, profile)
     rates, traffic = _traffic(graph, network, quantized, calibration, calibration_samples, traffic, bool(progress))
+    timesteps = network.timesteps
+    # the float network is not needed past here: the quantized one (or the split target) replaces it, and its
+    # composed matrices, the largest arrays a map holds, go before partitioning allocates
+    del network
     target = split_fan_in(explicit_synapses(target, profile.shared_conv_weights), profile)
     relays = [l for l in target.layers if l.kind == "relay"]
     if relays and rates is not None:
         rates = dict(rates)
-        rates.update({l.name: np.full(l.size, 1.0 if l.op == PRODUCT_OP else float(network.timesteps))
+        rates.update({l.name: np.full(l.size, 1.0 if l.op == PRODUCT_OP else float(timesteps))
                       for l in relays})     # a sum every step; a product once per window
     mapping = partition(target, profile, rates, granularities, bool(progress))
     # a large network tries the explicit form only when its mapping leaves room above the bound: a packing takes

@@ -110,9 +110,11 @@ class SparseRows:
     """A CSR matrix [targets, sources]: row r holds indices[indptr[r]:indptr[r+1]] with weights data[...]."""
 
     def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple[int, int]):
-        self.indptr = indptr.astype(np.int64)
-        self.indices = indices.astype(np.int64)
-        self.data = data.astype(np.float32)
+        # no copy when the arrays already have these types: projections share them (a composed matrix read by two
+        # layers, a scaled copy's index arrays)
+        self.indptr = np.asarray(indptr, np.int64)
+        self.indices = np.asarray(indices, np.int64)
+        self.data = np.asarray(data, np.float32)
         self.shape = shape
 
     @staticmethod
@@ -572,7 +574,9 @@ def _structural(terms, nodes, constants, target_shape) -> tuple[list, np.ndarray
                 m = SparseRows(np.arange(n + 1), np.arange(n), scale.reshape(-1), (n, n))
                 projections.append(MatrixProjection(src, view3(src_shape), tgt3, m))
         elif node.op == "conv":
-            w = (constants[node.weight] * np.float32(coeff)).astype(np.float32)
+            w = constants[node.weight]
+            if coeff != 1.0 or w.dtype != np.float32:   # else the graph's read-only kernel itself: no copy
+                w = (w * np.float32(coeff)).astype(np.float32)
             projections.append(ConvProjection(src, view3(src_shape), tgt3, w, tuple(node.strides), tuple(node.pads),
                                               tuple(node.dilations), int(node.groups)))
             if node.bias is not None:
@@ -1000,6 +1004,7 @@ def extract(graph: Graph) -> Network:
     targets = [n for n in graph.nodes if n.spiking]
     targets += [nodes[o] for o in graph.outputs if o not in spiking and o not in inputs]
     seen = set()
+    composed: dict[str, tuple[list, np.ndarray]] = {}     # current -> its composed projections and bias
     for node in targets:
         if node.name in seen:
             continue
@@ -1032,12 +1037,17 @@ def extract(graph: Graph) -> Network:
         if kind == "readout" and is_source(value):
             raise MappingError(f"graph output %{value} is a population itself; nothing to read out")
         built = _structural(terms, nodes, graph.constants, layer.shape) if terms is not None else None
-        if built is None:
+        if built is None and value in composed:
+            built = composed[value]
+        elif built is None:
             sources = _linear_sources(value, nodes, is_source, node.name)
             projections, bias = _compose(graph, nodes, value, sources, layer, convs=COMPOSE_CONVS)
             from snncc.backends.coremap.as_conv import matrix_as_conv
 
             built = [p if isinstance(p, ConvProjection) else matrix_as_conv(p) or p for p in projections], bias
+            # populations that read the same current (a HardSwish's relu and rest halves) share its projections:
+            # one composed matrix in memory, not one per reader
+            composed[value] = built
         layer.projections, layer.bias = [_per_window(p, nodes) if p.source in stages else p for p in built[0]], \
             built[1]
         if not np.any(layer.bias):

@@ -45,12 +45,13 @@ def format_summary(doc: dict) -> str:
 def write_mapping(graph, profile: str, output: str | Path, calibration: np.ndarray | None,
                   traffic: str = "auto", progress: bool = False) -> dict:
     """Map and write the mapping file atomically; returns the document."""
-    from snncc.backends.coremap import dumps, map_graph
+    from snncc.backends.coremap import map_graph
+    from snncc.backends.coremap.mapfile import dump_chunks
     from snncc.ir.atomic_write import atomic_write
 
-    result = map_graph(graph, profile, calibration, traffic=traffic, progress=progress)
-    atomic_write(str(output), dumps(result.document))
-    return result.document
+    document = map_graph(graph, profile, calibration, traffic=traffic, progress=progress).document
+    atomic_write(str(output), dump_chunks(document))     # the network and its matrices are freed by now
+    return document
 
 
 def profile_accuracy(graph, data, steps: list[int], profile: str, *, batch_size: int = 256,
