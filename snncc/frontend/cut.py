@@ -44,6 +44,10 @@ def cut_outputs(model: onnx.ModelProto, names: tuple[str, ...], where: str = "mo
         if name not in infos:
             raise OptionError(f"--outputs {name!r}: its shape is not known after shape inference; cut at a tensor "
                               "before it")
+        if not _reads_input_values(model, name):
+            raise OptionError(f"--outputs {name!r} is computed from sizes or constants only (shape arithmetic, "
+                              "e.g. Shape -> Gather -> Concat), not from the input's values; name a tensor the "
+                              "network's layers compute")
     out = onnx.ModelProto()
     out.CopyFrom(model)
     del out.graph.output[:]
@@ -60,6 +64,23 @@ def cut_outputs(model: onnx.ModelProto, names: tuple[str, ...], where: str = "mo
     del out.graph.node[:]
     out.graph.node.extend(kept)
     return out
+
+
+def _reads_input_values(model: onnx.ModelProto, name: str) -> bool:
+    """Whether `name` depends on a graph input's values (a Shape node reads only its input's size)."""
+    inputs = {vi.name for vi in model.graph.input} - {t.name for t in model.graph.initializer}
+    producer = {o: node for node in model.graph.node for o in node.output if o}
+    seen, stack = set(), [name]
+    while stack:
+        value = stack.pop()
+        if value in inputs:
+            return True
+        node = producer.get(value)
+        if node is None or value in seen or node.op_type in ("Shape", "Size"):
+            continue
+        seen.add(value)
+        stack.extend(node.input)
+    return False
 
 
 def post_processing_cut(model: onnx.ModelProto, node_name: str, through: frozenset[str] = RESHAPING) -> list[str]:

@@ -101,3 +101,12 @@ def test_no_cut_is_proposed_for_a_blocker_inside_the_network():
              helper.make_node("Sqrt", ["v"], ["s"], name="ln.sqrt"), helper.make_node("Div", ["d", "s"], ["y"])]
     blocker, suggestion = _only_blocker(make_model(nodes, (4, 8), (4, 8), opset=13))
     assert "--outputs" not in suggestion
+
+
+def test_a_shape_tensor_is_no_cut():
+    """YOLOv8's `/model.22/Concat_3` is a shape (Shape -> Gather -> Unsqueeze -> Concat), not its head maps."""
+    model = yolov8_like()
+    model.graph.node.extend([helper.make_node("Shape", ["cat"], ["cat_shape"], name="shape"),
+                             helper.make_node("Concat", ["cat_shape", "sizes"], ["shape_cat"], axis=0)])
+    with pytest.raises(OptionError, match="computed from sizes or constants only"):
+        cut_outputs(prepare(model, input_shapes={"x": (1, 2, 4, 4)}), ("shape_cat",))
