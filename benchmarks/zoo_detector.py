@@ -7,8 +7,9 @@ per-anchor class agreement of the SNN against onnxruntime on the source model, a
 Compiles the model with the real amos pipeline on its 8 rendered calibration pages (or loads `--compiled`, or the
 copy this script saved next to the corpus: `layout_cdla.amos-K<k>[-rest<N>].snnir`), then on the first `--pages`
 rendered test pages prints, per output, max|SNN - ANN| / max|ANN| and, for the score maps (every value in [0, 1]),
-how often the top-scoring class of each anchor agrees: on all anchors and on anchors the ANN scores >= 0.1. The SNN is the
-compiled IR in ANN mode, which the simulator reproduces bit for bit (`--simulate` checks it on the first output).
+how often the top-scoring class of each anchor agrees: on all anchors and on anchors the ANN scores >= 0.1.
+The SNN is the compiled IR in ANN mode, which the simulator reproduces bit for bit (`--simulate` checks it on the
+first output).
 
 `--diagnose` lists each gate circuit's own error on the inputs it really gets (page 1): max |circuit(x) - gate(x)|
 and the same error seen through the next conv/dense layer (its weights applied to the error), worst channel first.
