@@ -1,13 +1,15 @@
 """The corpus detector (layout_cdla, PicoDet 800x608, 8 output maps) under `--coding amos`: per-output error and
 per-anchor class agreement of the SNN against onnxruntime on the source model, and where the error comes from.
 
-    python benchmarks/zoo_detector.py [--k 20] [--pages 16] [--compiled FILE.snnir] [--diagnose] [--simulate]
+    python benchmarks/zoo_detector.py [--k 20] [--rest N] [--pages 16] [--compiled FILE.snnir] [--diagnose]
+                                      [--simulate]
 
 Compiles the model with the real amos pipeline on its 8 rendered calibration pages (or loads `--compiled`, or the
-copy this script saved next to the corpus: `layout_cdla.amos-K<k>.snnir`), then on the first `--pages` rendered
-test pages prints, per output, max|SNN - ANN| / max|ANN| and, for the score maps (every value in [0, 1]), how often
-the top-scoring class of each anchor agrees: on all anchors and on anchors the ANN scores >= 0.1. The SNN is the
-compiled IR in ANN mode, which the simulator reproduces bit for bit (`--simulate` checks it on the first output).
+copy this script saved next to the corpus: `layout_cdla.amos-K<k>[-rest<N>].snnir`), then on the first `--pages`
+rendered test pages prints, per output, max|SNN - ANN| / max|ANN| and, for the score maps (every value in [0, 1]),
+how often the top-scoring class of each anchor agrees: on all anchors and on anchors the ANN scores >= 0.1.
+The SNN is the compiled IR in ANN mode, which the simulator reproduces bit for bit (`--simulate` checks it on the
+first output).
 
 `--diagnose` lists each gate circuit's own error on the inputs it really gets (page 1): max |circuit(x) - gate(x)|
 and the same error seen through the next conv/dense layer (its weights applied to the error), worst channel first.
@@ -46,7 +48,7 @@ def ir_outputs(graph, x: np.ndarray) -> list[np.ndarray]:
     return [np.concatenate([p[o] for p in parts]) for o in graph.outputs]
 
 
-def compiled_graph(model: Path, calib: Path, k: int, path: Path):
+def compiled_graph(model: Path, calib: Path, k: int, path: Path, rest: int = 1):
     import snncc
     from snncc.ir import load, save
 
@@ -55,11 +57,11 @@ def compiled_graph(model: Path, calib: Path, k: int, path: Path):
         return load(path)
     x = np.load(calib)["x"]
     start = time.perf_counter()
-    graph = snncc.compile(str(model), "amos", calibration=x, phases=k, progress=sys.stderr.isatty())
+    graph = snncc.compile(str(model), "amos", calibration=x, phases=k, rest=rest, progress=sys.stderr.isatty())
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     save(graph, path)
-    print(f"compiled: amos -K {k} in {seconds:.0f} s, peak RSS so far {peak:.1f} GiB -> {path}")
+    print(f"compiled: amos -K {k} --rest {rest} in {seconds:.0f} s, peak RSS so far {peak:.1f} GiB -> {path}")
     return graph
 
 
@@ -108,8 +110,9 @@ def diagnose(graph, x: np.ndarray, top: int) -> None:
         parts = [nodes[i] for i in node.inputs] if node.op == "add" else []
         if parts and all(isinstance(p, FSNeuron) and p.inputs == parts[0].inputs for p in parts):
             z = values[parts[0].inputs[0]].astype(np.float64)
-            error = values[node.name].astype(np.float64) - sum(get_gate(p.gate).function(z) for p in parts)
-            gate = "+".join(p.gate for p in parts)
+            gates = list(dict.fromkeys(p.gate for p in parts))      # rest=N: N populations share one rest gate
+            error = values[node.name].astype(np.float64) - sum(get_gate(g).function(z) for g in gates)
+            gate = "+".join(gates) + (f"x{len(parts) - 1}" if len(parts) > len(gates) else "")
             x_range = parts[-1].x_range
         elif isinstance(node, FSNeuron) and not any(r.op == "add" and all(
                 isinstance(nodes[i], FSNeuron) for i in r.inputs) for r in consumers[node.name]):
@@ -138,6 +141,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--k", type=int, default=20, help="amos K (-K) for every gate")
+    parser.add_argument("--rest", type=int, default=1, help="amos rest populations per HardSwish (--rest)")
     parser.add_argument("--pages", type=int, default=16, help="rendered test pages to score (at most 16)")
     parser.add_argument("--compiled", type=Path, help="a compiled .snnir of the model to score instead of compiling")
     parser.add_argument("--diagnose", action="store_true", help="list the gate circuits' own errors (page 1)")
@@ -146,8 +150,8 @@ def main() -> None:
     args = parser.parse_args()
     folder = fetch.cache_dir()
     model = fetch.fetch_all(folder)[NAME]
-    saved = args.compiled or folder / f"{NAME}.amos-K{args.k}.snnir"
-    graph = compiled_graph(model, fetch.split_path(folder, NAME, "calib"), args.k, saved)
+    saved = args.compiled or folder / f"{NAME}.amos-K{args.k}{f'-rest{args.rest}' if args.rest != 1 else ''}.snnir"
+    graph = compiled_graph(model, fetch.split_path(folder, NAME, "calib"), args.k, saved, args.rest)
     x = np.load(fetch.split_path(folder, NAME, "test"))["x"][:args.pages]
     if args.diagnose:
         diagnose(graph, x, args.top)

@@ -27,6 +27,7 @@ nodes in the graph header (`amos_non_spiking`) and in the compile log.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -255,7 +256,7 @@ class _Lowering:
             return None
         (lo, hi), _, _ = self.input_range(node)
         k = self.K(name)
-        parts = [relu_circuit(grid_alpha(SPLIT_RELU_HEADROOM * hi, k), k, gate="relu")] if hi > 0 else []
+        parts = [rounded_relu_circuit(grid_alpha(SPLIT_RELU_HEADROOM * hi, k), k)] if hi > 0 else []
         s_lo, s_hi = gate.rest_support
         if max(lo, s_lo) < min(hi, s_hi):
             try:
@@ -272,6 +273,18 @@ class _Lowering:
                 if per_channel is not None:
                     self.channels[node.name] = per_channel
         return parts or None
+
+
+def rounded_relu_circuit(alpha: float, k: int) -> FSCircuit:
+    """The ReLU circuit on the grid Delta = alpha 2^-k, rounding instead of flooring: every threshold lowered by
+    Delta / 2 (the membrane is float64, so the steps stay exact) computes the binary expansion of x + Delta / 2, i.e.
+    y = Delta round(x / Delta) on [0, alpha): error at most Delta / 2 and no bias, where the floor's error lies in
+    [0, Delta) (a bias of -Delta / 2 on every positive input, which a next conv sums over its fan-in). For the ReLU
+    part of a split gate, whose values are not on a grid anyway (the rest's levels are not)."""
+    floor = relu_circuit(alpha, k, gate="relu")
+    delta = alpha * 2.0**-k
+    shifted = affine_circuit(floor, 1.0, 0.5 * delta, gate="relu")
+    return dataclasses.replace(shifted, max_abs_error=0.5 * delta, mse=delta**2 / 12.0)
 
 
 def fs_population(node, circuit: FSCircuit, channels: tuple[ConstRef, ChannelCircuits] | None = None) -> FSNeuron:

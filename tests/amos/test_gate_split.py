@@ -97,3 +97,14 @@ def test_a_hardswish_network_simulates_as_its_circuits_and_stays_close_to_onnxru
     ann = session.run(None, {"x": test})[0]
     assert np.abs(circuit_ann - ann).max() < 0.02 * np.abs(ann).max()
     assert (circuit_ann.argmax(-1) == ann.argmax(-1)).mean() >= 0.98
+
+
+def test_the_relu_part_of_a_split_gate_rounds_to_its_grid_without_bias():
+    from snncc.passes.lower_gates import rounded_relu_circuit
+
+    circuit = rounded_relu_circuit(64.0, 16)
+    delta = 64.0 * 2.0**-16
+    x = np.random.default_rng(3).uniform(-70.0, 63.0, 200_000)
+    error = fs_forward(x, circuit)[0] - np.maximum(x, 0.0)
+    assert np.abs(error).max() <= 0.5 * delta and abs(error[x > 0].mean()) < 0.05 * delta    # the floor: -delta / 2
+    assert np.all(fs_forward(x[x < 0], circuit)[0] == 0.0) and circuit.ge and circuit.max_abs_error == 0.5 * delta
