@@ -6,6 +6,7 @@
     python benchmarks/map_scale.py --exports --depths 18,50 --widths 0.25,0.5,1.0 --profiles loihi,loihi2
                                                    # standard-export ResNets: model x profile table
     python benchmarks/map_scale.py --one-axon      # TrueNorth: cores vs the plain and the one-axon bound
+    ... --exports --no-check --keep DIR            # without `map --check` (minutes at this size); keep the files
 
 Quality: every `models/*.onnx` is compiled with the rate coding (digits_silu: amos; T=32, its recorded calibration
 data, karate: its one data file) and mapped
@@ -167,9 +168,9 @@ def _export_compile(depth: int, width: float, folder: Path) -> Path:
     return snnir
 
 
-def _export_map(snnir: Path, profile: str, timeout: float) -> dict:
-    """`snncc map SNNIR --profile P` then `snncc map --check` in fresh processes: cores, bounds, wall time and peak
-    RSS of the map process."""
+def _export_map(snnir: Path, profile: str, timeout: float, check: bool = True) -> dict:
+    """`snncc map SNNIR --profile P` then (`check`) `snncc map --check` in fresh processes: cores, bounds, wall time
+    and peak RSS of the map process."""
     mapfile = snnir.with_suffix(f".{profile}.map.json")
     code = ("import resource, sys, time; from snncc.cli import main; t = time.perf_counter(); c = time.process_time(); "
             f"rc = main(['map', {str(snnir)!r}, '--profile', {profile!r}, '-o', {str(mapfile)!r}, '--no-progress']); "
@@ -183,25 +184,31 @@ def _export_map(snnir: Path, profile: str, timeout: float) -> dict:
     if out.returncode != 0:
         return {"error": (out.stderr.strip() or out.stdout.strip()).splitlines()[-1][:160]}
     figures = dict(line.split() for line in out.stdout.splitlines() if line.startswith(("SECONDS", "CPU", "PEAK")))
-    check = subprocess.run([sys.executable, "-m", "snncc", "map", "--check", str(snnir), str(mapfile)],
-                           capture_output=True, text=True, cwd=ROOT, preexec_fn=_capped)
+    checked = "-"
+    if check:
+        out = subprocess.run([sys.executable, "-m", "snncc", "map", "--check", str(snnir), str(mapfile)],
+                             capture_output=True, text=True, cwd=ROOT, preexec_fn=_capped)
+        checked = "ok" if out.returncode == 0 else "FAILS"
     s = json.loads(mapfile.read_text())["summary"]
     return {"cores": s["cores"], "graph_bound": s["graph_bound_cores"], "ratio": s["cores_over_graph_bound"],
             "seconds": float(figures["SECONDS"]), "cpu_seconds": float(figures["CPU"]), "peak_mb": float(figures["PEAK"]),
-            "tables_mb": s["memory_bits"] / 8 / 2 ** 20, "check": "ok" if check.returncode == 0 else "FAILS"}
+            "tables_mb": s["memory_bits"] / 8 / 2 ** 20, "check": checked}
 
 
-def exports(depths, widths, profiles, timeout: float) -> list[dict]:
+def exports(depths, widths, profiles, timeout: float, check: bool = True, keep: Path | None = None) -> list[dict]:
+    """The table's rows; `keep`: write the .onnx, .snnir and mapping files there (else a temporary folder)."""
     import tempfile
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) if keep is None else keep
+        folder.mkdir(parents=True, exist_ok=True)
         for depth in depths:
             for width in widths:
-                snnir = _export_compile(depth, width, Path(tmp))
+                snnir = _export_compile(depth, width, folder)
                 for profile in profiles:
                     rows.append({"model": f"resnet{depth} w{width}", "profile": profile,
-                                 **_export_map(snnir, profile, timeout)})
+                                 **_export_map(snnir, profile, timeout, check)})
                     _print_export(rows[-1])
     return rows
 
@@ -320,6 +327,8 @@ def main(argv=None) -> int:
     ap.add_argument("--depths", default="18,50")
     ap.add_argument("--profiles", default="loihi,loihi2,spinnaker2,generic")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per map process (--exports)")
+    ap.add_argument("--no-check", action="store_true", help="--exports: skip `snncc map --check` (minutes at this size)")
+    ap.add_argument("--keep", type=Path, default=None, help="--exports: keep the models and mapping files in this folder")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--one-axon", action="store_true", help="one-axon (TrueNorth) table against both bounds")
@@ -340,7 +349,7 @@ def main(argv=None) -> int:
         print(f"{'model':16} {'profile':11} {'cores':>6} {'graph':>6} {'ratio':>6} {'time s':>7} {'cpu s':>6} {'peak MB':>8} "
               f"{'tables MB':>9} {'check':>6}")
         exports([int(d) for d in args.depths.split(",")], [float(w) for w in args.widths.split(",")],
-                args.profiles.split(","), args.timeout)
+                args.profiles.split(","), args.timeout, not args.no_check, args.keep)
         if not (args.quality or args.speed):
             return 0
     both = not (args.quality or args.speed)
