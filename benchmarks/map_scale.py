@@ -119,7 +119,8 @@ def _speed_one(width: float, profile: str, repeat: int) -> dict:
             "lower_bound": s["lower_bound_cores"], "graph_bound": s["graph_bound_cores"], "chips": s["chips"],
             "seconds_median": statistics.median(times),
             "seconds_all": times, "cpu_seconds_median": statistics.median(cpu), "load_average": os.getloadavg()[0],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "tables_mb": s["memory_bits"] / 8 / 2 ** 20}
 
 
 def speed(widths, profile: str, repeat: int) -> list[dict]:
@@ -132,11 +133,12 @@ def speed(widths, profile: str, repeat: int) -> list[dict]:
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"\nResNet-50-sized graphs on {profile} (uniform traffic; median of {repeat} runs; fresh process each)")
     print(f"{'width':>6} {'weights':>11} {'neurons':>10} {'synapses':>14} {'cores':>6} {'bound':>6} {'graph':>6} "
-          f"{'chips':>5} {'wall s':>7} {'cpu s':>7} {'load':>5} {'peak MB':>8}")
+          f"{'chips':>5} {'wall s':>7} {'cpu s':>7} {'load':>5} {'peak MB':>8} {'tables MB':>9} {'memory':>7}")
     for r in rows:
         print(f"{r['width']:>6} {r['weights']:>11,} {r['neurons']:>10,} {r['synapses']:>14,} {r['cores']:>6} "
               f"{r['lower_bound']:>6} {r['graph_bound']:>6} {r['chips']:>5} {r['seconds_median']:>7.2f} {r['cpu_seconds_median']:>7.2f} "
-              f"{r['load_average']:>5.1f} {r['peak_rss_mb']:>8.0f}")
+              f"{r['load_average']:>5.1f} {r['peak_rss_mb']:>8.0f} {r['tables_mb']:>9.1f} "
+              f"{r['peak_rss_mb'] / max(r['tables_mb'], 1e-9):>6.1f}x")
     return rows
 
 
@@ -218,8 +220,8 @@ def _print_export(r: dict) -> None:
         print(f"{r['model']:16} {r['profile']:11} {r['error']}", flush=True)
         return
     print(f"{r['model']:16} {r['profile']:11} {r['cores']:>6} {r['graph_bound']:>6} {r['ratio']:>6.2f} "
-          f"{r['seconds']:>7.1f} {r['cpu_seconds']:>6.1f} {r['peak_mb']:>8.0f} {r['tables_mb']:>9.1f} {r['check']:>6}",
-          flush=True)
+          f"{r['seconds']:>7.1f} {r['cpu_seconds']:>6.1f} {r['peak_mb']:>8.0f} {r['tables_mb']:>9.1f} "
+          f"{r['peak_mb'] / max(r['tables_mb'], 1e-9):>6.1f}x {r['check']:>6}", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -347,7 +349,7 @@ def main(argv=None) -> int:
         print(f"\nResNets shaped like a standard ONNX export, 224 x 224, rate coding (data-free), one fresh process per "
               f"map (capped at {MEMORY_CAP / 2 ** 30:.0f} GiB); tables: the mapping's synapse memory")
         print(f"{'model':16} {'profile':11} {'cores':>6} {'graph':>6} {'ratio':>6} {'time s':>7} {'cpu s':>6} {'peak MB':>8} "
-              f"{'tables MB':>9} {'check':>6}")
+              f"{'tables MB':>9} {'memory':>7} {'check':>6}    (memory: peak RSS / synapse tables; target < 2x)")
         exports([int(d) for d in args.depths.split(",")], [float(w) for w in args.widths.split(",")],
                 args.profiles.split(","), args.timeout, not args.no_check, args.keep)
         if not (args.quality or args.speed):
