@@ -2,7 +2,7 @@
 records in the `.snnir` header (`spike_rates`) so that `map` weighs routes by real traffic without the data.
 
 The header entry reads `name=rate name=rate ...`: mean spikes per neuron per sample of every spiking population,
-four significant digits, populations in graph order."""
+four significant digits, populations in graph order, measured on the first RATE_SAMPLES calibration rows."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ from snncc.limits import element_count, max_bytes
 
 HEADER_KEY = "spike_rates"
 CALIBRATION_SAMPLES = 128
+# Samples compile simulates to record the rates. They weigh routes, so 16 is plenty: against 64 rows on ppocr_cls amos
+# the 63 rates move by 0.24 % (median; 6.8 % at most, a near-silent population), while the simulation took 68 of 94 s
+# of an OriNet compile at 64 rows (benchmarks/rate_samples.py).
+RATE_SAMPLES = 16
 _ENTRY = re.compile(r"([A-Za-z0-9_.:\-/]+)=([0-9.eE+\-]+)")
 # Simulator state per sample, in bytes per activation element (a population's membrane, output and counts, a
 # conv's im2col scratch): measured 28 MiB per sample on a ResNet-50 at 64 x 64, whose 3.2 M activations take 12 MiB.
@@ -70,7 +74,7 @@ def neuron_spike_counts(graph: Graph, x: np.ndarray, timesteps: int, batch_size:
     return {k: v / max(n, 1) for k, v in totals.items()}
 
 
-def population_rates(graph: Graph, x: np.ndarray, timesteps: int, samples: int = CALIBRATION_SAMPLES,
+def population_rates(graph: Graph, x: np.ndarray, timesteps: int, samples: int = RATE_SAMPLES,
                      progress: bool = False) -> dict[str, float]:
     """Mean spikes per neuron per sample of each spiking population on the first `samples` rows of `x`."""
     counts = neuron_spike_counts(graph, np.asarray(x[:samples], np.float32), timesteps, progress=progress,
