@@ -719,10 +719,13 @@ def _pack_tiles(network: Network, profile: Profile, rates, fused: bool, tick=lam
     layers = network.by_name()
     groups = fused_groups(order, layers, profile) if fused else [[l] for l in order]
     fanout = consumer_fanout(network, groups)
-    scratch = _Packer(network, profile, {}, TILES, fanout)
+    if not atoms:       # a scratch packer (per-neuron arrays) only to choose the tiles
+        scratch = _Packer(network, profile, {}, TILES, fanout)
+        atoms = [_tile_atoms(scratch, group, profile) for group in groups]
+        del scratch
     packer = _Packer(network, profile, rates, TILES, fanout)
     packer.measured = measured
-    packer.tile_atoms = atoms or [_tile_atoms(scratch, group, profile) for group in groups]
+    packer.tile_atoms = atoms
     for group, group_atoms in zip(groups, packer.tile_atoms):
         for atom in group_atoms:
             packer.place([atom])
@@ -1056,8 +1059,8 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
                         break                       # nothing was cut
                     measured = {name: counts.reshape(packer.layers[name].shape3).copy()
                                 for name, counts in packer.dest_count.items()}
-                    packer = _pack_tiles(network, profile, rates, images, measured=measured,
-                                         atoms=packer.tile_atoms)
+                    atoms, packer = packer.tile_atoms, None     # freed before the next packer allocates
+                    packer = _pack_tiles(network, profile, rates, images, measured=measured, atoms=atoms)
                 continue
             if g == FILL:
                 packer = _pack_fill(network, profile, rates, images)
