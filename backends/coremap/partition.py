@@ -1056,8 +1056,8 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
                         break                       # nothing was cut
                     measured = {name: counts.reshape(packer.layers[name].shape3).copy()
                                 for name, counts in packer.dest_count.items()}
-                    packer = _pack_tiles(network, profile, rates, images, measured=measured,
-                                         atoms=packer.tile_atoms)
+                    atoms, packer = packer.tile_atoms, None     # its axon lists go before the next packing
+                    packer = _pack_tiles(network, profile, rates, images, measured=measured, atoms=atoms)
                 continue
             if g == FILL:
                 packer = _pack_fill(network, profile, rates, images)
