@@ -15,6 +15,7 @@ import difflib
 import onnx
 
 from snncc.errors import OptionError
+from snncc.frontend.convert import live_nodes
 
 RESHAPING = frozenset({"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Split", "Slice", "Identity",
                        "Cast", "Softmax", "LogSoftmax"})
@@ -52,14 +53,7 @@ def cut_outputs(model: onnx.ModelProto, names: tuple[str, ...], where: str = "mo
     out.CopyFrom(model)
     del out.graph.output[:]
     out.graph.output.extend(infos[name] for name in names)
-    producer = {o: i for i, node in enumerate(out.graph.node) for o in node.output if o}
-    live, stack = set(), list(names)
-    while stack:
-        i = producer.get(stack.pop())
-        if i is None or i in live:
-            continue
-        live.add(i)
-        stack.extend(out.graph.node[i].input)
+    live = live_nodes(out)
     kept = [node for i, node in enumerate(out.graph.node) if i in live]
     del out.graph.node[:]
     out.graph.node.extend(kept)
