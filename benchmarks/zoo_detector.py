@@ -43,9 +43,11 @@ def onnxruntime_outputs(model: Path, x: np.ndarray) -> list[np.ndarray]:
 
 def ir_outputs(graph, x: np.ndarray) -> list[np.ndarray]:
     from snncc.ir import run
+    from snncc.readout import read_output
 
     parts = [run(graph, x[i:i + 1]) for i in range(len(x))]
-    return [np.concatenate([p[o] for p in parts]) for o in graph.outputs]
+    # the score maps' Sigmoid is dropped by the frontend (the SNN computes logits): applied again, exactly, here
+    return [read_output(graph.meta, j, np.concatenate([p[o] for p in parts])) for j, o in enumerate(graph.outputs)]
 
 
 def compiled_graph(model: Path, calib: Path, k: int, path: Path, rest: int = 1):

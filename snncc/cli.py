@@ -224,7 +224,8 @@ def compile_cmd(model, coding, timesteps, calib, balance, stat, percentile, v0, 
                           profile=target, calibration_stats=stats, outputs=outputs, **options)
     if graph.meta.get("dropped_tail"):
         click.echo(f"note: dropped the output tail after the last linear layer: {graph.meta['dropped_tail']} "
-                   "(argmax unchanged)", err=True)
+                   "(argmax unchanged" + ("; the outputs' Sigmoid is applied again at readout"
+                                         if graph.meta.get("sigmoid_outputs") else "") + ")", err=True)
     if target:   # all work before staging: a model that does not fit (or a kill while mapping) leaves no output
         from snncc.backends.coremap import map_graph
         from snncc.backends.coremap.mapfile import dump_chunks

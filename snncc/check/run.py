@@ -251,7 +251,9 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
                            getattr(profile, "name", None), tuple(notes))
     notes += [] if (too_big := _compile_memory_note(onnx_model, name)) is None else [too_big]
     if graph.meta.get("dropped_tail"):
-        notes.append(f"the output tail {graph.meta['dropped_tail']} is dropped (argmax unchanged)")
+        notes.append(f"the output tail {graph.meta['dropped_tail']} is dropped (argmax unchanged"
+                     + ("; the SNN computes the logits, the Sigmoid is applied at readout"
+                        if graph.meta.get("sigmoid_outputs") else "") + ")")
     verdicts = check_graph(graph, codings, timesteps=timesteps, profile=profile, **coding_options)
     return CheckReport(name, shapes, tuple(verdicts), time.perf_counter() - start, getattr(profile, "name", None),
                        tuple(notes))

@@ -30,6 +30,8 @@ class ConversionContext:
         self.zero_padded: dict[str, tuple[str, tuple[int, int, int, int]]] = {}
         # onnx value of a dropped output normaliser (tail.py) -> the axis (batch included) it normalised
         self.normalised_axis: dict[str, int] = {}
+        # first output of each node in a tail ending in a dropped Sigmoid (tail.py; found on first use)
+        self.sigmoid_tail_nodes: set[str] | None = None
         for init in model.graph.initializer:
             # read-only: a weight the converters pass on unchanged is the graph's constant as is (Graph.build copies
             # writeable arrays), one array per weight rather than two

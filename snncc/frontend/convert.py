@@ -10,7 +10,7 @@ from snncc.errors import UnsupportedModelError
 from snncc.frontend.constant_folding import NEVER_FOLD
 from snncc.frontend.context import ConversionContext
 from snncc.frontend.converters import CONVERTERS
-from snncc.frontend.tail import convert_tail_node, describe, output_tail
+from snncc.frontend.tail import convert_tail_node, describe, output_tail, sigmoid_outputs
 from snncc.frontend.unsupported_ops import reason
 from snncc.ir import Graph, Input, TensorType, VerifyError, verify
 from snncc.limits import check_bytes
@@ -203,8 +203,12 @@ def onnx_to_ir(model: onnx.ModelProto) -> Graph:
         if array.flags.owndata and array.flags.c_contiguous:
             array.flags.writeable = False
     try:
-        # the header says which output normalisers were dropped (argmax unchanged)
-        graph = Graph.build(nodes, outputs, ctx.constants, {"dropped_tail": ", ".join(dropped)} if dropped else {})
+        # the header says which output normalisers were dropped (argmax unchanged), and which outputs get their
+        # Sigmoid back at readout (snncc.readout)
+        meta = {"dropped_tail": ", ".join(dropped)} if dropped else {}
+        if sigmoids := sigmoid_outputs(model):
+            meta["sigmoid_outputs"] = ",".join(map(str, sigmoids))
+        graph = Graph.build(nodes, outputs, ctx.constants, meta)
         verify(graph)
     except (VerifyError, ValueError) as exc:
         raise UnsupportedModelError(f"conversion produced an invalid graph: {exc}") from None

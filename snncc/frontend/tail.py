@@ -5,13 +5,20 @@ Exporters end classifiers with `Softmax`/`LogSoftmax` (after an 11 -> 13 version
 that only moves axes of size 1. A normaliser is strictly monotonic along its axis, so dropping it leaves the
 argmax along that axis unchanged; the reshapes around it are kept (a Transpose of size-1 axes becomes a reshape).
 The dropped nodes are recorded in the graph header (`dropped_tail`) and said by `snncc compile`.
+
+A final elementwise `Sigmoid` (a detector's class scores) is an output normaliser too: the SNN computes the logits
+and the sigmoid is applied exactly at readout (`snncc.readout`), instead of a fitted gate circuit whose error makes
+close classes tie or swap. Being elementwise, any transpose may follow it. The header lists the graph outputs it
+ends (`sigmoid_outputs`, their indices) so that readers re-apply it to exactly those.
 """
 
 from __future__ import annotations
 
 import onnx
 
-NORMALISERS = frozenset({"Softmax", "LogSoftmax"})
+AXIS_NORMALISERS = frozenset({"Softmax", "LogSoftmax"})
+ELEMENTWISE = frozenset({"Sigmoid"})
+NORMALISERS = AXIS_NORMALISERS | ELEMENTWISE
 RESHAPES = frozenset({"Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"})
 
 
@@ -19,13 +26,25 @@ def output_tail(model: onnx.ModelProto) -> set[int]:
     """Indices of the nodes forming a pure normalise/reshape tail in front of a graph output, when the tail holds at
     least one normaliser (otherwise the reshapes convert as usual and nothing is dropped). A tail node's output
     feeds only the next tail node or the graph output."""
+    return set().union(*_tail_chains(model).values())
+
+
+def sigmoid_outputs(model: onnx.ModelProto) -> list[int]:
+    """Indices of the graph outputs whose tail ends in a dropped Sigmoid."""
+    chains = _tail_chains(model)
+    return [i for i, o in enumerate(model.graph.output)
+            if any(model.graph.node[n].op_type in ELEMENTWISE for n in chains.get(o.name, ()))]
+
+
+def _tail_chains(model: onnx.ModelProto) -> dict[str, list[int]]:
+    """Graph output -> the node indices of its tail (only outputs that have one; one normaliser per tail)."""
     producers = {out: index for index, node in enumerate(model.graph.node) for out in node.output}
     outputs = {o.name for o in model.graph.output}
     readers: dict[str, int] = {}
     for node in _live_nodes(model, producers, outputs):
         for name in node.input:
             readers[name] = readers.get(name, 0) + 1
-    tail: set[int] = set()
+    tails: dict[str, list[int]] = {}
     for out in outputs:
         chain, name = [], out
         while name in producers:
@@ -37,9 +56,9 @@ def output_tail(model: onnx.ModelProto) -> set[int]:
                 break
             chain.append(index)
             name = node.input[0]
-        if any(model.graph.node[i].op_type in NORMALISERS for i in chain):
-            tail.update(chain)
-    return tail
+        if sum(model.graph.node[i].op_type in NORMALISERS for i in chain) == 1:
+            tails[out] = chain
+    return tails
 
 
 def _live_nodes(model: onnx.ModelProto, producers: dict[str, int], outputs: set[str]) -> list[onnx.NodeProto]:
@@ -60,14 +79,17 @@ def convert_tail_node(ctx, node: onnx.NodeProto) -> bool:
     no longer run along the dropped normaliser's axis); the rest convert as usual."""
     from snncc.frontend.converters import CONVERTERS, _inferred_shape, _reshape_to, attrs, fail
 
-    if node.op_type in NORMALISERS:
+    if node.op_type in ELEMENTWISE:
+        ctx.alias(node.output[0], ctx.value(node.input[0], node))
+        return True
+    if node.op_type in AXIS_NORMALISERS:
         x = ctx.value(node.input[0], node)
         rank = 1 + len(ctx.type_of(x).shape)
         axis = int(attrs(node).get("axis", -1 if ctx.opset >= 13 else 1))
         ctx.alias(node.output[0], x)
         ctx.normalised_axis[node.output[0]] = axis + rank if axis < 0 else axis
         return True
-    if node.op_type == "Transpose":
+    if node.op_type == "Transpose" and not _in_sigmoid_tail(ctx, node):
         x = ctx.value(node.input[0], node)
         full = [-1, *ctx.type_of(x).shape]
         perm = list(attrs(node).get("perm", range(len(full))[::-1]))
@@ -89,6 +111,16 @@ def convert_tail_node(ctx, node: onnx.NodeProto) -> bool:
         return False
     CONVERTERS[node.op_type](ctx, node)
     return False
+
+
+def _in_sigmoid_tail(ctx, node: onnx.NodeProto) -> bool:
+    """Whether `node` belongs to a tail whose normaliser is elementwise: any transpose converts as usual there."""
+    if ctx.sigmoid_tail_nodes is None:
+        chains = _tail_chains(ctx.model).values()
+        ctx.sigmoid_tail_nodes = {ctx.model.graph.node[i].output[0] for chain in chains
+                                  if any(ctx.model.graph.node[n].op_type in ELEMENTWISE for n in chain)
+                                  for i in chain}
+    return node.output[0] in ctx.sigmoid_tail_nodes
 
 
 def _normalises_last_axis(ctx, value: str, rank: int) -> bool:

@@ -13,22 +13,9 @@ from snncc.passes.calibration_stats import (GATE_OPS, SAMPLE_BUDGET, SAMPLED_OPS
                                             given_stats, stats_for_rows)
 from snncc.limits import check_bytes
 from snncc.passes.registry import PassResult, register_pass
+from snncc.readout import read_output
 
 __all__ = ["GATE_OPS", "SAMPLE_BUDGET", "ActivationStats", "calibrate", "collect_stats", "cross_check_onnxruntime"]
-
-
-def _with_dropped_normaliser(y: np.ndarray, tail: str) -> np.ndarray:
-    """The IR output with the output tail's dropped Softmax/LogSoftmax applied again over each sample's values (the
-    logits vector: only reshapes may follow the normaliser), so that it compares with onnxruntime on the source
-    model, which still has it. An output with several axes longer than 1 was normalised along its last axis (a
-    transpose may only bring the normaliser's axis there: PNet's per-pixel Softmax over NHWC channels)."""
-    if "Softmax" not in tail or y.ndim < 1:
-        return y
-    several = sum(d > 1 for d in y.shape[1:]) > 1
-    flat = (y if several else y.reshape(len(y), -1)).astype(np.float64)
-    z = flat - flat.max(axis=-1, keepdims=True)
-    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    return (log_p if "LogSoftmax" in tail else np.exp(log_p)).astype(np.float32).reshape(y.shape)
 
 
 def cross_check_onnxruntime(graph, model_path: str, x: np.ndarray, tolerance: float = 1e-3) -> float:
@@ -39,8 +26,8 @@ def cross_check_onnxruntime(graph, model_path: str, x: np.ndarray, tolerance: fl
 
     # ModelLoadError when onnxruntime refuses the model; a model compiled with --outputs is cut the same way
     reference = run_onnxruntime(model_path, x, outputs=parse_outputs(graph.meta.get("outputs")))
-    ours = run(graph, x)[graph.outputs[0]]
-    ours = _with_dropped_normaliser(ours, graph.meta.get("dropped_tail", ""))
+    # compared with the source model's first output as it is: the dropped normaliser (Softmax, Sigmoid) applied again
+    ours = read_output(graph.meta, 0, run(graph, x)[graph.outputs[0]])
     if ours.shape != reference.shape:
         raise PassError(f"cross-check: the IR output shape {ours.shape} differs from onnxruntime's {reference.shape}")
     diff = float(np.abs(ours - reference).max()) if reference.size else 0.0
