@@ -118,7 +118,8 @@ def test_lower_bits_negative_case_and_errors():
     with pytest.raises(PassError, match="relu has no threshold yet; run balance-thresholds"):
         PassManager("lower-bits{timesteps=2}").run(onnx_to_ir(prepare(relu_model)), PassContext())
     sig_model = make_model([helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1),
-                            helper.make_node("Sigmoid", ["h"], ["y"], name="sig")], [4], [4],
+                            helper.make_node("Sigmoid", ["h"], ["s"], name="sig"),
+                            helper.make_node("MatMul", ["s", "w"], ["y"], name="out")], [4], [4],
                            {"w": np.eye(4, dtype=np.float32)})
     with pytest.raises(PassError, match="node %sig.*--coding amos"):
         PassManager("lower-bits{timesteps=2}").run(onnx_to_ir(prepare(sig_model)), PassContext())

@@ -110,7 +110,10 @@ def test_input_normalisation_sub_div_mul():
 @pytest.mark.parametrize("op,attrs", [("Sigmoid", {}), ("Tanh", {}), ("LeakyRelu", {"alpha": 0.1}),
                                       ("HardSwish", {}), ("HardSigmoid", {"alpha": 0.25, "beta": 0.4})])
 def test_gates(op, attrs):
-    _check(make_model([helper.make_node(op, ["x"], ["y"], **attrs)], (5,), (5,)), rand(N, 5, scale=3))
+    # read by a linear layer: a final Sigmoid would be an output tail (dropped, applied at readout)
+    nodes = [helper.make_node(op, ["x"], ["g"], **attrs), helper.make_node("MatMul", ["g", "w"], ["y"])]
+    graph = _check(make_model(nodes, (5,), (5,), {"w": np.eye(5, dtype=np.float32)}), rand(N, 5, scale=3))
+    assert "dropped_tail" not in graph.meta
 
 
 def test_silu_pattern_becomes_one_gate():

@@ -81,7 +81,9 @@ def test_lower_rate_and_fold_out_scale_keep_the_rate_limit():
 
 
 def test_rate_refuses_sigmoid_with_a_clear_message():
-    model = make_model([helper.make_node("Sigmoid", ["x"], ["y"])], (4,), (4,))
+    # inside the network (a final Sigmoid is an output tail, applied at readout)
+    model = make_model([helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("MatMul", ["s", "w"], ["y"])],
+                       (4,), (4,), {"w": np.eye(4, dtype=np.float32)})
     with pytest.raises(PassError, match=r"pass 'lower-rate' failed on node %.*sigmoid.*--coding amos"):
         PassManager("lower-rate").run(onnx_to_ir(prepare(model)))
 

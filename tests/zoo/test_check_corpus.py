@@ -44,4 +44,7 @@ def test_db_text_detector_works_in_amos_only(zoo):
 
     report = check_model(zoo.models["ppocr_det"], sample_shape=(3, DET_SIZE, DET_SIZE))
     assert report.working() == ["amos"]
-    assert {b.op for b in report.verdict("rate").blockers} >= {"hard_swish", "sigmoid"}
+    # its final Sigmoid is an output tail applied at readout: the rate coding is blocked by the HardSwish alone
+    assert "hard_swish" in {b.op for b in report.verdict("rate").blockers}
+    assert "sigmoid" not in {b.op for b in report.verdict("rate").blockers}
+    assert any("Sigmoid" in note for note in report.notes)

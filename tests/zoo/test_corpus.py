@@ -75,6 +75,7 @@ def test_db_text_detector_finds_text_in_the_crops_and_converts_exactly(zoo):
     from snncc.compiler import load_model
     from snncc.frontend import onnx_to_ir
     from snncc.ir import run
+    from snncc.readout import read_output
 
     x = np.load(zoo.split("ppocr_det", "test"))["x"][:4]
     assert x.shape == (4, 3, render.DET_SIZE, render.DET_SIZE)
@@ -82,4 +83,6 @@ def test_db_text_detector_finds_text_in_the_crops_and_converts_exactly(zoo):
     ref = session.run(None, {"x": x})[0]
     assert 0.01 < (ref > 0.3).mean() < 0.5          # text pixels at rapidocr's threshold, not everything
     graph = onnx_to_ir(load_model(zoo.models["ppocr_det"], calibration=x))
-    np.testing.assert_allclose(run(graph, x)[graph.outputs[0]].reshape(ref.shape), ref, atol=1e-3)
+    assert graph.meta["sigmoid_outputs"] == "0"      # the probability map's Sigmoid is applied at readout
+    probabilities = read_output(graph.meta, 0, run(graph, x)[graph.outputs[0]])
+    np.testing.assert_allclose(probabilities.reshape(ref.shape), ref, atol=1e-3)
