@@ -221,13 +221,19 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
     if not input_shapes and sample_shape is not None:
         input_shapes = shapes_from_calibration(raw, tuple(sample_shape))
         notes += [f"input {k} sized {'x'.join(map(str, v))} by the calibration data" for k, v in input_shapes.items()]
-    onnx_model = prepare(raw, name, input_shapes=input_shapes, working_batch=1, outputs=tuple(outputs))   # nothing runs: no batch is held
+    onnx_model = prepare(raw, name, input_shapes=input_shapes, working_batch=1,   # nothing runs: no batch is held
+                         outputs=tuple(outputs))
     shapes = _input_shapes(onnx_model)
+
+    def report(verdicts) -> CheckReport:
+        return CheckReport(name, shapes, tuple(verdicts), time.perf_counter() - start,
+                           getattr(profile, "name", None), tuple(notes))
+
+    def all_blocked(stops, fix: str | None = None) -> CheckReport:
+        return report(Verdict(c, BLOCKED, tuple(stops), suggestion=fix or stops[0].fix) for c in codings)
+
     if stops := input_blockers(onnx_model):
-        stops = _hardest_first(stops + size_free_blockers(onnx_model))
-        verdicts = tuple(Verdict(c, BLOCKED, tuple(stops), suggestion=stops[0].fix) for c in codings)
-        return CheckReport(name, shapes, verdicts, time.perf_counter() - start, getattr(profile, "name", None),
-                           tuple(notes))
+        return all_blocked(_hardest_first(stops + size_free_blockers(onnx_model)))
     if any(d < 1 for dims in shapes.values() for d in dims[1:]):
         from snncc.frontend.convert import _input_type
 
@@ -235,9 +241,7 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
             # no input size changes these verdicts: say so before asking the user for sizes
             notes.append("input sizes unknown (give --input-shape NAME=DIMS); the nodes listed block every coding "
                          "whatever the size")
-            verdicts = tuple(Verdict(c, BLOCKED, stops, suggestion=stops[0].fix) for c in codings)
-            return CheckReport(name, shapes, verdicts, time.perf_counter() - start,
-                               getattr(profile, "name", None), tuple(notes))
+            return all_blocked(stops)
         for vi in onnx_model.graph.input:   # an unknown input size is the user's to give, not a coding's limit
             if vi.name in shapes:
                 _input_type(vi)
@@ -245,18 +249,13 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
         graph = onnx_to_ir(onnx_model)
     except UnsupportedModelError as exc:
         stops = tuple(frontend_blockers(exc, onnx_model))
-        fix = _cut_suggestion(onnx_model, stops, outputs) or stops[0].fix
-        verdicts = tuple(Verdict(c, BLOCKED, stops, suggestion=fix) for c in codings)
-        return CheckReport(name, shapes, verdicts, time.perf_counter() - start,
-                           getattr(profile, "name", None), tuple(notes))
+        return all_blocked(stops, _cut_suggestion(onnx_model, stops, outputs))
     notes += [] if (too_big := _compile_memory_note(onnx_model, name)) is None else [too_big]
     if graph.meta.get("dropped_tail"):
         notes.append(f"the output tail {graph.meta['dropped_tail']} is dropped (argmax unchanged"
                      + ("; the SNN computes the logits, the Sigmoid is applied at readout"
                         if graph.meta.get("sigmoid_outputs") else "") + ")")
-    verdicts = check_graph(graph, codings, timesteps=timesteps, profile=profile, **coding_options)
-    return CheckReport(name, shapes, tuple(verdicts), time.perf_counter() - start, getattr(profile, "name", None),
-                       tuple(notes))
+    return report(check_graph(graph, codings, timesteps=timesteps, profile=profile, **coding_options))
 
 
 def _cut_suggestion(model: onnx.ModelProto, stops: tuple[Blocker, ...], outputs: tuple[str, ...]) -> str | None:
