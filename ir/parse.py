@@ -317,15 +317,15 @@ def is_text(data: bytes) -> bool:
     return data.startswith(b"snnir ")
 
 
-def load_any(path: str | os.PathLike) -> Graph:
+def load_any(path: str | os.PathLike, *, lazy: bool = False) -> Graph:
     """Read a compiled graph from a binary .snnir file or its text form (told apart by the first bytes); binary
-    files go through `serialize.load` (its checks and memory cap)."""
+    files go through `serialize.load` (its checks and memory cap; `lazy`: constants read when used)."""
     if not stat.S_ISREG(os.stat(path).st_mode):   # a FIFO would block the read below, a device never end
         raise FormatError(f"{path}: not a regular file")
     with open(path, "rb") as f:
         head = f.read(6)
     if not is_text(head):
-        return load(path)
+        return load(path, lazy=lazy)
     check_bytes(os.path.getsize(path), f"{path}: reading the text IR")
     with open(path, "rb") as f:
         data = f.read()

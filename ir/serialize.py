@@ -193,16 +193,21 @@ def _node_from_proto(n: pb.Node) -> Node:
         raise FormatError(f"node %{n.name} ({n.op}) is malformed: {exc}") from None
 
 
-def _tensor_from_proto(t: pb.Tensor) -> np.ndarray:
-    if t.dtype not in DTYPES:
-        raise FormatError(f"constant @{t.name} has unknown dtype {t.dtype!r}")
-    dtype = DTYPES[t.dtype].newbyteorder("<")
-    shape = tuple(int(d) for d in t.shape)
+def tensor_layout(name: str, dtype: str, dims, nbytes: int) -> tuple[np.dtype, tuple[int, ...]]:
+    """(little-endian dtype, shape) of a constant whose payload has `nbytes` bytes; FormatError when they disagree."""
+    if dtype not in DTYPES:
+        raise FormatError(f"constant @{name} has unknown dtype {dtype!r}")
+    shape = tuple(int(d) for d in dims)
     if any(d < 0 for d in shape):
-        raise FormatError(f"constant @{t.name} has a negative dimension {list(shape)}")
+        raise FormatError(f"constant @{name} has a negative dimension {list(shape)}")
     count = element_count(shape)   # exact: a numpy int64 product can overflow and match a short payload
-    if count * dtype.itemsize != len(t.data):
-        raise FormatError(f"constant @{t.name}: {len(t.data)} bytes do not hold {t.dtype}{list(shape)}")
+    if count * DTYPES[dtype].itemsize != nbytes:
+        raise FormatError(f"constant @{name}: {nbytes} bytes do not hold {dtype}{list(shape)}")
+    return DTYPES[dtype].newbyteorder("<"), shape
+
+
+def _tensor_from_proto(t: pb.Tensor) -> np.ndarray:
+    dtype, shape = tensor_layout(t.name, t.dtype, t.shape, len(t.data))
     a = np.frombuffer(t.data, dtype=dtype).astype(DTYPES[t.dtype]).reshape(shape)
     a.flags.writeable = False       # ours alone: Graph.build keeps it without another copy
     return a
@@ -230,6 +235,22 @@ def from_bytes(data: bytes) -> Graph:
         g.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise FormatError(f"not a readable .snnir file (corrupted or truncated): {exc}") from None
+    nodes, meta = checked_structure(g)
+    names = [t.name for t in g.constants]
+    if len(set(names)) != len(names):
+        raise FormatError("two constants share a name; the file is corrupted")
+    constants = {t.name: _tensor_from_proto(t) for t in g.constants}
+    try:
+        graph = Graph.build(nodes, tuple(g.outputs), constants, meta)
+        verify(graph)
+    except (ValueError, KeyError, TypeError, IndexError, ArithmeticError) as exc:
+        raise FormatError(f"the graph in this file is malformed: {exc}") from None
+    return graph
+
+
+def checked_structure(g: pb.Graph) -> tuple[list[Node], dict[str, str]]:
+    """The nodes and header of a parsed .snnir message, after the checks that need no constant: format version,
+    declared sizes, header keys, known ops and attribute types, at least one node and one output."""
     if g.format_major == 0:
         raise FormatError("not a .snnir file (no format version)")
     if g.format_major > FORMAT_MAJOR:
@@ -244,18 +265,9 @@ def from_bytes(data: bytes) -> Graph:
             raise FormatError(f"header key {key[:40]!r} is not a plain name (letters, digits, '_', '.', '-'); the "
                               "file is corrupted or crafted")
     nodes = [_node_from_proto(n) for n in g.nodes]
-    names = [t.name for t in g.constants]
-    if len(set(names)) != len(names):
-        raise FormatError("two constants share a name; the file is corrupted")
-    constants = {t.name: _tensor_from_proto(t) for t in g.constants}
     if not nodes or not g.outputs:
         raise FormatError("the file holds no nodes or no outputs; it is corrupted or empty")
-    try:
-        graph = Graph.build(nodes, tuple(g.outputs), constants, meta)
-        verify(graph)
-    except (ValueError, KeyError, TypeError, IndexError, ArithmeticError) as exc:
-        raise FormatError(f"the graph in this file is malformed: {exc}") from None
-    return graph
+    return nodes, meta
 
 
 def save(graph: Graph, path: str | os.PathLike) -> None:
@@ -266,9 +278,16 @@ def save(graph: Graph, path: str | os.PathLike) -> None:
         raise OutputError(f"{path}: cannot write the compiled model: {exc.strerror or exc}") from None
 
 
-def load(path: str | os.PathLike) -> Graph:
-    """Read a .snnir file; FormatError (with the path) when it is missing, unreadable, corrupt or too large."""
+def load(path: str | os.PathLike, *, lazy: bool = False) -> Graph:
+    """Read a .snnir file; FormatError (with the path) when it is missing, unreadable, corrupt or too large.
+
+    `lazy`: the constants stay in the file and are read when asked for (`ir.lazy_load`): a reader that frees
+    what it took from them (the mapper, once it has quantized) never holds the float weights all at once."""
     path = Path(path)
+    if lazy:
+        from snncc.ir.lazy_load import load_lazy
+
+        return load_lazy(path)
     data = read_capped(path, "reading the compiled model", FormatError)
     try:
         return from_bytes(data)

@@ -35,9 +35,9 @@ def onnx_instead_of_snnir(path: str | os.PathLike, command: str) -> ModelLoadErr
                           f" then run `snncc {command} {compiled}`")
 
 
-def read_compiled(path: str | os.PathLike, command: str, *, text_too: bool = False):
+def read_compiled(path: str | os.PathLike, command: str, *, text_too: bool = False, lazy: bool = False):
     """Load a compiled graph (`.snnir`; with `text_too` also its text form); an ONNX model is an error naming the
-    compile step, never a protobuf parse error."""
+    compile step, never a protobuf parse error. `lazy`: a .snnir's constants are read when used (`ir.lazy_load`)."""
     from snncc.errors import FormatError
 
     if Path(path).suffix.lower() == ".onnx" and Path(path).is_file():
@@ -46,10 +46,10 @@ def read_compiled(path: str | os.PathLike, command: str, *, text_too: bool = Fal
         if text_too:
             from snncc.ir.parse import load_any
 
-            return load_any(path)
+            return load_any(path, lazy=lazy)
         from snncc.ir import load
 
-        return load(path)
+        return load(path, lazy=lazy)
     except FormatError as exc:
         if is_onnx_model(path):
             raise onnx_instead_of_snnir(path, command) from None

@@ -104,9 +104,12 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
     quantized = None
     target = network
     quant_info = None
+    timesteps = network.timesteps
     if all(l.op in QUANTIZABLE_OPS for l in network.layers if l.kind == "population"):
-        quantized = quantize(network, profile, calibration)
-        target = quantized.network
+        # the float network is given up layer by layer as its integer copy is made: with a lazily loaded graph
+        # (`snncc map`) the float weights are then never all in memory beside the integer ones
+        quantized = quantize(network, profile, calibration, release=True)
+        target = network = quantized.network
         quant_info = {"weight_bits": profile.weight_bits, "input_bits": 8,
                       "input_scale": float(repr(quantized.input_scale)), "input_signed": quantized.input_signed,
                       "scale": "per threshold group (per channel or per layer); per layer for readouts",
@@ -115,9 +118,8 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
     check_feasible(target, profile)
     bound, one_axon = graph_bound(target, profile), one_axon_bound(target, profile)
     rates, traffic = _traffic(graph, network, quantized, calibration, calibration_samples, traffic, bool(progress))
-    timesteps = network.timesteps
-    # the float network is not needed past here: the quantized one (or the split target) replaces it, and its
-    # composed matrices, the largest arrays a map holds, go before partitioning allocates
+    # the network as extracted is not needed past here: the split target replaces it, and its composed matrices
+    # (float when not quantized), the largest arrays a map holds, go before partitioning allocates
     del network
     target = split_fan_in(explicit_synapses(target, profile.shared_conv_weights), profile)
     relays = [l for l in target.layers if l.kind == "relay"]

@@ -135,8 +135,11 @@ class SparseRows:
 
     @staticmethod
     def from_dense(a: np.ndarray) -> "SparseRows":
-        rows, cols = np.nonzero(a)
-        return SparseRows.from_blocks([(rows, cols, a[rows, cols])], a.shape)
+        """Its nonzeros, row by row (np.nonzero lists them in C order: already sorted, no sort and no row array)."""
+        nonzero = a != 0
+        indptr = np.zeros(a.shape[0] + 1, np.int64)
+        np.cumsum(nonzero.sum(axis=1), out=indptr[1:])
+        return SparseRows(indptr, np.nonzero(nonzero)[1], a[nonzero], a.shape)
 
     @property
     def nnz(self) -> int:
@@ -173,6 +176,19 @@ class SparseRows:
 
     def with_data(self, data: np.ndarray) -> "SparseRows":
         return SparseRows(self.indptr, self.indices, data, self.shape)
+
+    def kept(self, keep: np.ndarray) -> "SparseRows":
+        """The entries where `keep` holds, sorted by (row, column) as `from_blocks` sorts them; without a sort (or
+        a per-entry row array) when each row's columns are already increasing, as they are in every matrix built
+        here."""
+        starts = np.zeros(self.indices.size, bool)
+        starts[self.indptr[:-1][np.diff(self.indptr) > 0]] = True
+        if self.indices.size > 1 and not np.all((np.diff(self.indices) > 0) | starts[1:]):
+            rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+            return SparseRows.from_blocks([(rows[keep], self.indices[keep], self.data[keep])], self.shape)
+        before = np.zeros(self.indices.size + 1, np.int64)
+        np.cumsum(keep, out=before[1:])
+        return SparseRows(before[self.indptr], self.indices[keep], self.data[keep], self.shape)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -567,8 +583,10 @@ def _structural(terms, nodes, constants, target_shape) -> tuple[list, np.ndarray
                 if not np.all(per_channel == per_channel[:, :1]):
                     return None
                 c = src_shape[0]
-                projections.append(ConvProjection(src, view3(src_shape), tgt3, per_channel[:, :1].reshape(c, 1, 1, 1),
-                                                  (1, 1), (0, 0, 0, 0), (1, 1), c))
+                # a copy: a view would keep the whole per-neuron broadcast alive
+                projections.append(ConvProjection(src, view3(src_shape), tgt3,
+                                                  per_channel[:, :1].reshape(c, 1, 1, 1).copy(), (1, 1), (0, 0, 0, 0),
+                                                  (1, 1), c))
             else:
                 n = int(np.prod(src_shape))
                 m = SparseRows(np.arange(n + 1), np.arange(n), scale.reshape(-1), (n, n))

@@ -72,29 +72,37 @@ def _scaled(p, per_row: np.ndarray, shape3):
     return p.scaled(per_row)
 
 
+def weight_dtype(max_weight: int) -> np.dtype:
+    """The narrowest signed integer type that holds weights in [-max_weight, max_weight]."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if max_weight <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
 def _rounded(p, max_weight: int):
     if isinstance(p, ConvProjection):
-        w = np.clip(np.round(p.weight), -max_weight, max_weight).astype(np.float32)
+        # integer kernels in the narrowest type: a quarter of float32 at 8 bits (the largest arrays a map holds)
+        w = np.clip(np.round(p.weight), -max_weight, max_weight).astype(weight_dtype(max_weight))
         return replace(p, weight=w)
     data = np.clip(np.round(p.matrix.data), -max_weight, max_weight).astype(np.float32)
-    keep = data != 0
-    m = p.matrix
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-    from snncc.backends.coremap.network import SparseRows
-
-    return MatrixProjection(p.source, p.src_shape, p.tgt_shape,
-                            SparseRows.from_blocks([(rows[keep], m.indices[keep], data[keep])], m.shape))
+    return MatrixProjection(p.source, p.src_shape, p.tgt_shape, p.matrix.with_data(data).kept(data != 0))
 
 
 def quantize(network: Network, profile: Profile, calibration: np.ndarray | None, *,
-             input_scale: float | None = None, input_signed: bool | None = None) -> QuantizedNetwork:
+             input_scale: float | None = None, input_signed: bool | None = None,
+             release: bool = False) -> QuantizedNetwork:
     """Quantize every projection to `profile.weight_bits` (see the module docstring). The input grid comes from the
-    calibration data, or from `input_scale`/`input_signed` (as recorded in a mapping file)."""
+    calibration data, or from `input_scale`/`input_signed` (as recorded in a mapping file).
+
+    `release`: the caller gives `network` up; each float layer leaves `network.layers` once its integer copy exists,
+    so that the float weights (read from a lazily loaded graph, `ir.lazy_load`) go layer by layer instead of being
+    held beside the whole integer network. `network.layers` is empty afterwards."""
     bad = sorted({l.op for l in network.layers if l.kind == "population" and l.op not in QUANTIZABLE_OPS})
     if bad:
         raise MappingError(f"weight quantization is implemented for {', '.join(sorted(QUANTIZABLE_OPS))} only, "
                            f"not for {', '.join(bad)}")
-    layers = {l.name: l for l in network.layers}
+    kinds = {l.name: l.kind for l in network.layers}
     if calibration is not None and len(calibration):
         x = np.asarray(calibration, np.float32)
         signed = bool(np.min(x) < 0)
@@ -110,44 +118,59 @@ def quantize(network: Network, profile: Profile, calibration: np.ndarray | None,
     thetas: dict[str, np.ndarray] = {}
     clipped = 0
     new_layers = []
-    for layer in network.layers:
+    for index in range(len(network.layers)):
+        layer = network.layers[index]
+        if release:
+            network.layers[index] = None
         if layer.kind in ("input", "relay"):     # a relay's unit weights already send exact integer sums
             new_layers.append(layer)
             continue
-        projections = []
-        for p in layer.projections:
-            if layers[p.source].kind == "input":
-                p = p.scaled(np.full(p.tgt_shape[0] if isinstance(p, ConvProjection) else layer.size,
-                                     input_scale, np.float32))
-            projections.append(p)
-        tmp = replace(layer, projections=projections)
-        maxabs = _row_maxabs(tmp).reshape(layer.shape)
-        if layer.kind == "population":
-            if getattr(layer.node, "out_scale", None) is not None:
-                raise MappingError(f"population %{layer.name} still has an out_scale; compile with fold-out-scale "
-                                   "in the pipeline before mapping")
-            theta = np.asarray(layer.theta, np.float32)
-            axes = _group_axes(theta.shape, layer.shape)
-            group_max = maxabs.max(axis=axes, keepdims=True) if axes else maxabs
-        else:
-            theta = None
-            group_max = np.full(layer.shape, maxabs.max() if maxabs.size else 0.0, np.float32)
-        scale = np.where(group_max > 0, group_max / max_weight, 1.0).astype(np.float64)
-        per_row = np.broadcast_to(1.0 / scale, layer.shape).reshape(-1).astype(np.float32)
-        projections = [_rounded(_scaled(p, per_row, layer.shape3), max_weight) for p in projections]
-        bias = None
-        if layer.bias is not None:
-            bias = np.round(layer.bias / np.broadcast_to(scale, layer.shape).reshape(-1)).astype(np.float32)
+        layer, theta, over = _quantized_layer(layer, kinds, input_scale, max_weight, profile)
+        new_layers.append(layer)
         if theta is not None:
-            s_theta = scale.reshape(scale.shape) if scale.shape == theta.shape else _reduce_like(scale, theta.shape)
-            q = np.maximum(1.0, np.round(theta / s_theta))
-            # float32 holds integers exactly up to 2^24: the simulators stay exact below that
-            top = min((1 << (profile.state_bits - 1)) - 1, (1 << 23) - 1)
-            clipped += int(np.sum(q > top))
-            thetas[layer.name] = np.minimum(q, top).astype(np.float32)
-        new_layers.append(replace(layer, projections=projections, bias=bias))
+            thetas[layer.name] = theta
+        clipped += over
+    if release:
+        network.layers.clear()
     return QuantizedNetwork(Network(new_layers, network.coding, network.timesteps), thetas, input_scale, signed,
                             profile.weight_bits, clipped)
+
+
+def _quantized_layer(layer: Layer, kinds: dict[str, str], input_scale: float, max_weight: int,
+                     profile: Profile) -> tuple[Layer, np.ndarray | None, int]:
+    """(the layer with integer weights and bias, its integer threshold or None, thresholds clipped)."""
+    projections = []
+    for p in layer.projections:
+        if kinds[p.source] == "input":
+            p = p.scaled(np.full(p.tgt_shape[0] if isinstance(p, ConvProjection) else layer.size,
+                                 input_scale, np.float32))
+        projections.append(p)
+    maxabs = _row_maxabs(replace(layer, projections=projections)).reshape(layer.shape)
+    if layer.kind == "population":
+        if getattr(layer.node, "out_scale", None) is not None:
+            raise MappingError(f"population %{layer.name} still has an out_scale; compile with fold-out-scale "
+                               "in the pipeline before mapping")
+        theta = np.asarray(layer.theta, np.float32)
+        axes = _group_axes(theta.shape, layer.shape)
+        group_max = maxabs.max(axis=axes, keepdims=True) if axes else maxabs
+    else:
+        theta = None
+        group_max = np.full(layer.shape, maxabs.max() if maxabs.size else 0.0, np.float32)
+    scale = np.where(group_max > 0, group_max / max_weight, 1.0).astype(np.float64)
+    per_row = np.broadcast_to(1.0 / scale, layer.shape).reshape(-1).astype(np.float32)
+    projections = [_rounded(_scaled(p, per_row, layer.shape3), max_weight) for p in projections]
+    bias = None
+    if layer.bias is not None:
+        bias = np.round(layer.bias / np.broadcast_to(scale, layer.shape).reshape(-1)).astype(np.float32)
+    clipped = 0
+    if theta is not None:
+        s_theta = scale.reshape(scale.shape) if scale.shape == theta.shape else _reduce_like(scale, theta.shape)
+        q = np.maximum(1.0, np.round(theta / s_theta))
+        # float32 holds integers exactly up to 2^24: the simulators stay exact below that
+        top = min((1 << (profile.state_bits - 1)) - 1, (1 << 23) - 1)
+        clipped = int(np.sum(q > top))
+        theta = np.minimum(q, top).astype(np.float32)
+    return replace(layer, projections=projections, bias=bias), theta, clipped
 
 
 def _reduce_like(scale: np.ndarray, theta_shape: tuple[int, ...]) -> np.ndarray:
@@ -172,7 +195,7 @@ def to_graph(q: QuantizedNetwork, meta: dict | None = None) -> Graph:
         for i, p in enumerate(layer.projections):
             pname = f"{layer.name}.p{i}"
             if isinstance(p, ConvProjection):
-                constants[pname + ".weight"] = p.weight
+                constants[pname + ".weight"] = p.weight.astype(np.float32)     # the simulator's type
                 nodes.append(Conv(name=pname, inputs=(p.source,), type=TensorType(p.tgt_shape),
                                   weight=ConstRef(pname + ".weight"), strides=tuple(p.strides), pads=tuple(p.pads),
                                   dilations=tuple(p.dilations), groups=p.groups))

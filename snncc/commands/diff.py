@@ -7,13 +7,14 @@ import click
 from snncc.errors import ModelLoadError, OptionError
 
 
-def read_graph(path: str, command: str = "inspect", *, weights: bool = False):
+def read_graph(path: str, command: str = "inspect", *, weights: bool = False, lazy: bool = False):
     """A compiled graph from a .snnir file or its text form; unreadable files are a ModelLoadError. With `weights`,
-    text whose tensors are hashed (the `inspect` / `--emit-text` form, which has no values) is refused too."""
+    text whose tensors are hashed (the `inspect` / `--emit-text` form, which has no values) is refused too.
+    `lazy`: a .snnir's constants stay in the file until used (`ir.lazy_load`)."""
     from snncc.compiled_input import read_compiled
     from snncc.ir.parse import has_summaries
 
-    graph = read_compiled(path, command, text_too=True)
+    graph = read_compiled(path, command, text_too=True, lazy=lazy)
     hashed = has_summaries(graph) if weights else []
     if hashed:
         raise ModelLoadError(f"{path}: a text IR with hashed tensors ({', '.join('@' + h for h in hashed[:3])}"

@@ -123,7 +123,8 @@ def map_cmd(snnir, mapfile, profile, output, calib, traffic, check, progress):
     from snncc.commands.diff import read_graph
     from snncc.data import load_npz
 
-    graph = read_graph(snnir, "map", weights=True)
+    # constants read when used: the mapper frees the float weights once it holds the integer ones
+    graph = read_graph(snnir, "map", weights=True, lazy=True)
     if check:
         if not mapfile:
             raise OptionError("--check needs the mapping file: snncc map --check MODEL.snnir MODEL.map.json")

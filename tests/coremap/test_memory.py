@@ -1,9 +1,12 @@
 """What keeps `snncc map` small: readers of one current share its composed matrix, conv kernels are the graph's own
-constants, and the mapping file is streamed in chunks with the same bytes as `dumps`."""
+constants, quantized kernels are one byte per 8-bit weight, the float weights of a lazily loaded graph go as their
+integer copies are made, and the mapping file is streamed in chunks with the same bytes as `dumps`."""
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 
 import numpy as np
 
@@ -11,7 +14,9 @@ from snncc.backends.coremap import map_graph
 from snncc.backends.coremap.check import check_mapping
 from snncc.backends.coremap.mapfile import dump_chunks, dumps
 from snncc.backends.coremap.network import ConvProjection, MatrixProjection, extract
-from snncc.ir import Conv, GlobalAvgPool, Graph, IFNeuron, Input, TensorType
+from snncc.backends.coremap.profile import load_profile
+from snncc.backends.coremap.quantize import quantize, weight_dtype
+from snncc.ir import Conv, GlobalAvgPool, Graph, IFNeuron, Input, TensorType, load, save
 from snncc.ir.node import ConstRef
 
 
@@ -86,3 +91,32 @@ def test_streamed_mapping_file_has_the_bytes_of_the_one_string_writer():
         text = _reference_dumps(doc) + "\n"
         assert dumps(doc) == text
         assert b"".join(dump_chunks(doc, size=64)).decode() == text
+
+
+def test_quantized_kernels_take_the_narrowest_integer_type():
+    graph = _twin_readers()
+    for profile, dtype in (("loihi2", np.int8), ("truenorth", np.int8)):
+        prof = load_profile(profile)
+        q = quantize(extract(graph), prof, None)
+        kernels = [p.weight for l in q.network.layers for p in l.projections if isinstance(p, ConvProjection)]
+        assert kernels and all(w.dtype == weight_dtype((1 << (prof.weight_bits - 1)) - 1) for w in kernels)
+        assert all(w.dtype == dtype and w.nbytes == w.size for w in kernels)     # one byte per weight, not four
+    assert [weight_dtype(m) for m in (1, 127, 128, 32767, 32768)] == [np.int8, np.int8, np.int16, np.int16, np.int32]
+
+
+def test_map_of_a_lazily_loaded_graph_frees_the_float_weights_layer_by_layer(tmp_path):
+    path = tmp_path / "twin.snnir"
+    save(_twin_readers(), path)
+    graph = load(path, lazy=True)
+    network = extract(graph)
+    floats = [weakref.ref(p.weight) for l in network.layers for p in l.projections if isinstance(p, ConvProjection)]
+    assert floats and all(f() is not None for f in floats)
+    q = quantize(network, load_profile("loihi2"), None, release=True)
+    gc.collect()
+    assert network.layers == [] and all(f() is None for f in floats)     # only the integer copies are left
+    assert all(p.weight.dtype == np.int8 for l in q.network.layers for p in l.projections
+               if isinstance(p, ConvProjection))
+    doc = map_graph(graph, "loihi2").document
+    eager = map_graph(load(path), "loihi2").document
+    assert dumps(doc) == dumps(eager)                # the same mapping file, byte for byte
+    assert check_mapping(graph, json.loads(dumps(doc))) == []
