@@ -33,6 +33,33 @@ def _rows(shape3, c0, c1, r0, r1, q0, q1) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
+def _read_sources(p, s, rows: np.ndarray, mark: np.ndarray) -> int:
+    """Flag in `mark` every source neuron a synapse of the slice's neurons (`rows`, the flat indices of box `s`)
+    reads; returns their synapses. A matrix lists them row by row (`rows_csr`). A conv's neurons at one output
+    position all read the same kernel taps, each in every channel of its group: the taps that land inside the input
+    are listed position by position (`rows_csr` of one output channel reading one input channel), and crossed with
+    the channels the slice's groups read; each neuron has (its group's channels) x (its position's taps) synapses.
+    The same sets and counts as listing every synapse (`rows_csr` of all rows), without the channel factor."""
+    if not isinstance(p, ConvProjection):
+        _, src, _ = p.rows_csr(rows)
+        mark[src] = True
+        return int(src.size)
+    o_all, h_all, w_all = p.tgt_shape
+    cg = p.weight.shape[1]
+    og = p.weight.shape[0] // p.groups
+    taps = ConvProjection(p.source, (1,) + tuple(p.src_shape[1:]), (1, h_all, w_all),
+                          np.ones((1, 1) + tuple(p.weight.shape[2:]), np.float32), p.strides, p.pads, p.dilations, 1)
+    positions = _rows((1, h_all, w_all), 0, 1, s.r0, s.r1, s.q0, s.q1)
+    _, spatial, _ = taps.rows_csr(positions)
+    groups = np.unique(np.arange(s.c0, s.c1) // og)
+    channels = (p.channel_offset + groups[:, None] * cg + np.arange(cg)[None, :]).reshape(-1)
+    plane = p.src_shape[1] * p.src_shape[2]
+    mark[(channels[:, None] * plane + spatial[None, :]).reshape(-1)] = True
+    if rows.size != (s.c1 - s.c0) * positions.size:
+        raise MappingError(f"internal: slice {s} is not a box")
+    return int((s.c1 - s.c0) * cg * spatial.size)
+
+
 def check_mapping(graph: Graph, doc: dict) -> list[str]:
     """Every violation of the mapping `doc` (a loaded mapping file) for `graph`; [] when it is valid."""
     problems: list[str] = []
@@ -94,20 +121,22 @@ def check_mapping(graph: Graph, doc: dict) -> list[str]:
         return problems  # the counts below need a well-formed cover of every layer
     # 2. explicit synapses per core
     n_cores = len(cores)
-    axon_sets: list[dict[str, np.ndarray]] = []
     recount = []
+    destinations = {name: np.zeros(l.size, np.int64) for name, l in layers.items() if l.kind != "input"}
+    routes: dict[tuple, int] = {}
+    marks = {name: np.zeros(l.size, bool) for name, l in layers.items()}     # a core's axons, one flag per source
     for k, slices in enumerate(parsed):
         neurons = synapses = memory = 0
-        axons: dict[str, list[np.ndarray]] = {}
+        axons: dict[str, np.ndarray] = {}
         kernels: set = set()
         for s, rows in slices:
             layer = layers[s.layer]
             neurons += rows.size * layer.units
             for i, p in enumerate(layer.projections):
                 mult = axon_multiplicity(layers[p.source], profile)
-                _, src, _ = p.rows_csr(rows)
-                axons.setdefault(p.source, []).append(np.unique(src))
-                synapses += src.size * mult
+                count = _read_sources(p, s, rows, marks[p.source])
+                axons[p.source] = marks[p.source]
+                synapses += count * mult
                 if isinstance(p, ConvProjection) and profile.shared_conv_weights and \
                         profile.synapse_memory_model == "per_synapse":
                     per_channel = int(np.prod(p.weight.shape[1:])) * mult * profile.weight_bits
@@ -116,26 +145,27 @@ def check_mapping(graph: Graph, doc: dict) -> list[str]:
                             kernels.add((s.layer, i, ch))
                             memory += per_channel
                 else:
-                    memory += src.size * mult * profile.weight_bits
-        merged = {src: np.unique(np.concatenate(parts)) for src, parts in axons.items()}
+                    memory += count * mult * profile.weight_bits
+        merged = {}
+        for src, mark in axons.items():      # each source neuron once, in increasing order
+            merged[src] = np.flatnonzero(mark)
+            mark[merged[src]] = False
         n_axons = sum(v.size * axon_multiplicity(layers[src], profile) for src, v in merged.items())
         if profile.synapse_memory_model == "crossbar":
             memory = n_axons * neurons
-        axon_sets.append(merged)
         recount.append({"neurons": neurons, "input_axons": n_axons, "synapses": synapses, "memory_bits": memory})
-    # 3. output axons, splitters and routes from the axon sets
-    out_axons = np.zeros(n_cores, np.int64)
-    splitters = np.zeros(n_cores, np.int64)
-    destinations = {name: np.zeros(l.size, np.int64) for name, l in layers.items() if l.kind != "input"}
-    routes: dict[tuple, int] = {}
-    for k, merged in enumerate(axon_sets):
+        # 3. destinations and routes from the core's axons (every neuron's core is known from the slices)
         for src, idx in merged.items():
             if layers[src].kind == "input":
                 routes[("host", k)] = routes.get(("host", k), 0) + idx.size
                 continue
             destinations[src][idx] += 1
-            for j in np.unique(owner[src][idx]):
-                routes[(int(j), k)] = routes.get((int(j), k), 0) + int(np.sum(owner[src][idx] == j))
+            sending, axons_from = np.unique(owner[src][idx], return_counts=True)
+            for j, n in zip(sending.tolist(), axons_from.tolist()):
+                routes[(j, k)] = routes.get((j, k), 0) + n
+    # output axons and splitters from the destinations
+    out_axons = np.zeros(n_cores, np.int64)
+    splitters = np.zeros(n_cores, np.int64)
     for name, dest in destinations.items():
         out_axons += np.bincount(owner[name], weights=dest, minlength=n_cores).astype(np.int64)
         if profile.output_axons_per_neuron == 1:

@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from snncc.backends.coremap.network import ConvProjection, Layer, MappingError, Network, box_indices, set_indices
 from snncc.backends.coremap.fill_pack import fill_pack, fills
+from snncc.backends.coremap.index_runs import compact, expand
 from snncc.backends.coremap.profile import Profile
 from snncc.backends.coremap.shared_inputs import group_by_shared_inputs
 from snncc.backends.coremap.splitter_bound import splitter_bound
@@ -432,16 +433,16 @@ class _Packer:
             reads[src] = np.concatenate(unique).astype(np.int32)
         return reads
 
-    def _count_reads(self, reads: dict[str, np.ndarray], sign: int = 1) -> None:
+    def _count_reads(self, reads: dict, sign: int = 1) -> None:
         for src, idx in reads.items():
             if src in self.dest_count and self.layers[src].kind != "input":
-                self.dest_count[src][idx] += sign
+                self.dest_count[src][expand(idx)] += sign
 
     def _close(self) -> None:
         """Record the current core's input axons (its destinations count for their source neurons)."""
         reads = self._reads()
         self._count_reads(reads)
-        self.core_reads.append(reads)
+        self.core_reads.append({src: compact(idx) for src, idx in reads.items()})     # halo boxes: runs
 
     def routes(self) -> list["Route"]:
         """One route per (source core or host, destination core), from the axons each core reads; sources may be
@@ -449,6 +450,7 @@ class _Packer:
         table: dict[tuple, list] = {}
         for k, reads in enumerate(self.core_reads):
             for src, idx in reads.items():
+                idx = expand(idx)
                 if self.layers[src].kind == "input":
                     entry = table.setdefault(("host", k), [0, 0.0])
                     entry[0] += idx.size
@@ -767,6 +769,15 @@ def _pack_fill(network: Network, profile: Profile, rates, reserve: int) -> _Pack
     return _replay(network, profile, rates, FILL, assignment)
 
 
+def _count_dtype(counts: np.ndarray) -> np.dtype:
+    """The narrowest unsigned type that holds these (non-negative) counts: a packing's measured destinations are
+    kept beside the next packing's own arrays, and sums over them are the same in any integer type."""
+    top = int(counts.max(initial=0))
+    if int(counts.min(initial=0)) < 0:
+        return np.dtype(np.int64)
+    return np.dtype(np.uint8 if top <= 255 else np.uint16 if top <= 65535 else np.int64)
+
+
 def _output_axons(packer: _Packer, profile: Profile) -> list[int]:
     """Fill in output axons and splitter neurons; returns the cores over a limit."""
     for core in packer.cores:
@@ -854,7 +865,7 @@ def _split_in_place(packer: "_Packer", bad: set[int], profile: Profile) -> None:
             packer._count_reads(piece_reads)
             piece.index = len(cores)
             cores.append(piece)
-            reads.append(piece_reads)
+            reads.append({src: compact(idx) for src, idx in piece_reads.items()})
             fresh.append(piece)
     for owners in packer.core_of.values():
         placed = owners >= 0
@@ -1057,7 +1068,7 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
                         best = candidate
                     if repack == TILE_REPACKS or (candidate is not None and len(candidate.cores) == packed):
                         break                       # nothing was cut
-                    measured = {name: counts.reshape(packer.layers[name].shape3).copy()
+                    measured = {name: counts.reshape(packer.layers[name].shape3).astype(_count_dtype(counts))
                                 for name, counts in packer.dest_count.items()}
                     atoms, packer = packer.tile_atoms, None     # freed before the next packer allocates
                     packer = _pack_tiles(network, profile, rates, images, measured=measured, atoms=atoms)

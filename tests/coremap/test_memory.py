@@ -13,7 +13,8 @@ import numpy as np
 from snncc.backends.coremap import map_graph
 from snncc.backends.coremap.check import check_mapping
 from snncc.backends.coremap.mapfile import dump_chunks, dumps
-from snncc.backends.coremap.network import ConvProjection, MatrixProjection, extract
+from snncc.backends.coremap.index_runs import Runs, compact, expand
+from snncc.backends.coremap.network import ConvProjection, MatrixProjection, box_indices, extract
 from snncc.backends.coremap.profile import load_profile
 from snncc.backends.coremap.quantize import quantize, weight_dtype
 from snncc.ir import Conv, GlobalAvgPool, Graph, IFNeuron, Input, TensorType, load, save
@@ -120,3 +121,18 @@ def test_map_of_a_lazily_loaded_graph_frees_the_float_weights_layer_by_layer(tmp
     eager = map_graph(load(path), "loihi2").document
     assert dumps(doc) == dumps(eager)                # the same mapping file, byte for byte
     assert check_mapping(graph, json.loads(dumps(doc))) == []
+
+
+def test_a_cores_axons_kept_as_runs_expand_to_the_same_indices():
+    rng = np.random.default_rng(5)
+    box = box_indices((8, 12, 12), 1, 5, 2, 9, 3, 12).astype(np.int32)      # a halo box: one run per row
+    scattered = rng.permutation(5000)[:300].astype(np.int32)
+    for idx in (box, np.concatenate([box, scattered]), scattered, np.arange(3, dtype=np.int32),
+                np.zeros(0, np.int32), np.arange(2 ** 31 + 5, 2 ** 31 + 100, dtype=np.int64)):
+        stored = compact(idx)
+        back = expand(stored)
+        assert back.dtype == idx.dtype and np.array_equal(back, idx)     # order kept, element for element
+    runs = compact(box)
+    assert isinstance(runs, Runs) and runs.starts.size == 4 * 7 and runs.size == box.size
+    assert runs.starts.nbytes + runs.lengths.nbytes < box.nbytes / 4
+    assert compact(scattered) is scattered                                # no runs to gain: the array itself
