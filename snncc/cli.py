@@ -12,7 +12,7 @@ import traceback
 
 import click
 
-from snncc.compiler import VERSION as __version__
+from snncc.version import VERSION as __version__
 from snncc.errors import SnnccError
 
 CODING_CHOICES = ["rate", "phase", "amos", "bits", "signed", "ttfs"]

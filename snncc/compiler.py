@@ -20,7 +20,7 @@ from snncc.passes import PassContext, PassManager
 from snncc.passes.calibration_stats import CalibrationStats
 from snncc.pipeline import pipeline_for
 
-VERSION = "0.1.0"
+from snncc.version import VERSION  # noqa: E402,F401 - re-exported: snncc.compiler.VERSION
 
 
 def file_sha256(path: str | os.PathLike) -> str:

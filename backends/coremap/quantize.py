@@ -136,6 +136,16 @@ def quantize(network: Network, profile: Profile, calibration: np.ndarray | None,
                             profile.weight_bits, clipped)
 
 
+def _narrowest(values: np.ndarray) -> np.ndarray:
+    """Integer-valued float32 values in the narrowest integer type that holds them (a per-neuron bias is as large
+    as a layer); float32 when they exceed int32."""
+    top = float(np.abs(values).max(initial=0.0))
+    for dtype in (np.int8, np.int16, np.int32):
+        if top <= np.iinfo(dtype).max:
+            return values.astype(dtype)
+    return values
+
+
 def _quantized_layer(layer: Layer, kinds: dict[str, str], input_scale: float, max_weight: int,
                      profile: Profile) -> tuple[Layer, np.ndarray | None, int]:
     """(the layer with integer weights and bias, its integer threshold or None, thresholds clipped)."""
@@ -161,7 +171,7 @@ def _quantized_layer(layer: Layer, kinds: dict[str, str], input_scale: float, ma
     projections = [_rounded(_scaled(p, per_row, layer.shape3), max_weight) for p in projections]
     bias = None
     if layer.bias is not None:
-        bias = np.round(layer.bias / np.broadcast_to(scale, layer.shape).reshape(-1)).astype(np.float32)
+        bias = _narrowest(np.round(layer.bias / np.broadcast_to(scale, layer.shape).reshape(-1)).astype(np.float32))
     clipped = 0
     if theta is not None:
         s_theta = scale.reshape(scale.shape) if scale.shape == theta.shape else _reduce_like(scale, theta.shape)
@@ -223,7 +233,7 @@ def to_graph(q: QuantizedNetwork, meta: dict | None = None) -> Graph:
             nodes.append(Add(name=current, inputs=tuple(terms), type=TensorType(layer.shape),
                              coeffs=(1.0,) * len(terms)))
         if layer.bias is not None:
-            constants[layer.name + ".bias"] = layer.bias.reshape(layer.shape)
+            constants[layer.name + ".bias"] = layer.bias.reshape(layer.shape).astype(np.float32)
             shifted = layer.name + ".biased" if layer.kind == "population" else layer.name
             nodes.append(Affine(name=shifted, inputs=(current,), type=TensorType(layer.shape),
                                 shift=ConstRef(layer.name + ".bias")))

@@ -122,6 +122,9 @@ def map_cmd(snnir, mapfile, profile, output, calib, traffic, check, progress):
     from snncc.backends.coremap import check_mapping, load_mapping
     from snncc.commands.diff import read_graph
     from snncc.data import load_npz
+    from snncc.heap import map_large_blocks
+
+    map_large_blocks()      # the float weights and each packing's arrays go back to the system when freed
 
     # constants read when used: the mapper frees the float weights once it holds the integer ones
     graph = read_graph(snnir, "map", weights=True, lazy=True)

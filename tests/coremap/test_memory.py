@@ -16,7 +16,7 @@ from snncc.backends.coremap.mapfile import dump_chunks, dumps
 from snncc.backends.coremap.index_runs import Runs, compact, expand
 from snncc.backends.coremap.network import ConvProjection, MatrixProjection, box_indices, extract
 from snncc.backends.coremap.profile import load_profile
-from snncc.backends.coremap.quantize import quantize, weight_dtype
+from snncc.backends.coremap.quantize import _narrowest, quantize, weight_dtype
 from snncc.ir import Conv, GlobalAvgPool, Graph, IFNeuron, Input, TensorType, load, save
 from snncc.ir.node import ConstRef
 
@@ -103,6 +103,10 @@ def test_quantized_kernels_take_the_narrowest_integer_type():
         assert kernels and all(w.dtype == weight_dtype((1 << (prof.weight_bits - 1)) - 1) for w in kernels)
         assert all(w.dtype == dtype and w.nbytes == w.size for w in kernels)     # one byte per weight, not four
     assert [weight_dtype(m) for m in (1, 127, 128, 32767, 32768)] == [np.int8, np.int8, np.int16, np.int16, np.int32]
+    # a per-neuron integer bias too; float32 only beyond int32
+    for values, dtype in (([3, -100], np.int8), ([3, -200], np.int16), ([1e6], np.int32), ([3e9], np.float32)):
+        narrow = _narrowest(np.array(values, np.float32))
+        assert narrow.dtype == dtype and np.array_equal(narrow, np.array(values, np.float32))
 
 
 def test_map_of_a_lazily_loaded_graph_frees_the_float_weights_layer_by_layer(tmp_path):
