@@ -445,25 +445,38 @@ class _Packer:
 
     def routes(self) -> list["Route"]:
         """One route per (source core or host, destination core), from the axons each core reads; sources may be
-        placed after their readers, so this comes once every neuron has its core."""
-        table: dict[tuple, list] = {}
+        placed after their readers, so this comes once every neuron has its core. Sorted by (source, destination),
+        the host first; a route's spikes are summed source layer by source layer, as the cores read them."""
+        n = len(self.cores)
+        keys, axons, spikes = [], [], []
         for k, reads in enumerate(self.core_reads):
             for src, idx in reads.items():
                 if self.layers[src].kind == "input":
-                    entry = table.setdefault(("host", k), [0, 0.0])
-                    entry[0] += idx.size
-                    entry[1] += float(idx.size * self.net.timesteps)
+                    keys.append(np.array([k], np.int64))        # host: source -1
+                    axons.append(np.array([idx.size], np.int64))
+                    spikes.append(np.array([float(idx.size * self.net.timesteps)]))
                     continue
                 rate = self.rates.get(src)
                 owners = self.core_of[src][idx]
-                counts = np.bincount(owners)
-                spikes = np.bincount(owners, weights=None if rate is None else rate[idx])
-                for o in np.nonzero(counts)[0]:
-                    entry = table.setdefault((int(o), k), [0, 0.0])
-                    entry[0] += int(counts[o])
-                    entry[1] += float(spikes[o])
-        return [Route(key[0], key[1], v[0], v[1]) for key, v in sorted(
-            table.items(), key=lambda kv: ((-1 if kv[0][0] == "host" else kv[0][0]), kv[0][1]))]
+                # a core reads from few cores near it: count over their span, not over every core id
+                low = int(owners.min()) if owners.size else 0
+                local = owners - low
+                counts = np.bincount(local)
+                weights = np.bincount(local, weights=None if rate is None else rate[idx])
+                hit = np.flatnonzero(counts)
+                keys.append((hit + low + 1).astype(np.int64) * (n + 1) + k)
+                axons.append(counts[hit].astype(np.int64))
+                spikes.append(weights[hit].astype(np.float64))
+        if not keys:
+            return []
+        key = np.concatenate(keys)
+        unique, inverse = np.unique(key, return_inverse=True)
+        total_axons = np.bincount(inverse, weights=np.concatenate(axons).astype(np.float64), minlength=unique.size)
+        # the spikes of one route are added in reading order, as a running float sum from 0.0 (bincount does so)
+        total_spikes = np.bincount(inverse, weights=np.concatenate(spikes), minlength=unique.size)
+        source, destination = np.divmod(unique, n + 1)
+        return [Route("host" if s == 0 else int(s) - 1, int(d), int(a), float(p))
+                for s, d, a, p in zip(source.tolist(), destination.tolist(), total_axons.tolist(), total_spikes.tolist())]
 
     def measure(self, slices: list[Slice]) -> tuple[Core, dict[str, np.ndarray]]:
         """(counts, input axons) of a core holding the given slices; changes no other core's state. Sets the
@@ -942,26 +955,31 @@ def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[s
     return [cores[k] for k in sorted(cores)]
 
 
+_MERGE_AXES = ((3, 4), (5, 6), (1, 2))     # (lo, hi) in (layer, c0, c1, r0, r1, q0, q1): rows, columns, channels
+
+
 def merge_slices(slices: list[Slice]) -> list[Slice]:
     """The same neurons in fewer slices: boxes of one layer that continue each other along rows, then columns, then
     channels become one box (a box reads the union of its parts' sources, so no count changes). Row-by-row
     packings leave one slice per row; replaying them box by box is several times faster."""
-    out = list(slices)
-    for lo, hi in (("r0", "r1"), ("q0", "q1"), ("c0", "c1")):
-        merged: list[Slice] = []
+    if len(slices) < 2:
+        return list(slices)
+    out = [(s.layer, s.c0, s.c1, s.r0, s.r1, s.q0, s.q1) for s in slices]
+    for lo, hi in _MERGE_AXES:
+        merged: list[tuple] = []
         tail: dict[tuple, int] = {}      # (layer, the other two ranges, end along the axis) -> index in merged
-        for s in out:
-            d = {"layer": s.layer, "c0": s.c0, "c1": s.c1, "r0": s.r0, "r1": s.r1, "q0": s.q0, "q1": s.q1}
-            rest = tuple(v for k, v in d.items() if k not in (lo, hi))
-            i = tail.pop(rest + (d[lo],), None)
+        for t in out:
+            rest = t[:lo] + t[hi + 1:]
+            i = tail.pop(rest + (t[lo],), None)
             if i is not None:
-                merged[i] = merged[i]._with(**{hi: d[hi]})
+                m = merged[i]
+                merged[i] = m[:hi] + (t[hi],) + m[hi + 1:]
             else:
                 i = len(merged)
-                merged.append(s)
-            tail[rest + (d[hi],)] = i
+                merged.append(t)
+            tail[rest + (t[hi],)] = i
         out = merged
-    return out
+    return [Slice(*t) for t in out]
 
 
 def _replay(network: Network, profile: Profile, rates, granularity: int, assignment: list[list[Slice]]) -> _Packer:
