@@ -107,17 +107,47 @@ class Route:
 
 
 @dataclass
+class RouteTable:
+    """The routes as arrays, sorted by (source, destination): source -1 is the host. A large network has about a
+    million routes and every candidate packing builds its table, so `Route` objects are made for the winner only."""
+
+    source: np.ndarray
+    destination: np.ndarray
+    axons: np.ndarray
+    spikes: np.ndarray
+
+    def routes(self) -> list[Route]:
+        return [Route("host" if s < 0 else s, d, a, p) for s, d, a, p in zip(
+            self.source.tolist(), self.destination.tolist(), self.axons.tolist(), self.spikes.tolist())]
+
+    def crossing_spikes(self) -> float:
+        """Spikes per sample on routes between different cores, summed in route order (a running sum, as
+        `sum` over the routes adds them)."""
+        between = self.spikes[(self.source >= 0) & (self.source != self.destination)]
+        return float(np.add.accumulate(between)[-1]) if between.size else 0.0
+
+
+@dataclass
 class Mapping:
     cores: list[Core]
-    routes: list[Route]
+    table: RouteTable
     lower_bound: int
     bounds: dict
     granularity: int
+    _routes: list[Route] | None = field(default=None, repr=False)
+    _crossing: float | None = field(default=None, repr=False)
+
+    @property
+    def routes(self) -> list[Route]:
+        if self._routes is None:
+            self._routes = self.table.routes()
+        return self._routes
 
     @property
     def crossing_spikes(self) -> float:
-        return float(sum(r.spikes_per_sample for r in self.routes
-                         if r.source != "host" and r.source != r.destination))
+        if self._crossing is None:
+            self._crossing = self.table.crossing_spikes()
+        return self._crossing
 
     @property
     def rank(self) -> tuple[int, float]:
@@ -238,6 +268,11 @@ class _Packer:
         self.dest_count = {name: np.zeros(self.layers[name].size, np.int32) for name in self.masks}
         self._info: dict[str, list[tuple]] = {}
         self.shape3 = {l.name: l.shape3 for l in network.layers}
+        # per layer, computed once: compartments per neuron and extra state bits per neuron (all its units)
+        self.units = {l.name: l.units for l in network.layers}
+        self.state_per_neuron = {l.name: l.units * int(l.model.extra_state_bits(l.node)) for l in network.layers
+                                 if l.model is not None}
+        self._fan_memo: tuple | None = None     # (slice, its estimated fan-out): _fits then _commit ask for it twice
         self.cores: list[Core] = []
         self.core_reads: list[dict[str, np.ndarray]] = []     # per core: the source neurons on its input axons
         self._open()
@@ -268,9 +303,8 @@ class _Packer:
 
     def _cost(self, s: Slice, core: Core):
         """(neurons, new axons, synapses, memory bits, per-projection axon updates, kernel updates) of adding s."""
-        layer = self.layers[s.layer]
         p_ = self.profile
-        neurons = s.count * layer.units
+        neurons = s.count * self.units[s.layer]
         axons = syn = mem = 0
         updates, kernel_updates = [], []
         box = s.box()
@@ -294,7 +328,7 @@ class _Packer:
                 else:
                     mem += n_syn * p_.weight_bits
             else:
-                rows = box_indices(layer.shape3, *s.box())
+                rows = box_indices(self.shape3[s.layer], *box)
                 new, n_syn, update = self._matrix_cost(p, rows, mask)
                 updates.append(update)
                 n_syn *= mult
@@ -325,11 +359,18 @@ class _Packer:
     def _fanout(self, s: Slice) -> tuple[float, float]:
         """(output axons, splitter neurons) of slice s: exact when its consumers are placed, else estimated."""
         if not self.consumers_first:
+            # the estimate depends on the slice alone (the measure and the reservations stay fixed while packing)
+            memo = self._fan_memo
+            if memo is not None and memo[0] is s:
+                return memo[1]
             measured = self.measured.get(s.layer) if self.measured else None
             if measured is not None:
-                return float(measured[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1].sum()), 0.0
-            d = self.fanout.get(s.layer, 0.0)
-            return s.count * d, (s.count * max(d - 1.0, 0.0) if self.profile.output_axons_per_neuron == 1 else 0.0)
+                out = float(measured[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1].sum()), 0.0
+            else:
+                d = self.fanout.get(s.layer, 0.0)
+                out = s.count * d, (s.count * max(d - 1.0, 0.0) if self.profile.output_axons_per_neuron == 1 else 0.0)
+            self._fan_memo = (s, out)
+            return out
         return self._fanout_of(s.layer, box_indices(self.layers[s.layer].shape3, *s.box()))
 
     def destinations(self, name: str, idx: np.ndarray) -> np.ndarray | None:
@@ -371,7 +412,7 @@ class _Packer:
 
     def _commit(self, s: Slice, cost) -> None:
         neurons, axons, syn, mem, updates, kernel_updates = cost
-        c, layer = self.core, self.layers[s.layer]
+        c = self.core
         c.slices.append(s)
         c.neurons += neurons
         c.input_axons += axons
@@ -380,8 +421,9 @@ class _Packer:
             c.memory_bits = c.input_axons * c.neurons
         else:
             c.memory_bits += mem
-        if layer.model is not None:
-            c.state_bits += s.count * layer.units * int(layer.model.extra_state_bits(layer.node))
+        state = self.state_per_neuron.get(s.layer)
+        if state is not None:
+            c.state_bits += s.count * state
         out, split = self._fanout(s)
         self.out_estimate += out
         self.split_estimate += split
@@ -443,7 +485,7 @@ class _Packer:
         self._count_reads(reads)
         self.core_reads.append(reads)
 
-    def routes(self) -> list["Route"]:
+    def routes(self) -> RouteTable:
         """One route per (source core or host, destination core), from the axons each core reads; sources may be
         placed after their readers, so this comes once every neuron has its core. Sorted by (source, destination),
         the host first; a route's spikes are summed source layer by source layer, as the cores read them."""
@@ -468,15 +510,15 @@ class _Packer:
                 axons.append(counts[hit].astype(np.int64))
                 spikes.append(weights[hit].astype(np.float64))
         if not keys:
-            return []
+            empty = np.zeros(0, np.int64)
+            return RouteTable(empty, empty, empty, np.zeros(0))
         key = np.concatenate(keys)
         unique, inverse = np.unique(key, return_inverse=True)
         total_axons = np.bincount(inverse, weights=np.concatenate(axons).astype(np.float64), minlength=unique.size)
         # the spikes of one route are added in reading order, as a running float sum from 0.0 (bincount does so)
         total_spikes = np.bincount(inverse, weights=np.concatenate(spikes), minlength=unique.size)
         source, destination = np.divmod(unique, n + 1)
-        return [Route("host" if s == 0 else int(s) - 1, int(d), int(a), float(p))
-                for s, d, a, p in zip(source.tolist(), destination.tolist(), total_axons.tolist(), total_spikes.tolist())]
+        return RouteTable(source - 1, destination, total_axons.astype(np.int64), total_spikes)
 
     def measure(self, slices: list[Slice]) -> tuple[Core, dict[str, np.ndarray]]:
         """(counts, input axons) of a core holding the given slices; changes no other core's state. Sets the
@@ -518,8 +560,8 @@ class _Packer:
 
     def place(self, atoms: list[Slice]) -> None:
         stack = list(reversed(atoms))
-        min_piece = max(1, self.profile.neurons_per_core // (64 * max(1, self.layers[atoms[0].layer].units)))
-        units = max(1, self.layers[atoms[0].layer].units)
+        units = max(1, self.units[atoms[0].layer])
+        min_piece = max(1, self.profile.neurons_per_core // (64 * units))
         while stack:
             s = stack.pop()
             if self.core.neurons + s.count * units > self.profile.neurons_per_core:
