@@ -63,15 +63,17 @@ class Slice:
     def halves(self, channels_first: bool = False) -> tuple["Slice", "Slice"] | None:
         """Two halves along columns, else channels, else rows (channels first when memory for kernels is short);
         None for a single neuron."""
-        axes = [(self.q0, self.q1, lambda a, b: (self._with(q0=a, q1=b))),
-                (self.c0, self.c1, lambda a, b: (self._with(c0=a, c1=b))),
-                (self.r0, self.r1, lambda a, b: (self._with(r0=a, r1=b)))]
-        if channels_first:
-            axes = [axes[1], axes[0], axes[2]]
-        for lo, hi, make in axes:
-            if hi - lo > 1:
-                mid = (lo + hi) // 2
-                return make(lo, mid), make(mid, hi)
+        name, c0, c1, r0, r1, q0, q1 = self.layer, self.c0, self.c1, self.r0, self.r1, self.q0, self.q1
+        for axis in ("cqr" if channels_first else "qcr"):
+            if axis == "q" and q1 - q0 > 1:
+                m = (q0 + q1) // 2
+                return Slice(name, c0, c1, r0, r1, q0, m), Slice(name, c0, c1, r0, r1, m, q1)
+            if axis == "c" and c1 - c0 > 1:
+                m = (c0 + c1) // 2
+                return Slice(name, c0, m, r0, r1, q0, q1), Slice(name, m, c1, r0, r1, q0, q1)
+            if axis == "r" and r1 - r0 > 1:
+                m = (r0 + r1) // 2
+                return Slice(name, c0, c1, r0, m, q0, q1), Slice(name, c0, c1, m, r1, q0, q1)
         return None
 
     def _with(self, **kw) -> "Slice":
@@ -824,22 +826,21 @@ def _pack_fill(network: Network, profile: Profile, rates, reserve: int) -> _Pack
 
 def _output_axons(packer: _Packer, profile: Profile) -> list[int]:
     """Fill in output axons and splitter neurons; returns the cores over a limit."""
-    for core in packer.cores:
-        core.output_axons = 0
-        core.neurons -= core.splitters
-        core.splitters = 0
+    n = len(packer.cores)
+    out = np.zeros(n, np.int64)
+    split = np.zeros(n, np.int64)
     for name, counts in packer.dest_count.items():
         if packer.layers[name].kind == "input":
             continue
         owners = packer.core_of[name]
-        out = np.bincount(owners, weights=counts, minlength=len(packer.cores))
-        split = np.bincount(owners, weights=np.maximum(counts - 1, 0), minlength=len(packer.cores))
-        for k in np.nonzero(out)[0]:
-            packer.cores[k].output_axons += int(out[k])
-            if profile.output_axons_per_neuron == 1:
-                packer.cores[k].splitters += int(split[k])
+        out += np.bincount(owners, weights=counts, minlength=n).astype(np.int64)
+        if profile.output_axons_per_neuron == 1:
+            split += np.bincount(owners, weights=np.maximum(counts - 1, 0), minlength=n).astype(np.int64)
     bad = []
-    for core in packer.cores:
+    for core, axons, splitters in zip(packer.cores, out.tolist(), split.tolist()):
+        core.neurons -= core.splitters
+        core.output_axons = axons
+        core.splitters = splitters
         core.neurons += core.splitters
         if core.output_axons > profile.output_axons_per_core or core.neurons > profile.neurons_per_core:
             bad.append(core.index)
