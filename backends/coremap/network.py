@@ -217,7 +217,8 @@ class ConvProjection:
 
     def __post_init__(self):
         self._valid = [self._valid_taps(a) for a in (0, 1)]
-        self._cum = [np.concatenate(([0], np.cumsum(v))) for v in self._valid]
+        # prefix sums of the taps inside the input per output row / column, as lists: `synapses` runs per slice tried
+        self._cum = [np.concatenate(([0], np.cumsum(v))).tolist() for v in self._valid]
         self._ranges = all(self.strides[a] <= (self.weight.shape[2 + a] - 1) * self.dilations[a] + 1 for a in (0, 1))
         # input_box's terms per axis (it runs for every slice a packing tries): strides, leading pads, kernel span,
         # input size

@@ -267,6 +267,7 @@ class _Packer:
         # int32: core ids and destination counts stay far below 2^31, and these two arrays per neuron are the
         # largest a packing allocates (ResNet-50 at 224 x 224: 11 M neurons, two packers)
         self.core_of = {l.name: np.full(l.size, -1, np.int32) for l in network.layers if l.kind != "input"}
+        self._core_of3 = {name: a.reshape(self.layers[name].shape3) for name, a in self.core_of.items()}  # views
         self.dest_count = {name: np.zeros(self.layers[name].size, np.int32) for name in self.masks}
         self._info: dict[str, list[tuple]] = {}
         self.shape3 = {l.name: l.shape3 for l in network.layers}
@@ -445,9 +446,11 @@ class _Packer:
                 mask.reshape(-1)[where] = True
                 self.touched.setdefault(src, []).append(where)
         for i, channels in kernel_updates:
-            held = self.kernels.setdefault((s.layer, i), np.zeros(channels, bool))
+            held = self.kernels.get((s.layer, i))
+            if held is None:
+                held = self.kernels[(s.layer, i)] = np.zeros(channels, bool)
             held[s.c0:s.c1] = True
-        self.core_of[s.layer].reshape(self.shape3[s.layer])[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = c.index
+        self._core_of3[s.layer][s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = c.index
 
     def _reads(self) -> dict[str, np.ndarray]:
         """The source neurons on the current core's input axons, each once; clears the axon masks it used. Boxes
@@ -460,8 +463,9 @@ class _Packer:
             unique = []
             boxes = [p for p in parts if isinstance(p, tuple)]
             if boxes:
-                c0, r0, q0 = (min(b[k] for b in boxes) for k in (0, 2, 4))
-                c1, r1, q1 = (max(b[k] for b in boxes) for k in (1, 3, 5))
+                lows = list(zip(*boxes))
+                c0, r0, q0 = min(lows[0]), min(lows[2]), min(lows[4])
+                c1, r1, q1 = max(lows[1]), max(lows[3]), max(lows[5])
                 region = mask[c0:c1, r0:r1, q0:q1]
                 cc, rr, qq = np.nonzero(region)
                 _, h, w = mask.shape
