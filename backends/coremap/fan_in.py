@@ -30,15 +30,14 @@ RELAY_FILL = 0.9
 
 def _per_neuron_fan_in(layer: Layer, layers: dict[str, Layer], profile: Profile) -> int:
     """Largest input axons of one neuron of the layer (its synapses take as many weights)."""
-    axons = 0
-    for p in layer.projections:
-        m = axon_multiplicity(layers[p.source], profile)
-        if isinstance(p, ConvProjection):
-            per_row = p.weight.shape[1] * p.max_taps()
-        else:
-            per_row = int(np.diff(p.matrix.indptr).max(initial=0))
-        axons += per_row * m
-    return axons
+    return sum(_projection_fan_in(p) * axon_multiplicity(layers[p.source], profile) for p in layer.projections)
+
+
+def _projection_fan_in(p) -> int:
+    """Largest source neurons one target neuron reads in the projection (zero weights included)."""
+    if isinstance(p, ConvProjection):
+        return p.weight.shape[1] * p.max_taps()
+    return int(np.diff(p.matrix.indptr).max(initial=0))
 
 
 def needs_relays(layer: Layer, layers: dict[str, Layer], profile: Profile) -> bool:
@@ -129,16 +128,31 @@ def _relays(layer: Layer, layers: dict[str, Layer], profile: Profile, shared: di
                                       profile.synapse_memory_bits_per_core // profile.weight_bits)))
     blocks: list[list] = []         # projections of each relay
     matrices = []
+    units: list[tuple[int, object]] = []    # (largest input axons of one neuron, projection): fit one relay whole
     for p in layer.projections:
         m = axon_multiplicity(layers[p.source], profile)
         if m > cap:
             raise MappingError(f"layer %{layer.name}: one source neuron of %{p.source} takes {m} axons, more than a "
                                f"{profile.name} core can give one partial sum ({cap})")
+        whole = _projection_fan_in(p) * m
+        if whole <= cap:
+            units.append((whole, p))
+            continue
         convs = _conv_blocks(p, m, cap) if isinstance(p, ConvProjection) else None
         if convs is not None:
-            blocks += [[c] for c in convs]
+            units += [(_projection_fan_in(c) * m, c) for c in convs]
         else:
             matrices.append((explicit_projection(p) if isinstance(p, ConvProjection) else p, m))
+    # whole projections and channel blocks share a relay while one neuron's axons fit (a shortcut's 1x1 conv or
+    # identity next to the last block of a 3x3 conv): a relay neuron reads only its own sources, so what counts is
+    # its fan-in, not the union of the sources of the whole relay layer
+    used = 0
+    for axons, p in units:
+        if not blocks or used + axons > cap:
+            blocks.append([])
+            used = 0
+        blocks[-1].append(p)
+        used += axons
     # the explicit ones: consecutive source neurons (projection by projection) into groups of at most `cap` axons
     groups: list[list[tuple[int, int, int]]] = [[]]     # (projection index, first column, last column + 1)
     used = 0

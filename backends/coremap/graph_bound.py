@@ -4,8 +4,9 @@ alone: no mapper choice (relays, splitters, explicit or shared conv kernels, gra
 Every mapping holds at least the graph's neurons (x compartments per neuron), stores every nonzero weight at least
 once (a conv's kernel at least once where the profile shares kernels, else each synapse), brings every source neuron
 that a nonzero weight reads into at least one core on an input axon (x the axons its spikes take there), and sends
-every such non-input source out of its core on at least one output axon. Relays and splitters only add to each
-count, so each total divided by its per-core capacity, rounded up, is a lower bound, and so is their maximum.
+every such non-input source out of its core on at least one output axon. Splitters only add to each count, and so
+do relays beyond the partial sums a neuron's own fan-in forces (`relay_neurons`, counted in), so each total divided
+by its per-core capacity, rounded up, is a lower bound, and so is their maximum.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from snncc.backends.coremap.network import (ConvProjection, MatrixProjection, Network, SparseRows,
                                             explicit_projection, fits_explicit)
 from snncc.backends.coremap.partition import axon_multiplicity
+from snncc.backends.coremap.preflight import projection_fan_in
 from snncc.backends.coremap.profile import Profile
 from snncc.backends.coremap.splitter_bound import source_cores
 
@@ -58,11 +60,41 @@ def conv_used_sources(p: ConvProjection) -> int:
     return total
 
 
+def forced_partial_sums(layer, layers: dict, profile: Profile) -> np.ndarray:
+    """Per neuron of the layer, the partial-sum relay compartments every mapping needs for it (graded-spike
+    profiles; docs/mapping.md, "Partial sums in the graph-only bound"): its nonzero input axons F (a source neuron
+    read by two projections counts once) split into groups that each fit one core's input axons A and, where
+    synapses take memory, its memory M, so at least max(ceil(F / A), ceil(F x weight bits / M)) of them when that is
+    2 or more, else none (the neuron fits a core whole)."""
+    per_source: dict[str, np.ndarray] = {}
+    for p in layer.projections:
+        fan = projection_fan_in(p) * axon_multiplicity(layers[p.source], profile)
+        held = per_source.get(p.source)
+        per_source[p.source] = fan if held is None else np.maximum(held, fan)
+    fan = sum(per_source.values(), np.zeros(layer.size, np.int64))
+    groups = -(-fan // profile.input_axons_per_core)
+    if profile.synapse_memory_model == "per_synapse":
+        groups = np.maximum(groups, -(-fan * profile.weight_bits // profile.synapse_memory_bits_per_core))
+    return np.where(groups >= 2, groups, 0)
+
+
+def relay_neurons(network: Network, profile: Profile) -> int:
+    """Partial-sum compartments that the fan-in of the network's neurons forces on every mapping (0 on a profile
+    without graded spikes, where such a neuron maps nowhere)."""
+    if not profile.graded_spikes:
+        return 0
+    layers = network.by_name()
+    return sum(int(forced_partial_sums(l, layers, profile).sum()) for l in network.layers
+               if l.kind != "input" and l.projections)
+
+
 def graph_bound(network: Network, profile: Profile) -> tuple[int, dict]:
     """(cores, {part: cores}) for the network `extract` reads from a compiled graph (before fan-in relays and the
-    explicit-synapse choice)."""
+    explicit-synapse choice). The partial sums that neurons' fan-in forces (`relay_neurons`) count as neurons, as
+    one input and one output axon each and one synapse each into their neuron."""
     layers = network.by_name()
-    neurons = memory = 0
+    relays = relay_neurons(network, profile)
+    neurons, memory = relays, (relays * profile.weight_bits if profile.synapse_memory_model == "per_synapse" else 0)
     used: dict[str, int] = {}
     for layer in network.layers:
         if layer.kind == "input":
@@ -83,8 +115,8 @@ def graph_bound(network: Network, profile: Profile) -> tuple[int, dict]:
                 memory += int(np.count_nonzero(p.matrix.data)) * m * profile.weight_bits
     parts = {"neurons": math.ceil(neurons / profile.neurons_per_core),
              "synapse_memory": math.ceil(memory / profile.synapse_memory_bits_per_core),
-             "input_axons": math.ceil(sum(used.values()) / profile.input_axons_per_core),
-             "output_axons": math.ceil(sum(n for s, n in used.items() if layers[s].kind != "input")
+             "input_axons": math.ceil((sum(used.values()) + relays) / profile.input_axons_per_core),
+             "output_axons": math.ceil((sum(n for s, n in used.items() if layers[s].kind != "input") + relays)
                                        / profile.output_axons_per_core)}
     return max(1, *parts.values()), parts
 

@@ -112,6 +112,8 @@ def mapping_document(network: Network, mapping: Mapping, profile: Profile, ir_sh
 
 LINE = 116      # an object or list whose one-line form fits this width (with its indent) stays on one line
 _SEP = dict(allow_nan=False, separators=(", ", ": "))
+# json.dumps(obj, **_SEP) builds an encoder per call; the mapping of a large network makes millions of calls
+_ENCODE = json.JSONEncoder(**_SEP).encode
 
 
 def _surely_long(obj) -> bool:
@@ -124,10 +126,10 @@ def _surely_long(obj) -> bool:
 def _pieces(obj, indent: str):
     """The text of `obj` at `indent`, in pieces: short objects and lists on one line, longer ones one item a line."""
     if not isinstance(obj, (dict, list)) or not obj:
-        yield json.dumps(obj, **_SEP)
+        yield _ENCODE(obj)
         return
     if not _surely_long(obj):
-        flat = json.dumps(obj, **_SEP)
+        flat = _ENCODE(obj)
         if len(flat) + len(indent) <= LINE:
             yield flat
             return

@@ -233,8 +233,15 @@ class ConvProjection:
 
     def __post_init__(self):
         self._valid = [self._valid_taps(a) for a in (0, 1)]
-        self._cum = [np.concatenate(([0], np.cumsum(v))) for v in self._valid]
+        # prefix sums of the taps inside the input per output row / column, as lists: `synapses` runs per slice tried
+        self._cum = [np.concatenate(([0], np.cumsum(v))).tolist() for v in self._valid]
         self._ranges = all(self.strides[a] <= (self.weight.shape[2 + a] - 1) * self.dilations[a] + 1 for a in (0, 1))
+        # input_box's terms per axis (it runs for every slice a packing tries): strides, leading pads, kernel span,
+        # input size
+        self._og = self.weight.shape[0] // self.groups
+        self._box_terms = (tuple(self.strides), (self.pads[0], self.pads[1]),
+                           tuple((self.weight.shape[2 + a] - 1) * self.dilations[a] + 1 for a in (0, 1)),
+                           (self.src_shape[1], self.src_shape[2]))
 
     def _valid_taps(self, axis: int) -> np.ndarray:
         size_in = self.src_shape[1 + axis]
@@ -250,17 +257,11 @@ class ConvProjection:
 
     def input_box(self, c0, c1, r0, r1, q0, q1) -> tuple[int, int, int, int, int, int]:
         """The source box (channels, rows, cols) the target box reads: the halo of the tile."""
-        out_c = self.weight.shape[0]
-        og = out_c // self.groups
-        cg = self.weight.shape[1]
-        g0, g1 = c0 // og, (c1 - 1) // og
-        box = [self.channel_offset + g0 * cg, self.channel_offset + (g1 + 1) * cg]
-        for axis, (a0, a1) in enumerate(((r0, r1), (q0, q1))):
-            k = self.weight.shape[2 + axis]
-            lo = a0 * self.strides[axis] - self.pads[axis]
-            hi = (a1 - 1) * self.strides[axis] - self.pads[axis] + (k - 1) * self.dilations[axis] + 1
-            box += [max(lo, 0), min(hi, self.src_shape[1 + axis])]
-        return tuple(box)  # type: ignore[return-value]
+        og, cg, off = self._og, self.weight.shape[1], self.channel_offset
+        (sr, sq), (pr, pq), (er, eq), (hr, hq) = self._box_terms
+        return (off + (c0 // og) * cg, off + ((c1 - 1) // og + 1) * cg,
+                max(r0 * sr - pr, 0), min((r1 - 1) * sr - pr + er, hr),
+                max(q0 * sq - pq, 0), min((q1 - 1) * sq - pq + eq, hq))
 
     def input_sets(self, c0, c1, r0, r1, q0, q1):
         """The source neurons the target box reads (kernel taps inside the input, zero weights included), exactly:

@@ -64,15 +64,17 @@ class Slice:
     def halves(self, channels_first: bool = False) -> tuple["Slice", "Slice"] | None:
         """Two halves along columns, else channels, else rows (channels first when memory for kernels is short);
         None for a single neuron."""
-        axes = [(self.q0, self.q1, lambda a, b: (self._with(q0=a, q1=b))),
-                (self.c0, self.c1, lambda a, b: (self._with(c0=a, c1=b))),
-                (self.r0, self.r1, lambda a, b: (self._with(r0=a, r1=b)))]
-        if channels_first:
-            axes = [axes[1], axes[0], axes[2]]
-        for lo, hi, make in axes:
-            if hi - lo > 1:
-                mid = (lo + hi) // 2
-                return make(lo, mid), make(mid, hi)
+        name, c0, c1, r0, r1, q0, q1 = self.layer, self.c0, self.c1, self.r0, self.r1, self.q0, self.q1
+        for axis in ("cqr" if channels_first else "qcr"):
+            if axis == "q" and q1 - q0 > 1:
+                m = (q0 + q1) // 2
+                return Slice(name, c0, c1, r0, r1, q0, m), Slice(name, c0, c1, r0, r1, m, q1)
+            if axis == "c" and c1 - c0 > 1:
+                m = (c0 + c1) // 2
+                return Slice(name, c0, m, r0, r1, q0, q1), Slice(name, m, c1, r0, r1, q0, q1)
+            if axis == "r" and r1 - r0 > 1:
+                m = (r0 + r1) // 2
+                return Slice(name, c0, c1, r0, m, q0, q1), Slice(name, c0, c1, m, r1, q0, q1)
         return None
 
     def _with(self, **kw) -> "Slice":
@@ -108,17 +110,47 @@ class Route:
 
 
 @dataclass
+class RouteTable:
+    """The routes as arrays, sorted by (source, destination): source -1 is the host. A large network has about a
+    million routes and every candidate packing builds its table, so `Route` objects are made for the winner only."""
+
+    source: np.ndarray
+    destination: np.ndarray
+    axons: np.ndarray
+    spikes: np.ndarray
+
+    def routes(self) -> list[Route]:
+        return [Route("host" if s < 0 else s, d, a, p) for s, d, a, p in zip(
+            self.source.tolist(), self.destination.tolist(), self.axons.tolist(), self.spikes.tolist())]
+
+    def crossing_spikes(self) -> float:
+        """Spikes per sample on routes between different cores, summed in route order (a running sum, as
+        `sum` over the routes adds them)."""
+        between = self.spikes[(self.source >= 0) & (self.source != self.destination)]
+        return float(np.add.accumulate(between)[-1]) if between.size else 0.0
+
+
+@dataclass
 class Mapping:
     cores: list[Core]
-    routes: list[Route]
+    table: RouteTable
     lower_bound: int
     bounds: dict
     granularity: int
+    _routes: list[Route] | None = field(default=None, repr=False)
+    _crossing: float | None = field(default=None, repr=False)
+
+    @property
+    def routes(self) -> list[Route]:
+        if self._routes is None:
+            self._routes = self.table.routes()
+        return self._routes
 
     @property
     def crossing_spikes(self) -> float:
-        return float(sum(r.spikes_per_sample for r in self.routes
-                         if r.source != "host" and r.source != r.destination))
+        if self._crossing is None:
+            self._crossing = self.table.crossing_spikes()
+        return self._crossing
 
     @property
     def rank(self) -> tuple[int, float]:
@@ -213,6 +245,8 @@ def lower_bound(network: Network, profile: Profile) -> tuple[int, dict]:
 def _distinct(indices: np.ndarray, n: int) -> np.ndarray:
     """Sorted distinct values of indices in [0, n): a mask when it is cheaper than sorting or hashing."""
     if indices.size * 8 < n:
+        if indices.size < 2 or bool((indices[1:] > indices[:-1]).all()):
+            return indices      # already sorted and distinct (a relay's identity read by a box of rows)
         return np.unique(indices)
     hit = np.zeros(n, bool)
     hit[indices] = True
@@ -236,9 +270,15 @@ class _Packer:
         # int32: core ids and destination counts stay far below 2^31, and these two arrays per neuron are the
         # largest a packing allocates (ResNet-50 at 224 x 224: 11 M neurons, two packers)
         self.core_of = {l.name: np.full(l.size, -1, np.int32) for l in network.layers if l.kind != "input"}
+        self._core_of3 = {name: a.reshape(self.layers[name].shape3) for name, a in self.core_of.items()}  # views
         self.dest_count = {name: np.zeros(self.layers[name].size, np.int32) for name in self.masks}
         self._info: dict[str, list[tuple]] = {}
         self.shape3 = {l.name: l.shape3 for l in network.layers}
+        # per layer, computed once: compartments per neuron and extra state bits per neuron (all its units)
+        self.units = {l.name: l.units for l in network.layers}
+        self.state_per_neuron = {l.name: l.units * int(l.model.extra_state_bits(l.node)) for l in network.layers
+                                 if l.model is not None}
+        self._fan_memo: tuple | None = None     # (slice, its estimated fan-out): _fits then _commit ask for it twice
         self.cores: list[Core] = []
         self.core_reads: list[dict[str, np.ndarray]] = []     # per core: the source neurons on its input axons
         self._open()
@@ -269,9 +309,8 @@ class _Packer:
 
     def _cost(self, s: Slice, core: Core):
         """(neurons, new axons, synapses, memory bits, per-projection axon updates, kernel updates) of adding s."""
-        layer = self.layers[s.layer]
         p_ = self.profile
-        neurons = s.count * layer.units
+        neurons = s.count * self.units[s.layer]
         axons = syn = mem = 0
         updates, kernel_updates = [], []
         box = s.box()
@@ -295,7 +334,7 @@ class _Packer:
                 else:
                     mem += n_syn * p_.weight_bits
             else:
-                rows = box_indices(layer.shape3, *s.box())
+                rows = box_indices(self.shape3[s.layer], *box)
                 new, n_syn, update = self._matrix_cost(p, rows, mask)
                 updates.append(update)
                 n_syn *= mult
@@ -326,11 +365,18 @@ class _Packer:
     def _fanout(self, s: Slice) -> tuple[float, float]:
         """(output axons, splitter neurons) of slice s: exact when its consumers are placed, else estimated."""
         if not self.consumers_first:
+            # the estimate depends on the slice alone (the measure and the reservations stay fixed while packing)
+            memo = self._fan_memo
+            if memo is not None and memo[0] is s:
+                return memo[1]
             measured = self.measured.get(s.layer) if self.measured else None
             if measured is not None:
-                return float(measured[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1].sum()), 0.0
-            d = self.fanout.get(s.layer, 0.0)
-            return s.count * d, (s.count * max(d - 1.0, 0.0) if self.profile.output_axons_per_neuron == 1 else 0.0)
+                out = float(measured[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1].sum()), 0.0
+            else:
+                d = self.fanout.get(s.layer, 0.0)
+                out = s.count * d, (s.count * max(d - 1.0, 0.0) if self.profile.output_axons_per_neuron == 1 else 0.0)
+            self._fan_memo = (s, out)
+            return out
         return self._fanout_of(s.layer, box_indices(self.layers[s.layer].shape3, *s.box()))
 
     def destinations(self, name: str, idx: np.ndarray) -> np.ndarray | None:
@@ -372,7 +418,7 @@ class _Packer:
 
     def _commit(self, s: Slice, cost) -> None:
         neurons, axons, syn, mem, updates, kernel_updates = cost
-        c, layer = self.core, self.layers[s.layer]
+        c = self.core
         c.slices.append(s)
         c.neurons += neurons
         c.input_axons += axons
@@ -381,8 +427,9 @@ class _Packer:
             c.memory_bits = c.input_axons * c.neurons
         else:
             c.memory_bits += mem
-        if layer.model is not None:
-            c.state_bits += s.count * layer.units * int(layer.model.extra_state_bits(layer.node))
+        state = self.state_per_neuron.get(s.layer)
+        if state is not None:
+            c.state_bits += s.count * state
         out, split = self._fanout(s)
         self.out_estimate += out
         self.split_estimate += split
@@ -402,9 +449,11 @@ class _Packer:
                 mask.reshape(-1)[where] = True
                 self.touched.setdefault(src, []).append(where)
         for i, channels in kernel_updates:
-            held = self.kernels.setdefault((s.layer, i), np.zeros(channels, bool))
+            held = self.kernels.get((s.layer, i))
+            if held is None:
+                held = self.kernels[(s.layer, i)] = np.zeros(channels, bool)
             held[s.c0:s.c1] = True
-        self.core_of[s.layer].reshape(self.shape3[s.layer])[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = c.index
+        self._core_of3[s.layer][s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = c.index
 
     def _reads(self) -> dict[str, np.ndarray]:
         """The source neurons on the current core's input axons, each once; clears the axon masks it used. Boxes
@@ -417,8 +466,9 @@ class _Packer:
             unique = []
             boxes = [p for p in parts if isinstance(p, tuple)]
             if boxes:
-                c0, r0, q0 = (min(b[k] for b in boxes) for k in (0, 2, 4))
-                c1, r1, q1 = (max(b[k] for b in boxes) for k in (1, 3, 5))
+                lows = list(zip(*boxes))
+                c0, r0, q0 = min(lows[0]), min(lows[2]), min(lows[4])
+                c1, r1, q1 = max(lows[1]), max(lows[3]), max(lows[5])
                 region = mask[c0:c1, r0:r1, q0:q1]
                 cc, rr, qq = np.nonzero(region)
                 _, h, w = mask.shape
@@ -444,28 +494,41 @@ class _Packer:
         self._count_reads(reads)
         self.core_reads.append({src: compact(idx) for src, idx in reads.items()})     # halo boxes: runs
 
-    def routes(self) -> list["Route"]:
+    def routes(self) -> RouteTable:
         """One route per (source core or host, destination core), from the axons each core reads; sources may be
-        placed after their readers, so this comes once every neuron has its core."""
-        table: dict[tuple, list] = {}
+        placed after their readers, so this comes once every neuron has its core. Sorted by (source, destination),
+        the host first; a route's spikes are summed source layer by source layer, as the cores read them."""
+        n = len(self.cores)
+        keys, axons, spikes = [], [], []
         for k, reads in enumerate(self.core_reads):
             for src, idx in reads.items():
                 idx = expand(idx)
                 if self.layers[src].kind == "input":
-                    entry = table.setdefault(("host", k), [0, 0.0])
-                    entry[0] += idx.size
-                    entry[1] += float(idx.size * self.net.timesteps)
+                    keys.append(np.array([k], np.int64))        # host: source -1
+                    axons.append(np.array([idx.size], np.int64))
+                    spikes.append(np.array([float(idx.size * self.net.timesteps)]))
                     continue
                 rate = self.rates.get(src)
                 owners = self.core_of[src][idx]
-                counts = np.bincount(owners)
-                spikes = np.bincount(owners, weights=None if rate is None else rate[idx])
-                for o in np.nonzero(counts)[0]:
-                    entry = table.setdefault((int(o), k), [0, 0.0])
-                    entry[0] += int(counts[o])
-                    entry[1] += float(spikes[o])
-        return [Route(key[0], key[1], v[0], v[1]) for key, v in sorted(
-            table.items(), key=lambda kv: ((-1 if kv[0][0] == "host" else kv[0][0]), kv[0][1]))]
+                # a core reads from few cores near it: count over their span, not over every core id
+                low = int(owners.min()) if owners.size else 0
+                local = owners - low
+                counts = np.bincount(local)
+                weights = np.bincount(local, weights=None if rate is None else rate[idx])
+                hit = np.flatnonzero(counts)
+                keys.append((hit + low + 1).astype(np.int64) * (n + 1) + k)
+                axons.append(counts[hit].astype(np.int64))
+                spikes.append(weights[hit].astype(np.float64))
+        if not keys:
+            empty = np.zeros(0, np.int64)
+            return RouteTable(empty, empty, empty, np.zeros(0))
+        key = np.concatenate(keys)
+        unique, inverse = np.unique(key, return_inverse=True)
+        total_axons = np.bincount(inverse, weights=np.concatenate(axons).astype(np.float64), minlength=unique.size)
+        # the spikes of one route are added in reading order, as a running float sum from 0.0 (bincount does so)
+        total_spikes = np.bincount(inverse, weights=np.concatenate(spikes), minlength=unique.size)
+        source, destination = np.divmod(unique, n + 1)
+        return RouteTable(source - 1, destination, total_axons.astype(np.int64), total_spikes)
 
     def measure(self, slices: list[Slice]) -> tuple[Core, dict[str, np.ndarray]]:
         """(counts, input axons) of a core holding the given slices; changes no other core's state. Sets the
@@ -507,8 +570,8 @@ class _Packer:
 
     def place(self, atoms: list[Slice]) -> None:
         stack = list(reversed(atoms))
-        min_piece = max(1, self.profile.neurons_per_core // (64 * max(1, self.layers[atoms[0].layer].units)))
-        units = max(1, self.layers[atoms[0].layer].units)
+        units = max(1, self.units[atoms[0].layer])
+        min_piece = max(1, self.profile.neurons_per_core // (64 * units))
         while stack:
             s = stack.pop()
             if self.core.neurons + s.count * units > self.profile.neurons_per_core:
@@ -795,22 +858,21 @@ def _count_dtype(counts: np.ndarray) -> np.dtype:
 
 def _output_axons(packer: _Packer, profile: Profile) -> list[int]:
     """Fill in output axons and splitter neurons; returns the cores over a limit."""
-    for core in packer.cores:
-        core.output_axons = 0
-        core.neurons -= core.splitters
-        core.splitters = 0
+    n = len(packer.cores)
+    out = np.zeros(n, np.int64)
+    split = np.zeros(n, np.int64)
     for name, counts in packer.dest_count.items():
         if packer.layers[name].kind == "input":
             continue
         owners = packer.core_of[name]
-        out = np.bincount(owners, weights=counts, minlength=len(packer.cores))
-        split = np.bincount(owners, weights=np.maximum(counts - 1, 0), minlength=len(packer.cores))
-        for k in np.nonzero(out)[0]:
-            packer.cores[k].output_axons += int(out[k])
-            if profile.output_axons_per_neuron == 1:
-                packer.cores[k].splitters += int(split[k])
+        out += np.bincount(owners, weights=counts, minlength=n).astype(np.int64)
+        if profile.output_axons_per_neuron == 1:
+            split += np.bincount(owners, weights=np.maximum(counts - 1, 0), minlength=n).astype(np.int64)
     bad = []
-    for core in packer.cores:
+    for core, axons, splitters in zip(packer.cores, out.tolist(), split.tolist()):
+        core.neurons -= core.splitters
+        core.output_axons = axons
+        core.splitters = splitters
         core.neurons += core.splitters
         if core.output_axons > profile.output_axons_per_core or core.neurons > profile.neurons_per_core:
             bad.append(core.index)
@@ -968,26 +1030,31 @@ def _refill(network: Network, profile: Profile, granularity: int, fanout: dict[s
     return [cores[k] for k in sorted(cores)]
 
 
+_MERGE_AXES = ((3, 4), (5, 6), (1, 2))     # (lo, hi) in (layer, c0, c1, r0, r1, q0, q1): rows, columns, channels
+
+
 def merge_slices(slices: list[Slice]) -> list[Slice]:
     """The same neurons in fewer slices: boxes of one layer that continue each other along rows, then columns, then
     channels become one box (a box reads the union of its parts' sources, so no count changes). Row-by-row
     packings leave one slice per row; replaying them box by box is several times faster."""
-    out = list(slices)
-    for lo, hi in (("r0", "r1"), ("q0", "q1"), ("c0", "c1")):
-        merged: list[Slice] = []
+    if len(slices) < 2:
+        return list(slices)
+    out = [(s.layer, s.c0, s.c1, s.r0, s.r1, s.q0, s.q1) for s in slices]
+    for lo, hi in _MERGE_AXES:
+        merged: list[tuple] = []
         tail: dict[tuple, int] = {}      # (layer, the other two ranges, end along the axis) -> index in merged
-        for s in out:
-            d = {"layer": s.layer, "c0": s.c0, "c1": s.c1, "r0": s.r0, "r1": s.r1, "q0": s.q0, "q1": s.q1}
-            rest = tuple(v for k, v in d.items() if k not in (lo, hi))
-            i = tail.pop(rest + (d[lo],), None)
+        for t in out:
+            rest = t[:lo] + t[hi + 1:]
+            i = tail.pop(rest + (t[lo],), None)
             if i is not None:
-                merged[i] = merged[i]._with(**{hi: d[hi]})
+                m = merged[i]
+                merged[i] = m[:hi] + (t[hi],) + m[hi + 1:]
             else:
                 i = len(merged)
-                merged.append(s)
-            tail[rest + (d[hi],)] = i
+                merged.append(t)
+            tail[rest + (t[hi],)] = i
         out = merged
-    return out
+    return [Slice(*t) for t in out]
 
 
 def _replay(network: Network, profile: Profile, rates, granularity: int, assignment: list[list[Slice]]) -> _Packer:

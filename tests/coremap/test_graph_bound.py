@@ -175,3 +175,52 @@ def test_tile_packings_are_valid_and_above_the_graph_bound(seed, channels, size,
     assert check_mapping(graph, doc) == []
     bound, parts = graph_bound(quantize(extract(graph), profile, None).network, profile)   # rounded weights
     assert bound <= doc["summary"]["cores"], (parts, doc["summary"]["cores"])
+
+
+def test_graph_bound_counts_the_partial_sums_a_fan_in_forces():
+    """8 neurons each read 70 inputs, more than a core's 64 axons: on a graded profile each needs at least 2
+    partial-sum compartments, 16 in all. 12 neurons fit 2 cores of 8; with the 16 partial sums they need 4."""
+    from snncc.backends.coremap.graph_bound import relay_neurons
+    from tests.coremap.nets import dense_chain_graph
+
+    graph = dense_chain_graph(np.ones((8, 70), np.float32), np.ones((3, 8), np.float32), np.ones((1, 3), np.float32))
+    profile = replace(load_profile("generic"), name="tiny", neurons_per_core=8, input_axons_per_core=64,
+                      output_axons_per_core=64)
+    network = extract(graph)
+    assert relay_neurons(network, profile) == 16
+    assert relay_neurons(network, replace(profile, graded_spikes=False)) == 0
+    bound, parts = graph_bound(network, profile)
+    assert (bound, parts["neurons"]) == (4, 4)
+    doc = map_graph(graph, profile, None).document
+    relays = [l for l in doc["layers"] if l["kind"] == "relay"]
+    assert relays and sum(int(np.prod(l["shape"])) for l in relays) >= 16
+    assert doc["summary"]["graph_bound_cores"] == 4 <= doc["summary"]["cores"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2 ** 31 - 1), channels=st.sampled_from([2, 4]), out=st.sampled_from([4, 6]),
+       size=st.integers(4, 8), kernel=st.integers(1, 3), sparsity=st.sampled_from([0.0, 0.3, 0.8]),
+       hidden=st.integers(1, 16), base=st.sampled_from(["loihi2", "generic", "spinnaker2"]),
+       neurons=st.integers(4, 64), axons=st.integers(8, 40), memory=st.integers(300, 20_000), shared=st.booleans())
+def test_graph_bound_with_relays_never_exceeds_the_cores_of_a_mapping(seed, channels, out, size, kernel, sparsity,
+                                                                     hidden, base, neurons, axons, memory, shared):
+    """Graphs whose dense layer reads more neurons than a core has axons (graded profiles, so the mapper adds
+    partial-sum relays): the bound with the partial sums every neuron's fan-in forces stays at most the cores of
+    the mapping found, and never counts more partial sums than the mapping's relays hold."""
+    from snncc.backends.coremap.graph_bound import relay_neurons
+
+    graph = conv_graph(np.random.default_rng(seed), channels, size, out, kernel, 1, kernel // 2, 1, sparsity, hidden)
+    profile = replace(load_profile(base), name="random", neurons_per_core=neurons, input_axons_per_core=axons,
+                      output_axons_per_core=axons, synapse_memory_bits_per_core=memory, shared_conv_weights=shared)
+    try:
+        doc = map_graph(graph, profile, None).document
+    except MappingError:
+        assume(False)
+    relays = sum(int(np.prod(l["shape"])) for l in doc["layers"] if l["kind"] == "relay")
+    assume(relays > 0)
+    network = quantize(extract(graph), profile, None).network
+    forced = relay_neurons(network, profile)
+    bound, parts = graph_bound(network, profile)
+    assert forced <= relays
+    assert bound <= doc["summary"]["cores"], (parts, forced, relays, doc["summary"]["cores"])
+    assert doc["summary"]["graph_bound_cores"] == bound

@@ -53,3 +53,18 @@ def test_too_many_partial_sums_is_an_error():
     tiny = replace(NARROW, input_axons_per_core=4)
     with pytest.raises(MappingError, match="partial sums, more than the 4 input axons"):
         map_graph(graph, tiny, x)
+
+
+def test_a_shortcut_shares_the_relay_of_the_last_channel_block():
+    """relu3 = conv3x3(relu2) (8 channels x 9 taps = 72 axons) + relu1 (1 axon): with relay groups of 54 axons the
+    conv takes blocks of 6 and 2 channels, and the shortcut, one axon a neuron, joins the second block's relay rather
+    than being cut into relays of 54 source neurons each (8 x 8 x 8 sources: 10 relays, mostly empty)."""
+    graph, x = compiled("resnet")
+    profile = replace(NARROW, input_axons_per_core=60)
+    split = split_fan_in(extract(graph), profile)
+    relays = [l for l in split.layers if l.name.startswith("relu3#partial")]
+    assert [[(p.source, type(p).__name__) for p in r.projections] for r in relays] == \
+        [[("relu2", "ConvProjection")], [("relu2", "ConvProjection"), ("relu1", "ConvProjection")]]
+    doc = json.loads(dumps(map_graph(graph, profile, x, calibration_samples=16).document))
+    assert check_mapping(graph, doc) == []
+    assert_cores_equal_whole_graph(graph, x[:6], doc)
