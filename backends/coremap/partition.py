@@ -39,6 +39,7 @@ from snncc.backends.coremap.fill_pack import fill_pack, fills
 from snncc.backends.coremap.profile import Profile
 from snncc.backends.coremap.shared_inputs import group_by_shared_inputs
 from snncc.backends.coremap.splitter_bound import splitter_bound
+from snncc.backends.coremap.spread_refill import spread_refill
 from snncc.backends.coremap.tiles import consumer_fanout, fused_groups, group_tile, layer_tile
 
 GRANULARITIES = (8, 4, 16)
@@ -1086,6 +1087,16 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
         refilled = _refill(network, profile, best.granularity, fanout, assignment, dest)
         if len(refilled) < len(best.cores):
             candidate = settled(_replay(network, profile, rates, best.granularity, refilled), best.granularity)
+            if better(candidate, best):
+                best = candidate
+    if best is not None and len(best.cores) > bound and profile.output_axons_per_neuron != 1:
+        # at any size: one shared set of axon masks, cores cheapest to host emptied into others' spare room
+        packer = _replay(network, profile, rates, best.granularity, [c.slices for c in best.cores])
+        _output_axons(packer, profile)
+        spread = spread_refill(packer)
+        packer = None
+        if spread is not None:
+            candidate = settled(_replay(network, profile, rates, best.granularity, spread), best.granularity)
             if better(candidate, best):
                 best = candidate
     if best is None:

@@ -1,0 +1,205 @@
+"""Spread refill: empty neuron-bound cores into the spare neurons of memory- or axon-bound cores, at any size.
+
+Next-fit packs layer after layer, so the cores of a layer bound by kernel memory or input axons (ResNet-18's conv
+after the max pool, its late 3x3 convs) keep most of their neurons empty, while layers that need few axons and
+little memory per neuron (the stem, the max-pool relu trees) fill whole cores with neurons. Here each core, cheapest
+to host first (fewest input axons and memory bits per neuron), is emptied when its slices, cut as needed, all fit
+into the spare room of other cores: one packer's axon masks are shared by every core tried (a core's state is
+rebuilt from its slices when it is tried), so the memory does not grow with the core count, unlike `_refill`'s
+cache of one state per core.
+
+Output axons are tracked exactly: every neuron's destination cores (`dest_count`) and every core's output axons are
+updated as slices move (a source newly read on a host gains a destination on its own core), and a move that would
+put any core over its output axons is refused. A core that received slices is not emptied later, a core that could
+not be emptied is not tried again, and at most `budget` slice placements are tried in all (deterministic).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snncc.backends.coremap.network import ConvProjection, box_indices
+
+SPREAD_BUDGET = 60_000        # slice placements tried in all
+HOSTS_PER_CORE = 24           # hosts tried for one core's slices
+MAX_FAILURES = 3              # cores holding the same layers tried after this many of them failed (none emptied)
+
+
+def _new_reads(packer, s) -> dict[str, np.ndarray]:
+    """The flat indices of the non-input source neurons that slice s reads and the packer's open core does not."""
+    out: dict[str, list[np.ndarray]] = {}
+    for _, p, _, conv, _, _ in packer._projections(s.layer):
+        if packer.layers[p.source].kind == "input":
+            continue
+        mask = packer.masks[p.source]
+        _, h, w = mask.shape
+        if conv:
+            read = p.input_sets(*s.box())
+            if read[0] == "box":
+                c0, c1, r0, r1, q0, q1 = read[1:]
+                cc, rr, qq = np.nonzero(~mask[c0:c1, r0:r1, q0:q1])
+                idx = ((cc + c0) * h + rr + r0) * w + qq + q0
+            else:
+                c0, c1, rows, cols = read[1:]
+                cc, rr, qq = np.nonzero(~mask[c0:c1][:, rows][:, :, cols])
+                idx = ((cc + c0) * h + rows[rr]) * w + cols[qq]
+        else:
+            cols = np.unique(p.sources_of(box_indices(packer.layers[s.layer].shape3, *s.box())))
+            idx = cols[~mask.reshape(-1)[cols]]
+        out.setdefault(p.source, []).append(idx)
+    return {src: (np.unique(np.concatenate(parts)) if len(parts) > 1 else parts[0]) for src, parts in out.items()}
+
+
+def _halves(s, why: str):
+    """Two halves of s: channels first when kernel memory is short, else the longer of rows and columns (a
+    piece of fewer channels reads the same halo), then channels."""
+    if why.startswith("synapse memory"):
+        return s.halves(channels_first=True)
+    rows, cols = s.r1 - s.r0, s.q1 - s.q0
+    if rows > 1 and rows >= cols:
+        mid = (s.r0 + s.r1) // 2
+        return s._with(r1=mid), s._with(r0=mid)
+    return s.halves()
+
+
+def spread_refill(packer, budget: int = SPREAD_BUDGET) -> list[list] | None:
+    """The packer's cores (settled: output axons within limits, masks clear) with as many cores emptied into the
+    others as fit, as a list of slice lists; None when no core could be emptied. Profiles with one output axon per
+    neuron are not handled (their splitters move with the readers)."""
+    from snncc.backends.coremap.partition import Core
+
+    profile = packer.profile
+    n = len(packer.cores)
+    cap_n, cap_ax = profile.neurons_per_core, profile.input_axons_per_core
+    cap_mem, cap_out = profile.synapse_memory_bits_per_core, profile.output_axons_per_core
+    slices = [list(c.slices) for c in packer.cores]
+    neurons = np.array([c.neurons for c in packer.cores], np.int64)
+    axons = np.array([c.input_axons for c in packer.cores], np.int64)
+    memory = np.array([c.memory_bits for c in packer.cores], np.int64)
+    out_load = np.array([c.output_axons for c in packer.cores], np.int64)
+    dest, core_of, shape3 = packer.dest_count, packer.core_of, packer.shape3
+    alive = np.ones(n, bool)
+    hosted = np.zeros(n, bool)           # received slices: never emptied
+    units = {name: l.units for name, l in packer.layers.items()}
+    min_piece = {name: max(1, cap_n // (64 * max(1, u))) for name, u in units.items()}
+    packer.measured, packer.fanout = None, {}      # output axons are checked here, from dest_count
+    packer.consumers_first = False
+
+    def load(k: int) -> None:
+        """The packer's open core := core k as it stands (committing sets its neurons' core_of to k)."""
+        packer.core, packer.touched, packer.kernels = Core(k), {}, {}
+        packer.out_estimate = packer.split_estimate = 0.0
+        for s in slices[k]:
+            packer._commit(s, packer._cost(s, packer.core))
+
+    def dests(s) -> np.ndarray:
+        return dest[s.layer][box_indices(shape3[s.layer], *s.box())] if s.layer in dest else np.zeros(0, np.int32)
+
+    def owners_add(reads: dict[str, np.ndarray], sign: int, log: list | None) -> None:
+        for src, idx in reads.items():
+            owners = core_of[src][idx]
+            dest[src][idx] += sign
+            np.add.at(out_load, owners, sign)
+            if log is not None:
+                log.append(("read", src, idx, owners, sign))
+
+    # cheapest to host first: fewest input axons and memory per neuron, relative to a core's
+    per_neuron = (axons / cap_ax + memory / cap_mem) / np.maximum(neurons, 1)
+    order = sorted(range(n), key=lambda k: (per_neuron[k], k))
+    removed = 0
+    failures: dict[tuple, int] = {}      # the layers a core holds -> its kind's failed tries
+    for victim in order:
+        if budget <= 0:
+            break
+        if hosted[victim] or neurons[victim] == 0:
+            continue
+        ax_rate = axons[victim] / max(neurons[victim], 1)
+        mem_rate = memory[victim] / max(neurons[victim], 1)
+        victim_dest = sum(int(dests(s).sum()) for s in slices[victim])
+        out_rate = victim_dest / max(neurons[victim], 1)
+        spare = np.minimum.reduce([cap_n - neurons,
+                                   (cap_ax - axons) / max(ax_rate, 1e-9),
+                                   (cap_mem - memory) / max(mem_rate, 1e-9),
+                                   (cap_out - out_load) / max(out_rate, 1e-9)]).astype(np.float64)
+        spare[~alive] = -1
+        spare[victim] = -1
+        hosts = [int(k) for k in np.argsort(-spare, kind="stable")[:HOSTS_PER_CORE] if spare[k] >= 1]
+        if sum(spare[k] for k in hosts) < neurons[victim]:
+            continue
+        signature = tuple(sorted({s.layer for s in slices[victim]}))
+        if failures.get(signature, 0) >= MAX_FAILURES:
+            continue
+        # the victim's own reads leave with it: its sources lose this destination before its slices move
+        load(victim)
+        victim_reads = {src: idx for src, idx in packer._reads().items()
+                        if packer.layers[src].kind != "input" and src in dest}
+        stack = list(reversed(slices[victim]))
+        log: list = []                   # in order: ("read", source, indices, owners), ("move", host, slice)
+        owners_add(victim_reads, -1, log)
+        stats: dict[int, tuple] = {}
+        for k in hosts:
+            if not stack or budget <= 0:
+                break
+            load(k)
+            while stack and budget > 0:
+                s = stack.pop()
+                budget -= 1
+                cost = packer._cost(s, packer.core)
+                why = packer._fits(s, cost)
+                if why is None:
+                    d = dests(s)
+                    out_new = int(d.sum())
+                    reads = _new_reads(packer, s)
+                    owners = np.concatenate([core_of[src][idx] for src, idx in reads.items()]) if reads else \
+                        np.zeros(0, np.int64)
+                    extra = np.bincount(owners, minlength=n) if owners.size else np.zeros(n, np.int64)
+                    extra[k] += out_new
+                    if owners.size and np.any(out_load + extra > cap_out):
+                        why = "output axons"
+                    elif not owners.size and out_load[k] + out_new > cap_out:
+                        why = "output axons"
+                if why is None:
+                    packer._commit(s, cost)
+                    owners_add(reads, 1, log)
+                    out_load[k] += out_new
+                    out_load[victim] -= out_new
+                    core_of[s.layer].reshape(shape3[s.layer])[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = k
+                    log.append(("move", k, s))
+                    continue
+                halves = _halves(s, why)
+                if halves is not None and s.count > min_piece[s.layer]:
+                    stack.extend(reversed(halves))
+                    continue
+                stack.append(s)
+                break
+            c = packer.core
+            stats[k] = (c.neurons, c.input_axons, c.memory_bits)
+            packer._reads()
+        if stack:       # undo, last event first: the victim keeps its slices
+            for event in reversed(log):
+                if event[0] == "read":
+                    _, src, idx, owners, sign = event
+                    dest[src][idx] -= sign
+                    np.add.at(out_load, owners, -sign)
+                    continue
+                _, k, s = event
+                d = int(dests(s).sum())
+                out_load[k] -= d
+                out_load[victim] += d
+                core_of[s.layer].reshape(shape3[s.layer])[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = victim
+            failures[signature] = failures.get(signature, 0) + 1
+            continue
+        failures[signature] = -len(order)      # a kind of core that can be emptied is always tried
+        for event in log:
+            if event[0] == "move":
+                slices[event[1]].append(event[2])
+                hosted[event[1]] = True
+        for k, (nn, ax, mem) in stats.items():
+            neurons[k], axons[k], memory[k] = nn, ax, mem
+        alive[victim] = False
+        neurons[victim] = axons[victim] = memory[victim] = out_load[victim] = 0
+        slices[victim] = []
+        removed += 1
+    if not removed:
+        return None
+    return [slices[k] for k in range(n) if alive[k]]
