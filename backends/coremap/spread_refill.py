@@ -21,7 +21,9 @@ import numpy as np
 from snncc.backends.coremap.network import ConvProjection, box_indices
 
 SPREAD_BUDGET = 60_000        # slice placements tried in all
-HOSTS_PER_CORE = 24           # hosts tried for one core's slices
+HOSTS_PER_CORE = 64           # hosts tried for one core's slices
+COLOCATE_DONORS = 4           # cores reading the most of a host's sources, offered to it
+COLOCATE_AXONS = 0.25         # new input axons per neuron a co-located slice may add to its host
 MAX_FAILURES = 3              # cores holding the same layers tried after this many of them failed (none emptied)
 
 
@@ -50,6 +52,53 @@ def _new_reads(packer, s) -> dict[str, np.ndarray]:
     return {src: (np.unique(np.concatenate(parts)) if len(parts) > 1 else parts[0]) for src, parts in out.items()}
 
 
+class _Readers:
+    """The cores that read each neuron of a source layer on an input axon (as packed): CSR by neuron."""
+
+    def __init__(self, src: str, packer):
+        idx = [reads[src] for reads in packer.core_reads if src in reads]
+        cores = [np.full(reads[src].size, k, np.int32) for k, reads in enumerate(packer.core_reads) if src in reads]
+        idx, cores = np.concatenate(idx), np.concatenate(cores)
+        order = np.argsort(idx, kind="stable")
+        self.cores = cores[order]
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(idx, minlength=packer.layers[src].size))])
+
+    def count(self, idx: np.ndarray, n: int) -> np.ndarray:
+        """Per core, how many of the given neurons it reads."""
+        starts, ends = self.indptr[idx], self.indptr[idx + 1]
+        lengths = ends - starts
+        if not lengths.sum():
+            return np.zeros(n, np.int64)
+        pos = np.repeat(ends - np.cumsum(lengths), lengths) + np.arange(int(lengths.sum()))
+        return np.bincount(self.cores[pos], minlength=n)
+
+
+def _clip(s, region: tuple[int, int, int, int]):
+    """s restricted to the rows [r0, r1) x cols [q0, q1) of `region`, or None when they do not meet."""
+    r0, r1, q0, q1 = max(s.r0, region[0]), min(s.r1, region[1]), max(s.q0, region[2]), min(s.q1, region[3])
+    return s._with(r0=r0, r1=r1, q0=q0, q1=q1) if r0 < r1 and q0 < q1 else None
+
+
+def _subtract(s, p) -> list:
+    """The neurons of slice s outside slice p (of the same layer, p inside s), as at most six boxes."""
+    out = []
+    if p.c0 > s.c0:
+        out.append(s._with(c1=p.c0))
+    if p.c1 < s.c1:
+        out.append(s._with(c0=p.c1))
+    mid = s._with(c0=p.c0, c1=p.c1)
+    if p.r0 > mid.r0:
+        out.append(mid._with(r1=p.r0))
+    if p.r1 < mid.r1:
+        out.append(mid._with(r0=p.r1))
+    mid = mid._with(r0=p.r0, r1=p.r1)
+    if p.q0 > mid.q0:
+        out.append(mid._with(q1=p.q0))
+    if p.q1 < mid.q1:
+        out.append(mid._with(q0=p.q1))
+    return out
+
+
 def _halves(s, why: str):
     """Two halves of s: channels first when kernel memory is short, else the longer of rows and columns (a
     piece of fewer channels reads the same halo), then channels."""
@@ -66,7 +115,7 @@ def spread_refill(packer, budget: int = SPREAD_BUDGET) -> list[list] | None:
     """The packer's cores (settled: output axons within limits, masks clear) with as many cores emptied into the
     others as fit, as a list of slice lists; None when no core could be emptied. Profiles with one output axon per
     neuron are not handled (their splitters move with the readers)."""
-    from snncc.backends.coremap.partition import Core
+    from snncc.backends.coremap.partition import Core, axon_multiplicity
 
     profile = packer.profile
     n = len(packer.cores)
@@ -103,38 +152,134 @@ def spread_refill(packer, budget: int = SPREAD_BUDGET) -> list[list] | None:
             if log is not None:
                 log.append(("read", src, idx, owners, sign))
 
+    def offer(k: int, s, donor: int, log: list, axon_slack: float | None = None) -> str | None:
+        """Move slice s from core `donor` into the open core k when it fits every limit (output axons of its
+        sources' cores included; `axon_slack`: at most this many new input axons per neuron); None when moved."""
+        cost = packer._cost(s, packer.core)
+        if axon_slack is not None and cost[1] > axon_slack * s.count:
+            return "input axons (new)"
+        why = packer._fits(s, cost)
+        if why is not None:
+            return why
+        out_new = int(dests(s).sum())
+        reads = _new_reads(packer, s)
+        extra = np.zeros(n, np.int64)
+        for src, idx in reads.items():
+            extra += np.bincount(core_of[src][idx], minlength=n)
+        extra[k] += out_new
+        if np.any(out_load + extra > cap_out):
+            return "output axons"
+        packer._commit(s, cost)
+        owners_add(reads, 1, log)
+        out_load[k] += out_new
+        out_load[donor] -= out_new
+        core_of[s.layer].reshape(shape3[s.layer])[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = k
+        log.append(("move", k, s, donor))
+        return None
+
+    core_reads = list(packer.core_reads)      # the source neurons on each core's input axons
+    readers = {src: _Readers(src, packer) for src in {s for reads in packer.core_reads for s in reads}}
+    multiplicity = {src: axon_multiplicity(packer.layers[src], profile) for src in readers}
+    def colocate() -> None:
+        """Move slices, whole or in part, from the cores that read the most of a host's sources into the host, at
+        the positions the host already holds and with almost no new input axons (the max-pool relu rows next to
+        the conv that reads the same stem halo); the donors are emptied or refilled afterwards."""
+        nonlocal budget
+        changed: set[int] = set()
+        for h in sorted(range(n), key=lambda k: (neurons[k], k)):
+            if cap_n - neurons[h] < cap_n // 8 or budget <= 0:
+                break
+            load(h)
+            overlap = np.zeros(n, np.int64)
+            for src, idx in packer._reads().items():
+                overlap += readers[src].count(idx, n)
+            overlap[h] = 0
+            overlap[neurons < cap_n // 2] = 0         # donors: full cores, which the moves may empty
+            donors = [int(d) for d in np.argsort(-overlap, kind="stable")[:COLOCATE_DONORS] if overlap[d] > 0]
+            regions: dict[tuple, list] = {}
+            for s in slices[h]:
+                box = regions.setdefault(shape3[s.layer][1:], [s.r0, s.r1, s.q0, s.q1])
+                box[:] = [min(box[0], s.r0), max(box[1], s.r1), min(box[2], s.q0), max(box[3], s.q1)]
+            load(h)
+            log: list = []
+            for d in donors:
+                kept = []
+                for s in slices[d]:
+                    region = regions.get(shape3[s.layer][1:])
+                    piece = None if region is None else _clip(s, region)
+                    if piece is None:
+                        kept.append(s)
+                        continue
+                    stack, rest = [piece], [s]
+                    while stack and budget > 0:
+                        p = stack.pop()
+                        budget -= 1
+                        why = offer(h, p, d, log, COLOCATE_AXONS)
+                        if why is None:
+                            rest = [r for q in rest for r in
+                                    ((_subtract(q, p)) if _clip(q, (p.r0, p.r1, p.q0, p.q1)) is not None
+                                     and q.c0 <= p.c0 and p.c1 <= q.c1 else [q])]
+                            continue
+                        halves = _halves(p, why)
+                        if halves is not None and p.count > min_piece[p.layer] and not why.endswith("(new)"):
+                            stack.extend(reversed(halves))
+                    kept.extend(rest)
+                if len(kept) != len(slices[d]) or any(a != b for a, b in zip(kept, slices[d])):
+                    slices[d] = kept
+                    changed.add(d)
+            moved = [e for e in log if e[0] == "move"]
+            if moved:
+                slices[h].extend(e[2] for e in moved)
+                hosted[h] = True
+                changed.add(h)
+            packer._reads()
+            c = packer.core
+            neurons[h], axons[h], memory[h] = c.neurons, c.input_axons, c.memory_bits
+        for k in sorted(changed):
+            load(k)
+            core_reads[k] = packer._reads()
+            c = packer.core
+            neurons[k], axons[k], memory[k] = c.neurons, c.input_axons, c.memory_bits
+            if not slices[k]:
+                alive[k] = False
+
+    colocate()
     # cheapest to host first: fewest input axons and memory per neuron, relative to a core's
     per_neuron = (axons / cap_ax + memory / cap_mem) / np.maximum(neurons, 1)
     order = sorted(range(n), key=lambda k: (per_neuron[k], k))
-    removed = 0
+    removed = int((~alive).sum())
     failures: dict[tuple, int] = {}      # the layers a core holds -> its kind's failed tries
     for victim in order:
         if budget <= 0:
             break
         if hosted[victim] or neurons[victim] == 0:
             continue
-        ax_rate = axons[victim] / max(neurons[victim], 1)
+        signature = tuple(sorted({s.layer for s in slices[victim]}))
+        if failures.get(signature, 0) >= MAX_FAILURES:
+            continue
+        all_reads = core_reads[victim]
+        # new input axons on a host: the victim's sources it does not read yet (as first packed)
+        reads_total = sum(idx.size * multiplicity[src] for src, idx in all_reads.items())
+        overlap = np.zeros(n, np.float64)
+        for src, idx in all_reads.items():
+            overlap += readers[src].count(idx, n) * multiplicity[src]
+        ax_need = np.maximum(reads_total - overlap, 1.0) / max(neurons[victim], 1)
         mem_rate = memory[victim] / max(neurons[victim], 1)
         victim_dest = sum(int(dests(s).sum()) for s in slices[victim])
         out_rate = victim_dest / max(neurons[victim], 1)
-        spare = np.minimum.reduce([cap_n - neurons,
-                                   (cap_ax - axons) / max(ax_rate, 1e-9),
+        spare = np.minimum.reduce([cap_n - neurons, (cap_ax - axons) / ax_need,
                                    (cap_mem - memory) / max(mem_rate, 1e-9),
                                    (cap_out - out_load) / max(out_rate, 1e-9)]).astype(np.float64)
         spare[~alive] = -1
         spare[victim] = -1
-        hosts = [int(k) for k in np.argsort(-spare, kind="stable")[:HOSTS_PER_CORE] if spare[k] >= 1]
+        hosts = [int(k) for k in np.lexsort((-overlap, -np.floor(spare)))[:HOSTS_PER_CORE] if spare[k] >= 1]
         if sum(spare[k] for k in hosts) < neurons[victim]:
             continue
-        signature = tuple(sorted({s.layer for s in slices[victim]}))
-        if failures.get(signature, 0) >= MAX_FAILURES:
-            continue
         # the victim's own reads leave with it: its sources lose this destination before its slices move
-        load(victim)
-        victim_reads = {src: idx for src, idx in packer._reads().items()
+        victim_reads = {src: idx for src, idx in all_reads.items()
                         if packer.layers[src].kind != "input" and src in dest}
         stack = list(reversed(slices[victim]))
-        log: list = []                   # in order: ("read", source, indices, owners), ("move", host, slice)
+        log: list = []          # in order: ("read", source, indices, owners, sign), ("move", host, slice, donor)
         owners_add(victim_reads, -1, log)
         stats: dict[int, tuple] = {}
         for k in hosts:
@@ -144,27 +289,8 @@ def spread_refill(packer, budget: int = SPREAD_BUDGET) -> list[list] | None:
             while stack and budget > 0:
                 s = stack.pop()
                 budget -= 1
-                cost = packer._cost(s, packer.core)
-                why = packer._fits(s, cost)
+                why = offer(k, s, victim, log)
                 if why is None:
-                    d = dests(s)
-                    out_new = int(d.sum())
-                    reads = _new_reads(packer, s)
-                    owners = np.concatenate([core_of[src][idx] for src, idx in reads.items()]) if reads else \
-                        np.zeros(0, np.int64)
-                    extra = np.bincount(owners, minlength=n) if owners.size else np.zeros(n, np.int64)
-                    extra[k] += out_new
-                    if owners.size and np.any(out_load + extra > cap_out):
-                        why = "output axons"
-                    elif not owners.size and out_load[k] + out_new > cap_out:
-                        why = "output axons"
-                if why is None:
-                    packer._commit(s, cost)
-                    owners_add(reads, 1, log)
-                    out_load[k] += out_new
-                    out_load[victim] -= out_new
-                    core_of[s.layer].reshape(shape3[s.layer])[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = k
-                    log.append(("move", k, s))
                     continue
                 halves = _halves(s, why)
                 if halves is not None and s.count > min_piece[s.layer]:
@@ -182,11 +308,11 @@ def spread_refill(packer, budget: int = SPREAD_BUDGET) -> list[list] | None:
                     dest[src][idx] -= sign
                     np.add.at(out_load, owners, -sign)
                     continue
-                _, k, s = event
+                _, k, s, donor = event
                 d = int(dests(s).sum())
                 out_load[k] -= d
-                out_load[victim] += d
-                core_of[s.layer].reshape(shape3[s.layer])[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = victim
+                out_load[donor] += d
+                core_of[s.layer].reshape(shape3[s.layer])[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = donor
             failures[signature] = failures.get(signature, 0) + 1
             continue
         failures[signature] = -len(order)      # a kind of core that can be emptied is always tried
