@@ -254,6 +254,8 @@ def spread_refill(packer, budget: int = SPREAD_BUDGET) -> list[list] | None:
             break
         if hosted[victim] or neurons[victim] == 0:
             continue
+        if neurons[victim] / cap_n < max(axons[victim] / cap_ax, memory[victim] / cap_mem):
+            continue        # bound by axons or memory: the spare room elsewhere is neurons
         signature = tuple(sorted({s.layer for s in slices[victim]}))
         if failures.get(signature, 0) >= MAX_FAILURES:
             continue
@@ -282,8 +284,11 @@ def spread_refill(packer, budget: int = SPREAD_BUDGET) -> list[list] | None:
         log: list = []          # in order: ("read", source, indices, owners, sign), ("move", host, slice, donor)
         owners_add(victim_reads, -1, log)
         stats: dict[int, tuple] = {}
-        for k in hosts:
+        for i, k in enumerate(hosts):
             if not stack or budget <= 0:
+                break
+            # hopeless: the hosts left could not take the rest even by the estimate
+            if sum(spare[j] for j in hosts[i:]) < sum(s.count * units[s.layer] for s in stack):
                 break
             load(k)
             while stack and budget > 0:
@@ -315,7 +320,7 @@ def spread_refill(packer, budget: int = SPREAD_BUDGET) -> list[list] | None:
                 core_of[s.layer].reshape(shape3[s.layer])[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = donor
             failures[signature] = failures.get(signature, 0) + 1
             continue
-        failures[signature] = -len(order)      # a kind of core that can be emptied is always tried
+        failures[signature] = 0          # MAX_FAILURES in a row stop a kind of core
         for event in log:
             if event[0] == "move":
                 slices[event[1]].append(event[2])
