@@ -254,8 +254,6 @@ def spread_refill(packer, budget: int = SPREAD_BUDGET) -> list[list] | None:
             break
         if hosted[victim] or neurons[victim] == 0:
             continue
-        if neurons[victim] / cap_n < max(axons[victim] / cap_ax, memory[victim] / cap_mem):
-            continue        # bound by axons or memory: the spare room elsewhere is neurons
         signature = tuple(sorted({s.layer for s in slices[victim]}))
         if failures.get(signature, 0) >= MAX_FAILURES:
             continue
