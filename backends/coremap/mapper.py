@@ -16,7 +16,7 @@ from snncc.backends.coremap.fan_in import split_fan_in
 from snncc.backends.coremap.mapfile import mapping_document
 from snncc.backends.coremap.network import (PRODUCT_OP, MappingError, Network, explicit_synapses, extract, fits_explicit,
                                             has_zero_taps, with_explicit)
-from snncc.backends.coremap.partition import Mapping, is_large, partition
+from snncc.backends.coremap.partition import Mapping, is_large, partition, spread_mapping
 from snncc.backends.coremap.graph_bound import graph_bound, one_axon_bound
 from snncc.backends.coremap.pool_stage import pool_stages_for
 from snncc.backends.coremap.preflight import check_feasible
@@ -127,7 +127,7 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
         rates = dict(rates)
         rates.update({l.name: np.full(l.size, 1.0 if l.op == PRODUCT_OP else float(timesteps))
                       for l in relays})     # a sum every step; a product once per window
-    mapping = partition(target, profile, rates, granularities, bool(progress))
+    mapping = partition(target, profile, rates, granularities, bool(progress), spread=False)
     # a large network tries the explicit form only when its mapping leaves room above the bound: a packing takes
     # seconds there, and on the ResNets measured the two forms came within 1% of each other
     room = not is_large(target) or len(mapping.cores) > LARGE_ROOM * mapping.lower_bound
@@ -136,11 +136,12 @@ def map_graph(graph: Graph, profile: str | Profile, calibration: np.ndarray | No
         # every synapse but reads only its sources: keep whichever needs fewer cores (then less traffic)
         explicit = with_explicit(target, lambda layer, i, p: has_zero_taps(p) and fits_explicit(p))
         try:
-            other = partition(explicit, profile, rates, granularities, bool(progress))
+            other = partition(explicit, profile, rates, granularities, bool(progress), spread=False)
         except MappingError:
             other = None
         if other is not None and other.rank < mapping.rank:
             target, mapping = explicit, other
+    mapping = spread_mapping(target, profile, rates, mapping)     # the slow refill, on the winner only
     doc = mapping_document(target, mapping, profile, ir_digest(graph), traffic_source=traffic,
                            quantization=quant_info, graph_bound=bound, one_axon_bound=one_axon)
     return MapResult(doc, target, quantized, mapping, profile)

@@ -40,6 +40,7 @@ from snncc.backends.coremap.index_runs import compact, expand
 from snncc.backends.coremap.profile import Profile
 from snncc.backends.coremap.shared_inputs import group_by_shared_inputs
 from snncc.backends.coremap.splitter_bound import splitter_bound
+from snncc.backends.coremap.spread_refill import spread_refill
 from snncc.backends.coremap.tiles import consumer_fanout, fused_groups, group_tile, layer_tile
 
 GRANULARITIES = (8, 4, 16)
@@ -1085,10 +1086,36 @@ def is_large(network: Network) -> bool:
     return sum(l.size for l in network.layers) > LARGE_NETWORK
 
 
+def spread_mapping(network: Network, profile: Profile, rates: dict[str, np.ndarray] | None, mapping: Mapping) -> Mapping:
+    """The mapping after `spread_refill` (cores cheapest to host emptied into others' spare room, at any size, with
+    one shared set of axon masks), when that takes fewer cores; profiles with one output axon per neuron as they
+    are."""
+    if len(mapping.cores) <= mapping.lower_bound or profile.output_axons_per_neuron == 1:
+        return mapping
+    rates = rates or {}
+    packer = _replay(network, profile, rates, mapping.granularity, [c.slices for c in mapping.cores])
+    _output_axons(packer, profile)
+    spread = spread_refill(packer)
+    packer = None
+    if spread is None:
+        return mapping
+    replayed = _replay(network, profile, rates, mapping.granularity, spread)
+    for _ in range(24):
+        bad = _output_axons(replayed, profile)
+        if not bad:
+            break
+        _split_in_place(replayed, set(bad), profile)
+    else:
+        return mapping
+    candidate = Mapping(replayed.cores, replayed.routes(), mapping.lower_bound, mapping.bounds, mapping.granularity)
+    return candidate if candidate.rank < mapping.rank else mapping
+
+
 def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] | None = None,
-              granularities: tuple[int, ...] | None = None, progress: bool = False) -> Mapping:
+              granularities: tuple[int, ...] | None = None, progress: bool = False, spread: bool = True) -> Mapping:
     """Cut the network into cores (see the module docstring). MappingError when it cannot fit. `progress`: a bar
-    over the layers packed (every candidate packing), on stderr."""
+    over the layers packed (every candidate packing), on stderr. `spread`: finish with `spread_mapping` (a caller
+    that compares several partitions can spread the winner once)."""
     rates = rates or {}
     bound, bounds = lower_bound(network, profile)
     available = profile.cores_per_chip * profile.max_chips
@@ -1181,6 +1208,8 @@ def partition(network: Network, profile: Profile, rates: dict[str, np.ndarray] |
             candidate = settled(_replay(network, profile, rates, best.granularity, refilled), best.granularity)
             if better(candidate, best):
                 best = candidate
+    if spread and best is not None:
+        best = spread_mapping(network, profile, rates, best)
     if best is None:
         raise MappingError(f"no mapping onto {profile.name} keeps every core within its output axons "
                            f"({profile.output_axons_per_core}) and neurons ({profile.neurons_per_core}) after "
