@@ -17,7 +17,8 @@ axons, 1/8 of its compartments). Relay neurons of c axons each hold kernels of c
 channels x A / c positions fit a core; at c = sqrt(A M / (b N)) that is N relay neurons, a full core. `relay_cap`
 picks that cap for a dense conv layer when the estimated cores (`_relay_cores` against `_direct_cores`, both
 ignoring halos) drop below RELAY_GAIN of the other form, whether or not the layer needed relays; the checker and
-the core simulation recompute the same cap, so the file's relays are rebuilt exactly.
+the core simulation recompute the same cap, so the file's relays are rebuilt exactly. Layers that read one
+current (`network.current_key`: a HardSwish's relu and rest halves) share one set of relays, named after the first.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from dataclasses import replace
 import numpy as np
 
 from snncc.backends.coremap.network import (ConvProjection, Layer, MappingError, MatrixProjection, Network,
-                                            SparseRows, explicit_projection, explicit_synapses, view3,
-                                            with_recorded_kinds)
+                                            SparseRows, current_key, explicit_projection, explicit_synapses,
+                                            view3, with_recorded_kinds)
 from snncc.backends.coremap.partition import axon_multiplicity
 from snncc.backends.coremap.profile import Profile
 
@@ -73,15 +74,23 @@ def split_fan_in(network: Network, profile: Profile, recorded: list[dict] | None
     out: list[Layer] = []
     changed = False
     shared: dict = {}       # (matrix id, column range) -> its block (`_column_blocks`)
+    made: dict[tuple, list[Layer]] = {}     # current -> its relays: layers reading one current share them
     for layer in network.layers:
+        if layer.kind == "input" or not layer.projections:
+            out.append(layer)
+            continue
+        key = current_key(layer)
+        twin = made.get(key)
         cap = relay_cap(layer, layers, profile)
-        wanted = layer.name in split if recorded is not None else cap is not None
-        if not wanted or layer.kind == "input" or not layer.projections:
+        wanted = twin is not None or (layer.name in split if recorded is not None else cap is not None)
+        if not wanted:
             out.append(layer)
             continue
         changed = True
-        relays = _relays(layer, layers, profile, shared, cap or _default_cap(profile))
-        out.extend(relays)
+        relays = twin
+        if relays is None:
+            relays = made[key] = _relays(layer, layers, profile, shared, cap or _default_cap(profile))
+            out.extend(relays)
         n = layer.size
         identity = SparseRows(np.arange(n + 1), np.arange(n), np.ones(n, np.float32), (n, n))
         projections = [MatrixProjection(r.name, r.shape3, layer.shape3, identity) for r in relays]

@@ -1175,6 +1175,13 @@ def explicit_synapses(network: Network, shared_conv_weights: bool) -> Network:
     return with_explicit(network, lambda layer, i, p: fits_explicit(p))
 
 
+def current_key(layer: Layer) -> tuple:
+    """What a layer's current is made of: its shape and each projection's source and weight object. Layers with
+    equal keys read one current (a HardSwish's relu and rest halves under AMOS share the graph's kernel)."""
+    return (layer.shape3, tuple(sorted((p.source, id(getattr(p, "weight", None)), id(getattr(p, "matrix", None)),
+                                        getattr(p, "channel_offset", 0)) for p in layer.projections)))
+
+
 def with_recorded_kinds(network: Network, doc_layers: list[dict]) -> Network:
     """The network with the projection forms a mapping file records (`layers[].sources[].kind`): a conv the file
     lists as a matrix is made explicit (the mapper may map a sparse-tap conv that way)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from snncc.backends.coremap.network import Layer
+from snncc.backends.coremap.network import Layer, current_key
 from snncc.backends.coremap.profile import Profile
 
 KERNEL_SHARE = 0.5      # a fused group's kernels take at most this part of a core's synapse memory
@@ -125,16 +125,10 @@ def kernel_bits(layer: Layer, layers: dict[str, Layer], profile: Profile) -> int
     return bits
 
 
-def _reads(layer: Layer) -> list[tuple]:
-    return sorted((p.source, id(getattr(p, "weight", None)), id(getattr(p, "matrix", None)),
-                   getattr(p, "channel_offset", 0)) for p in layer.projections)
-
-
 def _twins(a: Layer, b: Layer) -> bool:
-    """Layers of one shape reading one current, the same weights of the same sources (a HardSwish's relu and rest
-    halves under AMOS share the graph's kernel): a core that holds a box of one holds the same box of the other on
-    the same input axons."""
-    return a.shape3 == b.shape3 and bool(a.projections) and _reads(a) == _reads(b)
+    """Layers reading one current (`network.current_key`): a core that holds a box of one holds the same box of the
+    other on the same input axons."""
+    return bool(a.projections) and current_key(a) == current_key(b)
 
 
 def fused_groups(order: list[Layer], layers: dict[str, Layer], profile: Profile) -> list[list[Layer]]:
