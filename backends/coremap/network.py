@@ -1017,7 +1017,7 @@ def extract(graph: Graph) -> Network:
 
     layers = [Layer(n.name, "input", "input", tuple(n.type.shape), n) for n in graph.inputs]
     for name in stages:
-        layers.append(_pool_stage(nodes[name], nodes))
+        layers.append(_pool_stage(nodes[name], nodes, spiking))
     for name in products:
         layers.append(_product_layer(graph, nodes, nodes[name], is_source))
     targets = [n for n in graph.nodes if n.spiking]
@@ -1083,33 +1083,55 @@ def extract(graph: Graph) -> Network:
 POOL_STAGE_OP = "pool_sum"
 
 
+# ops that pass a pooled vector on to its head unchanged in size: flatten, reshape, transpose (and a per-channel
+# affine such as a folded BatchNorm); the head itself is a dense or a conv over the (C, 1, 1) pooled image
+_HEAD_PASSTHROUGH = ("flatten", "reshape", "transpose", "affine")
+
+
+def _pooled_sources(name: str, nodes: dict, spiking: set[str]) -> list[str] | None:
+    """The populations a global average pool's input sums with unit coefficients (a population itself, or an add
+    of distinct populations: a HardSwish lowered for AMOS as relu + rest), else None."""
+    if name in spiking:
+        return [name]
+    node = nodes[name]
+    if node.op != "add" or any(float(c) != 1.0 for c in node.coeffs) or len(set(node.inputs)) != len(node.inputs):
+        return None
+    return list(node.inputs) if all(i in spiking for i in node.inputs) else None
+
+
 def pool_stage_nodes(graph: Graph, spiking: set[str]) -> list[str]:
-    """Global average pools of a population that are read only through flatten/reshape by dense ops (the head of a
-    standard ONNX export: GlobalAveragePool -> Flatten -> Gemm). Each becomes a pooling stage of its own instead of
-    being composed with the dense into one (classes x C*H*W) matrix."""
+    """Global average pools of a population (or of a unit sum of populations) that are read only by a head: dense
+    ops or convs, directly or through flatten / reshape / transpose / affine (the head of a standard ONNX export,
+    GlobalAveragePool -> Flatten -> Gemm, the 1x1 conv head GlobalAveragePool -> Conv, and a squeeze-excitation's
+    GlobalAveragePool -> Conv 1x1). Each becomes a pooling stage of its own instead of being composed with its head
+    into one (outputs x C*H*W) matrix."""
+    nodes = graph.node_map()
     readers: dict[str, list] = {}
     for node in graph.nodes:
         for i in node.inputs:
             readers.setdefault(i, []).append(node)
 
-    def dense_only(name: str) -> bool:
+    def head_only(name: str) -> bool:
         found = readers.get(name, [])
         return bool(found) and name not in graph.outputs and all(
-            r.op == "dense" and len(r.type.shape) == 1 or r.op in ("flatten", "reshape") and len(r.type.shape) == 1
-            and dense_only(r.name) for r in found)
+            r.op in ("dense", "conv") and r.inputs[0] == name and
+            (r.op == "conv" or len(r.type.shape) == 1) or
+            r.op in _HEAD_PASSTHROUGH and head_only(r.name) for r in found)
 
-    return [n.name for n in graph.nodes
-            if n.op == "global_avg_pool" and n.inputs[0] in spiking and dense_only(n.name)]
+    return [n.name for n in graph.nodes if n.op == "global_avg_pool"
+            and _pooled_sources(n.inputs[0], nodes, spiking) is not None and head_only(n.name)]
 
 
-def _pool_stage(node: Node, nodes: dict) -> Layer:
+def _pool_stage(node: Node, nodes: dict, spiking: set[str]) -> Layer:
     """A pooling stage: one relay neuron per channel sums its channel's spikes each step (unit weights, so the sum
-    is an exact integer); its readers take the 1 / window (`_per_window`)."""
+    is an exact integer; one projection per summed population); its readers take the 1 / window
+    (`_per_window`)."""
     src3 = view3(nodes[node.inputs[0]].type.shape)
     c, h, w = src3
     weight = np.ones((c, 1, h, w), np.float32)
-    projection = ConvProjection(node.inputs[0], src3, view3(node.type.shape), weight, (1, 1), (0, 0, 0, 0), (1, 1), c)
-    return Layer(node.name, POOL_STAGE_OP, "relay", tuple(node.type.shape), node, None, [projection])
+    projections = [ConvProjection(src, src3, view3(node.type.shape), weight, (1, 1), (0, 0, 0, 0), (1, 1), c)
+                   for src in _pooled_sources(node.inputs[0], nodes, spiking)]
+    return Layer(node.name, POOL_STAGE_OP, "relay", tuple(node.type.shape), node, None, projections)
 
 
 def pool_window(layer: Layer) -> int:
@@ -1170,6 +1192,13 @@ def explicit_synapses(network: Network, shared_conv_weights: bool) -> Network:
     if shared_conv_weights:
         return network
     return with_explicit(network, lambda layer, i, p: fits_explicit(p))
+
+
+def current_key(layer: Layer) -> tuple:
+    """What a layer's current is made of: its shape and each projection's source and weight object. Layers with
+    equal keys read one current (a HardSwish's relu and rest halves under AMOS share the graph's kernel)."""
+    return (layer.shape3, tuple(sorted((p.source, id(getattr(p, "weight", None)), id(getattr(p, "matrix", None)),
+                                        getattr(p, "channel_offset", 0)) for p in layer.projections)))
 
 
 def with_recorded_kinds(network: Network, doc_layers: list[dict]) -> Network:

@@ -776,9 +776,11 @@ def _tile_atoms(scratch: _Packer, group: list[Layer], profile: Profile) -> list[
     if len(group) > 1:
         tile = group_tile(scratch, group)
         if tile is not None:
-            q = tile[0]
-            return [Slice(l.name, 0, l.shape3[0], r, r + 1, q0, min(q0 + q, w))
-                    for q0 in range(0, w, q) for r in range(h) for l in group]
+            cb, q, _ = tile
+            blocks = [(0, None)] if cb is None else [(c0, c0 + cb) for c0 in range(0, group[0].shape3[0], cb)]
+            return [Slice(l.name, c0, l.shape3[0] if c1 is None else min(c1, l.shape3[0]), r, r + 1, q0,
+                          min(q0 + q, w))
+                    for q0 in range(0, w, q) for c0, c1 in blocks for r in range(h) for l in group]
         return [a for l in group for a in _tile_atoms(scratch, [l], profile)]
     layer = group[0]
     tile = layer_tile(scratch, layer) if h * w > 1 else None

