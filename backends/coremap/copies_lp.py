@@ -22,7 +22,9 @@ MAX_LP_NEURONS = 128            # larger layers: pricing by branch and bound doe
 NODE_BUDGET = 60_000            # branch-and-bound nodes over all pricing rounds of one layer
 PRICE_BUDGET = 20_000           # ... and of one pricing
 MAX_ROUNDS = 60                 # column-generation rounds
-MAX_GROUP = 6                   # a layer whose neurons fill a core at more than this many (by mean fan-in) is skipped
+MAX_GROUP = 6                   # a layer whose neurons fill a core at more than this many (by mean fan-in) ...
+HEAVY = 4                       # ... gives the LP only its neurons that fill a core at <= 4, ...
+HEAVY_NEURONS = 64              # ... the heaviest 64 of them
 TOLERANCE = 1e-6
 SLACK = 1.01                    # the exact pricing proves y(G) <= SLACK c(U(G)): 1% of the bound for far fewer nodes
 
@@ -166,6 +168,20 @@ def _greedy(reads: np.ndarray, y: np.ndarray, cost_w: np.ndarray, cap_w: np.ndar
     return out
 
 
+def lp_neurons(reads: np.ndarray, cap_w: np.ndarray, axon_cap: int) -> np.ndarray:
+    """The neurons of a layer whose LP is solved: all of them when the layer has at most MAX_LP_NEURONS and its
+    mean fan-in fills a core at most MAX_GROUP times, else its heaviest HEAVY_NEURONS among those whose fan-in is
+    at least a HEAVY-th of a core's axons (the exact pricing finishes only when groups are small). The LP over any
+    subset of a layer's neurons bounds the layer's copies: the cores' groups restricted to the subset are feasible
+    and read no more sources."""
+    fan = reads.astype(np.float64) @ np.asarray(cap_w, np.float64)
+    n = fan.size
+    if n <= MAX_LP_NEURONS and (n <= 16 or axon_cap <= MAX_GROUP * max(float(fan.mean()), 1.0)):
+        return np.arange(n)
+    heavy = np.flatnonzero(fan * HEAVY >= axon_cap)
+    return np.sort(heavy[np.argsort(-fan[heavy], kind="stable")[:HEAVY_NEURONS]])
+
+
 def copies_lp_bound(reads: np.ndarray, cost_w: np.ndarray, cap_w: np.ndarray, neuron_cost: np.ndarray,
                     axon_cap: int, neuron_cap: int, budget: int = NODE_BUDGET) -> float | None:
     """A proven lower bound on sum over the cores holding the layer of c(U(G)), for the boolean neuron x source
@@ -178,9 +194,6 @@ def copies_lp_bound(reads: np.ndarray, cost_w: np.ndarray, cap_w: np.ndarray, ne
     n = reads.shape[0]
     if n == 0 or n > MAX_LP_NEURONS:
         return None
-    fan = float((reads.astype(np.float64) @ np.asarray(cap_w, np.float64)).mean())
-    if n > 16 and axon_cap > MAX_GROUP * max(fan, 1.0):
-        return None     # groups of many neurons: the exact pricing would not finish within its budget
     cols = np.flatnonzero(reads.any(axis=0))
     reads = np.ascontiguousarray(reads[:, cols])
     cost_w, cap_w = np.asarray(cost_w, np.float64)[cols], np.asarray(cap_w, np.int64)[cols]

@@ -19,7 +19,7 @@ from snncc.backends.coremap.network import (ConvProjection, MatrixProjection, Ne
                                             explicit_projection, fits_explicit)
 from snncc.backends.coremap.partition import axon_multiplicity
 from snncc.backends.coremap.profile import Profile
-from snncc.backends.coremap.copies_lp import copies_lp_bound
+from snncc.backends.coremap.copies_lp import copies_lp_bound, lp_neurons
 from snncc.backends.coremap.splitter_bound import _reads, source_cores
 
 
@@ -170,11 +170,15 @@ def _lp_counts(explicit: Network, profile: Profile, needed: dict[str, np.ndarray
         cost = np.concatenate([np.full(width, 1.0 if src in sources else 0.0) for src, width in owners])
         own = needed.get(reader, np.zeros(layers[reader].size, np.int64))
         neuron_cost = layers[reader].units + np.maximum(own - 1, 0)
-        value = copies_lp_bound(matrix, cost, weight, neuron_cost, profile.input_axons_per_core,
+        chosen = lp_neurons(matrix, weight, profile.input_axons_per_core)
+        if chosen.size == 0:
+            continue
+        matrix = matrix[chosen]
+        value = copies_lp_bound(matrix, cost, weight, neuron_cost[chosen], profile.input_axons_per_core,
                                 profile.neurons_per_core)
         if value is None:
             continue
-        # copies of the charged neurons that this layer does not read still come from `needed`
+        # copies of the charged neurons that the chosen readers do not read still come from `needed`
         start, unread = 0, 0
         for src, width in owners:
             if src in sources:
