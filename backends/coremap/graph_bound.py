@@ -21,7 +21,8 @@ from snncc.backends.coremap.network import (ConvProjection, MatrixProjection, Ne
 from snncc.backends.coremap.partition import axon_multiplicity
 from snncc.backends.coremap.preflight import projection_fan_in
 from snncc.backends.coremap.profile import Profile
-from snncc.backends.coremap.splitter_bound import source_cores
+from snncc.backends.coremap.copies_lp import copies_lp_bound, lp_neurons
+from snncc.backends.coremap.splitter_bound import _reads, source_cores
 
 
 def _inside_per_tap(p: ConvProjection, axis: int) -> np.ndarray:
@@ -150,7 +151,8 @@ def one_axon_bound(network: Network, profile: Profile) -> tuple[int, dict] | Non
     among its readers, their input union / axons per core, their own copies / neurons per core), costs k_s - 1
     splitter neurons for a neuron (none for a host input) and k_s input axons; so cores >= (neurons + splitters) /
     neurons per core and >= sum_s k_s x axons per source neuron / axons per core, and >= the largest conflict
-    clique of a layer."""
+    clique of a layer. The `_lp` parts count the same with each population's copies bounded, where it is proven,
+    by the configuration LP of the layer that reads it most (`copies_lp`)."""
     if profile.output_axons_per_neuron != 1:
         return None
     explicit = _nonzero_explicit(network)
@@ -161,8 +163,66 @@ def one_axon_bound(network: Network, profile: Profile) -> tuple[int, dict] | Non
     neurons = sum(l.size * l.units for l in network.layers if l.kind != "input")
     splitters = sum(int(np.maximum(c - 1, 0).sum()) for name, c in needed.items() if layers[name].kind != "input")
     copies = sum(int(c.sum()) * multiplicity(name) for name, c in needed.items())
+    lp_splitters, lp_copies = _lp_counts(explicit, profile, needed, multiplicity)
     parts = {"graph": plain,
              "neurons_and_splitters": math.ceil((neurons + splitters) / profile.neurons_per_core),
              "input_axon_copies": math.ceil(copies / profile.input_axons_per_core),
-             "conflict_clique": clique}
+             "conflict_clique": clique,
+             "neurons_and_splitters_lp": math.ceil((neurons + lp_splitters) / profile.neurons_per_core),
+             "input_axon_copies_lp": math.ceil(lp_copies / profile.input_axons_per_core)}
     return max(1, *parts.values()), parts
+
+
+def _lp_counts(explicit: Network, profile: Profile, needed: dict[str, np.ndarray], multiplicity) -> tuple[int, int]:
+    """(splitters, input axons) that every mapping needs, with the copies of each population's neurons bounded by
+    the configuration LP of one of its reading layers (`copies_lp.copies_lp_bound`) where that LP is proven, and
+    by the per-neuron counts `needed` elsewhere (docs/mapping.md, "the configuration LP")."""
+    layers = explicit.by_name()
+    read = {name: np.zeros(layers[name].size, bool) for name in needed}
+    synapses: dict[str, dict[str, int]] = {}
+    for layer in explicit.layers:
+        for p in layer.projections:
+            if p.source in read:
+                read[p.source][np.unique(p.matrix.indices)] = True
+            synapses.setdefault(p.source, {})
+            synapses[p.source][layer.name] = synapses[p.source].get(layer.name, 0) + len(p.matrix.indices)
+    # each population is charged to the layer that reads it through the most synapses: the copies its neurons
+    # get are at least that layer's LP over the populations charged to it (other readers only add copies)
+    charged: dict[str, list[str]] = {}
+    for source, by_reader in synapses.items():
+        if source in needed and layers[source].kind != "input" and by_reader:
+            charged.setdefault(max(by_reader, key=lambda r: (by_reader[r], -explicit.layers.index(layers[r]))),
+                               []).append(source)
+    copies = {name: int(c.sum()) for name, c in needed.items()}           # per population: a lower bound on sum k_s
+    for reader, sources in charged.items():
+        built = _reads(layers[reader], multiplicity)
+        if built is None:
+            continue
+        matrix, weight, owners = built
+        cost = np.concatenate([np.full(width, 1.0 if src in sources else 0.0) for src, width in owners])
+        own = needed.get(reader, np.zeros(layers[reader].size, np.int64))
+        neuron_cost = layers[reader].units + np.maximum(own - 1, 0)
+        chosen = lp_neurons(matrix, weight, profile.input_axons_per_core)
+        if chosen.size == 0:
+            continue
+        matrix = matrix[chosen]
+        value = copies_lp_bound(matrix, cost, weight, neuron_cost[chosen], profile.input_axons_per_core,
+                                profile.neurons_per_core)
+        if value is None:
+            continue
+        # copies of the charged neurons that the chosen readers do not read still come from `needed`
+        start, unread = 0, 0
+        for src, width in owners:
+            if src in sources:
+                unread += int(needed[src][~matrix[:, start:start + width].any(axis=0)].sum())
+            start += width
+        lp = math.ceil(value - 1e-6) + unread
+        extra = lp - sum(copies[src] for src in sources)
+        if extra > 0:
+            # the LP bounds the charged populations' copies together: the extra goes where an axon costs least
+            copies[min(sources, key=lambda src: (multiplicity(src), sources.index(src)))] += extra
+    # a population whose neurons are read on sum k_s cores needs sum (k_s - 1) over its read neurons as splitters
+    splitters = sum(max(copies[name] - int(read[name].sum()), int(np.maximum(needed[name] - 1, 0).sum()))
+                    for name in needed if layers[name].kind != "input")
+    axons = sum(copies[name] * multiplicity(name) for name in needed)
+    return splitters, axons
