@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from snncc.backends.coremap.index_runs import expand
 from snncc.backends.coremap.network import ConvProjection, box_indices
 
 SPREAD_BUDGET = 60_000        # slice placements tried in all
@@ -56,7 +57,7 @@ class _Readers:
     """The cores that read each neuron of a source layer on an input axon (as packed): CSR by neuron."""
 
     def __init__(self, src: str, packer):
-        idx = [reads[src] for reads in packer.core_reads if src in reads]
+        idx = [expand(reads[src]) for reads in packer.core_reads if src in reads]
         cores = [np.full(reads[src].size, k, np.int32) for k, reads in enumerate(packer.core_reads) if src in reads]
         idx, cores = np.concatenate(idx), np.concatenate(cores)
         order = np.argsort(idx, kind="stable")
@@ -257,7 +258,7 @@ def spread_refill(packer, budget: int = SPREAD_BUDGET) -> list[list] | None:
         signature = tuple(sorted({s.layer for s in slices[victim]}))
         if failures.get(signature, 0) >= MAX_FAILURES:
             continue
-        all_reads = core_reads[victim]
+        all_reads = {src: expand(idx) for src, idx in core_reads[victim].items()}
         # new input axons on a host: the victim's sources it does not read yet (as first packed)
         reads_total = sum(idx.size * multiplicity[src] for src, idx in all_reads.items())
         overlap = np.zeros(n, np.float64)
