@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from snncc.backends.coremap import extract, load_profile, map_graph
-from snncc.backends.coremap.copies_lp import copies_lp_bound
+from snncc.backends.coremap.copies_lp import copies_lp_bound, lp_neurons
 from snncc.backends.coremap.graph_bound import one_axon_bound
 
 
@@ -52,7 +52,13 @@ def test_the_lp_bound_never_exceeds_the_best_grouping(seed, n, m, density, axon_
         return      # some neuron fits no core: no grouping at all
     value = copies_lp_bound(reads, cost_w, cap_w, neuron_cost, axon_cap, neuron_cap)
     assert value is not None
-    assert value <= best_grouping(reads, cost_w, cap_w, neuron_cost, axon_cap, neuron_cap) + 1e-9
+    best = best_grouping(reads, cost_w, cap_w, neuron_cost, axon_cap, neuron_cap)
+    assert value <= best + 1e-9
+    # the LP over any subset of the neurons (what large layers get) bounds the whole layer's copies too
+    subset = np.flatnonzero(rng.random(n) < 0.5)
+    if subset.size:
+        part = copies_lp_bound(reads[subset], cost_w, cap_w, neuron_cost[subset], axon_cap, neuron_cap)
+        assert part is not None and part <= best + 1e-9
 
 
 def test_the_lp_bound_is_tighter_than_the_per_neuron_counts():
@@ -77,3 +83,16 @@ def test_the_lp_bound_is_tighter_than_the_per_neuron_counts():
 def test_a_layer_too_large_for_the_exact_pricing_has_no_lp_bound():
     reads = np.ones((200, 4), bool)
     assert copies_lp_bound(reads, np.ones(4), np.ones(4, np.int64), np.ones(200, np.int64), 8, 256) is None
+
+
+def test_a_large_layer_gives_the_lp_its_heaviest_neurons():
+    """A layer over 128 neurons: the LP runs on its heaviest 64 among those that fill a core at <= 4."""
+    rng = np.random.default_rng(1)
+    reads = rng.random((300, 64)) < 0.3
+    reads[:10, :] = True                # 10 neurons read everything (fan 64 >= 256 / 4)
+    fan = reads.sum(axis=1)
+    chosen = lp_neurons(reads, np.ones(64, np.int64), 64)
+    assert chosen.size == 64 and (np.diff(chosen) > 0).all()
+    assert fan[chosen].min() >= fan[np.setdiff1d(np.arange(300), chosen)].max()
+    assert set(range(10)) <= set(chosen.tolist())
+    assert lp_neurons(reads[:100], np.ones(64, np.int64), 64).size == 100     # small enough: every neuron
