@@ -221,8 +221,12 @@ def _lp_counts(explicit: Network, profile: Profile, needed: dict[str, np.ndarray
         if extra > 0:
             # the LP bounds the charged populations' copies together: the extra goes where an axon costs least
             copies[min(sources, key=lambda src: (multiplicity(src), sources.index(src)))] += extra
-    # a population whose neurons are read on sum k_s cores needs sum (k_s - 1) over its read neurons as splitters
-    splitters = sum(max(copies[name] - int(read[name].sum()), int(np.maximum(needed[name] - 1, 0).sum()))
-                    for name in needed if layers[name].kind != "input")
+    # populations whose neurons are read on sum k_s cores need sum (k_s - 1) over their read neurons as splitters;
+    # the populations charged to one layer count together (the LP bounds only their sum)
+    together = [sources for sources in charged.values()]
+    grouped = {name for sources in together for name in sources}
+    together += [[name] for name in needed if name not in grouped and layers[name].kind != "input"]
+    splitters = sum(max(sum(copies[n] - int(read[n].sum()) for n in group),
+                        sum(int(np.maximum(needed[n] - 1, 0).sum()) for n in group)) for group in together)
     axons = sum(copies[name] * multiplicity(name) for name in needed)
     return splitters, axons
