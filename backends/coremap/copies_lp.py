@@ -35,15 +35,14 @@ def _price(reads: np.ndarray, y: np.ndarray, cost_w: np.ndarray, cap_w: np.ndarr
     used, and whether the search was complete (then no other group exceeds the best found, or TOLERANCE).
 
     Depth-first over neurons (include, then exclude). At a node with union U, the candidates C that still fit
-    can add at most y(T) - c(new sources of T) for T within C; spreading each y_j over its new sources in
-    proportion to their axons (h_s = sum_j y_j w_s / w(N_j)) bounds y(T) by the h of the sources T adds, so a
-    fractional knapsack of (h_s - c_s) over the axons left bounds the gain; a node whose bound is no better than
+    can add at most y(T) - c(new sources of T) for T within C; spreading each y_j over its new counted sources in
+    proportion to their cost (h_s = sum_j y_j / c(N_j); all of y_j where c(N_j) = 0) bounds y(T) by the
+    c_s h_s of the sources T adds, so a fractional knapsack of c_s (h_s - 1) over the axons left bounds the gain; a node whose bound is no better than
     the best group found is cut. A candidate with no new source is taken outright when every candidate fits
     the neurons left."""
     n = reads.shape[0]
     rf = reads.astype(np.float64)
     capf = cap_w.astype(np.float64)
-    unit = lam * cost_w / capf
     key = y / np.maximum(rf @ capf, 1)
     order = np.argsort(-key, kind="stable")
     found: list[tuple[float, list[int]]] = []
@@ -81,20 +80,23 @@ def _price(reads: np.ndarray, y: np.ndarray, cost_w: np.ndarray, cap_w: np.ndarr
             if cand.size == 0:
                 continue
             free = new_cap == 0
+        fresh = ~used
+        new_cost = (rf @ (cost_w * fresh))[cand]
+        zero = new_cost == 0
         share[:] = 0
-        share[cand[~free]] = y[cand[~free]] / new_cap[~free]
-        ratio = np.where(used, 0.0, share @ rf) - unit
-        gain = float(y[cand[free]].sum())
-        up = ratio > 0
-        r, w = ratio[up], cap_w[up]
-        by = np.argsort(-r, kind="stable")
-        r, w = r[by], w[by]
+        share[cand[~zero]] = y[cand[~zero]] / new_cost[~zero]
+        value_s = np.where(fresh, cost_w * (share @ rf - lam), 0.0)
+        gain = float(y[cand[zero]].sum())
+        up = value_s > 0
+        v, w = value_s[up], capf[up]
+        by = np.argsort(-v / w, kind="stable")
+        v, w = v[by], w[by]
         room = axon_cap - axons
         full = np.cumsum(w) <= room
-        gain += float(r[full] @ w[full])
+        gain += float(v[full].sum())
         if not full.all():
             k = int(np.argmin(full))
-            gain += float(r[k]) * (room - int(w[:k].sum()))
+            gain += float(v[k]) * (room - float(w[:k].sum())) / float(w[k])
         if value + gain <= best:
             continue
         # a source s that r_s candidates read afresh is read by at most r_s members of T: charging each member
@@ -104,9 +106,8 @@ def _price(reads: np.ndarray, y: np.ndarray, cost_w: np.ndarray, cap_w: np.ndarr
         share[cand] = 1.0
         readers = np.where(used, 0.0, share @ rf)
         inv = np.where(readers > 0, 1.0 / np.maximum(readers, 1), 0.0)
-        sub = rf[cand]
-        profit = y[cand] - sub @ (lam * cost_w * inv)
-        weight = sub @ (capf * inv)
+        profit = y[cand] - (rf @ (lam * cost_w * inv))[cand]
+        weight = (rf @ (capf * inv))[cand]
         up = profit > 0
         p_, w_ = profit[up], weight[up]
         by = np.argsort(-p_ / np.maximum(w_, 1e-12), kind="stable")
