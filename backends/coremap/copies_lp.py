@@ -31,15 +31,15 @@ SLACK = 1.01                    # the exact pricing proves y(G) <= SLACK c(U(G))
 
 def _price(reads: np.ndarray, y: np.ndarray, cost_w: np.ndarray, cap_w: np.ndarray, neuron_cost: np.ndarray,
            axon_cap: int, neuron_cap: int, budget: int, want: int, lam: float) -> tuple[list[list[int]], int, bool]:
-    """Feasible groups G with y(G) - c(U(G)) > TOLERANCE (up to `want` of them, best-first as found), the nodes
-    used, and whether the search was complete (then no other group exceeds the best found, or TOLERANCE).
+    """Feasible groups G with y(G) - lam c(U(G)) > TOLERANCE (up to `want` of them, best-first as found), the
+    nodes used, and whether the search was complete (then no group exceeds the best found, or TOLERANCE).
 
     Depth-first over neurons (include, then exclude). At a node with union U, the candidates C that still fit
-    can add at most y(T) - c(new sources of T) for T within C; spreading each y_j over its new counted sources in
-    proportion to their cost (h_s = sum_j y_j / c(N_j); all of y_j where c(N_j) = 0) bounds y(T) by the
-    c_s h_s of the sources T adds, so a fractional knapsack of c_s (h_s - 1) over the axons left bounds the gain; a node whose bound is no better than
-    the best group found is cut. A candidate with no new source is taken outright when every candidate fits
-    the neurons left."""
+    can add at most y(T) - lam c(new sources of T) for T within C. Two upper bounds on that, and a node where
+    neither beats the best group found is cut: (a) spreading each y_j over its new counted sources in proportion
+    to their cost (h_s = sum_j y_j / c(N_j); all of y_j where c(N_j) = 0) bounds y(T) by the c_s h_s of the sources
+    T adds, so a fractional knapsack of c_s (h_s - lam) over the axons left bounds the gain; (b) below. A
+    candidate with no new source is taken outright when every candidate fits the neurons left."""
     n = reads.shape[0]
     rf = reads.astype(np.float64)
     capf = cap_w.astype(np.float64)
@@ -79,7 +79,6 @@ def _price(reads: np.ndarray, y: np.ndarray, cost_w: np.ndarray, cap_w: np.ndarr
             cand, new_cap = cand[~free], new_cap[~free]
             if cand.size == 0:
                 continue
-            free = new_cap == 0
         fresh = ~used
         new_cost = (rf @ (cost_w * fresh))[cand]
         zero = new_cost == 0
