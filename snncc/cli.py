@@ -30,10 +30,10 @@ def _timesteps_list(text: str) -> list[int]:
 
 def _known_coding(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """--coding must name a registered coding: a usage error (exit 2) otherwise."""
-    from snncc.pipeline import CODINGS
+    from snncc.pipeline import registered_codings
 
-    if value not in CODINGS:
-        raise click.BadParameter(f"unknown coding {value!r}; choose from {', '.join(sorted(CODINGS))}")
+    if value not in registered_codings():
+        raise click.BadParameter(f"unknown coding {value!r}; choose from {', '.join(sorted(registered_codings()))}")
     return value
 
 
@@ -367,7 +367,7 @@ def passes_cmd():
     import textwrap
 
     from snncc.passes import PASS_REGISTRY
-    from snncc.pipeline import CODINGS
+    from snncc.pipeline import registered_codings
     from snncc.plugins import load_entry_points
 
     load_entry_points()
@@ -376,7 +376,7 @@ def passes_cmd():
     for name in sorted(PASS_REGISTRY):   # the docstring's whole first sentence, wrapped under its column
         click.echo(textwrap.fill(PASS_REGISTRY[name].doc, width, initial_indent=f"{name:24} ",
                                  subsequent_indent=" " * 25, break_on_hyphens=False))
-    click.echo("\ncodings: " + ", ".join(sorted(CODINGS)))
+    click.echo("\ncodings: " + ", ".join(sorted(registered_codings())))
 
 
 def _library_user_errors() -> tuple[type[BaseException], ...]:

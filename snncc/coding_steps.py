@@ -19,9 +19,9 @@ def default_timesteps(coding: str) -> int:
     """The T a coding compiles with when -T is not given: 32, or the window length its pipeline builder defaults to
     (bits: 4; 32 bits would exceed float32's significand)."""
     if coding in T_IS_WINDOW:
-        from snncc.pipeline import CODINGS
+        from snncc.pipeline import registered_codings
 
-        default = inspect.signature(CODINGS[coding]).parameters.get("timesteps")
+        default = inspect.signature(registered_codings()[coding]).parameters.get("timesteps")
         if default is not None and isinstance(default.default, int):
             return default.default
     return DEFAULT_TIMESTEPS

@@ -45,9 +45,17 @@ def register_coding(name: str, build: Callable[..., str]) -> None:
     CODINGS[name] = build
 
 
+def registered_codings() -> dict[str, Callable[..., str]]:
+    """Every coding: the built-in ones register when `snncc.passes` loads (the package loads it lazily, so that
+    `snncc map` never imports the compiler), then any a user registered."""
+    import snncc.passes  # noqa: F401
+
+    return CODINGS
+
+
 def pipeline_for(coding: str, **options: object) -> str:
     try:
-        build = CODINGS[coding]
+        build = registered_codings()[coding]
     except KeyError:
         raise OptionError(f"unknown coding {coding!r}; available: {', '.join(sorted(CODINGS))}") from None
     return build(**options)

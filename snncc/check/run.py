@@ -172,9 +172,9 @@ def check_graph(graph: Graph, codings: list[str] | None = None, *, timesteps: in
     """Verdicts for an imported IR graph (each coding's default pipeline with `coding_options`; `timesteps` None:
     each coding's own default)."""
     from snncc.check.profile_fit import profile_blockers
-    from snncc.pipeline import CODINGS, pipeline_for
+    from snncc.pipeline import pipeline_for, registered_codings
 
-    codings = list(codings or CODINGS)
+    codings = list(codings or registered_codings())
     verdicts = []
     cache: dict = {}
     for coding in codings:
@@ -207,10 +207,10 @@ def check_model(model: str | os.PathLike | onnx.ModelProto, codings: list[str] |
     from snncc.frontend.input_shape import shapes_from_calibration
     from snncc.frontend.load import prepare, read_model
     from snncc.frontend import onnx_to_ir
-    from snncc.pipeline import CODINGS
+    from snncc.pipeline import registered_codings
 
     start = time.perf_counter()
-    codings = list(codings or CODINGS)
+    codings = list(codings or registered_codings())
     if profile is not None:
         from snncc.backends.coremap import load_profile
 

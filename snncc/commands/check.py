@@ -33,11 +33,12 @@ def check_cmd(model, codings, input_shape, calib, outputs, profile, timesteps, a
     from snncc.errors import OptionError
     from snncc.frontend.cut import parse_outputs
     from snncc.frontend.input_shape import parse_input_shapes
-    from snncc.pipeline import CODINGS
+    from snncc.pipeline import registered_codings
 
-    unknown = [c for c in codings if c not in CODINGS]
+    unknown = [c for c in codings if c not in registered_codings()]
     if unknown:
-        raise OptionError(f"unknown coding(s) {', '.join(unknown)}; choose from {', '.join(sorted(CODINGS))}")
+        raise OptionError(f"unknown coding(s) {', '.join(unknown)}; choose from "
+                          f"{', '.join(sorted(registered_codings()))}")
     shapes = parse_input_shapes(input_shape)
     sample_shape = None
     calib = calib or (None if shapes else default_calibration_file(model))
