@@ -29,8 +29,10 @@ def _axis_fit(lo: np.ndarray, hi: np.ndarray) -> tuple[int, int, int] | None:
     """(stride, pad, kernel) along one axis from the first and last source coordinate each output coordinate
     reads."""
     size_out = lo.size
-    if size_out == 1:
-        return 1, 0, int(hi[0] - lo[0] + 1) if lo[0] <= hi[0] else None
+    if size_out == 1:       # one output position: the kernel starts at source 0 (no pad), so it spans 0..hi
+        if lo[0] > hi[0] or hi[0] + 1 > MAX_KERNEL:
+            return None
+        return 1, 0, int(hi[0]) + 1
     steps = np.diff(lo[(lo <= hi)])
     interior = steps[1:-1] if steps.size > 2 else steps
     if interior.size == 0 or np.any(interior != interior[0]) or interior[0] < 1:

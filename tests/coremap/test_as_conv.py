@@ -31,6 +31,20 @@ def test_pool_selection_convs_are_recognised_exactly(monkeypatch):
     assert convs >= 3
 
 
+def test_a_selection_down_to_one_row_is_a_conv_from_row_0():
+    """A 2x2 max pool of a 2-row image leaves one output row; its selection of source row 1 is a 2-row kernel whose
+    first row is zero (ppocr_cls under AMOS: the fit read a 1-row kernel and wrote past it)."""
+    c, w = 3, 8
+    rows = np.arange(c * (w // 2))
+    ch, x = np.divmod(rows, w // 2)
+    cols = ch * 2 * w + w + 2 * x + 1            # channel ch, row 1, column 2x + 1
+    m = SparseRows(np.arange(rows.size + 1), cols, np.ones(rows.size, np.float32), (rows.size, c * 2 * w))
+    p = MatrixProjection("s", (c, 2, w), (c, 1, w // 2), m)
+    conv = as_conv.matrix_as_conv(p)
+    assert conv is not None and conv.weight.shape[2:] == (2, 2) and conv.groups == c
+    np.testing.assert_array_equal(explicit_projection(conv).matrix.indices, cols)
+
+
 def test_a_matrix_that_is_no_conv_stays_a_matrix():
     rng = np.random.default_rng(0)
     dense = (rng.uniform(0, 1, (2 * 4 * 4, 2 * 6 * 6)) > 0.9) * rng.normal(0, 1, (32, 72))
