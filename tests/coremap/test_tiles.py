@@ -81,3 +81,39 @@ def test_a_second_tile_packing_reserves_the_output_axons_the_first_measured():
     assert twice < once
     doc = json.loads(dumps(map_graph(graph, profile, None, granularities=()).document))
     assert doc["summary"]["cores"] <= twice and check_mapping(graph, doc) == []
+
+
+def test_twin_populations_of_a_strided_depthwise_conv_fuse_in_channel_blocks():
+    """Under AMOS a HardSwish after a stride-2 depthwise conv is two populations reading one current (twins). All 8
+    channels of a box read 3 x 5 source positions x 256 axons for 2 output positions (a quarter of the core's
+    compartments); one channel at a time, 7 x 9 positions x 32 axons for 16: the twins fuse, in 1-channel blocks."""
+    from onnx import helper
+
+    import snncc
+    from snncc.backends.coremap.partition import TILES, _layer_order, _Packer
+    from snncc.backends.coremap.tiles import consumer_fanout, fused_groups, group_tile
+    from tests.helpers import make_model, rand
+
+    nodes = [helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], pads=[1, 1, 1, 1]),
+             helper.make_node("HardSwish", ["c0"], ["a0"]),
+             helper.make_node("Conv", ["a0", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], strides=[2, 2], group=8),
+             helper.make_node("HardSwish", ["c1"], ["a1"]),
+             helper.make_node("GlobalAveragePool", ["a1"], ["gp"]),
+             helper.make_node("Flatten", ["gp"], ["f"]),
+             helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1)]
+    init = {"w0": rand(8, 1, 3, 3, seed=0, scale=1.5), "b0": rand(8, seed=3, scale=0.1),
+            "w1": rand(8, 1, 3, 3, seed=1, scale=0.8), "b1": rand(8, seed=2, scale=0.1),
+            "wf": rand(4, 8, seed=11, scale=0.3), "bf": rand(4, seed=12, scale=0.1)}
+    x = np.random.default_rng(0).random((16, 1, 16, 16), dtype=np.float32)
+    graph = snncc.compile(make_model(nodes, [1, 16, 16], [4], init), "amos", calibration=x)
+    network = extract(graph)
+    profile = replace(load_profile("loihi2"), name="small-loihi2", neurons_per_core=2048, input_axons_per_core=4096)
+    groups = fused_groups(_layer_order(network), network.by_name(), profile)
+    assert [[l.name for l in g] for g in groups][:2] == [["a0.relu", "a0.rest"], ["a1.relu", "a1.rest"]]
+    scratch = _Packer(network, profile, {}, TILES, consumer_fanout(network, groups))
+    assert group_tile(scratch, groups[1])[0] == 1
+    doc = json.loads(dumps(map_graph(graph, profile, x).document))
+    assert check_mapping(graph, doc) == []
+    boxes = [{(s["channels"][0], s["rows"][0], s["cols"][0]) for s in c["slices"] if s["layer"] == name}
+             for c in doc["cores"] for name in ("a1.relu", "a1.rest")]
+    assert any(boxes[i] and boxes[i] == boxes[i + 1] for i in range(0, len(boxes), 2))   # one core, both twins
