@@ -25,6 +25,7 @@ SPREAD_BUDGET = 60_000        # slice placements tried in all
 HOSTS_PER_CORE = 64           # hosts tried for one core's slices
 COLOCATE_DONORS = 4           # cores reading the most of a host's sources, offered to it
 COLOCATE_AXONS = 0.25         # new input axons per neuron a co-located slice may add to its host
+SPREAD_ROUNDS = 2             # co-location and emptying again, with the last round's hosts as candidates
 MAX_FAILURES = 3              # cores holding the same layers tried after this many of them failed (none emptied)
 
 
@@ -116,7 +117,7 @@ def spread_refill(packer, budget: int = SPREAD_BUDGET) -> list[list] | None:
     """The packer's cores (settled: output axons within limits, masks clear) with as many cores emptied into the
     others as fit, as a list of slice lists; None when no core could be emptied. Profiles with one output axon per
     neuron are not handled (their splitters move with the readers)."""
-    from snncc.backends.coremap.partition import Core, axon_multiplicity
+    from snncc.backends.coremap.partition import Core, axon_multiplicity, merge_slices
 
     profile = packer.profile
     n = len(packer.cores)
@@ -244,92 +245,111 @@ def spread_refill(packer, budget: int = SPREAD_BUDGET) -> list[list] | None:
             if not slices[k]:
                 alive[k] = False
 
-    colocate()
-    # cheapest to host first: fewest input axons and memory per neuron, relative to a core's
-    per_neuron = (axons / cap_ax + memory / cap_mem) / np.maximum(neurons, 1)
-    order = sorted(range(n), key=lambda k: (per_neuron[k], k))
-    removed = int((~alive).sum())
-    failures: dict[tuple, int] = {}      # the layers a core holds -> its kind's failed tries
-    for victim in order:
-        if budget <= 0:
+    def empty(candidates: np.ndarray) -> None:
+        """Empty whole cores (of the candidates) into the others, cheapest to host first."""
+        nonlocal budget
+        # cheapest to host first: fewest input axons and memory per neuron, relative to a core's
+        per_neuron = (axons / cap_ax + memory / cap_mem) / np.maximum(neurons, 1)
+        order = sorted(np.flatnonzero(candidates).tolist(), key=lambda k: (per_neuron[k], k))
+        failures: dict[tuple, int] = {}      # the layers a core holds -> its kind's failed tries
+        for victim in order:
+            if budget <= 0:
+                break
+            if hosted[victim] or neurons[victim] == 0:
+                continue
+            signature = tuple(sorted({s.layer for s in slices[victim]}))
+            if failures.get(signature, 0) >= MAX_FAILURES:
+                continue
+            all_reads = {src: expand(idx) for src, idx in core_reads[victim].items()}
+            # new input axons on a host: the victim's sources it does not read yet (as first packed)
+            reads_total = sum(idx.size * multiplicity[src] for src, idx in all_reads.items())
+            overlap = np.zeros(n, np.float64)
+            for src, idx in all_reads.items():
+                overlap += readers[src].count(idx, n) * multiplicity[src]
+            ax_need = np.maximum(reads_total - overlap, 1.0) / max(neurons[victim], 1)
+            mem_rate = memory[victim] / max(neurons[victim], 1)
+            victim_dest = sum(int(dests(s).sum()) for s in slices[victim])
+            out_rate = victim_dest / max(neurons[victim], 1)
+            spare = np.minimum.reduce([cap_n - neurons, (cap_ax - axons) / ax_need,
+                                       (cap_mem - memory) / max(mem_rate, 1e-9),
+                                       (cap_out - out_load) / max(out_rate, 1e-9)]).astype(np.float64)
+            spare[~alive] = -1
+            spare[victim] = -1
+            hosts = [int(k) for k in np.lexsort((-overlap, -np.floor(spare)))[:HOSTS_PER_CORE] if spare[k] >= 1]
+            if sum(spare[k] for k in hosts) < neurons[victim]:
+                continue
+            # the victim's own reads leave with it: its sources lose this destination before its slices move
+            victim_reads = {src: idx for src, idx in all_reads.items()
+                            if packer.layers[src].kind != "input" and src in dest}
+            stack = list(reversed(slices[victim]))
+            log: list = []          # in order: ("read", source, indices, owners, sign), ("move", host, slice, donor)
+            owners_add(victim_reads, -1, log)
+            stats: dict[int, tuple] = {}
+            for i, k in enumerate(hosts):
+                if not stack or budget <= 0:
+                    break
+                # hopeless: the hosts left could not take the rest even by the estimate
+                if sum(spare[j] for j in hosts[i:]) < sum(s.count * units[s.layer] for s in stack):
+                    break
+                load(k)
+                while stack and budget > 0:
+                    s = stack.pop()
+                    budget -= 1
+                    why = offer(k, s, victim, log)
+                    if why is None:
+                        continue
+                    halves = _halves(s, why)
+                    if halves is not None and s.count > min_piece[s.layer]:
+                        stack.extend(reversed(halves))
+                        continue
+                    stack.append(s)
+                    break
+                c = packer.core
+                stats[k] = (c.neurons, c.input_axons, c.memory_bits)
+                packer._reads()
+            if stack:       # undo, last event first: the victim keeps its slices
+                for event in reversed(log):
+                    if event[0] == "read":
+                        _, src, idx, owners, sign = event
+                        dest[src][idx] -= sign
+                        np.add.at(out_load, owners, -sign)
+                        continue
+                    _, k, s, donor = event
+                    d = int(dests(s).sum())
+                    out_load[k] -= d
+                    out_load[donor] += d
+                    core_of[s.layer].reshape(shape3[s.layer])[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = donor
+                failures[signature] = failures.get(signature, 0) + 1
+                continue
+            failures[signature] = 0          # MAX_FAILURES in a row stop a kind of core
+            for event in log:
+                if event[0] == "move":
+                    slices[event[1]].append(event[2])
+                    hosted[event[1]] = True
+            for k, (nn, ax, mem) in stats.items():
+                neurons[k], axons[k], memory[k] = nn, ax, mem
+            alive[victim] = False
+            neurons[victim] = axons[victim] = memory[victim] = out_load[victim] = 0
+            slices[victim] = []
+
+    candidates = np.ones(n, bool)
+    for round_ in range(SPREAD_ROUNDS):
+        if round_:
+            # the hosts of the last round may be emptied now (their reads as they stand); the cores that could not
+            # be emptied then are not tried again
+            candidates = hosted & alive
+            for k in np.flatnonzero(candidates):
+                slices[k] = merge_slices(slices[k])
+                load(int(k))
+                core_reads[k] = packer._reads()
+            hosted[:] = False
+        before = int((~alive).sum())
+        if not round_:
+            colocate()
+        empty(candidates)
+        if int((~alive).sum()) == before or budget <= 0:
             break
-        if hosted[victim] or neurons[victim] == 0:
-            continue
-        signature = tuple(sorted({s.layer for s in slices[victim]}))
-        if failures.get(signature, 0) >= MAX_FAILURES:
-            continue
-        all_reads = {src: expand(idx) for src, idx in core_reads[victim].items()}
-        # new input axons on a host: the victim's sources it does not read yet (as first packed)
-        reads_total = sum(idx.size * multiplicity[src] for src, idx in all_reads.items())
-        overlap = np.zeros(n, np.float64)
-        for src, idx in all_reads.items():
-            overlap += readers[src].count(idx, n) * multiplicity[src]
-        ax_need = np.maximum(reads_total - overlap, 1.0) / max(neurons[victim], 1)
-        mem_rate = memory[victim] / max(neurons[victim], 1)
-        victim_dest = sum(int(dests(s).sum()) for s in slices[victim])
-        out_rate = victim_dest / max(neurons[victim], 1)
-        spare = np.minimum.reduce([cap_n - neurons, (cap_ax - axons) / ax_need,
-                                   (cap_mem - memory) / max(mem_rate, 1e-9),
-                                   (cap_out - out_load) / max(out_rate, 1e-9)]).astype(np.float64)
-        spare[~alive] = -1
-        spare[victim] = -1
-        hosts = [int(k) for k in np.lexsort((-overlap, -np.floor(spare)))[:HOSTS_PER_CORE] if spare[k] >= 1]
-        if sum(spare[k] for k in hosts) < neurons[victim]:
-            continue
-        # the victim's own reads leave with it: its sources lose this destination before its slices move
-        victim_reads = {src: idx for src, idx in all_reads.items()
-                        if packer.layers[src].kind != "input" and src in dest}
-        stack = list(reversed(slices[victim]))
-        log: list = []          # in order: ("read", source, indices, owners, sign), ("move", host, slice, donor)
-        owners_add(victim_reads, -1, log)
-        stats: dict[int, tuple] = {}
-        for i, k in enumerate(hosts):
-            if not stack or budget <= 0:
-                break
-            # hopeless: the hosts left could not take the rest even by the estimate
-            if sum(spare[j] for j in hosts[i:]) < sum(s.count * units[s.layer] for s in stack):
-                break
-            load(k)
-            while stack and budget > 0:
-                s = stack.pop()
-                budget -= 1
-                why = offer(k, s, victim, log)
-                if why is None:
-                    continue
-                halves = _halves(s, why)
-                if halves is not None and s.count > min_piece[s.layer]:
-                    stack.extend(reversed(halves))
-                    continue
-                stack.append(s)
-                break
-            c = packer.core
-            stats[k] = (c.neurons, c.input_axons, c.memory_bits)
-            packer._reads()
-        if stack:       # undo, last event first: the victim keeps its slices
-            for event in reversed(log):
-                if event[0] == "read":
-                    _, src, idx, owners, sign = event
-                    dest[src][idx] -= sign
-                    np.add.at(out_load, owners, -sign)
-                    continue
-                _, k, s, donor = event
-                d = int(dests(s).sum())
-                out_load[k] -= d
-                out_load[donor] += d
-                core_of[s.layer].reshape(shape3[s.layer])[s.c0:s.c1, s.r0:s.r1, s.q0:s.q1] = donor
-            failures[signature] = failures.get(signature, 0) + 1
-            continue
-        failures[signature] = 0          # MAX_FAILURES in a row stop a kind of core
-        for event in log:
-            if event[0] == "move":
-                slices[event[1]].append(event[2])
-                hosted[event[1]] = True
-        for k, (nn, ax, mem) in stats.items():
-            neurons[k], axons[k], memory[k] = nn, ax, mem
-        alive[victim] = False
-        neurons[victim] = axons[victim] = memory[victim] = out_load[victim] = 0
-        slices[victim] = []
-        removed += 1
+    removed = int((~alive).sum())
     if not removed:
         return None
     return [slices[k] for k in range(n) if alive[k]]
