@@ -600,6 +600,54 @@ class _Packer:
             self._open()
             stack.append(s)
 
+    def place_rows(self, atoms: list[Slice]) -> None:
+        """`place` one atom at a time, except that consecutive rows of one box column (a tile's rows: same layer,
+        channels and columns) that fit the open core together are committed as one box. Every count only grows with
+        the rows added, so when rows r..r+j-1 fit together each would have fitted after the one before it: the
+        core's counts, axon marks and (after `merge_slices`) slices are those of placing them one by one. Only for
+        layers read through convs, whose axons are read back as boxes in the same order either way."""
+        n, limit = len(atoms), self.profile.neurons_per_core
+        units = max(1, self.units[atoms[0].layer]) if atoms else 1
+        i = 0
+        while i < n:
+            a = atoms[i]
+            room = (limit - self.core.neurons) // (a.count * units)
+            k = 1
+            while k < room and i + k < n:
+                b, prev = atoms[i + k], atoms[i + k - 1]
+                if not (b.r0 == prev.r1 and b.layer == a.layer and b.c0 == a.c0 and b.c1 == a.c1 and b.q0 == a.q0
+                        and b.q1 == a.q1):
+                    break
+                k += 1
+            j, cost = self._rows_that_fit(a, k) if k >= 2 else (0, None)
+            if j >= 2:
+                self._commit(Slice(a.layer, a.c0, a.c1, a.r0, a.r0 + j, a.q0, a.q1), cost)
+                i += j
+                continue
+            self.place([a])
+            i += 1
+
+    def _rows_that_fit(self, a: Slice, k: int) -> tuple[int, tuple | None]:
+        """(the most rows j <= k from a's row that fit the open core together, their cost); (0, None) when fewer than
+        2 do. Whether j rows fit only turns from yes to no as j grows."""
+        def fits(j: int):
+            s = Slice(a.layer, a.c0, a.c1, a.r0, a.r0 + j, a.q0, a.q1)
+            cost = self._cost(s, self.core)
+            return cost if self._fits(s, cost) is None else None
+
+        cost = fits(k)
+        if cost is not None:
+            return k, cost
+        lo, hi, best = 2, k - 1, (0, None)
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            cost = fits(mid)
+            if cost is None:
+                hi = mid - 1
+            else:
+                best, lo = (mid, cost), mid + 1
+        return best
+
     def place_groups(self, layer: Layer, groups: list[np.ndarray]) -> None:
         """Place a layer's neurons group by group: a group that does not fit whole into the open core starts a
         new one (so that a group's neurons share their input axons), unless it is larger than a core."""
@@ -810,8 +858,11 @@ def _pack_tiles(network: Network, profile: Profile, rates, fused: bool, tick=lam
     packer.measured = measured
     packer.tile_atoms = atoms
     for group, group_atoms in zip(groups, packer.tile_atoms):
-        for atom in group_atoms:
-            packer.place([atom])
+        if len(group) == 1 and all(isinstance(p, ConvProjection) for p in group[0].projections):
+            packer.place_rows(group_atoms)
+        else:
+            for atom in group_atoms:
+                packer.place([atom])
         for _ in group:
             tick()
     packer.finish()

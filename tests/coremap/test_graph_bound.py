@@ -197,7 +197,7 @@ def test_graph_bound_counts_the_partial_sums_a_fan_in_forces():
     assert doc["summary"]["graph_bound_cores"] == 4 <= doc["summary"]["cores"]
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2 ** 31 - 1), channels=st.sampled_from([2, 4]), out=st.sampled_from([4, 6]),
        size=st.integers(4, 8), kernel=st.integers(1, 3), sparsity=st.sampled_from([0.0, 0.3, 0.8]),
        hidden=st.integers(1, 16), base=st.sampled_from(["loihi2", "generic", "spinnaker2"]),
