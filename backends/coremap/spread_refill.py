@@ -62,8 +62,10 @@ class _Readers:
         cores = [np.full(reads[src].size, k, np.int32) for k, reads in enumerate(packer.core_reads) if src in reads]
         idx, cores = np.concatenate(idx), np.concatenate(cores)
         order = np.argsort(idx, kind="stable")
-        self.cores = cores[order]
-        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(idx, minlength=packer.layers[src].size))])
+        # the narrowest types that hold them: one entry per input axon of every core (ResNet-50: 33 M), one per neuron
+        self.cores = cores[order].astype(np.int16 if len(packer.cores) < 2 ** 15 else np.int32)
+        self.indptr = np.zeros(packer.layers[src].size + 1, np.int32 if idx.size < 2 ** 31 else np.int64)
+        np.cumsum(np.bincount(idx, minlength=packer.layers[src].size), out=self.indptr[1:])
 
     def count(self, idx: np.ndarray, n: int) -> np.ndarray:
         """Per core, how many of the given neurons it reads."""
