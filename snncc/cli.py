@@ -15,6 +15,9 @@ import click
 from snncc.version import VERSION as __version__
 from snncc.errors import SnnccError
 
+# commands that never load the compiler (its imports cost `snncc map` about 25 MB of its peak memory)
+COMPILER_FREE_COMMANDS = {"map"}
+
 CODING_CHOICES = ["rate", "phase", "amos", "bits", "signed", "ttfs"]
 
 
@@ -420,6 +423,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from snncc.early_signals import uninstall
 
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command not in COMPILER_FREE_COMMANDS:
+        # under the early handlers, like the imports before main(): a signal inside a library's import could
+        # otherwise be swallowed by its own bare `except:`
+        import snncc.compiler  # noqa: F401
     uninstall()   # from here on Ctrl-C is a KeyboardInterrupt that unwinds through the clean-up below
     try:
         previous_term = _terminate_like_interrupt()
