@@ -40,7 +40,7 @@ from snncc.backends.coremap.index_runs import compact, expand
 from snncc.backends.coremap.profile import Profile
 from snncc.backends.coremap.shared_inputs import group_by_shared_inputs
 from snncc.backends.coremap.splitter_bound import splitter_bound
-from snncc.backends.coremap.spread_refill import spread_refill
+from snncc.backends.coremap.spread_refill import SPREAD_MAX_CORES, spread_refill
 from snncc.backends.coremap.tiles import consumer_fanout, fused_groups, group_tile, layer_tile
 
 GRANULARITIES = (8, 4, 16)
@@ -1141,9 +1141,10 @@ def is_large(network: Network) -> bool:
 
 def spread_mapping(network: Network, profile: Profile, rates: dict[str, np.ndarray] | None, mapping: Mapping) -> Mapping:
     """The mapping after `spread_refill` (cores cheapest to host emptied into others' spare room, at any size, with
-    one shared set of axon masks), when that takes fewer cores; profiles with one output axon per neuron as they
-    are."""
-    if len(mapping.cores) <= mapping.lower_bound or profile.output_axons_per_neuron == 1:
+    one shared set of axon masks), when that takes fewer cores; profiles with one output axon per neuron and
+    mappings over `SPREAD_MAX_CORES` as they are."""
+    if (len(mapping.cores) <= mapping.lower_bound or profile.output_axons_per_neuron == 1
+            or len(mapping.cores) > SPREAD_MAX_CORES):
         return mapping
     rates = rates or {}
     packer = _replay(network, profile, rates, mapping.granularity, [c.slices for c in mapping.cores])

@@ -44,3 +44,12 @@ def test_neuron_bound_cores_move_into_memory_bound_cores(monkeypatch):
     partition = importlib.import_module("snncc.backends.coremap.partition")
     monkeypatch.setattr(partition, "spread_refill", lambda packer: None)
     assert map_graph(graph, PROFILE, None).document["summary"]["cores"] > doc["summary"]["cores"]
+
+
+def test_a_mapping_over_the_size_limit_skips_the_refill(monkeypatch):
+    """Above SPREAD_MAX_CORES the refill is not run (on 20,000+ cores it cost minutes for a few cores)."""
+    graph = _stem_and_wide_conv()
+    spread = map_graph(graph, PROFILE, None).document["summary"]["cores"]
+    partition = importlib.import_module("snncc.backends.coremap.partition")
+    monkeypatch.setattr(partition, "SPREAD_MAX_CORES", 10)
+    assert map_graph(graph, PROFILE, None).document["summary"]["cores"] > spread
