@@ -18,6 +18,7 @@ from snncc.backends.coremap.profile import profile_from_dict
 from snncc.backends.simulator import simulate
 from tests.coremap.nets import MODELS, compiled
 from tests.coremap.profiles import SMALL
+from tests.coremap.core_equivalence import assert_windowed_cores_match
 
 # few input axons: the digits CNN's conv and dense fan-in is cut into partial-sum relays
 RELAYS = replace(SMALL, name="small-relays", input_axons_per_core=100)
@@ -134,10 +135,4 @@ def test_squeeze_excitation_products_map_as_product_relays(model, profile):
     placed = sum(s["neurons"] for c in doc["cores"] for s in c["slices"] if s["layer"] == product.name)
     assert placed == int(np.prod(product.type.shape))      # one neuron per element
     x = images(20, seed=1)
-    cores = simulate_cores_windowed(graph, doc, x)
-    whole = whole_network_windowed(as_recorded(extract(graph), profile_from_dict(doc["profile"], "p"), doc), x)
-    for name, frames in whole.frames.items():
-        np.testing.assert_array_equal(cores.frames[name], frames, err_msg=name)
-    (name, logits), = cores.readouts.items()
-    reference = simulate(graph, x, int(graph.meta["latency_steps"])).outputs
-    np.testing.assert_allclose(logits, reference[max(reference)], rtol=1e-4, atol=1e-4)
+    assert_windowed_cores_match(graph, doc, x)

@@ -12,7 +12,7 @@ import pytest
 from snncc.backends.coremap import check_mapping, dumps, load_profile, map_graph, to_graph
 from snncc.backends.coremap.coresim import quantized_from_mapping, whole_graph_spike_trains
 from snncc.backends.coremap.network import POOL_STAGE_OP, MatrixProjection, extract
-from tests.coremap.core_equivalence import assert_cores_equal_whole_graph
+from tests.coremap.core_equivalence import assert_cores_equal_whole_graph, assert_windowed_cores_match
 from tests.coremap.nets import compiled
 
 
@@ -176,10 +176,6 @@ def hardswish_head_model():
 @pytest.mark.parametrize("profile", ["loihi2", "spinnaker2"])
 def test_amos_hardswish_conv_head_maps_as_a_stage_core_by_core(profile):
     import snncc
-    from snncc.backends.coremap.coresim_windowed import simulate_cores_windowed, whole_network_windowed
-    from snncc.backends.coremap.fan_in import as_recorded
-    from snncc.backends.coremap.profile import profile_from_dict
-    from snncc.backends.simulator import simulate
     from tests.amos.models import images
 
     calib = images(32)
@@ -190,10 +186,4 @@ def test_amos_hardswish_conv_head_maps_as_a_stage_core_by_core(profile):
     doc = json.loads(dumps(map_graph(graph, profile, calib).document))
     assert check_mapping(graph, doc) == []
     x = images(12, seed=1)
-    cores = simulate_cores_windowed(graph, doc, x)
-    whole = whole_network_windowed(as_recorded(extract(graph), profile_from_dict(doc["profile"], "p"), doc), x)
-    for name, frames in whole.frames.items():
-        np.testing.assert_array_equal(cores.frames[name], frames, err_msg=name)
-    (name, logits), = cores.readouts.items()
-    reference = simulate(graph, x, int(graph.meta["latency_steps"])).outputs
-    np.testing.assert_allclose(logits, reference[max(reference)], rtol=1e-4, atol=1e-4)
+    assert_windowed_cores_match(graph, doc, x)

@@ -10,7 +10,7 @@ import pytest
 from snncc.backends.coremap import MappingError, check_mapping, dumps, load_profile, map_graph
 from snncc.backends.coremap.fan_in import split_fan_in
 from snncc.backends.coremap.network import ConvProjection, extract
-from tests.coremap.core_equivalence import assert_cores_equal_whole_graph
+from tests.coremap.core_equivalence import assert_cores_equal_whole_graph, assert_windowed_cores_match
 from tests.coremap.nets import compiled
 
 NARROW = replace(load_profile("generic"), name="narrow", neurons_per_core=64, input_axons_per_core=40,
@@ -101,10 +101,7 @@ def test_relays_pay_where_kernels_and_axons_leave_cores_empty_and_twins_share_th
     halves share them, and core by core the network computes the same frames and the simulator's logits."""
     import snncc
     from snncc.backends.coremap import fan_in
-    from snncc.backends.coremap.coresim_windowed import simulate_cores_windowed, whole_network_windowed
-    from snncc.backends.coremap.fan_in import as_recorded, dense_cap
-    from snncc.backends.coremap.profile import profile_from_dict
-    from snncc.backends.simulator import simulate
+    from snncc.backends.coremap.fan_in import dense_cap
     from tests.amos.models import images
 
     calib = images(32)
@@ -117,13 +114,7 @@ def test_relays_pay_where_kernels_and_axons_leave_cores_empty_and_twins_share_th
     assert sources["a1.relu"] == relays and sources["a1.rest"] == relays
     assert not any(name.startswith("a1.rest#") for name in sources)
     x = images(8, seed=1)
-    cores = simulate_cores_windowed(graph, doc, x)
-    whole = whole_network_windowed(as_recorded(extract(graph), profile_from_dict(doc["profile"], "p"), doc), x)
-    for name, frames in whole.frames.items():
-        np.testing.assert_array_equal(cores.frames[name], frames, err_msg=name)
-    (name, logits), = cores.readouts.items()
-    reference = simulate(graph, x, int(graph.meta["latency_steps"])).outputs
-    np.testing.assert_allclose(logits, reference[max(reference)], rtol=1e-4, atol=1e-4)
+    assert_windowed_cores_match(graph, doc, x)
     monkeypatch.setattr(fan_in, "RELAY_GAIN", 0.0)      # never voluntary: each neuron reads its sources itself
     direct = map_graph(graph, TINY, calib).document
     assert not any(l["name"].startswith("a1.") and "#partial" in l["name"] for l in direct["layers"])
