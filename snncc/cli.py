@@ -425,8 +425,10 @@ def main(argv: list[str] | None = None) -> int:
 
     command = next((a for a in args if not a.startswith("-")), None)
     if command not in COMPILER_FREE_COMMANDS:
-        # under the early handlers, like the imports before main(): a signal inside a library's import could
-        # otherwise be swallowed by its own bare `except:`
+        # under the early handlers, like the imports before main(): a signal inside a C extension's import
+        # (onnxruntime, which calibration's cross-check loads) surfaces as "ImportError: initialization failed"
+        import onnxruntime  # noqa: F401
+
         import snncc.compiler  # noqa: F401
     uninstall()   # from here on Ctrl-C is a KeyboardInterrupt that unwinds through the clean-up below
     try:
