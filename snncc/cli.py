@@ -395,15 +395,30 @@ class _Terminated(BaseException):
     """SIGTERM (a CI timeout, `kill`): unwinds like Ctrl-C, so staged outputs are removed; exit 143."""
 
 
+def _record_interrupt(signum, frame):
+    SIGNALS_SEEN.append(signum)
+    raise KeyboardInterrupt
+
+
 def _terminate_like_interrupt():
-    """Route SIGTERM through the same clean-up as Ctrl-C; returns the previous handler (None off the main thread)."""
+    """Route SIGTERM through the same clean-up as Ctrl-C and record both signals (`SIGNALS_SEEN`); returns the
+    previous SIGTERM handler (None off the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         return None
 
     def handler(signum, frame):
+        SIGNALS_SEEN.append(signum)
         raise _Terminated
 
+    SIGNALS_SEEN.clear()
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _record_interrupt)
     return signal.signal(signal.SIGTERM, handler)
+
+
+# signals received during this command: one raised inside a C extension's import (onnxruntime, loaded lazily by
+# calibration's cross-check) surfaces as "ImportError: initialization failed", not as the signal
+SIGNALS_SEEN: list[int] = []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -425,10 +440,8 @@ def main(argv: list[str] | None = None) -> int:
 
     command = next((a for a in args if not a.startswith("-")), None)
     if command not in COMPILER_FREE_COMMANDS:
-        # under the early handlers, like the imports before main(): a signal inside a C extension's import
-        # (onnxruntime, which calibration's cross-check loads) surfaces as "ImportError: initialization failed"
-        import onnxruntime  # noqa: F401
-
+        # under the early handlers, like the imports before main(): a signal inside a library's import could
+        # otherwise be swallowed by its own bare `except:`
         import snncc.compiler  # noqa: F401
     uninstall()   # from here on Ctrl-C is a KeyboardInterrupt that unwinds through the clean-up below
     try:
@@ -442,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
             set_max_bytes(None)   # --max-memory is per invocation (main() is also called in-process by tests)
             if previous_term is not None:
                 signal.signal(signal.SIGTERM, previous_term)
+            if signal.getsignal(signal.SIGINT) is _record_interrupt:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
     except _Terminated:
         click.echo("terminated", err=True)
         return 128 + signal.SIGTERM
@@ -478,6 +493,12 @@ def main(argv: list[str] | None = None) -> int:
         report(f"error: {where}{exc.strerror or exc}")
         return EXIT_USER_ERROR
     except Exception as exc:  # noqa: BLE001 - last resort: never a bare traceback
+        if SIGNALS_SEEN:
+            if debug:
+                traceback.print_exc()
+            term = SIGNALS_SEEN[-1] == signal.SIGTERM
+            click.echo("terminated" if term else "interrupted", err=True)
+            return 128 + signal.SIGTERM if term else EXIT_INTERRUPTED
         if isinstance(exc, _library_user_errors()):
             report(f"error: {exc}")
             return EXIT_USER_ERROR
