@@ -38,6 +38,16 @@ def conv_graph(rng, channels: int, size: int, out: int, kernel: int, stride: int
     return Graph.build(nodes, ["y"], consts, {"coding": "rate", "timesteps": "4"})
 
 
+def mapped_or_rejected(graph, base, neurons, axons, memory, shared):
+    """(profile, mapping document) on a random variant of a built-in profile; hypothesis drops graphs it refuses."""
+    profile = replace(load_profile(base), name="random", neurons_per_core=neurons, input_axons_per_core=axons,
+                      output_axons_per_core=axons, synapse_memory_bits_per_core=memory, shared_conv_weights=shared)
+    try:
+        return profile, map_graph(graph, profile, None).document
+    except MappingError:
+        assume(False)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2 ** 31 - 1), groups=st.sampled_from([1, 2]), channels=st.sampled_from([2, 4]),
        out=st.sampled_from([2, 4, 6]), size=st.integers(3, 8), kernel=st.integers(1, 3), stride=st.integers(1, 2),
@@ -48,12 +58,7 @@ def test_graph_bound_never_exceeds_the_cores_of_a_mapping(seed, groups, channels
                                                          sparsity, hidden, base, neurons, axons, memory, shared):
     assume(size + 2 * pad >= kernel)
     graph = conv_graph(np.random.default_rng(seed), channels, size, out, kernel, stride, pad, groups, sparsity, hidden)
-    profile = replace(load_profile(base), name="random", neurons_per_core=neurons, input_axons_per_core=axons,
-                      output_axons_per_core=axons, synapse_memory_bits_per_core=memory, shared_conv_weights=shared)
-    try:
-        doc = map_graph(graph, profile, None).document
-    except MappingError:
-        assume(False)
+    profile, doc = mapped_or_rejected(graph, base, neurons, axons, memory, shared)
     # the mapper works on the weights rounded to the profile's precision (a few may round to zero and need no
     # synapse): the bound is taken on those, and the unrounded graph's bound is never below it
     bound, parts = graph_bound(quantize(extract(graph), profile, None).network, profile)
@@ -210,12 +215,7 @@ def test_graph_bound_with_relays_never_exceeds_the_cores_of_a_mapping(seed, chan
     from snncc.backends.coremap.graph_bound import relay_neurons
 
     graph = conv_graph(np.random.default_rng(seed), channels, size, out, kernel, 1, kernel // 2, 1, sparsity, hidden)
-    profile = replace(load_profile(base), name="random", neurons_per_core=neurons, input_axons_per_core=axons,
-                      output_axons_per_core=axons, synapse_memory_bits_per_core=memory, shared_conv_weights=shared)
-    try:
-        doc = map_graph(graph, profile, None).document
-    except MappingError:
-        assume(False)
+    profile, doc = mapped_or_rejected(graph, base, neurons, axons, memory, shared)
     relays = sum(int(np.prod(l["shape"])) for l in doc["layers"] if l["kind"] == "relay")
     assume(relays > 0)
     network = quantize(extract(graph), profile, None).network
